@@ -1,1 +1,100 @@
-//! placeholder
+//! berth-seccomp: compiles an OCI runtime-spec `linux.seccomp` section into a classic
+//! BPF program (pure Rust, no libseccomp) and installs it on the calling thread.
+//! [`compile`] validates and makes no syscalls; only [`Filter::install`] touches the
+//! kernel, and it never sets no_new_privs or capabilities: that is the caller's job.
+
+mod arch;
+mod bpf;
+mod compile;
+mod install;
+
+#[cfg(test)]
+mod tests;
+
+pub use compile::BAD_ARCH_ACTION;
+
+/// Why a profile cannot be compiled or a filter cannot be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("seccomp: defaultAction: SCMP_ACT_NOTIFY cannot be the default action")]
+    NotifyDefault,
+    #[error("seccomp: SCMP_ACT_NOTIFY needs listenerPath")]
+    NotifyNeedsListener,
+    #[error("seccomp: syscalls[{0}]: names must be non-empty strings")]
+    NoNames(usize),
+    #[error("seccomp: {field}: errnoRet {value} does not fit in 16 bits")]
+    ErrnoRange { field: String, value: u32 },
+    #[error("seccomp: syscall {name:?}: argument index {index} is out of range 0-5")]
+    ArgIndex { name: String, index: usize },
+    #[error("seccomp: filter needs {0} instructions, over the kernel's limit of 4096")]
+    TooLong(usize),
+    #[error("seccomp: TSYNC: thread {0} could not take the filter")]
+    Tsync(i64),
+    #[error("seccomp: installing filter: {0}")]
+    Install(#[source] std::io::Error),
+}
+
+/// A compiled seccomp filter, ready to install.
+#[derive(Clone)]
+pub struct Filter {
+    instructions: Vec<libc::sock_filter>,
+    flags: u32,
+    notify: bool,
+    skipped: Vec<String>,
+    skipped_arches: Vec<String>,
+}
+
+/// Compiles a profile; see the crate docs for the semantics (they follow runc).
+pub fn compile(s: &oci_spec::runtime::LinuxSeccomp) -> Result<Filter, Error> {
+    compile::compile(s)
+}
+
+impl Filter {
+    /// Number of BPF instructions.
+    pub fn len(&self) -> usize {
+        self.instructions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.instructions.is_empty()
+    }
+
+    /// Whether some rule returns SECCOMP_RET_USER_NOTIF, so installing yields a listener fd.
+    pub fn uses_notify(&self) -> bool {
+        self.notify
+    }
+
+    /// The program, as the kernel will see it.
+    pub fn instructions(&self) -> &[libc::sock_filter] {
+        &self.instructions
+    }
+
+    /// The `SECCOMP_FILTER_FLAG_*` bits passed to seccomp(2).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Syscall names unknown on every architecture of the filter, left out as runc
+    /// does; the caller should log them.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// Listed architectures this crate has no syscall table for (`SCMP_ARCH_PPC64LE`,
+    /// …): calls from them meet [`BAD_ARCH_ACTION`], as any unlisted arch's do.
+    pub fn skipped_arches(&self) -> &[String] {
+        &self.skipped_arches
+    }
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("len", &self.instructions.len())
+            .field("flags", &format_args!("{:#x}", self.flags))
+            .field("notify", &self.notify)
+            .field("skipped", &self.skipped)
+            .field("skipped_arches", &self.skipped_arches)
+            .finish()
+    }
+}

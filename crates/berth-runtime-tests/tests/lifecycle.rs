@@ -1,0 +1,119 @@
+//! The container lifecycle through runc's commands: run (foreground and detached),
+//! create/start, state, list, kill, delete, and exit status and signal propagation.
+
+use berth_runtime_tests::{wait_for, Fixture};
+use std::time::Duration;
+
+/// Waits up to 2 s for `pid` to be gone (or a zombie nobody reaped yet).
+fn gone(pid: i64) -> bool {
+    wait_for(Duration::from_secs(2), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    })
+}
+
+#[test]
+fn run_propagates_exit_status() {
+    let fx = Fixture::new("exit3", &["sh", "-c", "exit 3"]);
+    assert_eq!(fx.run().code(), 3);
+}
+
+#[test]
+fn run_forwards_sigterm_to_the_container() {
+    let fx = Fixture::new(
+        "sigfwd",
+        &["sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"],
+    );
+    let running = fx.spawn_run();
+    assert!(wait_for(Duration::from_secs(10), || running.stdout_so_far().contains("ready")), "never ready");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = running.wait(Duration::from_secs(20));
+    assert!(out.stdout.contains("got-term"), "{out}");
+    assert_eq!(out.code(), 42, "{out}");
+}
+
+#[test]
+fn run_detached_then_state_kill_delete() {
+    let fx = Fixture::new("detach", &["sleep", "100"]);
+    fx.run_detached();
+    let state = fx.rt.state(&fx.id).unwrap();
+    assert_eq!(state["status"], "running");
+    let pid = state["pid"].as_i64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).starts_with("sleep\0100"), "pid {pid} is not the init");
+    fx.rt.exec(&["kill", &fx.id, "KILL"]).ok();
+    fx.rt.wait_status(&fx.id, "stopped");
+    fx.rt.exec(&["delete", &fx.id]).ok();
+    assert!(fx.rt.state(&fx.id).is_none(), "state still answers after delete");
+    assert!(gone(pid), "init {pid} survived delete");
+}
+
+#[test]
+fn create_then_start_moves_created_running_stopped() {
+    let fx = Fixture::new("cycle", &["sh", "-c", "read x < /dev/null; sleep 100"]);
+    fx.create().ok();
+    assert_eq!(fx.rt.status(&fx.id), "created");
+    let pid = fx.rt.pid(&fx.id);
+    assert!(pid > 0);
+    fx.start().ok();
+    fx.rt.wait_status(&fx.id, "running");
+    assert_eq!(fx.rt.pid(&fx.id), pid, "start changed the init pid");
+    fx.rt.exec(&["kill", &fx.id, "9"]).ok();
+    fx.rt.wait_status(&fx.id, "stopped");
+    fx.rt.exec(&["delete", &fx.id]).ok();
+}
+
+#[test]
+fn state_json_has_runc_fields() {
+    let fx = Fixture::new("statejson", &["sleep", "100"]);
+    fx.run_detached();
+    let st = fx.rt.state(&fx.id).unwrap();
+    for key in ["ociVersion", "id", "status", "pid", "bundle", "rootfs", "created", "owner"] {
+        assert!(st.get(key).is_some(), "state lacks {key}: {st}");
+    }
+    assert_eq!(st["id"], fx.id.as_str());
+    assert_eq!(st["bundle"], fx.bundle_dir().as_str());
+    assert_eq!(st["rootfs"], fx.bundle.rootfs().display().to_string().as_str());
+    assert!(st["created"].as_str().unwrap().contains('T'), "created is not RFC 3339: {st}");
+}
+
+#[test]
+fn list_shows_the_container_in_all_formats() {
+    let fx = Fixture::new("list", &["sleep", "100"]);
+    fx.run_detached();
+    let table = fx.rt.exec(&["list"]).ok().stdout;
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.starts_with("ID") && header.contains("PID") && header.contains("STATUS"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with(&fx.id) && l.contains("running")), "{table}");
+    assert_eq!(fx.rt.exec(&["list", "-q"]).ok().stdout.trim(), fx.id);
+    let json = fx.rt.exec(&["list", "--format", "json"]).ok().json();
+    let entry = &json.as_array().expect("list json is an array")[0];
+    assert_eq!(entry["id"], fx.id.as_str());
+    assert_eq!(entry["status"], "running");
+    assert_eq!(entry["pid"].as_i64().unwrap() as i32, fx.rt.pid(&fx.id));
+}
+
+#[test]
+fn kill_all_signals_every_process_without_a_pid_namespace() {
+    let mut fx = Fixture::new("killall", &["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    fx.bundle.remove_namespace("pid");
+    fx.run_detached();
+    let procs_file = "/sys/fs/cgroup/pids/berth-test/".to_string() + &fx.id + "/cgroup.procs";
+    let count = || std::fs::read_to_string(&procs_file).unwrap_or_default().lines().count();
+    assert!(wait_for(Duration::from_secs(5), || count() == 3), "expected 3 processes, got {}", count());
+    fx.rt.exec(&["kill", "-a", &fx.id, "KILL"]).ok();
+    assert!(wait_for(Duration::from_secs(5), || count() == 0), "{} processes survived kill -a", count());
+    fx.rt.wait_status(&fx.id, "stopped");
+}
+
+#[test]
+fn delete_force_of_a_running_container_leaves_nothing() {
+    let fx = Fixture::new("delforce", &["sleep", "100"]);
+    fx.run_detached();
+    let pid = fx.rt.pid(&fx.id) as i64;
+    fx.rt.exec(&["delete", "-f", &fx.id]).ok();
+    assert!(fx.rt.state(&fx.id).is_none());
+    assert!(gone(pid), "init {pid} survived delete -f");
+    assert!(berth_runtime_tests::leaks::cgroups_named(&fx.id).is_empty(), "cgroups left");
+    assert!(!fx.rt.root.join(&fx.id).exists(), "state dir left");
+}

@@ -1,1 +1,232 @@
-//! placeholder
+//! berth-cgroups: one container's cgroup on cgroup v1 (hybrid hosts included) or v2, behind one
+//! type, [`Cgroup`]. It creates, limits, joins, freezes, measures, signals and removes a cgroup;
+//! it never decides what the limits are (that is the runtime's spec) and never forks processes.
+
+mod cgroupfs;
+mod convert;
+mod devices_bpf;
+mod error;
+mod hierarchy;
+mod stats;
+mod v1;
+mod v1_resources;
+mod v2;
+mod v2_resources;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+pub use convert::{blkio_weight_to_io_weight, shares_to_weight};
+pub use devices_bpf::{device_filter, Insn};
+pub use error::{Error, Result};
+pub use hierarchy::Hierarchy;
+pub use stats::{BlkioEntry, CpuStats, HugetlbStats, MemoryStats, PidsStats, Stats};
+
+/// One container's cgroup. Serializable so the runtime can keep it in its state file and
+/// `delete` later removes exactly the directories `create` made.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Cgroup {
+    hierarchy: Hierarchy,
+    /// Normalised, relative to the hierarchy root (or each v1 controller's mountpoint).
+    path: PathBuf,
+    /// Directories `create` made (outermost first), beyond the leaf which is always ours.
+    #[serde(default)]
+    created: Mutex<Vec<PathBuf>>,
+}
+
+impl Clone for Cgroup {
+    fn clone(&self) -> Self {
+        Cgroup {
+            hierarchy: self.hierarchy.clone(),
+            path: self.path.clone(),
+            created: Mutex::new(self.created_dirs()),
+        }
+    }
+}
+
+impl Cgroup {
+    /// Describes the cgroup at `path` (an OCI cgroupsPath); touches nothing on disk.
+    pub fn new(h: &Hierarchy, path: &str) -> Result<Cgroup> {
+        Ok(Cgroup {
+            hierarchy: h.clone(),
+            path: convert::normalise_path(path)?,
+            created: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    /// The normalised path relative to the root.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the cgroup directories (every v1 controller, or the v2 dir with controllers
+    /// enabled in the parents' cgroup.subtree_control) and remembers which ones it made.
+    pub fn create(&self) -> Result<()> {
+        let mut made = Vec::new();
+        let res = match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::create(mounts, &self.path, &mut made),
+            Hierarchy::V2 { root } => v2::create(root, &self.path, &mut made),
+        };
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(made);
+        res
+    }
+
+    /// Writes every resource in `r`; used at create time and by `update`.
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1_resources::apply(mounts, &self.path, r),
+            Hierarchy::V2 { root } => v2_resources::apply(&root.join(&self.path), r),
+        }
+    }
+
+    /// Moves `pid` (a whole process) into the cgroup.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::add_process(mounts, &self.path, pid),
+            Hierarchy::V2 { root } => cgroupfs::write(
+                "cgroup",
+                &root.join(&self.path),
+                "cgroup.procs",
+                &pid.to_string(),
+            ),
+        }
+    }
+
+    /// Every pid in the cgroup, child cgroups included.
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let mut pids = Vec::new();
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => {
+                let (ctl, dir) = v1::procs_dir(mounts, &self.path)?;
+                cgroupfs::procs_recursive(&ctl, &dir, &mut pids)?;
+            }
+            Hierarchy::V2 { root } => {
+                cgroupfs::procs_recursive("cgroup", &root.join(&self.path), &mut pids)?
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Freezes every task and returns once the kernel reports the cgroup FROZEN.
+    pub fn freeze(&self) -> Result<()> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::set_frozen(mounts, &self.path, true),
+            Hierarchy::V2 { root } => v2::set_frozen(&root.join(&self.path), true),
+        }
+    }
+
+    /// Thaws the cgroup and returns once it is THAWED.
+    pub fn thaw(&self) -> Result<()> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::set_frozen(mounts, &self.path, false),
+            Hierarchy::V2 { root } => v2::set_frozen(&root.join(&self.path), false),
+        }
+    }
+
+    /// True only when the kernel reports the cgroup fully frozen.
+    pub fn is_frozen(&self) -> Result<bool> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::is_frozen(mounts, &self.path),
+            Hierarchy::V2 { root } => v2::is_frozen(&root.join(&self.path)),
+        }
+    }
+
+    /// CPU, memory, pids, block I/O, hugetlb and OOM statistics; absent files read as zero.
+    pub fn stats(&self) -> Result<Stats> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => stats::v1(mounts, &self.path),
+            Hierarchy::V2 { root } => stats::v2(&root.join(&self.path)),
+        }
+    }
+
+    /// How many times the OOM killer killed a task in this cgroup.
+    pub fn oom_kill_count(&self) -> Result<u64> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => {
+                let dir = v1::dir(mounts, &self.path, "memory")
+                    .ok_or_else(|| Error::missing("memory", "oom_kill count"))?;
+                let text = cgroupfs::read("memory", &dir, "memory.oom_control")?;
+                Ok(cgroupfs::keyed(&text, "oom_kill").unwrap_or(0))
+            }
+            Hierarchy::V2 { root } => {
+                let text = cgroupfs::read("memory", &root.join(&self.path), "memory.events")?;
+                Ok(cgroupfs::keyed(&text, "oom_kill").unwrap_or(0))
+            }
+        }
+    }
+
+    /// Sends `sig` to every process in the cgroup. The cgroup is frozen while signalling so a
+    /// forking process cannot slip a child past us; v2 uses cgroup.kill for SIGKILL.
+    pub fn kill_all(&self, sig: i32) -> Result<()> {
+        if let Hierarchy::V2 { root } = &self.hierarchy {
+            let dir = root.join(&self.path);
+            if sig == libc::SIGKILL && dir.join("cgroup.kill").exists() {
+                return cgroupfs::write("cgroup", &dir, "cgroup.kill", "1");
+            }
+        }
+        let frozen = self.freeze().is_ok();
+        let res = self
+            .procs()
+            .and_then(|pids| cgroupfs::signal_all(&pids, sig));
+        if frozen {
+            self.thaw()?;
+        }
+        res
+    }
+
+    /// Removes the cgroup (child cgroups first, retrying briefly while tasks are reaped), then
+    /// any parent directories `create` made that nothing else uses. Missing dirs are fine.
+    pub fn destroy(&self) -> Result<()> {
+        for dir in self.paths() {
+            cgroupfs::remove_tree(&dir)?;
+        }
+        let created = self.created_dirs();
+        for dir in created.iter().rev().filter(|d| !self.paths().contains(d)) {
+            cgroupfs::remove_parent_if_unused(dir)?;
+        }
+        Ok(())
+    }
+
+    /// The cgroup's directories: one per distinct v1 mountpoint, or the single v2 directory.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::mountpoints(mounts)
+                .map(|m| m.join(&self.path))
+                .collect(),
+            Hierarchy::V2 { root } => vec![root.join(&self.path)],
+        }
+    }
+
+    /// v1 only: (controller directory name such as `cpu,cpuacct` or `systemd`, this cgroup's
+    /// host directory), for binding into the container at /sys/fs/cgroup/<name>. Empty on v2.
+    pub fn v1_mounts(&self) -> Vec<(String, PathBuf)> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => v1::mountpoints(mounts)
+                .map(|m| {
+                    let name = m.file_name().map(|n| n.to_string_lossy().into_owned());
+                    (name.unwrap_or_default(), m.join(&self.path))
+                })
+                .collect(),
+            Hierarchy::V2 { .. } => Vec::new(),
+        }
+    }
+
+    fn created_dirs(&self) -> Vec<PathBuf> {
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}

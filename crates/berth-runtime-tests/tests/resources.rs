@@ -1,0 +1,110 @@
+//! Cgroup resources seen from inside and from the host: a memory limit OOM-kills and is
+//! readable in the container, a pids limit makes fork fail, the CPU quota is written,
+//! `update` changes the memory limit, `pause`/`resume` freeze and thaw.
+
+use berth_runtime_tests::{cgroup_v1_file, fixture::cgroups_path_for, Fixture};
+use serde_json::json;
+
+const MIB: u64 = 1024 * 1024;
+
+/// A memory limit of 32 MiB (swap included where the host accounts swap).
+fn limit_memory(fx: &mut Fixture, bytes: u64) {
+    let mut memory = json!({"limit": bytes});
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        memory["swap"] = json!(bytes);
+    }
+    fx.bundle.set_resource("memory", memory);
+}
+
+#[test]
+fn memory_limit_is_visible_inside() {
+    let mut fx = Fixture::new("memread", &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    limit_memory(&mut fx, 32 * MIB);
+    assert_eq!(fx.run().ok().stdout.trim(), (32 * MIB).to_string());
+}
+
+#[test]
+fn memory_limit_oom_kills_the_container() {
+    // `tail` of an endless line keeps the whole line in memory.
+    let mut fx = Fixture::new("oom", &["tail", "/dev/zero"]);
+    limit_memory(&mut fx, 32 * MIB);
+    let out = fx.run();
+    assert_eq!(out.code(), 137, "expected SIGKILL by the OOM killer: {out}");
+}
+
+#[test]
+fn pids_limit_makes_fork_fail() {
+    let mut fx = Fixture::new(
+        "pids",
+        &["sh", "-c", "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; echo done"],
+    );
+    fx.bundle.set_resource("pids", json!({"limit": 10}));
+    let out = fx.run();
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("fork") || all.contains("Resource temporarily unavailable"), "{out}");
+}
+
+#[test]
+fn cpu_quota_is_written_to_the_cgroup() {
+    let mut fx = Fixture::new("cpuq", &["sleep", "100"]);
+    fx.bundle.set_resource("cpu", json!({"quota": 50000, "period": 100000, "shares": 512}));
+    fx.run_detached();
+    let cg = cgroups_path_for(&fx.id);
+    assert_eq!(cgroup_v1_file("cpu", &cg, "cpu.cfs_quota_us").as_deref(), Some("50000"));
+    assert_eq!(cgroup_v1_file("cpu", &cg, "cpu.cfs_period_us").as_deref(), Some("100000"));
+    assert_eq!(cgroup_v1_file("cpu", &cg, "cpu.shares").as_deref(), Some("512"));
+}
+
+#[test]
+fn update_memory_changes_the_limit() {
+    let mut fx = Fixture::new("update", &["sleep", "100"]);
+    limit_memory(&mut fx, 64 * MIB);
+    fx.run_detached();
+    let memsw = std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let mut args = vec!["update", "--memory", "128M"];
+    if memsw {
+        args.extend(["--memory-swap", "128M"]);
+    }
+    args.push(&fx.id);
+    fx.rt.exec(&args).ok();
+    let inside = fx.exec_in(&[], &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]).ok();
+    assert_eq!(inside.stdout.trim(), (128 * MIB).to_string());
+}
+
+#[test]
+fn update_pids_limit_changes_pids_max() {
+    let fx = Fixture::new("updpids", &["sleep", "100"]);
+    fx.run_detached();
+    fx.rt.exec(&["update", "--pids-limit", "42", &fx.id]).ok();
+    let cg = cgroups_path_for(&fx.id);
+    assert_eq!(cgroup_v1_file("pids", &cg, "pids.max").as_deref(), Some("42"));
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let fx = Fixture::new("pause", &["sleep", "100"]);
+    fx.run_detached();
+    let cg = cgroups_path_for(&fx.id);
+    fx.rt.exec(&["pause", &fx.id]).ok();
+    assert_eq!(fx.rt.status(&fx.id), "paused");
+    assert_eq!(cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(), Some("FROZEN"));
+    let pid = fx.rt.pid(&fx.id);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(!stat.contains(") R "), "a frozen process is running: {stat}");
+    fx.rt.exec(&["resume", &fx.id]).ok();
+    assert_eq!(fx.rt.status(&fx.id), "running");
+    assert_eq!(cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(), Some("THAWED"));
+}
+
+#[test]
+fn events_stats_prints_one_json_object() {
+    let mut fx = Fixture::new("events", &["sleep", "100"]);
+    limit_memory(&mut fx, 64 * MIB);
+    fx.run_detached();
+    let out = fx.rt.exec(&["events", "--stats", &fx.id]).ok();
+    let ev = out.json();
+    assert_eq!(ev["type"], "stats", "{out}");
+    assert_eq!(ev["id"], fx.id.as_str());
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"].as_u64(), Some(64 * MIB), "{out}");
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{out}");
+}

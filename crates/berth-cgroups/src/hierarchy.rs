@@ -89,10 +89,10 @@ impl Hierarchy {
                         }
                     }
                 }
-                Some("cgroup2") => {
-                    if v2_root.is_none() || mountpoint == Path::new("/sys/fs/cgroup") {
-                        v2_root = Some(mountpoint);
-                    }
+                Some("cgroup2")
+                    if v2_root.is_none() || mountpoint == Path::new("/sys/fs/cgroup") =>
+                {
+                    v2_root = Some(mountpoint);
                 }
                 _ => {}
             }

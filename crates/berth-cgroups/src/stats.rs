@@ -150,9 +150,9 @@ pub fn v1(mounts: &BTreeMap<String, PathBuf>, rel: &Path) -> Result<Stats> {
     if let Some(d) = dir("blkio") {
         // CFQ/BFQ files when present, else the throttle layer's (always there).
         let pick = |a: &str, b: &str| -> Result<String> {
-            Ok(read_optional("blkio", &d, a)?
+            read_optional("blkio", &d, a)?
                 .filter(|t| !t.trim().is_empty())
-                .map_or_else(|| text("blkio", &d, b), Ok)?)
+                .map_or_else(|| text("blkio", &d, b), Ok)
         };
         s.blkio_bytes = parse_v1_blkio(&pick(
             "blkio.io_service_bytes_recursive",

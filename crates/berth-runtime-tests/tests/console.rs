@@ -1,0 +1,30 @@
+//! The console socket receives a pty master (runc's SCM_RIGHTS protocol); the container
+//! sees a terminal of the configured size.
+
+use berth_runtime_tests::console::{read_until_closed, ConsoleSocket};
+use berth_runtime_tests::Fixture;
+use serde_json::json;
+use std::time::Duration;
+
+#[test]
+fn console_socket_receives_a_pty_of_the_configured_size() {
+    let mut fx = Fixture::new("console", &["sh", "-c", "tty; stty size"]);
+    fx.bundle.spec["process"]["terminal"] = json!(true);
+    fx.bundle.spec["process"]["consoleSize"] = json!({"height": 33, "width": 111});
+    let sock = ConsoleSocket::bind(&fx.base.join("console.sock"));
+    fx.bundle.write();
+    let create = fx.rt.spawn(&[
+        "create", "--bundle", &fx.bundle_dir(), "--console-socket", &sock.path.display().to_string(), &fx.id,
+    ]);
+    let master = sock.receive_master(Duration::from_secs(20));
+    create.wait(Duration::from_secs(20)).ok();
+    fx.start().ok();
+    let text = read_until_closed(master, Duration::from_secs(10));
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(
+        lines.first().map_or(false, |l| *l == "/dev/console" || l.starts_with("/dev/pts/")),
+        "tty is not a terminal: {text:?}"
+    );
+    assert!(lines.contains(&"33 111"), "stty size does not match consoleSize: {text:?}");
+    fx.rt.wait_status(&fx.id, "stopped");
+}

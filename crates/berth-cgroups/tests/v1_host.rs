@@ -145,6 +145,25 @@ fn bad_value_error_names_the_file_and_cause() {
     assert!(e
         .to_string()
         .contains("unified resources require cgroup v2"));
+    // blkio weight goes to CFQ's blkio.weight or BFQ's blkio.bfq.weight, else fails by name.
+    let blkio = f.dir("blkio");
+    let res = f.cg.apply(&resources(r#"{"blockIO": {"weight": 500}}"#));
+    if blkio.join("blkio.weight").exists() {
+        assert_eq!(read(&blkio, "blkio.weight"), "500");
+    } else if blkio.join("blkio.bfq.weight").exists() {
+        res.unwrap();
+        assert!(read(&blkio, "blkio.bfq.weight").contains("500"));
+    } else {
+        assert!(res.unwrap_err().to_string().contains("blkio.weight"));
+    }
+    if !Path::new("/sys/fs/cgroup/net_cls").exists() {
+        let e =
+            f.cg.apply(&resources(r#"{"network": {"classID": 1}}"#))
+                .unwrap_err();
+        assert!(e.to_string().contains("net_cls"), "{e}");
+    }
+    // Nothing asked for, nothing needed: an empty blockIO is fine.
+    f.cg.apply(&resources(r#"{"blockIO": {}}"#)).unwrap();
 }
 
 #[test]
@@ -160,7 +179,7 @@ fn nested_cpuset_inherits_parent_so_a_process_can_join() {
     assert_eq!(f.cg.procs().unwrap(), vec![pid]);
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(
-        own.contains(&format!("cpuset:{}", f.cg.path().display()).replace("cpuset:", "cpuset:/")),
+        own.contains(&format!("cpuset:/{}", f.cg.path().display())),
         "{own}"
     );
     let s = f.cg.stats().unwrap();

@@ -205,6 +205,20 @@ mod tests {
     }
 
     #[test]
+    fn mkdir_all_records_only_what_it_created() {
+        let base = std::env::temp_dir().join(format!("berth-cgfs-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let mut made = Vec::new();
+        mkdir_all(&base.join("a/b"), &mut made).unwrap();
+        mkdir_all(&base.join("a/b"), &mut made).unwrap();
+        assert_eq!(made, vec![base.join("a"), base.join("a/b")]);
+        remove_tree(&base.join("a")).unwrap();
+        assert!(!base.join("a").exists());
+        remove_tree(&base.join("a")).unwrap(); // missing is fine
+        std::fs::remove_dir(&base).unwrap();
+    }
+
+    #[test]
     fn pids_parse_skips_blank_lines() {
         assert_eq!(parse_pids("1\n22\n\n333\n"), vec![1, 22, 333]);
     }

@@ -1,0 +1,257 @@
+//! berth-runtime: runc's command line over the berth runtime library, for containerd, podman and
+//! Kubernetes. Parses, calls the library, prints; errors are one line on stderr (and in --log).
+
+mod cli;
+mod events;
+mod execcmd;
+mod update;
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::Parser;
+
+use berth_runtime::create::{self, CreateOptions};
+use berth_runtime::error::{Context, Error, Result};
+use berth_runtime::ops;
+use berth_runtime::state::{ContainerState, Status};
+use cli::{Cli, Cmd, CreateArgs};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let code = match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log_error(&cli, &e);
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn log_error(cli: &Cli, e: &Error) {
+    eprintln!("berth-runtime: {e}");
+    if let Some(path) = &cli.log {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let time = berth_runtime::state::rfc3339_now();
+            let line = if cli.log_format == "json" {
+                serde_json::json!({"level": "error", "msg": e.to_string(), "time": time}).to_string()
+            } else {
+                format!("time={time:?} level=error msg={:?}", e.to_string())
+            };
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+fn hierarchy(cli: &Cli) -> Result<berth_cgroups::Hierarchy> {
+    if cli.systemd_cgroup {
+        return Err(Error::msg("--systemd-cgroup: systemd cgroup management is not supported; berth-runtime manages cgroupfs directly (drop the flag)"));
+    }
+    Ok(berth_cgroups::Hierarchy::detect()?)
+}
+
+fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
+    CreateOptions {
+        root: cli.root.clone(),
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        console_fd: None,
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    if cli.version {
+        println!("berth-runtime version {}\nspec: 1.1.0", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
+    if cli.log_format != "text" && cli.log_format != "json" {
+        berth_runtime::bail!("--log-format {:?}: must be text or json", cli.log_format);
+    }
+    let Some(cmd) = &cli.cmd else {
+        use clap::CommandFactory;
+        Cli::command().print_help().ctx("help")?;
+        return Ok(0);
+    };
+    let root = cli.root.as_path();
+    match cmd {
+        Cmd::Create(a) => {
+            let h = hierarchy(cli)?;
+            create::create(create_options(cli, a), &h)?;
+        }
+        Cmd::Start { id } => ops::start(root, id)?,
+        Cmd::Run { detach, keep, create: a } => return run(cli, a, *detach, *keep),
+        Cmd::State { id } => {
+            let st = ContainerState::load(root, id)?;
+            let json = st.to_oci_json(st.status(root));
+            println!("{}", serde_json::to_string_pretty(&json).ctx("state")?);
+        }
+        Cmd::Kill { all, id, signal } => ops::kill(root, id, parse_signal(signal)?, *all)?,
+        Cmd::Delete { force, id } => ops::delete(root, id, *force)?,
+        Cmd::List { quiet, format } => list(root, *quiet, format)?,
+        Cmd::Ps { format, id, ps_args } => ps(root, id, format, ps_args)?,
+        Cmd::Pause { id } => ops::pause(root, id)?,
+        Cmd::Resume { id } => ops::resume(root, id)?,
+        Cmd::Events { stats, interval, id } => events::run(root, id, *stats, interval)?,
+        Cmd::Update(a) => update::run(root, a)?,
+        Cmd::Spec { rootless, bundle } => berth_runtime::defaults::write_spec(bundle, *rootless).ctx("spec")?,
+        Cmd::Features => println!("{}", serde_json::to_string_pretty(&berth_runtime::features::features()).ctx("features")?),
+        Cmd::Exec(a) => {
+            berth_runtime::exec::reexec_from_sealed_memfd().ok();
+            return execcmd::run(root, a);
+        }
+    }
+    Ok(0)
+}
+
+/// create + start; in the foreground, wait with signals forwarded and exit with the container's status.
+fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+    let h = hierarchy(cli)?;
+    if !detach {
+        // Before the clone: no signal (SIGCHLD above all) can slip past our wait.
+        berth_runtime::signals::block_all();
+    }
+    let st = create::create(create_options(cli, a), &h)?;
+    if let Err(e) = ops::start(&cli.root, &a.id) {
+        let _ = ops::delete(&cli.root, &a.id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = berth_runtime::signals::forward_until_exit(st.pid)?;
+    if !keep {
+        ops::destroy(&cli.root, &st)?;
+    }
+    Ok(code)
+}
+
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        berth_runtime::bail!("invalid signal {s:?}");
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => {
+            if let Some(rt) = name.strip_prefix("RTMIN+").and_then(|x| x.parse::<i32>().ok()) {
+                return Ok(libc::SIGRTMIN() + rt);
+            }
+            berth_runtime::bail!("invalid signal {s:?}")
+        }
+    };
+    Ok(n)
+}
+
+fn list(root: &Path, quiet: bool, format: &str) -> Result<()> {
+    let all = ops::list(root)?;
+    if quiet {
+        for st in &all {
+            println!("{}", st.id);
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            let v: Vec<_> = all
+                .iter()
+                .map(|st| {
+                    let status = st.status(root);
+                    serde_json::json!({
+                        "ociVersion": "1.1.0", "id": st.id, "pid": if status == Status::Stopped { 0 } else { st.pid },
+                        "status": status.to_string(), "bundle": st.bundle, "rootfs": st.rootfs, "created": st.created,
+                        "annotations": st.annotations(), "owner": st.owner,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        "table" => {
+            println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            for st in &all {
+                let status = st.status(root);
+                let pid = if status == Status::Stopped { 0 } else { st.pid };
+                let owner = if st.owner.is_empty() { "root" } else { &st.owner };
+                println!("{:<12} {:<8} {:<10} {:<40} {:<31} {owner}", st.id, pid, status, st.bundle.display(), st.created);
+            }
+        }
+        f => berth_runtime::bail!("list --format {f:?}: must be table or json"),
+    }
+    Ok(())
+}
+
+fn ps(root: &Path, id: &str, format: &str, args: &[String]) -> Result<()> {
+    let pids = ops::pids(root, id)?;
+    match format {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids).ctx("ps")?);
+            Ok(())
+        }
+        "table" => {
+            let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
+            let out = std::process::Command::new("ps").args(&args).output().ctx("run ps")?;
+            if !out.status.success() {
+                berth_runtime::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| Error::msg("ps: no PID column in its output"))?;
+            println!("{header}");
+            for l in lines {
+                if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
+                    if pids.contains(&p) {
+                        println!("{l}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        f => berth_runtime::bail!("ps --format {f:?}: must be table or json"),
+    }
+}

@@ -1,0 +1,216 @@
+//! The create path, parent side: validate everything, make the state dir, cgroup and start gate,
+//! clone the init process into its namespaces, map ids, put it in its cgroup, run the runtime-side
+//! hooks, and record the state. On any failure everything made so far is undone.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitArgs};
+use crate::namespaces::{self, Plan};
+use crate::spec::Bundle;
+use crate::state::{self, ContainerState, Status};
+use crate::sync::{self, Msg};
+
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// `run` in the foreground: the caller proxies the terminal itself (it passes its own socket).
+    pub console_fd: Option<OwnedFd>,
+}
+
+/// Undoes a half-made container when dropped, unless disarmed.
+struct Undo {
+    dir: Option<PathBuf>,
+    cgroup: Option<berth_cgroups::Cgroup>,
+    pid: Option<i32>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(libc::SIGKILL);
+            let _ = cg.destroy();
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+pub fn default_cgroup_path(id: &str) -> String {
+    format!("/{id}")
+}
+
+/// Creates the container; returns its state with the init waiting at the start gate.
+pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Result<ContainerState> {
+    crate::id::validate(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::msg("config.json: process: missing"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
+        crate::bail!("config.json: process.terminal is true: --console-socket is required");
+    }
+    if !terminal && opts.console_socket.is_some() {
+        crate::bail!("--console-socket given but process.terminal is false");
+    }
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(berth_seccomp::compile(s)?),
+        None => None,
+    };
+    let plan = Plan::from_spec(spec);
+    if plan.clone_flags & libc::CLONE_NEWNS == 0 && !plan.joins(LinuxNamespaceType::Mount) && plan.unshare_after_userns(spec) & libc::CLONE_NEWNS == 0 {
+        crate::bail!("config.json: linux.namespaces: a mount namespace is required");
+    }
+
+    std::fs::create_dir_all(&opts.root).with_ctx(|| format!("state root {}", opts.root.display()))?;
+    let dir = state::container_dir(&opts.root, &opts.id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => crate::bail!("container {:?} already exists", opts.id),
+        Err(e) => return Err(e).with_ctx(|| dir.display().to_string()),
+    }
+    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None, pid: None };
+
+    let cg_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+    let cg_path = cg_path.unwrap_or_else(|| default_cgroup_path(&opts.id));
+    let cgroup = berth_cgroups::Cgroup::new(hierarchy, &cg_path)?;
+    cgroup.create()?;
+    undo.cgroup = Some(cgroup.clone());
+    cgroup.apply(&crate::devices::effective_resources(spec))?;
+
+    let fifo = dir.join(state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+    let fifo_fd = open_fifo(&fifo)?;
+    let console = match (&opts.console_fd, &opts.console_socket) {
+        (Some(fd), _) => Some(fd.try_clone().ctx("console socket")?),
+        (None, Some(p)) => Some(crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?),
+        _ => None,
+    };
+
+    // A pid namespace joined by path applies to our children: join it before the clone.
+    for (t, p) in &plan.join {
+        if *t == LinuxNamespaceType::Pid {
+            namespaces::setns(&namespaces::open_ns(p)?, *t, &p.display().to_string())?;
+        }
+    }
+    let (parent, child) = sync::pair()?;
+    let args = InitArgs {
+        bundle: &bundle,
+        plan: &plan,
+        cgroup: &cgroup,
+        seccomp: seccomp.as_ref(),
+        chan: &child,
+        fifo: &fifo_fd,
+        console: console.as_ref(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        id: &opts.id,
+    };
+    let pid = clone_init(plan.clone_flags, || init::run(&args))?;
+    undo.pid = Some(pid);
+    drop(child);
+    drop(fifo_fd);
+    drop(console);
+
+    if plan.new_user {
+        namespaces::write_id_maps(pid, spec)?;
+    }
+    cgroup.add_process(pid)?;
+    parent.send(&Msg::Go)?;
+
+    let mut st = ContainerState {
+        id: opts.id.clone(),
+        pid,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339_now(),
+        owner: String::new(),
+        cgroup: Some(cgroup.clone()),
+        config: spec.clone(),
+    };
+    loop {
+        match parent.recv()? {
+            Some(Msg::RunHooks) => {
+                let json = serde_json::to_vec(&st.to_oci_json(Status::Creating)).ctx("state json")?;
+                if let Some(h) = spec.hooks() {
+                    run_hooks("prestart", h.prestart(), &json)?;
+                    run_hooks("createRuntime", h.create_runtime(), &json)?;
+                }
+                parent.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Failed(e)) => return Err(Error::msg(e)),
+            Some(m) => crate::bail!("container init: unexpected message {m:?}"),
+            None => crate::bail!("container init exited during set-up"),
+        }
+    }
+    st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+    st.save(&opts.root)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    undo.dir = None;
+    undo.cgroup = None;
+    undo.pid = None;
+    Ok(st)
+}
+
+pub fn run_hooks(kind: &str, hooks: &Option<Vec<oci_spec::runtime::Hook>>, state: &[u8]) -> Result<()> {
+    match hooks {
+        Some(h) if !h.is_empty() => crate::hooks::run_hooks(kind, h, state).map_err(|e| Error::msg(e.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// O_RDWR never blocks on a fifo: the init holds it as a reader and blocks in read() until `start` writes.
+fn open_fifo(path: &Path) -> Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(path).with_ctx(|| format!("open {}", path.display()))?;
+    Ok(OwnedFd::from(f))
+}
+
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().ctx("cwd")?.join(path) };
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string()).with_ctx(|| format!("pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_ctx(|| format!("pid file {}", path.display()))
+}
+
+/// clone(2) without a new stack: fork semantics plus namespace flags. The child runs `f` and exits.
+pub fn clone_init<F: FnOnce() -> i32>(flags: libc::c_int, f: F) -> Result<i32> {
+    // SAFETY: without CLONE_VM the child gets a copy-on-write copy of our address space and stack, exactly
+    // like fork(2). The runtime is single-threaded here, so no lock can be held by another thread.
+    let r = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    if r < 0 {
+        return Err(Error::msg(format!("clone (namespaces {flags:#x}): {}", std::io::Error::last_os_error())));
+    }
+    if r == 0 {
+        let code = f();
+        // SAFETY: leave the child without running the parent's atexit handlers or destructors.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(r as i32)
+}
+
+pub fn fd_raw(fd: &OwnedFd) -> i32 {
+    fd.as_raw_fd()
+}

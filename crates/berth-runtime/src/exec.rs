@@ -1,0 +1,203 @@
+//! `exec`: a new process in a running container. The runtime joins the container's pid namespace
+//! (for its children), clones a child that joins the other namespaces and the cgroup, applies the
+//! process's identity and limits, and execs. The host binary is never reachable: the child is
+//! non-dumpable and `exec` runs from a sealed memfd copy of the runtime (CVE-2019-5736).
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces;
+use crate::process;
+use crate::state::{ContainerState, Status};
+use crate::sync::{self, Msg};
+
+pub struct ExecOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub process: Process,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+const ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Mount,
+];
+
+fn ns_inode(pid: &str, name: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).ok().map(|m| m.ino())
+}
+
+/// Runs the process; returns its exit status (or 0 when detached).
+pub fn exec(opts: ExecOptions) -> Result<i32> {
+    let st = ContainerState::load(&opts.root, &opts.id)?;
+    match st.status(&opts.root) {
+        Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => crate::bail!("container {:?} is paused (use --ignore-paused)", opts.id),
+        s => crate::bail!("container {:?} is {s}: cannot exec", opts.id),
+    }
+    let p = &opts.process;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        crate::bail!("exec: no command given");
+    }
+    let terminal = p.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        crate::bail!("exec -t needs --console-socket");
+    }
+    let seccomp = match st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(berth_seccomp::compile(s)?),
+        None => None,
+    };
+    let init = st.pid.to_string();
+    let mut joins: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+    for t in ORDER {
+        let name = namespaces::proc_name(t);
+        if ns_inode(&init, name).is_some() && ns_inode(&init, name) != ns_inode("self", name) {
+            joins.push((t, namespaces::open_ns(std::path::Path::new(&format!("/proc/{init}/ns/{name}")))?));
+        }
+    }
+    let userns = joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    if let Some((t, fd)) = joins.iter().find(|(t, _)| *t == LinuxNamespaceType::Pid) {
+        namespaces::setns(fd, *t, "of the container")?;
+    }
+    let console = match &opts.console_socket {
+        Some(path) if terminal => Some(crate::console::connect_socket(path).map_err(|e| Error::msg(e.to_string()))?),
+        _ => None,
+    };
+    let (parent, child) = sync::pair()?;
+    if !opts.detach {
+        crate::signals::block_all();
+    }
+    let pid = crate::create::clone_init(0, || {
+        let e = match child_setup(&joins, userns, &child, p, seccomp.as_ref(), console.as_ref(), opts.preserve_fds) {
+            Ok(e) => e,
+            Err(e) => e,
+        };
+        let _ = child.send(&Msg::Failed(e.to_string()));
+        127
+    })?;
+    drop(child);
+    if let Some(cg) = &st.cgroup {
+        if let Err(e) = cg.add_process(pid) {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            return Err(e.into());
+        }
+    }
+    parent.send(&Msg::Go)?;
+    match parent.recv()? {
+        None => {}
+        Some(Msg::Failed(e)) => {
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            return Err(Error::msg(e));
+        }
+        Some(m) => crate::bail!("exec: unexpected message {m:?}"),
+    }
+    if let Some(pf) = &opts.pid_file {
+        crate::create::write_pid_file(pf, pid)?;
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    crate::signals::forward_until_exit(pid)
+}
+
+/// In the child: join namespaces, wait for the cgroup, become the process, exec. Returns only on error.
+fn child_setup(
+    joins: &[(LinuxNamespaceType, OwnedFd)],
+    userns: bool,
+    chan: &sync::Channel,
+    p: &Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+    console: Option<&OwnedFd>,
+    preserve_fds: u32,
+) -> Result<Error> {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    for (t, fd) in joins.iter().filter(|(t, _)| *t != LinuxNamespaceType::Pid) {
+        namespaces::setns(fd, *t, "of the container")?;
+    }
+    chan.expect(Msg::Go)?;
+    if let Some(sock) = console {
+        use crate::console;
+        let (master, slave, _name) = console::open_pty().map_err(|e| Error::msg(e.to_string()))?;
+        if let Some(sz) = p.console_size() {
+            use std::os::fd::AsFd;
+            let _ = console::set_size(master.as_fd(), sz.height() as u16, sz.width() as u16);
+        }
+        console::send_master(sock, &master, console::MASTER_NAME).map_err(|e| Error::msg(e.to_string()))?;
+        drop(master);
+        console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
+    }
+    process::set_rlimits(p)?;
+    process::set_umask(p);
+    let setgroups = !userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true);
+    process::finalize(p, seccomp, setgroups)?;
+    let args = p.args().clone().unwrap_or_default();
+    let env = p.env().clone().unwrap_or_default();
+    let path = process::lookup(&args[0], &env)?;
+    process::cloexec_from(3 + preserve_fds);
+    process::late_seccomp(p, seccomp)?;
+    process::reset_signals();
+    Ok(process::exec(&path, &args, &env))
+}
+
+/// Re-executes the runtime from a sealed memfd copy of itself, so no process in a container can ever
+/// open the host binary through /proc/PID/exe. Returns only if that is impossible (then we go on, still
+/// protected by being non-dumpable).
+pub fn reexec_from_sealed_memfd() -> Result<()> {
+    const MARK: &str = "_BERTH_RUNTIME_SEALED";
+    if std::env::var_os(MARK).is_some() {
+        std::env::remove_var(MARK);
+        return Ok(());
+    }
+    // SAFETY: memfd_create with a valid C string name.
+    let fd = unsafe { libc::memfd_create(c"berth-runtime".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(Error::msg(format!("memfd_create: {}", std::io::Error::last_os_error())));
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd is fresh and ours.
+    let mut mem = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut exe = std::fs::File::open("/proc/self/exe").ctx("open /proc/self/exe")?;
+    std::io::copy(&mut exe, &mut mem).ctx("copy runtime binary")?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on our own fd.
+    unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) };
+    std::env::set_var(MARK, "1");
+    let args: Vec<std::ffi::CString> = std::env::args_os().map(|a| std::ffi::CString::new(a.into_encoded_bytes()).unwrap_or_default()).collect();
+    let env: Vec<std::ffi::CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut b = k.into_encoded_bytes();
+            b.push(b'=');
+            b.extend(v.into_encoded_bytes());
+            std::ffi::CString::new(b).unwrap_or_default()
+        })
+        .collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: valid fd and null-terminated arrays of C strings.
+    unsafe { libc::fexecve(fd, argv.as_ptr(), envp.as_ptr()) };
+    std::env::remove_var(MARK);
+    Err(Error::msg(format!("fexecve sealed copy: {}", std::io::Error::last_os_error())))
+}

@@ -1,0 +1,239 @@
+//! The container's init process, from clone to execve: join or finish its namespaces, build the
+//! root filesystem, pivot into it, apply the process's limits and privileges, report ready, wait at
+//! the start gate, and exec. Every failure is sent to the parent as one line before exiting.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::process;
+use crate::rootfs::{self, RootfsContext};
+use crate::spec::Bundle;
+use crate::sync::{Channel, Msg};
+
+pub struct InitArgs<'a> {
+    pub bundle: &'a Bundle,
+    pub plan: &'a Plan,
+    pub cgroup: &'a berth_cgroups::Cgroup,
+    pub seccomp: Option<&'a berth_seccomp::Filter>,
+    pub chan: &'a Channel,
+    pub fifo: &'a OwnedFd,
+    pub console: Option<&'a OwnedFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub id: &'a str,
+}
+
+/// Runs in the cloned child; returns the exit code only on failure (exec replaces us on success).
+pub fn run(a: &InitArgs) -> i32 {
+    let err = match setup(a) {
+        Ok(exec) => exec_after_start(a, exec),
+        Err(e) => e,
+    };
+    let _ = a.chan.send(&Msg::Failed(err.to_string()));
+    1
+}
+
+struct ExecPlan {
+    path: std::path::PathBuf,
+    args: Vec<String>,
+    env: Vec<String>,
+}
+
+fn setup(a: &InitArgs) -> Result<ExecPlan> {
+    let spec = &a.bundle.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::msg("process missing"))?;
+    let userns = a.plan.new_user || a.plan.joins(LinuxNamespaceType::User);
+    if !userns {
+        set_non_dumpable();
+    }
+
+    // Open every namespace path before joining any (a mount namespace changes what paths mean).
+    let mut joins = Vec::new();
+    for (t, p) in &a.plan.join {
+        if *t != LinuxNamespaceType::Pid {
+            joins.push((*t, namespaces::open_ns(p)?, p.display().to_string()));
+        }
+    }
+    if let Some((t, fd, p)) = joins.iter().find(|(t, _, _)| *t == LinuxNamespaceType::User) {
+        namespaces::setns(fd, *t, p)?;
+        namespaces::unshare(a.plan.unshare_after_userns(spec))?;
+    }
+    a.chan.expect(Msg::Go)?;
+    if userns {
+        become_root_in_userns()?;
+    }
+    for (t, fd, p) in joins.iter().filter(|(t, _, _)| *t != LinuxNamespaceType::User && *t != LinuxNamespaceType::Mount) {
+        namespaces::setns(fd, *t, p)?;
+    }
+    if let Some((t, fd, p)) = joins.iter().find(|(t, _, _)| *t == LinuxNamespaceType::Mount) {
+        namespaces::setns(fd, *t, p)?;
+    }
+    if a.plan.unshare_cgroup {
+        namespaces::unshare(libc::CLONE_NEWCGROUP)?;
+    }
+    if a.plan.unshare_time {
+        namespaces::unshare(0x80)?;
+        namespaces::write_time_offsets(spec)?;
+    }
+    set_names(spec)?;
+
+    let new_netns = a.plan.clone_flags & libc::CLONE_NEWNET != 0 || a.plan.joins(LinuxNamespaceType::Network);
+    let ctx = RootfsContext {
+        spec,
+        rootfs: &a.bundle.rootfs,
+        bundle: &a.bundle.dir,
+        cgroup: Some(a.cgroup),
+        userns,
+        new_cgroupns: a.plan.unshare_cgroup,
+        new_netns,
+    };
+    rootfs::prepare(&ctx)?;
+    let hooks = spec.hooks().as_ref();
+    let runtime_hooks = hooks.is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    if runtime_hooks {
+        a.chan.send(&Msg::RunHooks)?;
+        a.chan.expect(Msg::HooksDone)?;
+    }
+    if let Some(h) = hooks {
+        let st = serde_json::json!({"ociVersion": "1.1.0", "id": a.id, "status": "creating", "pid": std::process::id(), "bundle": a.bundle.dir, "annotations": spec.annotations().clone().unwrap_or_default()});
+        crate::create::run_hooks("createContainer", h.create_container(), st.to_string().as_bytes())?;
+    }
+    rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
+    if let Some(sock) = a.console {
+        setup_console(sock, process)?;
+    }
+    rootfs::finalize(spec)?;
+    rootfs::apply_sysctls(spec)?;
+    if !a.no_new_keyring {
+        join_session_keyring(a.id);
+    }
+    set_personality(spec)?;
+    process::set_rlimits(process)?;
+    process::set_oom_score_adj(process)?;
+    process::set_umask(process);
+    set_non_dumpable();
+    let setgroups = !userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true);
+    process::finalize(process, a.seccomp, setgroups)?;
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    let path = process::lookup(&args[0], &env)?;
+    process::cloexec_from(3 + a.preserve_fds);
+    Ok(ExecPlan { path, args, env })
+}
+
+/// Reports ready, waits for `start`, runs startContainer hooks, installs a late seccomp filter, execs.
+fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
+    if let Err(err) = a.chan.send(&Msg::Ready) {
+        return err;
+    }
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reading one byte into a valid buffer.
+        let r = unsafe { libc::read(a.fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let spec = &a.bundle.spec;
+    let process = spec.process().as_ref();
+    let fail = |err: Error| {
+        eprintln!("berth-runtime: container {}: {err}", a.id);
+        // SAFETY: exit the child without unwinding.
+        unsafe { libc::_exit(127) }
+    };
+    if let Some(h) = spec.hooks() {
+        let st = serde_json::json!({"ociVersion": "1.1.0", "id": a.id, "status": "running", "pid": 1, "bundle": a.bundle.dir, "annotations": spec.annotations().clone().unwrap_or_default()});
+        if let Err(err) = crate::create::run_hooks("startContainer", h.start_container(), st.to_string().as_bytes()) {
+            fail(err);
+        }
+    }
+    if let Some(p) = process {
+        if let Err(err) = process::late_seccomp(p, a.seccomp) {
+            fail(err);
+        }
+    }
+    process::reset_signals();
+    let err = process::exec(&e.path, &e.args, &e.env);
+    fail(err)
+}
+
+/// Never let the runtime's own process be reached through /proc by what runs in the container
+/// (CVE-2019-5736). In a user namespace this waits until our own /proc files have been written.
+fn set_non_dumpable() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
+fn become_root_in_userns() -> Result<()> {
+    // SAFETY: plain id syscalls; failure only means 0 is not mapped, which is then reported.
+    unsafe {
+        if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+            return Err(Error::msg(format!("become root in the user namespace: {}", std::io::Error::last_os_error())));
+        }
+    }
+    Ok(())
+}
+
+fn set_names(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_ctx(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: pointer and length of a valid buffer.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::msg(format!("setdomainname {d:?}: {}", std::io::Error::last_os_error())));
+        }
+    }
+    Ok(())
+}
+
+fn setup_console(sock: &OwnedFd, p: &oci_spec::runtime::Process) -> Result<()> {
+    use crate::console;
+    let (master, slave, name) = console::open_pty().map_err(|e| Error::msg(e.to_string()))?;
+    if let Some(sz) = p.console_size() {
+        let _ = console::set_size(master.as_fd_borrow(), sz.height() as u16, sz.width() as u16);
+    }
+    // /dev/console is the pty, as in runc.
+    let _ = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/dev/console");
+    rootfs::mount(Some(&name), "/dev/console", None, libc::MS_BIND, None)?;
+    console::send_master(sock, &master, console::MASTER_NAME).map_err(|e| Error::msg(e.to_string()))?;
+    drop(master);
+    console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
+    Ok(())
+}
+
+trait BorrowFd {
+    fn as_fd_borrow(&self) -> std::os::fd::BorrowedFd<'_>;
+}
+
+impl BorrowFd for OwnedFd {
+    fn as_fd_borrow(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.as_fd()
+    }
+}
+
+fn join_session_keyring(id: &str) {
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, name); failure (no keyrings) is harmless.
+    unsafe { libc::syscall(libc::SYS_keyctl, 1, name.as_ptr()) };
+}
+
+fn set_personality(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return Ok(()) };
+    let persona = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality takes an integer.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(Error::msg(format!("personality: {}", std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+

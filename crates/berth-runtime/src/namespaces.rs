@@ -1,0 +1,142 @@
+//! Linux namespaces from the spec: which to create with clone, which to join by path (setns),
+//! and the uid/gid maps written by the parent for a new user namespace.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::error::{Context, Error, Result};
+
+pub fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
+    match t {
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Time => 0x80, // CLONE_NEWTIME
+    }
+}
+
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// The namespace plan of one container.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Namespaces created by clone (pid, net, mnt, ipc, uts, user).
+    pub clone_flags: libc::c_int,
+    /// Created by unshare in the child after it joined its cgroup (cgroup) or before exec (time).
+    pub unshare_cgroup: bool,
+    pub unshare_time: bool,
+    /// Joined by path: (type, path).
+    pub join: Vec<(LinuxNamespaceType, PathBuf)>,
+    pub new_user: bool,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Plan {
+        let mut p = Plan::default();
+        for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+            match (ns.typ(), ns.path()) {
+                (t, Some(path)) => p.join.push((t, path.clone())),
+                (LinuxNamespaceType::Cgroup, None) => p.unshare_cgroup = true,
+                (LinuxNamespaceType::Time, None) => p.unshare_time = true,
+                (t, None) => {
+                    if t == LinuxNamespaceType::User {
+                        p.new_user = true;
+                    }
+                    p.clone_flags |= clone_flag(t)
+                }
+            }
+        }
+        // Joining a user namespace by path: the other new namespaces must be owned by it, so they are
+        // unshared by the child after its setns (except pid, which only applies to children anyway).
+        if p.joins(LinuxNamespaceType::User) {
+            p.clone_flags &= libc::CLONE_NEWPID;
+        }
+        p
+    }
+
+    pub fn joins(&self, t: LinuxNamespaceType) -> bool {
+        self.join.iter().any(|(x, _)| *x == t)
+    }
+
+    /// Flags the child unshares after joining a user namespace by path.
+    pub fn unshare_after_userns(&self, spec: &Spec) -> libc::c_int {
+        if !self.joins(LinuxNamespaceType::User) {
+            return 0;
+        }
+        let mut f = 0;
+        for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+            if ns.path().is_none() && !matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time) {
+                f |= clone_flag(ns.typ());
+            }
+        }
+        f
+    }
+}
+
+pub fn open_ns(path: &std::path::Path) -> Result<OwnedFd> {
+    let f = std::fs::File::open(path).with_ctx(|| format!("namespace {}", path.display()))?;
+    Ok(OwnedFd::from(f))
+}
+
+pub fn setns(fd: &OwnedFd, t: LinuxNamespaceType, what: &str) -> Result<()> {
+    // SAFETY: setns with a valid fd and a namespace type flag.
+    if unsafe { libc::setns(fd.as_raw_fd(), clone_flag(t)) } != 0 {
+        return Err(Error::msg(format!("join {} namespace {what}: {}", proc_name(t), std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
+pub fn unshare(flags: libc::c_int) -> Result<()> {
+    if flags == 0 {
+        return Ok(());
+    }
+    // SAFETY: unshare with namespace flags.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(Error::msg(format!("unshare namespaces {flags:#x}: {}", std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+/// Written by the parent for a child in a new user namespace.
+pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::msg("user namespace without linux section"))?;
+    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
+    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
+    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes()).with_ctx(|| format!("write uid_map {uid:?}"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes()).with_ctx(|| format!("write gid_map {gid:?}"))?;
+    Ok(())
+}
+
+pub fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        let name = match clock.as_str() {
+            "monotonic" | "boottime" => clock.as_str(),
+            other => crate::bail!("config.json: linux.timeOffsets: unknown clock {other:?}"),
+        };
+        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).ctx("write timens_offsets")
+}

@@ -1,0 +1,183 @@
+//! Operations on an existing container: start, kill, delete, pause/resume, update, ps. Each loads
+//! the state, derives the live status, checks the operation is allowed in it, and acts.
+
+use std::path::Path;
+
+use crate::error::{Context, Error, Result};
+use crate::state::{self, ContainerState, Status};
+
+/// Opens the start gate; runs poststart hooks (failures are warnings, per the spec).
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let st = ContainerState::load(root, id)?;
+    match st.status(root) {
+        Status::Created => {}
+        s => crate::bail!("container {id:?} cannot be started: it is {s}"),
+    }
+    let fifo = st.dir(root).join(state::EXEC_FIFO);
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo)
+        .map_err(|e| Error::msg(format!("container {id:?}: its init is gone ({e})")))?;
+    std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
+    use std::io::Write;
+    f.write_all(b"0").with_ctx(|| format!("container {id:?}: open start gate"))?;
+    drop(f);
+    if let Some(h) = st.config.hooks() {
+        let json = serde_json::to_vec(&st.to_oci_json(Status::Running)).ctx("state json")?;
+        if let Err(e) = crate::create::run_hooks("poststart", h.poststart(), &json) {
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
+    Ok(())
+}
+
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
+    let st = ContainerState::load(root, id)?;
+    let status = st.status(root);
+    if status == Status::Stopped && !all {
+        crate::bail!("container {id:?} is not running");
+    }
+    if all {
+        if let Some(cg) = &st.cgroup {
+            cg.kill_all(sig)?;
+            return Ok(());
+        }
+    }
+    // SAFETY: kill(2) on a pid we verified is our init (same start time).
+    if unsafe { libc::kill(st.pid, sig) } != 0 {
+        return Err(Error::msg(format!("container {id:?}: kill: {}", std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
+/// Removes a stopped container (or, with force, kills it first): processes, cgroup, state, then poststop hooks.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    crate::id::validate(id)?;
+    let st = match ContainerState::load(root, id) {
+        Ok(s) => s,
+        Err(e) => {
+            let dir = state::container_dir(root, id);
+            if dir.exists() {
+                // Half-made (create was killed): nothing to run hooks for, just remove it.
+                std::fs::remove_dir_all(&dir).with_ctx(|| dir.display().to_string())?;
+                return Ok(());
+            }
+            if force {
+                return Ok(());
+            }
+            return Err(e);
+        }
+    };
+    let status = st.status(root);
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&st)?,
+        s if force => {
+            if s == Status::Paused {
+                if let Some(cg) = &st.cgroup {
+                    let _ = cg.thaw();
+                }
+            }
+            kill_and_wait(&st)?
+        }
+        s => crate::bail!("container {id:?} cannot be deleted: it is {s} (use --force)"),
+    }
+    destroy(root, &st)
+}
+
+fn kill_and_wait(st: &ContainerState) -> Result<()> {
+    if let Some(cg) = &st.cgroup {
+        let _ = cg.kill_all(libc::SIGKILL);
+    }
+    // SAFETY: signalling our verified init pid.
+    unsafe { libc::kill(st.pid, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while st.init_alive() {
+        if std::time::Instant::now() > deadline {
+            crate::bail!("container {:?}: init {} did not die after SIGKILL", st.id, st.pid);
+        }
+        // Reap it if it is our child (run --keep, tests); otherwise its parent will.
+        // SAFETY: non-blocking waitpid on a specific pid.
+        unsafe { libc::waitpid(st.pid, std::ptr::null_mut(), libc::WNOHANG) };
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
+    if let Some(cg) = &st.cgroup {
+        // Processes left behind when there was no pid namespace die with the container.
+        let _ = cg.kill_all(libc::SIGKILL);
+        cg.destroy()?;
+    }
+    let dir = st.dir(root);
+    std::fs::remove_dir_all(&dir).with_ctx(|| format!("remove {}", dir.display()))?;
+    if let Some(h) = st.config.hooks() {
+        let json = serde_json::to_vec(&st.to_oci_json(Status::Stopped)).ctx("state json")?;
+        if let Err(e) = crate::create::run_hooks("poststop", h.poststop(), &json) {
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
+    Ok(())
+}
+
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let st = ContainerState::load(root, id)?;
+    match st.status(root) {
+        Status::Running | Status::Created => {}
+        s => crate::bail!("container {id:?} cannot be paused: it is {s}"),
+    }
+    st.cgroup.as_ref().ok_or_else(|| Error::msg("container has no cgroup"))?.freeze()?;
+    Ok(())
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let st = ContainerState::load(root, id)?;
+    match st.status(root) {
+        Status::Paused => {}
+        s => crate::bail!("container {id:?} cannot be resumed: it is {s}, not paused"),
+    }
+    st.cgroup.as_ref().ok_or_else(|| Error::msg("container has no cgroup"))?.thaw()?;
+    Ok(())
+}
+
+pub fn update(root: &Path, id: &str, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let mut st = ContainerState::load(root, id)?;
+    if st.status(root) == Status::Stopped {
+        crate::bail!("container {id:?} is stopped: nothing to update");
+    }
+    st.cgroup.as_ref().ok_or_else(|| Error::msg("container has no cgroup"))?.apply(res)?;
+    if let Some(linux) = st.config.linux_mut() {
+        linux.set_resources(Some(res.clone()));
+    }
+    st.save(root)
+}
+
+/// Pids of every process in the container.
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let st = ContainerState::load(root, id)?;
+    match &st.cgroup {
+        Some(cg) => Ok(cg.procs()?),
+        None => Ok(if st.init_alive() { vec![st.pid] } else { vec![] }),
+    }
+}
+
+/// All container ids under the root, sorted.
+pub fn list(root: &Path) -> Result<Vec<ContainerState>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_ctx(|| root.display().to_string()),
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if let Ok(st) = ContainerState::load(root, &name) {
+            out.push(st);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}

@@ -1,0 +1,273 @@
+//! The last steps before the user's program runs, shared by a container's init and `exec`: rlimits,
+//! umask, user and groups, capabilities, no_new_privs, seccomp, closing stray fds, and execve.
+//! Order matters and follows runc's: caps are set after the uid switch, seccomp as late as possible.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+
+use crate::error::{Context, Error, Result};
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+pub fn set_rlimits(p: &Process) -> Result<()> {
+    for r in p.rlimits().iter().flatten() {
+        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        // SAFETY: lim is a valid rlimit.
+        if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
+            return Err(Error::msg(format!("rlimit {}: {}", r.typ(), std::io::Error::last_os_error())));
+        }
+    }
+    Ok(())
+}
+
+pub fn set_oom_score_adj(p: &Process) -> Result<()> {
+    if let Some(adj) = p.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).ctx("oom_score_adj")?;
+    }
+    Ok(())
+}
+
+/// Capability numbers known to this kernel.
+fn cap_last() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+}
+
+fn cap_bits(set: &Option<Capabilities>, last: u32) -> u64 {
+    let mut bits = 0u64;
+    for c in set.iter().flatten() {
+        if let Ok(cap) = caps::Capability::from_str(&format!("CAP_{c}")) {
+            let i = cap.index() as u32;
+            if i <= last {
+                bits |= 1 << i;
+            }
+        }
+    }
+    bits
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Drops the bounding set, then (after the uid switch) sets effective/permitted/inheritable and ambient.
+pub struct CapPlan {
+    bounding: u64,
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+    ambient: u64,
+    last: u32,
+}
+
+impl CapPlan {
+    pub fn new(p: &Process) -> Option<CapPlan> {
+        let c = p.capabilities().as_ref()?;
+        let last = cap_last();
+        Some(CapPlan {
+            bounding: cap_bits(c.bounding(), last),
+            effective: cap_bits(c.effective(), last),
+            permitted: cap_bits(c.permitted(), last),
+            inheritable: cap_bits(c.inheritable(), last),
+            ambient: cap_bits(c.ambient(), last),
+            last,
+        })
+    }
+
+    pub fn drop_bounding(&self) -> Result<()> {
+        for i in 0..=self.last {
+            if self.bounding & (1 << i) == 0 {
+                // SAFETY: prctl with integer arguments.
+                if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EINVAL) {
+                        return Err(Error::msg(format!("drop capability {i} from the bounding set: {e}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self) -> Result<()> {
+        let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
+        let mut data = [CapData::default(); 2];
+        for (i, d) in data.iter_mut().enumerate() {
+            let sh = 32 * i;
+            d.effective = (self.effective >> sh) as u32;
+            d.permitted = (self.permitted >> sh) as u32;
+            d.inheritable = (self.inheritable >> sh) as u32;
+        }
+        // SAFETY: header and two data structs as capset v3 expects.
+        if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0 {
+            return Err(Error::msg(format!("set capabilities: {}", std::io::Error::last_os_error())));
+        }
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
+        for i in 0..=self.last {
+            if self.ambient & (1 << i) != 0 {
+                // SAFETY: as above. Failure (not in permitted+inheritable) is ignored, like runc.
+                unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, i as libc::c_ulong, 0, 0) };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// setgroups + setresgid + setresuid, keeping capabilities across the switch for CapPlan::apply.
+pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
+    let u = p.user();
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    if setgroups_allowed {
+        let gids: Vec<libc::gid_t> = u.additional_gids().clone().unwrap_or_default();
+        // SAFETY: gids is a valid array of gids.
+        if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } != 0 {
+            return Err(Error::msg(format!("setgroups {gids:?}: {}", std::io::Error::last_os_error())));
+        }
+    }
+    // SAFETY: plain syscalls with integer arguments.
+    if unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) } != 0 {
+        return Err(Error::msg(format!("setgid {}: {}", u.gid(), std::io::Error::last_os_error())));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) } != 0 {
+        return Err(Error::msg(format!("setuid {}: {}", u.uid(), std::io::Error::last_os_error())));
+    }
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    Ok(())
+}
+
+pub fn set_umask(p: &Process) {
+    let m = p.user().umask().unwrap_or(0o022);
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(m as libc::mode_t) };
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::msg(format!("no_new_privs: {}", std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
+/// Marks every fd from `first` up close-on-exec (CVE-2024-21626: nothing of the runtime's leaks in).
+pub fn cloexec_from(first: u32) {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r != 0 {
+        for fd in first..4096 {
+            // SAFETY: F_SETFD on a maybe-invalid fd only returns EBADF.
+            unsafe { libc::fcntl(fd as i32, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// Resolves args[0] through the process's own PATH, as execvp would, but with the container's env.
+pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    if arg0.contains('/') {
+        return Ok(PathBuf::from(arg0));
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let cand = Path::new(if dir.is_empty() { "." } else { dir }).join(arg0);
+        if let Ok(m) = std::fs::metadata(&cand) {
+            use std::os::unix::fs::PermissionsExt;
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return Ok(cand);
+            }
+        }
+    }
+    Err(Error::msg(format!("exec: {arg0:?}: executable file not found in $PATH")))
+}
+
+/// Restores the signal state a fresh program expects: nothing blocked, SIGPIPE default (Rust ignores it).
+pub fn reset_signals() {
+    // SAFETY: plain signal-state syscalls on our own process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// execve; returns only on failure.
+pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
+    let to_c = |s: &str| CString::new(s).unwrap_or_default();
+    let p = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let argv: Vec<CString> = args.iter().map(|a| to_c(a)).collect();
+    let envp: Vec<CString> = env.iter().map(|a| to_c(a)).collect();
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: null-terminated arrays of valid C strings that outlive the call.
+    unsafe { libc::execve(p.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    Error::msg(format!("exec {}: {}", path.display(), std::io::Error::last_os_error()))
+}
+
+/// Everything from the user switch to just before execve, for init and exec alike.
+/// `seccomp` is installed here: before the caps drop when no_new_privs is off (it needs CAP_SYS_ADMIN),
+/// else last.
+pub fn finalize(p: &Process, seccomp: Option<&berth_seccomp::Filter>, setgroups_allowed: bool) -> Result<()> {
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if let (Some(f), false) = (seccomp, nnp) {
+        f.install()?;
+    }
+    let caps = CapPlan::new(p);
+    if let Some(c) = &caps {
+        c.drop_bounding()?;
+    }
+    switch_user(p, setgroups_allowed)?;
+    std::env::set_current_dir(p.cwd()).with_ctx(|| format!("chdir to cwd {}", p.cwd().display()))?;
+    if let Some(c) = &caps {
+        c.apply()?;
+    }
+    if nnp {
+        set_no_new_privs()?;
+    }
+    Ok(())
+}
+
+/// Installs seccomp last when no_new_privs is on (see `finalize`).
+pub fn late_seccomp(p: &Process, seccomp: Option<&berth_seccomp::Filter>) -> Result<()> {
+    if let (Some(f), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
+        f.install()?;
+    }
+    Ok(())
+}

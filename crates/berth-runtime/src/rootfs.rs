@@ -1,0 +1,455 @@
+//! The container's root filesystem, built inside its new mount namespace: propagation, the rootfs
+//! bind, the spec's mounts (targets resolved inside the root), /dev and its default devices,
+//! pivot_root, then masked and read-only paths. Runs only in the cloned init process.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use libc::c_ulong;
+use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
+
+use crate::error::{Context, Error, Result};
+use crate::inroot::{self, Leaf};
+use crate::mountopts::{self, MountOptions};
+
+pub struct RootfsContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
+    pub userns: bool,
+    pub new_cgroupns: bool,
+    pub new_netns: bool,
+}
+
+pub fn mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: c_ulong, data: Option<&str>) -> Result<()> {
+    let c = |s: &str| CString::new(s).map_err(|_| Error::msg(format!("{s:?}: NUL byte")));
+    let (src_c, fs_c, data_c) = (src.map(c).transpose()?, fstype.map(c).transpose()?, data.filter(|d| !d.is_empty()).map(c).transpose()?);
+    let tgt = c(target)?;
+    let p = |o: &Option<CString>| o.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: all pointers are valid C strings or null, as mount(2) allows.
+    let r = unsafe { libc::mount(p(&src_c), tgt.as_ptr(), p(&fs_c), flags, p(&data_c).cast()) };
+    if r < 0 {
+        return Err(Error::msg(format!(
+            "mount {} on {target} (type {}): {}",
+            src.unwrap_or("none"),
+            fstype.unwrap_or("none"),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// Everything before pivot_root.
+pub fn prepare(ctx: &RootfsContext) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = linux.and_then(|l| l.rootfs_propagation().as_deref()).filter(|p| !p.is_empty());
+    let flag = prop.and_then(mountopts::propagation).unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    mount(None, "/", None, flag, None)?;
+    if !matches!(prop, None | Some("rslave") | Some("rprivate")) {
+        make_parent_mount_private(ctx.rootfs)?;
+    }
+    let rootfs = ctx.rootfs.to_str().ok_or_else(|| Error::msg("rootfs path is not UTF-8"))?;
+    mount(Some(rootfs), rootfs, None, libc::MS_BIND | libc::MS_REC, None)?;
+    let root_fd = std::fs::File::open(ctx.rootfs).with_ctx(|| format!("open rootfs {rootfs}"))?;
+    let root_fd = OwnedFd::from(root_fd);
+    let mut dev_is_tmpfs = false;
+    for m in ctx.spec.mounts().iter().flatten() {
+        if m.destination() == Path::new("/dev") && !is_bind(m) {
+            dev_is_tmpfs = true;
+        }
+        mount_one(ctx, &root_fd, m).with_ctx(|| format!("mount {}", m.destination().display()))?;
+    }
+    if dev_is_tmpfs {
+        create_default_devices(ctx, &root_fd)?;
+    }
+    create_spec_devices(ctx, &root_fd)?;
+    if dev_is_tmpfs {
+        dev_symlinks(&root_fd)?;
+    }
+    Ok(())
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read mountinfo")?;
+    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+    let mut best: Option<(&str, bool)> = None;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let mp = f[4];
+        let shared = f[6..].iter().take_while(|x| **x != "-").any(|x| x.starts_with("shared:"));
+        if parent.starts_with(mp) && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
+            best = Some((mp, shared));
+        }
+    }
+    if let Some((mp, true)) = best {
+        mount(None, mp, None, libc::MS_PRIVATE, None)?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
+    let opts = mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(Error::msg)?;
+    let typ = m.typ().as_deref().unwrap_or(if opts.bind { "bind" } else { "" });
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, root, m, &opts);
+    }
+    if opts.bind || typ == "bind" {
+        return mount_bind(ctx, root, m, &opts);
+    }
+    let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), Leaf::Dir)?;
+    let target = inroot::proc_fd_path(&fd);
+    let src = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+    let res = mount(Some(&src), &target, Some(typ), opts.flags, Some(&opts.data));
+    match res {
+        Err(e) if typ == "sysfs" && (ctx.userns || !ctx.new_netns) => {
+            // Without its own network namespace (or in a user namespace) sysfs cannot be mounted: bind the host's.
+            let _ = e;
+            mount(Some("/sys"), &target, None, libc::MS_BIND | libc::MS_REC, None)?;
+            remount_bind(&target, opts.flags | libc::MS_REC)?;
+        }
+        Err(e) if typ == "mqueue" && ctx.userns => {
+            let _ = e;
+            mount(Some("/dev/mqueue"), &target, None, libc::MS_BIND, None)?;
+        }
+        r => r?,
+    }
+    drop(fd);
+    finish_mount(root, m.destination(), &opts)
+}
+
+/// Propagation and recursive attributes, applied to the mount now on top at `dest`.
+fn finish_mount(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+    if opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clr == 0 {
+        return Ok(());
+    }
+    let fd = inroot::open(root.as_raw_fd(), dest, 0).with_ctx(|| dest.display().to_string())?;
+    let target = inroot::proc_fd_path(&fd);
+    for p in &opts.propagation {
+        mount(None, &target, None, *p, None)?;
+    }
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        mount_setattr(&fd, opts.rec_set, opts.rec_clr)?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> Result<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    let empty = c"";
+    // SAFETY: fd is valid, attr lives across the call, the size matches the struct.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Error::msg(format!("mount_setattr: {}", std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
+fn remount_bind(target: &str, flags: c_ulong) -> Result<()> {
+    let keep = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME | libc::MS_STRICTATIME;
+    if flags & keep == 0 {
+        return Ok(());
+    }
+    // Keep the flags the kernel locks on the source (in a user namespace they cannot be cleared).
+    let locked = locked_flags(target);
+    mount(None, target, None, libc::MS_BIND | libc::MS_REMOUNT | (flags & (keep | libc::MS_REC)) | locked, None)
+}
+
+fn locked_flags(target: &str) -> c_ulong {
+    let Ok(c) = CString::new(target) else { return 0 };
+    // SAFETY: statvfs is plain old data; the pointer is valid.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid C string, st a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    let mut f = 0;
+    for (st_flag, ms) in [(libc::ST_NOSUID, libc::MS_NOSUID), (libc::ST_NODEV, libc::MS_NODEV), (libc::ST_NOEXEC, libc::MS_NOEXEC)] {
+        if st.f_flag & st_flag != 0 {
+            f |= ms;
+        }
+    }
+    f
+}
+
+fn mount_bind(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
+    let src = m.source().as_ref().ok_or_else(|| Error::msg("bind mount without a source"))?;
+    let src: PathBuf = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+    let meta = std::fs::metadata(&src).with_ctx(|| format!("bind source {}", src.display()))?;
+    let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+    let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), leaf)?;
+    let target = inroot::proc_fd_path(&fd);
+    let s = src.to_string_lossy();
+    let rec = if opts.recursive_bind { libc::MS_REC } else { 0 };
+    mount(Some(&s), &target, None, libc::MS_BIND | rec, None)?;
+    drop(fd);
+    // The bind is now on top: reach it again to change its flags.
+    let fd = inroot::open(root.as_raw_fd(), m.destination(), 0).with_ctx(|| m.destination().display().to_string())?;
+    let target = inroot::proc_fd_path(&fd);
+    let mut flags = opts.flags & !(libc::MS_REMOUNT | libc::MS_BIND);
+    if ctx.userns {
+        flags |= locked_flags(&target);
+    }
+    remount_bind(&target, flags)?;
+    drop(fd);
+    finish_mount(root, m.destination(), opts)
+}
+
+/// /sys/fs/cgroup: cgroup2 itself with a new cgroup namespace on v2; otherwise a tmpfs holding a bind of
+/// each controller's container cgroup (v1) or a bind of the container's own cgroup dir (v2).
+fn mount_cgroup(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
+    let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), Leaf::Dir)?;
+    let target = inroot::proc_fd_path(&fd);
+    let ro = opts.flags & libc::MS_RDONLY;
+    let base = opts.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    let Some(cg) = ctx.cgroup else { return Ok(()) };
+    let v1 = cg.v1_mounts();
+    if v1.is_empty() {
+        if ctx.new_cgroupns {
+            mount(Some("cgroup2"), &target, Some("cgroup2"), opts.flags, None)?;
+        } else if let Some(dir) = cg.paths().first() {
+            mount(Some(&dir.to_string_lossy()), &target, None, libc::MS_BIND, None)?;
+            remount_bind(&target, opts.flags)?;
+        }
+        return Ok(());
+    }
+    mount(Some("tmpfs"), &target, Some("tmpfs"), base, Some("mode=755"))?;
+    drop(fd);
+    let dir = inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY).ctx("cgroup tmpfs")?;
+    for (name, host_dir) in &v1 {
+        let sub = m.destination().join(name);
+        let sfd = inroot::open_or_create(root.as_raw_fd(), &sub, Leaf::Dir)?;
+        let t = inroot::proc_fd_path(&sfd);
+        mount(Some(&host_dir.to_string_lossy()), &t, None, libc::MS_BIND | libc::MS_REC, None)?;
+        drop(sfd);
+        let sfd = inroot::open(root.as_raw_fd(), &sub, 0).ctx("cgroup bind")?;
+        remount_bind(&inroot::proc_fd_path(&sfd), base | ro | libc::MS_REC)?;
+        if name.contains(',') {
+            for part in name.split(',') {
+                let link = CString::new(part).unwrap_or_default();
+                let tgt = CString::new(name.as_str()).unwrap_or_default();
+                // SAFETY: valid C strings and a valid dir fd (O_PATH is fine for *at calls).
+                unsafe { libc::symlinkat(tgt.as_ptr(), dir.as_raw_fd(), link.as_ptr()) };
+            }
+        }
+    }
+    if ro != 0 {
+        let t = inroot::proc_fd_path(&dir);
+        mount(None, &t, None, libc::MS_REMOUNT | base | ro, Some("mode=755"))?;
+    }
+    Ok(())
+}
+
+struct Dev {
+    path: &'static str,
+    major: u64,
+    minor: u64,
+}
+
+const DEFAULT_DEVICES: &[Dev] = &[
+    Dev { path: "/dev/null", major: 1, minor: 3 },
+    Dev { path: "/dev/zero", major: 1, minor: 5 },
+    Dev { path: "/dev/full", major: 1, minor: 7 },
+    Dev { path: "/dev/random", major: 1, minor: 8 },
+    Dev { path: "/dev/urandom", major: 1, minor: 9 },
+    Dev { path: "/dev/tty", major: 5, minor: 0 },
+];
+
+fn create_default_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
+    for d in DEFAULT_DEVICES {
+        let spec_has = ctx.spec.linux().as_ref().and_then(|l| l.devices().as_ref()).is_some_and(|v| v.iter().any(|x| x.path() == Path::new(d.path)));
+        if !spec_has {
+            make_device(ctx, root, Path::new(d.path), libc::S_IFCHR, d.major, d.minor, 0o666, 0, 0)?;
+        }
+    }
+    Ok(())
+}
+
+fn create_spec_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
+    for d in ctx.spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => crate::bail!("device {}: type \"a\" is not a device node", d.path().display()),
+        };
+        let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
+        make_device(ctx, root, d.path(), kind, d.major() as u64, d.minor() as u64, mode, d.uid().unwrap_or(0), d.gid().unwrap_or(0))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_device(ctx: &RootfsContext, root: &OwnedFd, path: &Path, kind: libc::mode_t, major: u64, minor: u64, mode: u32, uid: u32, gid: u32) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or_else(|| Error::msg(format!("device {}: no file name", path.display())))?;
+    let pfd = inroot::open_or_create(root.as_raw_fd(), parent, Leaf::Dir)?;
+    let dir = inroot::open(root.as_raw_fd(), parent, libc::O_DIRECTORY).with_ctx(|| parent.display().to_string())?;
+    drop(pfd);
+    let cname = CString::new(name.as_bytes()).map_err(|_| Error::msg("device name has NUL"))?;
+    // Replace whatever is there (a bind-mounted device cannot be, /dev is fresh).
+    // SAFETY: valid dir fd and C string.
+    unsafe { libc::unlinkat(open_dir_rw(&dir)?.as_raw_fd(), cname.as_ptr(), 0) };
+    let dirfd = open_dir_rw(&dir)?;
+    if ctx.userns {
+        // mknod is not allowed in a user namespace: bind the host's node onto an empty file.
+        // SAFETY: as above.
+        let fd = unsafe { libc::openat(dirfd.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644) };
+        if fd < 0 {
+            return Err(Error::msg(format!("create {}: {}", path.display(), std::io::Error::last_os_error())));
+        }
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+        let f = inroot::open(root.as_raw_fd(), path, 0).with_ctx(|| path.display().to_string())?;
+        return mount(Some(&path.to_string_lossy()), &inroot::proc_fd_path(&f), None, libc::MS_BIND, None);
+    }
+    // SAFETY: valid fd and name; makedev is pure.
+    let r = unsafe { libc::mknodat(dirfd.as_raw_fd(), cname.as_ptr(), kind | mode, libc::makedev(major as u32, minor as u32)) };
+    if r < 0 {
+        return Err(Error::msg(format!("mknod {}: {}", path.display(), std::io::Error::last_os_error())));
+    }
+    // SAFETY: valid fd and name.
+    unsafe {
+        libc::fchmodat(dirfd.as_raw_fd(), cname.as_ptr(), mode, 0);
+        libc::fchownat(dirfd.as_raw_fd(), cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
+    }
+    Ok(())
+}
+
+/// An O_PATH fd cannot be used with mknodat/unlinkat: reopen the directory it names for real.
+fn open_dir_rw(dir: &OwnedFd) -> Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_dir()
+        .open(inroot::proc_fd_path(dir))
+        .ctx("reopen directory")?;
+    Ok(OwnedFd::from(f))
+}
+
+trait DirFlags {
+    fn custom_flags_dir(&mut self) -> &mut Self;
+}
+
+impl DirFlags for std::fs::OpenOptions {
+    fn custom_flags_dir(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+    }
+}
+
+fn dev_symlinks(root: &OwnedFd) -> Result<()> {
+    let dev = inroot::open(root.as_raw_fd(), Path::new("/dev"), libc::O_DIRECTORY).ctx("/dev")?;
+    let dev = open_dir_rw(&dev)?;
+    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    for (target, name) in links {
+        let (t, n) = (CString::new(target).unwrap_or_default(), CString::new(name).unwrap_or_default());
+        // SAFETY: valid C strings and dir fd.
+        unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), n.as_ptr()) };
+    }
+    // /dev/ptmx points at the container's own devpts instance.
+    // SAFETY: as above.
+    unsafe {
+        libc::unlinkat(dev.as_raw_fd(), c"ptmx".as_ptr(), 0);
+        libc::symlinkat(c"pts/ptmx".as_ptr(), dev.as_raw_fd(), c"ptmx".as_ptr());
+    }
+    Ok(())
+}
+
+/// Makes `rootfs` the root: pivot_root(".", ".") then detach the old root, or MS_MOVE + chroot.
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    std::env::set_current_dir(rootfs).with_ctx(|| format!("chdir {}", rootfs.display()))?;
+    if no_pivot {
+        mount(Some("."), "/", None, libc::MS_MOVE, None)?;
+        nix::unistd::chroot(".").ctx("chroot")?;
+    } else {
+        let old = nix::fcntl::open("/", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ctx("open /")?;
+        nix::unistd::pivot_root(".", ".").ctx("pivot_root")?;
+        nix::unistd::fchdir(&old).ctx("fchdir old root")?;
+        mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None)?;
+        nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).ctx("detach old root")?;
+    }
+    std::env::set_current_dir("/").ctx("chdir /")
+}
+
+/// After pivot_root: masked and read-only paths, read-only root, root propagation.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        readonly_path(p)?;
+    }
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+        mask_path(p)?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let locked = locked_flags("/");
+        mount(None, "/", None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked, None)?;
+    }
+    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()).filter(|p| !p.is_empty()) {
+        if let Some(f) = mountopts::propagation(p) {
+            mount(None, "/", None, f, None)?;
+        }
+    }
+    Ok(())
+}
+
+fn readonly_path(p: &str) -> Result<()> {
+    match mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None) {
+        Err(_) if !Path::new(p).exists() => return Ok(()),
+        r => r?,
+    }
+    let locked = locked_flags(p);
+    mount(None, p, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | locked, None)
+}
+
+fn mask_path(p: &str) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    if meta.is_dir() {
+        mount(Some("tmpfs"), p, Some("tmpfs"), libc::MS_RDONLY, None)
+    } else {
+        match mount(Some("/dev/null"), p, None, libc::MS_BIND, None) {
+            Err(_) if !Path::new("/dev/null").exists() => Ok(()),
+            r => r,
+        }
+    }
+}
+
+/// Writes each sysctl under /proc/sys (validated earlier to be namespaced).
+pub fn apply_sysctls(spec: &Spec) -> Result<()> {
+    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v.as_bytes()).with_ctx(|| format!("sysctl {k}={v}"))?;
+    }
+    Ok(())
+}

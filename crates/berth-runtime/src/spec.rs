@@ -1,0 +1,208 @@
+//! Loading and validating a bundle's `config.json`. Everything is checked here, before the system
+//! is touched, so a bad field is a one-line error naming it and nothing is ever half-created.
+//! This module reads files only; it never mounts, forks or writes.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+
+use crate::error::{Context, Error, Result};
+use crate::mountopts;
+
+/// config.json larger than this is refused: a spec is a few KiB; this bounds memory on hostile input.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// A validated bundle: its directory, parsed spec and the absolute rootfs path.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).with_ctx(|| format!("bundle {}", dir.display()))?;
+        let spec = load_config(&dir.join("config.json"))?;
+        let root = spec.root().as_ref().ok_or_else(|| Error::msg("config.json: root: missing"))?;
+        let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
+        let meta = std::fs::metadata(&rootfs).with_ctx(|| format!("config.json: root.path {}", rootfs.display()))?;
+        if !meta.is_dir() {
+            crate::bail!("config.json: root.path {}: not a directory", rootfs.display());
+        }
+        validate(&spec)?;
+        Ok(Bundle { dir, spec, rootfs })
+    }
+}
+
+/// Reads and parses a config.json with the size bound.
+pub fn load_config(path: &Path) -> Result<Spec> {
+    let file = std::fs::File::open(path).with_ctx(|| path.display().to_string())?;
+    let mut buf = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut buf).with_ctx(|| path.display().to_string())?;
+    if buf.len() as u64 > MAX_CONFIG_BYTES {
+        crate::bail!("{}: larger than {} bytes", path.display(), MAX_CONFIG_BYTES);
+    }
+    serde_json::from_slice(&buf).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+}
+
+/// Which namespaces the spec asks for: new (no path) or joined (path).
+pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>> {
+    let nss = spec.linux().as_ref()?.namespaces().as_ref()?;
+    nss.iter().find(|n| n.typ() == typ).map(|n| n.path().clone())
+}
+
+pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
+    matches!(namespace(spec, typ), Some(None))
+}
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    let v = spec.version();
+    if !v.starts_with("1.") {
+        crate::bail!("config.json: ociVersion {v:?}: unsupported (need 1.x)");
+    }
+    if let Some(p) = spec.process() {
+        validate_process(p)?;
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        validate_mount(i, m)?;
+    }
+    if let Some(linux) = spec.linux() {
+        validate_linux(spec, linux)?;
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_new_namespace(spec, LinuxNamespaceType::Uts)
+    {
+        crate::bail!("config.json: hostname: needs a new uts namespace");
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_new_namespace(spec, LinuxNamespaceType::Uts)
+    {
+        crate::bail!("config.json: domainname: needs a new uts namespace");
+    }
+    Ok(())
+}
+
+fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        crate::bail!("config.json: process.args: must not be empty");
+    }
+    if !p.cwd().is_absolute() {
+        crate::bail!("config.json: process.cwd {:?}: must be an absolute path", p.cwd());
+    }
+    for e in p.env().iter().flatten() {
+        if !e.contains('=') {
+            crate::bail!("config.json: process.env {e:?}: must be KEY=VALUE");
+        }
+    }
+    for r in p.rlimits().iter().flatten() {
+        if r.soft() > r.hard() {
+            crate::bail!("config.json: process.rlimits {}: soft limit above hard limit", r.typ());
+        }
+    }
+    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty())
+        && !Path::new("/sys/kernel/security/apparmor").exists()
+    {
+        crate::bail!("config.json: process.apparmorProfile: AppArmor is not enabled on this host");
+    }
+    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) && !Path::new("/sys/fs/selinux/enforce").exists() {
+        crate::bail!("config.json: process.selinuxLabel: SELinux is not enabled on this host");
+    }
+    if let Some(adj) = p.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            crate::bail!("config.json: process.oomScoreAdj {adj}: must be within -1000..1000");
+        }
+    }
+    Ok(())
+}
+
+fn validate_mount(i: usize, m: &Mount) -> Result<()> {
+    if !m.destination().is_absolute() {
+        crate::bail!("config.json: mounts[{i}].destination {:?}: must be an absolute path", m.destination());
+    }
+    mountopts::parse(m.options().as_deref().unwrap_or_default())
+        .map_err(|e| Error::msg(format!("config.json: mounts[{i}] ({}): {e}", m.destination().display())))?;
+    Ok(())
+}
+
+fn validate_linux(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let mut seen = HashSet::new();
+    for ns in linux.namespaces().iter().flatten() {
+        if !seen.insert(ns.typ()) {
+            crate::bail!("config.json: linux.namespaces: {} listed twice", ns.typ());
+        }
+        if let Some(p) = ns.path() {
+            if !p.exists() {
+                crate::bail!("config.json: linux.namespaces: {} path {}: does not exist", ns.typ(), p.display());
+            }
+        }
+        if ns.typ() == LinuxNamespaceType::Time && ns.path().is_none() && !Path::new("/proc/self/ns/time").exists() {
+            crate::bail!("config.json: linux.namespaces: time namespaces are not supported by this kernel");
+        }
+    }
+    let userns = namespace(spec, LinuxNamespaceType::User).is_some();
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if has_maps && !userns {
+        crate::bail!("config.json: linux.uidMappings: needs a user namespace");
+    }
+    if has_new_namespace(spec, LinuxNamespaceType::User)
+        && (linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+            || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()))
+    {
+        crate::bail!("config.json: linux.uidMappings and gidMappings: a new user namespace needs both");
+    }
+    for (key, _) in linux.sysctl().iter().flatten() {
+        validate_sysctl(spec, key)?;
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !has_new_namespace(spec, LinuxNamespaceType::Time)
+    {
+        crate::bail!("config.json: linux.timeOffsets: needs a new time namespace");
+    }
+    if let Some(p) = linux.rootfs_propagation() {
+        if !p.is_empty() && mountopts::propagation(p).is_none() {
+            crate::bail!("config.json: linux.rootfsPropagation {p:?}: unknown propagation");
+        }
+    }
+    if linux.intel_rdt().is_some() {
+        crate::bail!("config.json: linux.intelRdt: Intel RDT is not supported on this host");
+    }
+    if linux.mount_label().as_deref().is_some_and(|s| !s.is_empty()) && !Path::new("/sys/fs/selinux/enforce").exists() {
+        crate::bail!("config.json: linux.mountLabel: SELinux is not enabled on this host");
+    }
+    for d in linux.devices().iter().flatten() {
+        if !d.path().is_absolute() || d.path().components().any(|c| c == std::path::Component::ParentDir) {
+            crate::bail!("config.json: linux.devices: path {:?}: must be absolute without ..", d.path());
+        }
+    }
+    if let Some(s) = linux.seccomp() {
+        berth_seccomp::compile(s)?;
+    }
+    Ok(())
+}
+
+fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
+    if key.contains('/') || key.contains("..") || key.is_empty() {
+        crate::bail!("config.json: linux.sysctl {key:?}: not a sysctl name");
+    }
+    let need = |t: LinuxNamespaceType, what: &str| -> Result<()> {
+        if has_new_namespace(spec, t) {
+            Ok(())
+        } else {
+            Err(Error::msg(format!("config.json: linux.sysctl {key:?}: needs a new {what} namespace")))
+        }
+    };
+    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        need(LinuxNamespaceType::Ipc, "ipc")
+    } else if key.starts_with("net.") {
+        need(LinuxNamespaceType::Network, "network")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        need(LinuxNamespaceType::Uts, "uts")
+    } else {
+        Err(Error::msg(format!("config.json: linux.sysctl {key:?}: not namespaced, refusing to change the host")))
+    }
+}

@@ -1,0 +1,112 @@
+//! The typed channel between the runtime and the process it clones (a SOCK_SEQPACKET socketpair,
+//! close-on-exec). Each message has a name; an unexpected one is an error that says what was
+//! expected, so an out-of-order step fails loudly instead of hanging.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// parent -> child: ids are mapped and the cgroup joined; go on.
+    Go,
+    /// child -> parent: the mounts are ready; run prestart and createRuntime hooks.
+    RunHooks,
+    /// parent -> child: hooks done.
+    HooksDone,
+    /// child -> parent: the container is set up and waits at the start gate.
+    Ready,
+    /// child -> parent: setting up failed; the child exits after sending this.
+    Failed(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Msg::Go => vec![1],
+            Msg::RunHooks => vec![2],
+            Msg::HooksDone => vec![3],
+            Msg::Ready => vec![4],
+            Msg::Failed(s) => {
+                let mut v = vec![5];
+                v.extend_from_slice(s.as_bytes());
+                v
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Option<Msg> {
+        Some(match *b.first()? {
+            1 => Msg::Go,
+            2 => Msg::RunHooks,
+            3 => Msg::HooksDone,
+            4 => Msg::Ready,
+            5 => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return None,
+        })
+    }
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair: (parent end, child end).
+pub fn pair() -> Result<(Channel, Channel)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two fds into the array on success.
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    if r < 0 {
+        return Err(Error::msg(format!("socketpair: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: both fds are fresh and owned by nobody else.
+    unsafe { Ok((Channel { fd: OwnedFd::from_raw_fd(fds[0]) }, Channel { fd: OwnedFd::from_raw_fd(fds[1]) })) }
+}
+
+impl Channel {
+    pub fn send(&self, m: &Msg) -> Result<()> {
+        let b = m.encode();
+        // SAFETY: b is a valid buffer of b.len() bytes.
+        let r = unsafe { libc::send(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+        if r < 0 {
+            return Err(Error::msg(format!("sync channel: send {m:?}: {}", std::io::Error::last_os_error())));
+        }
+        Ok(())
+    }
+
+    /// Receives one message; `None` when the other end closed (e.g. the child exec'd or died).
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: buf is valid for its length.
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(Error::msg(format!("sync channel: receive: {e}")));
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            return Msg::decode(&buf[..r as usize])
+                .map(Some)
+                .ok_or_else(|| Error::msg("sync channel: malformed message"));
+        }
+    }
+
+    /// Waits for `want`; a `Failed` from the other side becomes that error.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some(m) if m == want => Ok(()),
+            Some(Msg::Failed(s)) => Err(Error::msg(s)),
+            Some(m) => Err(Error::msg(format!("sync channel: expected {want:?}, got {m:?}"))),
+            None => Err(Error::msg(format!("sync channel: expected {want:?}, the other side went away"))),
+        }
+    }
+
+    pub fn raw(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}

@@ -23,16 +23,25 @@ fn applets() -> &'static Vec<String> {
             .output()
             .unwrap_or_else(|e| panic!("{BUSYBOX} --list: {e} (install busybox-static)"));
         assert!(out.status.success(), "{BUSYBOX} --list failed");
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
     })
 }
 
 /// Writes a busybox root filesystem at `rootfs`.
 pub fn make_rootfs(rootfs: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "run"] {
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "run",
+    ] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::set_permissions(rootfs.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
     for applet in applets() {
         if applet != "busybox" {
@@ -114,7 +123,10 @@ impl Bundle {
     /// Creates `dir/rootfs` and a default spec (not yet written: call `write`).
     pub fn busybox_at(dir: PathBuf, args: &[&str], cgroups_path: &str, marker: &str) -> Bundle {
         make_rootfs(&dir.join("rootfs"));
-        let bundle = Bundle { spec: default_spec(args, cgroups_path, marker), dir };
+        let bundle = Bundle {
+            spec: default_spec(args, cgroups_path, marker),
+            dir,
+        };
         bundle.write();
         bundle
     }
@@ -145,7 +157,10 @@ impl Bundle {
         if let Some(p) = path {
             ns["path"] = json!(p);
         }
-        self.spec["linux"]["namespaces"].as_array_mut().unwrap().push(ns);
+        self.spec["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(ns);
         self
     }
 
@@ -169,7 +184,10 @@ impl Bundle {
     }
 
     pub fn push_env(&mut self, kv: &str) -> &mut Self {
-        self.spec["process"]["env"].as_array_mut().unwrap().push(json!(kv));
+        self.spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(kv));
         self
     }
 

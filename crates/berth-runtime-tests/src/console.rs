@@ -18,7 +18,10 @@ impl ConsoleSocket {
     pub fn bind(path: &Path) -> ConsoleSocket {
         let listener = UnixListener::bind(path).unwrap();
         listener.set_nonblocking(true).unwrap();
-        ConsoleSocket { path: path.to_path_buf(), listener }
+        ConsoleSocket {
+            path: path.to_path_buf(),
+            listener,
+        }
     }
 
     /// Accepts the runtime's connection and returns the pty master it sends.
@@ -28,7 +31,10 @@ impl ConsoleSocket {
             match self.listener.accept() {
                 Ok((s, _)) => break s,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "no connection on the console socket");
+                    assert!(
+                        Instant::now() < deadline,
+                        "no connection on the console socket"
+                    );
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(e) => panic!("accept on console socket: {e}"),
@@ -39,8 +45,13 @@ impl ConsoleSocket {
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-            .expect("recvmsg on console socket");
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .expect("recvmsg on console socket");
         for c in msg.cmsgs().expect("control messages") {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 let fd = *fds.first().expect("SCM_RIGHTS with no fd");

@@ -4,7 +4,7 @@
 
 use crate::bundle::Bundle;
 use crate::leaks;
-use crate::runtime::{Outcome, Runtime, Running};
+use crate::runtime::{Outcome, Running, Runtime};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -48,7 +48,13 @@ impl Fixture {
         let id = unique_id(name);
         let bundle = Bundle::busybox_at(base.join("bundle"), args, &cgroups_path_for(&id), &id);
         let rt = Runtime::new(base.join("state"), base.join("out"));
-        Fixture { rt, bundle, ids: Mutex::new(vec![id.clone()]), id, base }
+        Fixture {
+            rt,
+            bundle,
+            ids: Mutex::new(vec![id.clone()]),
+            id,
+            base,
+        }
     }
 
     /// Registers another container id for cleanup and leak checks.
@@ -78,14 +84,18 @@ impl Fixture {
     #[track_caller]
     pub fn run(&self) -> Outcome {
         self.bundle.write();
-        self.rt.exec(&["run", "--bundle", &self.bundle_dir(), &self.id])
+        self.rt
+            .exec(&["run", "--bundle", &self.bundle_dir(), &self.id])
     }
 
     /// `run -d`, asserting success and that the container is running.
     #[track_caller]
     pub fn run_detached(&self) -> Outcome {
         self.bundle.write();
-        let out = self.rt.exec(&["run", "-d", "--bundle", &self.bundle_dir(), &self.id]).ok();
+        let out = self
+            .rt
+            .exec(&["run", "-d", "--bundle", &self.bundle_dir(), &self.id])
+            .ok();
         self.rt.wait_status(&self.id, "running");
         out
     }
@@ -93,13 +103,15 @@ impl Fixture {
     /// `run` in the background (for signal tests).
     pub fn spawn_run(&self) -> Running {
         self.bundle.write();
-        self.rt.spawn(&["run", "--bundle", &self.bundle_dir(), &self.id])
+        self.rt
+            .spawn(&["run", "--bundle", &self.bundle_dir(), &self.id])
     }
 
     #[track_caller]
     pub fn create(&self) -> Outcome {
         self.bundle.write();
-        self.rt.exec(&["create", "--bundle", &self.bundle_dir(), &self.id])
+        self.rt
+            .exec(&["create", "--bundle", &self.bundle_dir(), &self.id])
     }
 
     #[track_caller]
@@ -185,7 +197,10 @@ impl Drop for Fixture {
         if leaks::mounts_under(&self.base).is_empty() {
             let _ = std::fs::remove_dir_all(&self.base);
         } else {
-            eprintln!("leak guard: not removing {} (still mounted)", self.base.display());
+            eprintln!(
+                "leak guard: not removing {} (still mounted)",
+                self.base.display()
+            );
         }
         if leaks.is_empty() {
             return;

@@ -29,7 +29,10 @@ fn unescape_mountinfo(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+        {
             let s = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap();
             out.push(u8::from_str_radix(s, 8).unwrap_or(b'?'));
             i += 4;
@@ -68,7 +71,9 @@ fn names_id(name: &str, id: &str) -> bool {
 /// Cgroup directories (any controller, any depth) whose name contains `id`.
 pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else { return found };
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
     for c in controllers.flatten() {
         if c.file_type().map_or(false, |t| t.is_dir()) {
             walk_cgroups(&c.path(), id, &mut found);
@@ -79,7 +84,9 @@ pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
 }
 
 fn walk_cgroups(dir: &Path, id: &str, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         if !e.file_type().map_or(false, |t| t.is_dir()) {
             continue;
@@ -114,9 +121,13 @@ pub fn processes_matching(marker: &str, paths: &[&Path]) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let env_entry = format!("BERTH_TEST_ID={marker}");
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         if pid == me {
             continue;
         }
@@ -125,7 +136,9 @@ pub fn processes_matching(marker: &str, paths: &[&Path]) -> Vec<(i32, String)> {
         let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         let environ = std::fs::read(proc_dir.join("environ")).unwrap_or_default();
         let root = std::fs::read_link(proc_dir.join("root")).unwrap_or_default();
-        let by_env = environ.split(|b| *b == 0).any(|kv| kv == env_entry.as_bytes());
+        let by_env = environ
+            .split(|b| *b == 0)
+            .any(|kv| kv == env_entry.as_bytes());
         let by_path = paths.iter().any(|p| {
             let p = p.to_string_lossy();
             cmd.contains(p.as_ref()) || root.starts_with(p.as_ref())

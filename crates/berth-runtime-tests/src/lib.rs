@@ -41,7 +41,9 @@ pub fn host_namespace(kind: &str) -> String {
 /// Reads a cgroup v1 file of `controller` for the cgroup at `cgroups_path`.
 pub fn cgroup_v1_file(controller: &str, cgroups_path: &str, file: &str) -> Option<String> {
     let path = format!("/sys/fs/cgroup/{controller}{cgroups_path}/{file}");
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// True when the test process runs as root (every runtime test needs it).

@@ -25,7 +25,11 @@ pub fn runtime_binary() -> PathBuf {
 
 /// A short name for messages ("runc", "berth-runtime").
 pub fn runtime_name() -> String {
-    runtime_binary().file_name().unwrap().to_string_lossy().into_owned()
+    runtime_binary()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// True when the binary under test is runc (some tests check runc-only quirks loosely).
@@ -63,7 +67,11 @@ impl Outcome {
     /// Panics unless the command failed.
     #[track_caller]
     pub fn failed(self) -> Self {
-        assert!(!self.success(), "`{}` unexpectedly succeeded: {self}", self.args.join(" "));
+        assert!(
+            !self.success(),
+            "`{}` unexpectedly succeeded: {self}",
+            self.args.join(" ")
+        );
         self
     }
 
@@ -75,7 +83,13 @@ impl Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code(), self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code(),
+            self.stdout,
+            self.stderr
+        )
     }
 }
 
@@ -137,7 +151,12 @@ impl Runtime {
     /// A runtime whose state lives in `root`; command output files go to `out_dir`.
     pub fn new(root: PathBuf, out_dir: PathBuf) -> Runtime {
         std::fs::create_dir_all(&out_dir).unwrap();
-        Runtime { bin: runtime_binary(), root, out_dir, seq: AtomicUsize::new(0) }
+        Runtime {
+            bin: runtime_binary(),
+            root,
+            out_dir,
+            seq: AtomicUsize::new(0),
+        }
     }
 
     /// A `Command` for the binary with `--root` already set, stdin from /dev/null.
@@ -166,7 +185,12 @@ impl Runtime {
         let args = std::iter::once(self.bin.display().to_string())
             .chain(args.iter().map(|a| a.as_ref().to_string()))
             .collect();
-        Running { child, args, out, err }
+        Running {
+            child,
+            args,
+            out,
+            err,
+        }
     }
 
     /// Runs a command to completion (20 s deadline).
@@ -184,7 +208,9 @@ impl Runtime {
     /// The container's `status` from `state`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        let st = self.state(id).unwrap_or_else(|| panic!("state {id} failed"));
+        let st = self
+            .state(id)
+            .unwrap_or_else(|| panic!("state {id} failed"));
         st["status"].as_str().unwrap_or_default().to_string()
     }
 
@@ -194,13 +220,21 @@ impl Runtime {
         let ok = crate::wait_for(Duration::from_secs(10), || {
             self.state(id).map_or(false, |s| s["status"] == status)
         });
-        assert!(ok, "container {id} never reached status {status:?} (now {:?})", self.state(id));
+        assert!(
+            ok,
+            "container {id} never reached status {status:?} (now {:?})",
+            self.state(id)
+        );
     }
 
     /// The container's init pid from `state`.
     #[track_caller]
     pub fn pid(&self, id: &str) -> i32 {
-        let st = self.state(id).unwrap_or_else(|| panic!("state {id} failed"));
-        st["pid"].as_i64().unwrap_or_else(|| panic!("state {id} has no pid: {st}")) as i32
+        let st = self
+            .state(id)
+            .unwrap_or_else(|| panic!("state {id} failed"));
+        st["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("state {id} has no pid: {st}")) as i32
     }
 }

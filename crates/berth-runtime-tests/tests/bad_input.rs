@@ -10,22 +10,33 @@ fn assert_no_state(fx: &Fixture) {
     let entries: Vec<_> = std::fs::read_dir(&fx.rt.root)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert!(entries.is_empty(), "state left in {}: {entries:?}", fx.rt.root.display());
+    assert!(
+        entries.is_empty(),
+        "state left in {}: {entries:?}",
+        fx.rt.root.display()
+    );
 }
 
 #[test]
 fn container_id_with_path_traversal_is_rejected() {
     let fx = Fixture::new("badid", &["true"]);
-    fx.rt.exec(&["run", "--bundle", &fx.bundle_dir(), "../escape"]).failed();
+    fx.rt
+        .exec(&["run", "--bundle", &fx.bundle_dir(), "../escape"])
+        .failed();
     assert_no_state(&fx);
-    assert!(!fx.base.join("escape").exists(), "state written outside --root");
+    assert!(
+        !fx.base.join("escape").exists(),
+        "state written outside --root"
+    );
 }
 
 #[test]
 fn overlong_container_id_is_rejected() {
     let fx = Fixture::new("longid", &["true"]);
     let id = "a".repeat(1024);
-    fx.rt.exec(&["run", "--bundle", &fx.bundle_dir(), &id]).failed();
+    fx.rt
+        .exec(&["run", "--bundle", &fx.bundle_dir(), &id])
+        .failed();
     assert_no_state(&fx);
 }
 
@@ -37,24 +48,38 @@ fn create_fails_naming(fx: &Fixture, config: &str, needle: &str) {
         .rt
         .exec(&["create", "--bundle", &fx.bundle_dir(), &fx.id])
         .failed();
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(lines.len(), 1, "expected a one-line error: {out}");
     // runc 1.1 says only "unexpected EOF" for bad JSON; berth must name the file.
     let lenient = berth_runtime_tests::runtime::is_runc() && needle == "config.json";
-    assert!(lenient || lines[0].contains(needle), "error does not name {needle:?}: {out}");
+    assert!(
+        lenient || lines[0].contains(needle),
+        "error does not name {needle:?}: {out}"
+    );
     assert_no_state(fx);
 }
 
 #[test]
 fn malformed_json_config_is_rejected_without_leftovers() {
     let fx = Fixture::new("badjson", &["true"]);
-    create_fails_naming(&fx, "{\"ociVersion\": \"1.0.2\", \"process\": ", "config.json");
+    create_fails_naming(
+        &fx,
+        "{\"ociVersion\": \"1.0.2\", \"process\": ",
+        "config.json",
+    );
 }
 
 #[test]
 fn unknown_namespace_type_is_rejected_without_leftovers() {
     let mut fx = Fixture::new("badns", &["true"]);
-    fx.bundle.spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogusns"}));
+    fx.bundle.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogusns"}));
     let text = serde_json::to_string(&fx.bundle.spec).unwrap();
     create_fails_naming(&fx, &text, "bogusns");
 }
@@ -66,7 +91,8 @@ fn relative_mount_destination_is_rejected_without_leftovers() {
         return;
     }
     let mut fx = Fixture::new("relmnt", &["true"]);
-    fx.bundle.add_mount(json!({"destination": "relative/dest", "type": "tmpfs", "source": "tmpfs"}));
+    fx.bundle
+        .add_mount(json!({"destination": "relative/dest", "type": "tmpfs", "source": "tmpfs"}));
     let text = serde_json::to_string(&fx.bundle.spec).unwrap();
     create_fails_naming(&fx, &text, "relative/dest");
 }

@@ -14,7 +14,12 @@ fn console_socket_receives_a_pty_of_the_configured_size() {
     let sock = ConsoleSocket::bind(&fx.base.join("console.sock"));
     fx.bundle.write();
     let create = fx.rt.spawn(&[
-        "create", "--bundle", &fx.bundle_dir(), "--console-socket", &sock.path.display().to_string(), &fx.id,
+        "create",
+        "--bundle",
+        &fx.bundle_dir(),
+        "--console-socket",
+        &sock.path.display().to_string(),
+        &fx.id,
     ]);
     let master = sock.receive_master(Duration::from_secs(20));
     create.wait(Duration::from_secs(20)).ok();
@@ -22,9 +27,13 @@ fn console_socket_receives_a_pty_of_the_configured_size() {
     let text = read_until_closed(master, Duration::from_secs(10));
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert!(
-        lines.first().map_or(false, |l| *l == "/dev/console" || l.starts_with("/dev/pts/")),
+        lines.first().map_or(false, |l| *l == "/dev/console"
+            || l.starts_with("/dev/pts/")),
         "tty is not a terminal: {text:?}"
     );
-    assert!(lines.contains(&"33 111"), "stty size does not match consoleSize: {text:?}");
+    assert!(
+        lines.contains(&"33 111"),
+        "stty size does not match consoleSize: {text:?}"
+    );
     fx.rt.wait_status(&fx.id, "stopped");
 }

@@ -10,8 +10,14 @@ fn exec_joins_the_init_namespaces() {
     let pid = fx.rt.pid(&fx.id);
     for kind in ["pid", "net", "ipc", "uts", "mnt"] {
         let init = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
-        let out = fx.exec_in(&[], &["readlink", &format!("/proc/self/ns/{kind}")]).ok();
-        assert_eq!(out.stdout.trim(), init.to_string_lossy(), "exec is not in init's {kind} namespace");
+        let out = fx
+            .exec_in(&[], &["readlink", &format!("/proc/self/ns/{kind}")])
+            .ok();
+        assert_eq!(
+            out.stdout.trim(),
+            init.to_string_lossy(),
+            "exec is not in init's {kind} namespace"
+        );
     }
 }
 
@@ -27,7 +33,10 @@ fn exec_sets_env_cwd_and_user() {
     let fx = Fixture::new("execopts", &["sleep", "100"]);
     fx.run_detached();
     let out = fx
-        .exec_in(&["-e", "GREETING=hello", "--cwd", "/tmp", "-u", "65534"], &["sh", "-c", "echo $GREETING; pwd; id -u"])
+        .exec_in(
+            &["-e", "GREETING=hello", "--cwd", "/tmp", "-u", "65534"],
+            &["sh", "-c", "echo $GREETING; pwd; id -u"],
+        )
         .ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines, ["hello", "/tmp", "65534"], "{out}");
@@ -39,13 +48,22 @@ fn exec_detached_leaves_the_process_running() {
     fx.run_detached();
     let pid_file = fx.base.join("exec.pid");
     let pid_arg = pid_file.display().to_string();
-    fx.exec_in(&["-d", "--pid-file", &pid_arg], &["sleep", "77"]).ok();
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    fx.exec_in(&["-d", "--pid-file", &pid_arg], &["sleep", "77"])
+        .ok();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert_eq!(cmdline, b"sleep\x0077\x00");
     let init = fx.rt.pid(&fx.id);
     let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
-    assert_eq!(ns(pid), ns(init), "detached exec is not in the container's pid namespace");
+    assert_eq!(
+        ns(pid),
+        ns(init),
+        "detached exec is not in the container's pid namespace"
+    );
 }
 
 #[test]
@@ -54,12 +72,23 @@ fn ps_lists_the_container_processes() {
     fx.run_detached();
     let pid = fx.rt.pid(&fx.id);
     let table = fx.rt.exec(&["ps", &fx.id]).ok().stdout;
-    assert!(table.lines().next().unwrap_or_default().contains("PID"), "{table}");
     assert!(
-        table.lines().skip(1).any(|l| l.split_whitespace().any(|w| w == pid.to_string())),
+        table.lines().next().unwrap_or_default().contains("PID"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().any(|w| w == pid.to_string())),
         "pid {pid} missing from ps: {table}"
     );
     let json = fx.rt.exec(&["ps", "-f", "json", &fx.id]).ok().json();
-    let pids: Vec<i64> = json.as_array().unwrap().iter().filter_map(|v| v.as_i64()).collect();
+    let pids: Vec<i64> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
     assert_eq!(pids, [pid as i64]);
 }

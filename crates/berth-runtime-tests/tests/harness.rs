@@ -18,7 +18,14 @@ fn guard_fails_on_a_leftover_mount_and_unmounts_it() {
     let mut target = None;
     let report = guard_report(|fx| {
         let dir = fx.scratch("mnt");
-        nix::mount::mount(Some("tmpfs"), &dir, Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
         target = Some(fx.base.clone());
     });
     assert!(report.contains("mounts left"), "{report}");
@@ -30,7 +37,8 @@ fn guard_fails_on_a_leftover_cgroup_and_removes_it() {
     let mut id = String::new();
     let report = guard_report(|fx| {
         id = fx.id.clone();
-        std::fs::create_dir_all(format!("/sys/fs/cgroup/pids{}", cgroups_path_for(&fx.id))).unwrap();
+        std::fs::create_dir_all(format!("/sys/fs/cgroup/pids{}", cgroups_path_for(&fx.id)))
+            .unwrap();
     });
     assert!(report.contains("cgroup left"), "{report}");
     assert!(leaks::cgroups_named(&id).is_empty());
@@ -50,6 +58,9 @@ fn guard_fails_on_a_leftover_process_and_kills_it() {
     });
     assert!(report.contains("processes left"), "{report}");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(stat.is_empty() || stat.contains(") Z "), "process {pid} survived: {stat}");
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "process {pid} survived: {stat}"
+    );
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
 }

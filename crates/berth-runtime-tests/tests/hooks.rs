@@ -24,7 +24,14 @@ fn all_six_hooks_run_in_order_with_state() {
         "destination": dir.display().to_string(), "type": "bind",
         "source": dir.display().to_string(), "options": ["rbind", "rw"],
     }));
-    let kinds = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+    let kinds = [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ];
     let mut hooks = json!({});
     for k in kinds {
         hooks[k] = json!([hook(k, &log)]);
@@ -39,17 +46,33 @@ fn all_six_hooks_run_in_order_with_state() {
     // runc 1.1 runs poststart without waiting for the user process's exec, so its
     // startContainer and poststart race; the spec orders them (startContainer runs
     // before the exec, poststart after it), and berth must too.
-    if berth_runtime_tests::runtime::is_runc() && names.get(3..5) == Some(&["poststart", "startContainer"]) {
+    if berth_runtime_tests::runtime::is_runc()
+        && names.get(3..5) == Some(&["poststart", "startContainer"])
+    {
         names.swap(3, 4);
     }
     assert_eq!(names, kinds, "hooks ran out of order:\n{text}");
     for line in text.lines() {
-        assert!(line.split(' ').nth(1).map_or(false, |s| !s.is_empty()), "hook saw no status: {text}");
+        assert!(
+            line.split(' ').nth(1).map_or(false, |s| !s.is_empty()),
+            "hook saw no status: {text}"
+        );
     }
-    let status = |k: &str| text.lines().find(|l| l.starts_with(&format!("{k} "))).unwrap().split(' ').nth(1).unwrap().to_string();
+    let status = |k: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{k} ")))
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(status("prestart"), "creating");
     // runc reports "created" to poststart; the spec allows either side of the exec.
-    assert!(["created", "running"].contains(&status("poststart").as_str()), "{text}");
+    assert!(
+        ["created", "running"].contains(&status("poststart").as_str()),
+        "{text}"
+    );
     assert_eq!(status("poststop"), "stopped");
 }
 
@@ -58,5 +81,8 @@ fn failing_prestart_hook_fails_create_and_leaves_nothing() {
     let mut fx = Fixture::new("hookfail", &["true"]);
     fx.bundle.spec["hooks"] = json!({"prestart": [{"path": "/bin/false", "args": ["false"]}]});
     fx.create().failed();
-    assert!(fx.rt.state(&fx.id).is_none(), "container exists after a failed prestart hook");
+    assert!(
+        fx.rt.state(&fx.id).is_none(),
+        "container exists after a failed prestart hook"
+    );
 }

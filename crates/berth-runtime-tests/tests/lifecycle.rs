@@ -22,11 +22,24 @@ fn run_propagates_exit_status() {
 fn run_forwards_sigterm_to_the_container() {
     let fx = Fixture::new(
         "sigfwd",
-        &["sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
     );
     let running = fx.spawn_run();
-    assert!(wait_for(Duration::from_secs(10), || running.stdout_so_far().contains("ready")), "never ready");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || running
+            .stdout_so_far()
+            .contains("ready")),
+        "never ready"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = running.wait(Duration::from_secs(20));
     assert!(out.stdout.contains("got-term"), "{out}");
     assert_eq!(out.code(), 42, "{out}");
@@ -40,11 +53,17 @@ fn run_detached_then_state_kill_delete() {
     assert_eq!(state["status"], "running");
     let pid = state["pid"].as_i64().unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(String::from_utf8_lossy(&cmdline).starts_with("sleep\0100"), "pid {pid} is not the init");
+    assert!(
+        String::from_utf8_lossy(&cmdline).starts_with("sleep\0100"),
+        "pid {pid} is not the init"
+    );
     fx.rt.exec(&["kill", &fx.id, "KILL"]).ok();
     fx.rt.wait_status(&fx.id, "stopped");
     fx.rt.exec(&["delete", &fx.id]).ok();
-    assert!(fx.rt.state(&fx.id).is_none(), "state still answers after delete");
+    assert!(
+        fx.rt.state(&fx.id).is_none(),
+        "state still answers after delete"
+    );
     assert!(gone(pid), "init {pid} survived delete");
 }
 
@@ -68,13 +87,28 @@ fn state_json_has_runc_fields() {
     let fx = Fixture::new("statejson", &["sleep", "100"]);
     fx.run_detached();
     let st = fx.rt.state(&fx.id).unwrap();
-    for key in ["ociVersion", "id", "status", "pid", "bundle", "rootfs", "created", "owner"] {
+    for key in [
+        "ociVersion",
+        "id",
+        "status",
+        "pid",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ] {
         assert!(st.get(key).is_some(), "state lacks {key}: {st}");
     }
     assert_eq!(st["id"], fx.id.as_str());
     assert_eq!(st["bundle"], fx.bundle_dir().as_str());
-    assert_eq!(st["rootfs"], fx.bundle.rootfs().display().to_string().as_str());
-    assert!(st["created"].as_str().unwrap().contains('T'), "created is not RFC 3339: {st}");
+    assert_eq!(
+        st["rootfs"],
+        fx.bundle.rootfs().display().to_string().as_str()
+    );
+    assert!(
+        st["created"].as_str().unwrap().contains('T'),
+        "created is not RFC 3339: {st}"
+    );
 }
 
 #[test]
@@ -83,8 +117,16 @@ fn list_shows_the_container_in_all_formats() {
     fx.run_detached();
     let table = fx.rt.exec(&["list"]).ok().stdout;
     let header = table.lines().next().unwrap_or_default();
-    assert!(header.starts_with("ID") && header.contains("PID") && header.contains("STATUS"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with(&fx.id) && l.contains("running")), "{table}");
+    assert!(
+        header.starts_with("ID") && header.contains("PID") && header.contains("STATUS"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&fx.id) && l.contains("running")),
+        "{table}"
+    );
     assert_eq!(fx.rt.exec(&["list", "-q"]).ok().stdout.trim(), fx.id);
     let json = fx.rt.exec(&["list", "--format", "json"]).ok().json();
     let entry = &json.as_array().expect("list json is an array")[0];
@@ -99,10 +141,23 @@ fn kill_all_signals_every_process_without_a_pid_namespace() {
     fx.bundle.remove_namespace("pid");
     fx.run_detached();
     let procs_file = "/sys/fs/cgroup/pids/berth-test/".to_string() + &fx.id + "/cgroup.procs";
-    let count = || std::fs::read_to_string(&procs_file).unwrap_or_default().lines().count();
-    assert!(wait_for(Duration::from_secs(5), || count() == 3), "expected 3 processes, got {}", count());
+    let count = || {
+        std::fs::read_to_string(&procs_file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || count() == 3),
+        "expected 3 processes, got {}",
+        count()
+    );
     fx.rt.exec(&["kill", "-a", &fx.id, "KILL"]).ok();
-    assert!(wait_for(Duration::from_secs(5), || count() == 0), "{} processes survived kill -a", count());
+    assert!(
+        wait_for(Duration::from_secs(5), || count() == 0),
+        "{} processes survived kill -a",
+        count()
+    );
     fx.rt.wait_status(&fx.id, "stopped");
 }
 
@@ -114,6 +169,9 @@ fn delete_force_of_a_running_container_leaves_nothing() {
     fx.rt.exec(&["delete", "-f", &fx.id]).ok();
     assert!(fx.rt.state(&fx.id).is_none());
     assert!(gone(pid), "init {pid} survived delete -f");
-    assert!(berth_runtime_tests::leaks::cgroups_named(&fx.id).is_empty(), "cgroups left");
+    assert!(
+        berth_runtime_tests::leaks::cgroups_named(&fx.id).is_empty(),
+        "cgroups left"
+    );
     assert!(!fx.rt.root.join(&fx.id).exists(), "state dir left");
 }

@@ -21,7 +21,10 @@ macro_rules! namespace_differs {
         fn $name() {
             let inside = namespace_inside($kind, $spec_type);
             let host = host_namespace($kind);
-            assert!(inside.starts_with(&format!("{}:[", $kind)), "odd link {inside:?}");
+            assert!(
+                inside.starts_with(&format!("{}:[", $kind)),
+                "odd link {inside:?}"
+            );
             assert_ne!(inside, host, "{} namespace is the host's", $kind);
         }
     };
@@ -72,14 +75,27 @@ fn shift_owner(dir: &std::path::Path, offset: u32) {
 
 #[test]
 fn user_namespace_maps_root_to_host_uid_100000() {
-    let mut fx = Fixture::new("userns", &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g"]);
+    let mut fx = Fixture::new(
+        "userns",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g",
+        ],
+    );
     fx.bundle.set_namespace("user", None);
-    fx.bundle.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    fx.bundle.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    fx.bundle.spec["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    fx.bundle.spec["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     shift_owner(&fx.bundle.rootfs(), 100000);
     let out = fx.run().ok();
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
-    assert_eq!(words, ["0", "100000", "65536", "0", "100000", "65536", "0", "0"], "{out}");
+    assert_eq!(
+        words,
+        ["0", "100000", "65536", "0", "100000", "65536", "0", "0"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -91,10 +107,15 @@ fn joins_an_existing_network_namespace_by_path() {
         .expect("unshare");
     let ns_path = format!("/proc/{}/ns/net", holder.id());
     let ok = berth_runtime_tests::wait_for(std::time::Duration::from_secs(5), || {
-        std::fs::read_link(&ns_path).ok().map(|l| l.to_string_lossy().into_owned())
+        std::fs::read_link(&ns_path)
+            .ok()
+            .map(|l| l.to_string_lossy().into_owned())
             != Some(host_namespace("net"))
     });
-    let target = std::fs::read_link(&ns_path).unwrap().to_string_lossy().into_owned();
+    let target = std::fs::read_link(&ns_path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let result = std::panic::catch_unwind(|| {
         assert!(ok, "unshare never entered a new netns");
         let mut fx = Fixture::new("joinnet", &["readlink", "/proc/self/ns/net"]);

@@ -7,14 +7,21 @@ use serde_json::json;
 #[test]
 fn user_groups_umask_cwd_and_env_are_applied() {
     let mut fx = Fixture::new("user", &["sh", "-c", "id; umask; pwd; echo FOO=$FOO"]);
-    fx.bundle.spec["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 6], "umask": 23});
+    fx.bundle.spec["process"]["user"] =
+        json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 6], "umask": 23});
     fx.bundle.spec["process"]["cwd"] = json!("/tmp");
     fx.bundle.push_env("FOO=bar baz");
     let out = fx.run().ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("uid=65534(nobody) gid=65534(nogroup)"), "{out}");
-    assert!(lines[0].contains("5(tty)") && lines[0].contains("6(disk)"), "{out}");
+    assert!(
+        lines[0].starts_with("uid=65534(nobody) gid=65534(nogroup)"),
+        "{out}"
+    );
+    assert!(
+        lines[0].contains("5(tty)") && lines[0].contains("6(disk)"),
+        "{out}"
+    );
     assert_eq!(lines[1], "0027");
     assert_eq!(lines[2], "/tmp");
     assert_eq!(lines[3], "FOO=bar baz");
@@ -23,7 +30,8 @@ fn user_groups_umask_cwd_and_env_are_applied() {
 #[test]
 fn rlimit_nofile_is_applied() {
     let mut fx = Fixture::new("rlimit", &["sh", "-c", "ulimit -n; ulimit -Hn"]);
-    fx.bundle.spec["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 999, "soft": 777}]);
+    fx.bundle.spec["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "hard": 999, "soft": 777}]);
     let out = fx.run().ok();
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(words, ["777", "999"]);
@@ -31,12 +39,22 @@ fn rlimit_nofile_is_applied() {
 
 #[test]
 fn tmpfs_mount_is_writable_and_is_tmpfs() {
-    let mut fx = Fixture::new("tmpfs", &["sh", "-c", "grep ' /scratch ' /proc/mounts; echo hi > /scratch/f && cat /scratch/f"]);
+    let mut fx = Fixture::new(
+        "tmpfs",
+        &[
+            "sh",
+            "-c",
+            "grep ' /scratch ' /proc/mounts; echo hi > /scratch/f && cat /scratch/f",
+        ],
+    );
     fx.bundle.add_mount(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
     let out = fx.run().ok();
     assert!(out.stdout.starts_with("tmpfs /scratch tmpfs"), "{out}");
     assert!(out.stdout.contains("hi"), "{out}");
-    assert!(!fx.bundle.rootfs().join("scratch/f").exists(), "write went to the rootfs");
+    assert!(
+        !fx.bundle.rootfs().join("scratch/f").exists(),
+        "write went to the rootfs"
+    );
 }
 
 #[test]

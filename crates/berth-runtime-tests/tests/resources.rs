@@ -18,7 +18,10 @@ fn limit_memory(fx: &mut Fixture, bytes: u64) {
 
 #[test]
 fn memory_limit_is_visible_inside() {
-    let mut fx = Fixture::new("memread", &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    let mut fx = Fixture::new(
+        "memread",
+        &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"],
+    );
     limit_memory(&mut fx, 32 * MIB);
     assert_eq!(fx.run().ok().stdout.trim(), (32 * MIB).to_string());
 }
@@ -36,23 +39,42 @@ fn memory_limit_oom_kills_the_container() {
 fn pids_limit_makes_fork_fail() {
     let mut fx = Fixture::new(
         "pids",
-        &["sh", "-c", "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; echo done"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; echo done",
+        ],
     );
     fx.bundle.set_resource("pids", json!({"limit": 10}));
     let out = fx.run();
     let all = format!("{}{}", out.stdout, out.stderr);
-    assert!(all.contains("fork") || all.contains("Resource temporarily unavailable"), "{out}");
+    assert!(
+        all.contains("fork") || all.contains("Resource temporarily unavailable"),
+        "{out}"
+    );
 }
 
 #[test]
 fn cpu_quota_is_written_to_the_cgroup() {
     let mut fx = Fixture::new("cpuq", &["sleep", "100"]);
-    fx.bundle.set_resource("cpu", json!({"quota": 50000, "period": 100000, "shares": 512}));
+    fx.bundle.set_resource(
+        "cpu",
+        json!({"quota": 50000, "period": 100000, "shares": 512}),
+    );
     fx.run_detached();
     let cg = cgroups_path_for(&fx.id);
-    assert_eq!(cgroup_v1_file("cpu", &cg, "cpu.cfs_quota_us").as_deref(), Some("50000"));
-    assert_eq!(cgroup_v1_file("cpu", &cg, "cpu.cfs_period_us").as_deref(), Some("100000"));
-    assert_eq!(cgroup_v1_file("cpu", &cg, "cpu.shares").as_deref(), Some("512"));
+    assert_eq!(
+        cgroup_v1_file("cpu", &cg, "cpu.cfs_quota_us").as_deref(),
+        Some("50000")
+    );
+    assert_eq!(
+        cgroup_v1_file("cpu", &cg, "cpu.cfs_period_us").as_deref(),
+        Some("100000")
+    );
+    assert_eq!(
+        cgroup_v1_file("cpu", &cg, "cpu.shares").as_deref(),
+        Some("512")
+    );
 }
 
 #[test]
@@ -67,7 +89,9 @@ fn update_memory_changes_the_limit() {
     }
     args.push(&fx.id);
     fx.rt.exec(&args).ok();
-    let inside = fx.exec_in(&[], &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]).ok();
+    let inside = fx
+        .exec_in(&[], &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+        .ok();
     assert_eq!(inside.stdout.trim(), (128 * MIB).to_string());
 }
 
@@ -77,7 +101,10 @@ fn update_pids_limit_changes_pids_max() {
     fx.run_detached();
     fx.rt.exec(&["update", "--pids-limit", "42", &fx.id]).ok();
     let cg = cgroups_path_for(&fx.id);
-    assert_eq!(cgroup_v1_file("pids", &cg, "pids.max").as_deref(), Some("42"));
+    assert_eq!(
+        cgroup_v1_file("pids", &cg, "pids.max").as_deref(),
+        Some("42")
+    );
 }
 
 #[test]
@@ -87,13 +114,22 @@ fn pause_freezes_and_resume_thaws() {
     let cg = cgroups_path_for(&fx.id);
     fx.rt.exec(&["pause", &fx.id]).ok();
     assert_eq!(fx.rt.status(&fx.id), "paused");
-    assert_eq!(cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(), Some("FROZEN"));
+    assert_eq!(
+        cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(),
+        Some("FROZEN")
+    );
     let pid = fx.rt.pid(&fx.id);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    assert!(!stat.contains(") R "), "a frozen process is running: {stat}");
+    assert!(
+        !stat.contains(") R "),
+        "a frozen process is running: {stat}"
+    );
     fx.rt.exec(&["resume", &fx.id]).ok();
     assert_eq!(fx.rt.status(&fx.id), "running");
-    assert_eq!(cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(), Some("THAWED"));
+    assert_eq!(
+        cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(),
+        Some("THAWED")
+    );
 }
 
 #[test]
@@ -105,6 +141,13 @@ fn events_stats_prints_one_json_object() {
     let ev = out.json();
     assert_eq!(ev["type"], "stats", "{out}");
     assert_eq!(ev["id"], fx.id.as_str());
-    assert_eq!(ev["data"]["memory"]["usage"]["limit"].as_u64(), Some(64 * MIB), "{out}");
-    assert!(ev["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{out}");
+    assert_eq!(
+        ev["data"]["memory"]["usage"]["limit"].as_u64(),
+        Some(64 * MIB),
+        "{out}"
+    );
+    assert!(
+        ev["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1,
+        "{out}"
+    );
 }

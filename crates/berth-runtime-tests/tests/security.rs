@@ -21,13 +21,18 @@ const CAP_NET_BIND_SERVICE: u64 = 1 << 10;
 #[test]
 fn capabilities_are_exactly_the_configured_ones() {
     let mut fx = Fixture::new("caps", &["grep", "Cap", "/proc/self/status"]);
-    fx.bundle.set_capabilities(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE"], &[]);
+    fx.bundle
+        .set_capabilities(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE"], &[]);
     let out = fx.run().ok();
     let want = CAP_CHOWN | CAP_NET_BIND_SERVICE;
     assert_eq!(cap_field(&out.stdout, "CapEff"), want, "{out}");
     assert_eq!(cap_field(&out.stdout, "CapPrm"), want, "{out}");
     assert_eq!(cap_field(&out.stdout, "CapBnd"), want, "{out}");
-    assert_eq!(cap_field(&out.stdout, "CapInh"), 0, "inheritable granted by surprise: {out}");
+    assert_eq!(
+        cap_field(&out.stdout, "CapInh"),
+        0,
+        "inheritable granted by surprise: {out}"
+    );
     assert_eq!(cap_field(&out.stdout, "CapAmb"), 0, "{out}");
 }
 
@@ -57,16 +62,29 @@ fn no_new_privileges_off_when_not_asked() {
 
 #[test]
 fn seccomp_rule_returns_the_configured_errno() {
-    let mut fx = Fixture::new("seccomp", &["sh", "-c", "mkdir /tmp/x; echo status=$?; touch /tmp/y && echo touched"]);
+    let mut fx = Fixture::new(
+        "seccomp",
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/x; echo status=$?; touch /tmp/y && echo touched",
+        ],
+    );
     fx.bundle.spec["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}],
     });
     let out = fx.run().ok();
-    assert!(out.stderr.contains("Function not implemented"), "mkdir did not get ENOSYS: {out}");
+    assert!(
+        out.stderr.contains("Function not implemented"),
+        "mkdir did not get ENOSYS: {out}"
+    );
     assert!(out.stdout.contains("status=1"), "{out}");
-    assert!(out.stdout.contains("touched"), "the filter blocked more than mkdir: {out}");
+    assert!(
+        out.stdout.contains("touched"),
+        "the filter blocked more than mkdir: {out}"
+    );
     assert!(!fx.bundle.rootfs().join("tmp/x").exists());
 }
 
@@ -88,16 +106,27 @@ fn masked_paths_are_empty() {
     assert!(std::fs::read_dir("/sys/firmware").map_or(0, |d| d.count()) > 0);
     let fx = Fixture::new(
         "masked",
-        &["sh", "-c", "wc -c < /proc/timer_list; ls -A /sys/firmware | wc -l"],
+        &[
+            "sh",
+            "-c",
+            "wc -c < /proc/timer_list; ls -A /sys/firmware | wc -l",
+        ],
     );
     let out = fx.run().ok();
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
-    assert_eq!(words, ["0", "0"], "/proc/timer_list or /sys/firmware not masked: {out}");
+    assert_eq!(
+        words,
+        ["0", "0"],
+        "/proc/timer_list or /sys/firmware not masked: {out}"
+    );
 }
 
 #[test]
 fn readonly_paths_refuse_writes() {
-    let fx = Fixture::new("ropaths", &["sh", "-c", "echo x > /proc/sys/kernel/domainname"]);
+    let fx = Fixture::new(
+        "ropaths",
+        &["sh", "-c", "echo x > /proc/sys/kernel/domainname"],
+    );
     let out = fx.run().failed();
     assert!(out.stderr.contains("Read-only file system"), "{out}");
 }
@@ -114,7 +143,10 @@ fn readonly_root_refuses_writes() {
 #[test]
 fn no_fds_leak_into_the_container() {
     // CVE-2024-21626: only stdio (and ls's own directory fd) may be open, cwd is inside.
-    let fx = Fixture::new("fdleak", &["sh", "-c", "ls /proc/self/fd; readlink /proc/self/cwd"]);
+    let fx = Fixture::new(
+        "fdleak",
+        &["sh", "-c", "ls /proc/self/fd; readlink /proc/self/cwd"],
+    );
     let out = fx.run().ok();
     let mut lines: Vec<&str> = out.stdout.lines().collect();
     let cwd = lines.pop().unwrap();
@@ -128,11 +160,21 @@ fn exec_process_cannot_reach_the_runtime_binary() {
     let fx = Fixture::new("procexe", &["sleep", "100"]);
     fx.run_detached();
     let out = fx
-        .exec_in(&[], &["sh", "-c", "readlink /proc/self/exe; ls /proc/self/fd; readlink /proc/self/cwd"])
+        .exec_in(
+            &[],
+            &[
+                "sh",
+                "-c",
+                "readlink /proc/self/exe; ls /proc/self/fd; readlink /proc/self/cwd",
+            ],
+        )
         .ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.first(), Some(&"/bin/busybox"), "{out}");
     assert_eq!(lines.last(), Some(&"/"), "{out}");
-    let fds: Vec<u32> = lines[1..lines.len() - 1].iter().map(|l| l.parse().unwrap()).collect();
+    let fds: Vec<u32> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
     assert!(fds.iter().all(|fd| *fd <= 3), "exec leaked fds: {fds:?}");
 }

@@ -64,7 +64,7 @@ fn names_id(name: &str, id: &str) -> bool {
         name[i + id.len()..]
             .chars()
             .next()
-            .map_or(true, |c| !c.is_ascii_alphanumeric())
+            .is_none_or(|c| !c.is_ascii_alphanumeric())
     })
 }
 
@@ -75,7 +75,7 @@ pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
         return found;
     };
     for c in controllers.flatten() {
-        if c.file_type().map_or(false, |t| t.is_dir()) {
+        if c.file_type().is_ok_and(|t| t.is_dir()) {
             walk_cgroups(&c.path(), id, &mut found);
         }
     }
@@ -88,7 +88,7 @@ fn walk_cgroups(dir: &Path, id: &str, found: &mut Vec<PathBuf>) {
         return;
     };
     for e in entries.flatten() {
-        if !e.file_type().map_or(false, |t| t.is_dir()) {
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let path = e.path();

@@ -218,7 +218,7 @@ impl Runtime {
     #[track_caller]
     pub fn wait_status(&self, id: &str, status: &str) {
         let ok = crate::wait_for(Duration::from_secs(10), || {
-            self.state(id).map_or(false, |s| s["status"] == status)
+            self.state(id).is_some_and(|s| s["status"] == status)
         });
         assert!(
             ok,

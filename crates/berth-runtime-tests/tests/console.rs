@@ -27,8 +27,9 @@ fn console_socket_receives_a_pty_of_the_configured_size() {
     let text = read_until_closed(master, Duration::from_secs(10));
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert!(
-        lines.first().map_or(false, |l| *l == "/dev/console"
-            || l.starts_with("/dev/pts/")),
+        lines
+            .first()
+            .is_some_and(|l| *l == "/dev/console" || l.starts_with("/dev/pts/")),
         "tty is not a terminal: {text:?}"
     );
     assert!(

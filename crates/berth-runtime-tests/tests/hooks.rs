@@ -54,7 +54,7 @@ fn all_six_hooks_run_in_order_with_state() {
     assert_eq!(names, kinds, "hooks ran out of order:\n{text}");
     for line in text.lines() {
         assert!(
-            line.split(' ').nth(1).map_or(false, |s| !s.is_empty()),
+            line.split(' ').nth(1).is_some_and(|s| !s.is_empty()),
             "hook saw no status: {text}"
         );
     }

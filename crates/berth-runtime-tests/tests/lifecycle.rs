@@ -54,7 +54,7 @@ fn run_detached_then_state_kill_delete() {
     let pid = state["pid"].as_i64().unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(
-        String::from_utf8_lossy(&cmdline).starts_with("sleep\0100"),
+        String::from_utf8_lossy(&cmdline).starts_with("sleep\x00100"),
         "pid {pid} is not the init"
     );
     fx.rt.exec(&["kill", &fx.id, "KILL"]).ok();

@@ -111,7 +111,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         }
     }
     let (parent, child) = sync::pair()?;
+    let cgroup_join = crate::cgjoin::SelfJoin::open(&cgroup)?;
     let args = InitArgs {
+        cgroup_join: &cgroup_join,
         bundle: &bundle,
         plan: &plan,
         cgroup: &cgroup,
@@ -133,7 +135,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     if plan.new_user {
         namespaces::write_id_maps(pid, spec)?;
     }
-    cgroup.add_process(pid)?;
+    if !cgroup_join.by_child() {
+        cgroup.add_process(pid)?;
+    }
     parent.send(&Msg::Go)?;
 
     let mut st = ContainerState {

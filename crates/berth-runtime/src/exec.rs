@@ -79,11 +79,15 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         _ => None,
     };
     let (parent, child) = sync::pair()?;
+    let cgroup_join = match &st.cgroup {
+        Some(cg) => Some(crate::cgjoin::SelfJoin::open(cg)?),
+        None => None,
+    };
     if !opts.detach {
         crate::signals::block_all();
     }
     let pid = crate::create::clone_init(0, || {
-        let e = match child_setup(&joins, userns, &child, p, seccomp.as_ref(), console.as_ref(), opts.preserve_fds) {
+        let e = match child_setup(&joins, userns, &child, cgroup_join.as_ref(), p, seccomp.as_ref(), console.as_ref(), opts.preserve_fds) {
             Ok(e) => e,
             Err(e) => e,
         };
@@ -91,7 +95,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         127
     })?;
     drop(child);
-    if let Some(cg) = &st.cgroup {
+    if let (Some(cg), false) = (&st.cgroup, cgroup_join.as_ref().is_some_and(|j| j.by_child())) {
         if let Err(e) = cg.add_process(pid) {
             // SAFETY: killing and reaping our own child.
             unsafe {
@@ -125,6 +129,7 @@ fn child_setup(
     joins: &[(LinuxNamespaceType, OwnedFd)],
     userns: bool,
     chan: &sync::Channel,
+    cgroup_join: Option<&crate::cgjoin::SelfJoin>,
     p: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
     console: Option<&OwnedFd>,
@@ -132,10 +137,13 @@ fn child_setup(
 ) -> Result<Error> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    chan.expect(Msg::Go)?;
+    if let Some(j) = cgroup_join {
+        j.join()?;
+    }
     for (t, fd) in joins.iter().filter(|(t, _)| *t != LinuxNamespaceType::Pid) {
         namespaces::setns(fd, *t, "of the container")?;
     }
-    chan.expect(Msg::Go)?;
     if let Some(sock) = console {
         use crate::console;
         let (master, slave, _name) = console::open_pty().map_err(|e| Error::msg(e.to_string()))?;

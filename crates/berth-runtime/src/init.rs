@@ -17,6 +17,7 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Bundle,
     pub plan: &'a Plan,
     pub cgroup: &'a berth_cgroups::Cgroup,
+    pub cgroup_join: &'a crate::cgjoin::SelfJoin,
     pub seccomp: Option<&'a berth_seccomp::Filter>,
     pub chan: &'a Channel,
     pub fifo: &'a OwnedFd,
@@ -63,6 +64,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         namespaces::unshare(a.plan.unshare_after_userns(spec))?;
     }
     a.chan.expect(Msg::Go)?;
+    a.cgroup_join.join()?;
     if userns {
         become_root_in_userns()?;
     }
@@ -106,8 +108,8 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     if let Some(sock) = a.console {
         setup_console(sock, process)?;
     }
-    rootfs::finalize(spec)?;
     rootfs::apply_sysctls(spec)?;
+    rootfs::finalize(spec)?;
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }

@@ -7,6 +7,7 @@ pub mod console;
 pub mod defaults;
 pub mod features;
 pub mod hooks;
+pub mod cgjoin;
 pub mod create;
 pub mod devices;
 pub mod error;

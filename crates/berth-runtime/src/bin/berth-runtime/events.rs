@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_runtime::error::{Context, Error, Result};
+use berth_runtime::error::{Error, Result};
 use berth_runtime::state::{ContainerState, Status};
 
 pub fn parse_duration(s: &str) -> Result<Duration> {
@@ -37,7 +37,7 @@ pub fn run(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     if st.status(root) == Status::Stopped {
         berth_runtime::bail!("container {id:?} is stopped");
     }
-    let stats = || -> Result<serde_json::Value> { serde_json::to_value(cg.stats()?).ctx("stats") };
+    let stats = || -> Result<serde_json::Value> { Ok(runc_stats(&cg.stats()?)) };
     if once {
         emit("stats", id, stats()?);
         return Ok(());
@@ -57,4 +57,33 @@ pub fn run(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// The stats in runc's `events` JSON shape (libcontainer's types.Stats), which tools parse.
+fn runc_stats(s: &berth_cgroups::Stats) -> serde_json::Value {
+    let blkio = |v: &[berth_cgroups::BlkioEntry]| -> Vec<serde_json::Value> {
+        v.iter().map(|e| serde_json::json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value})).collect()
+    };
+    let hugetlb: serde_json::Map<String, serde_json::Value> = s
+        .hugetlb
+        .iter()
+        .map(|(k, h)| (k.clone(), serde_json::json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.failcnt})))
+        .collect();
+    serde_json::json!({
+        "cpu": {
+            "usage": {"total": s.cpu.usage_total_ns, "percpu": s.cpu.usage_per_cpu_ns, "kernel": s.cpu.usage_kernel_ns, "user": s.cpu.usage_user_ns},
+            "throttling": {"periods": s.cpu.periods, "throttledPeriods": s.cpu.throttled_periods, "throttledTime": s.cpu.throttled_time_ns},
+        },
+        "memory": {
+            "cache": s.memory.cache,
+            "usage": {"limit": s.memory.limit, "usage": s.memory.usage, "max": s.memory.max_usage, "failcnt": s.memory.failcnt},
+            "swap": {"limit": s.memory.swap_limit, "usage": s.memory.swap_usage, "failcnt": 0},
+            "raw": {"rss": s.memory.rss, "cache": s.memory.cache},
+        },
+        "pids": {"current": s.pids.current, "limit": s.pids.limit.unwrap_or(0)},
+        "blkio": {"ioServiceBytesRecursive": blkio(&s.blkio_bytes), "ioServicedRecursive": blkio(&s.blkio_ios)},
+        "hugetlb": hugetlb,
+        "intel_rdt": {},
+        "network_interfaces": null,
+    })
 }

@@ -21,7 +21,10 @@ impl SelfJoin {
         if !cg.hierarchy().is_v2() {
             for dir in cg.paths() {
                 let path = dir.join("tasks");
-                let f = std::fs::OpenOptions::new().write(true).open(&path).with_ctx(|| format!("cgroup {}", path.display()))?;
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .with_ctx(|| format!("cgroup {}", path.display()))?;
                 files.push((OwnedFd::from(f), path.display().to_string()));
             }
         }
@@ -36,7 +39,8 @@ impl SelfJoin {
     pub fn join(&self) -> Result<()> {
         for (fd, path) in &self.files {
             let mut f = std::fs::File::from(fd.try_clone().with_ctx(|| path.clone())?);
-            f.write_all(b"0").with_ctx(|| format!("join cgroup {path}"))?;
+            f.write_all(b"0")
+                .with_ctx(|| format!("join cgroup {path}"))?;
         }
         Ok(())
     }

@@ -61,8 +61,12 @@ pub fn default_cgroup_path(id: &str) -> String {
 pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Result<ContainerState> {
     crate::id::validate(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
+    crate::trace("bundle loaded");
     let spec = &bundle.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::msg("config.json: process: missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("config.json: process: missing"))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
         crate::bail!("config.json: process.terminal is true: --console-socket is required");
@@ -75,32 +79,51 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         None => None,
     };
     let plan = Plan::from_spec(spec);
-    if plan.clone_flags & libc::CLONE_NEWNS == 0 && !plan.joins(LinuxNamespaceType::Mount) && plan.unshare_after_userns(spec) & libc::CLONE_NEWNS == 0 {
+    if plan.clone_flags & libc::CLONE_NEWNS == 0
+        && !plan.joins(LinuxNamespaceType::Mount)
+        && plan.unshare_after_userns(spec) & libc::CLONE_NEWNS == 0
+    {
         crate::bail!("config.json: linux.namespaces: a mount namespace is required");
     }
 
-    std::fs::create_dir_all(&opts.root).with_ctx(|| format!("state root {}", opts.root.display()))?;
+    std::fs::create_dir_all(&opts.root)
+        .with_ctx(|| format!("state root {}", opts.root.display()))?;
     let dir = state::container_dir(&opts.root, &opts.id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => crate::bail!("container {:?} already exists", opts.id),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::bail!("container {:?} already exists", opts.id)
+        }
         Err(e) => return Err(e).with_ctx(|| dir.display().to_string()),
     }
-    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None, pid: None };
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pid: None,
+    };
 
-    let cg_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+    let cg_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
     let cg_path = cg_path.unwrap_or_else(|| default_cgroup_path(&opts.id));
     let cgroup = berth_cgroups::Cgroup::new(hierarchy, &cg_path)?;
     cgroup.create()?;
+    crate::trace("cgroup created");
     undo.cgroup = Some(cgroup.clone());
     cgroup.apply(&crate::devices::effective_resources(spec))?;
+    crate::trace("cgroup applied");
 
     let fifo = dir.join(state::EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
     let fifo_fd = open_fifo(&fifo)?;
     let console = match (&opts.console_fd, &opts.console_socket) {
         (Some(fd), _) => Some(fd.try_clone().ctx("console socket")?),
-        (None, Some(p)) => Some(crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?),
+        (None, Some(p)) => {
+            Some(crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?)
+        }
         _ => None,
     };
 
@@ -131,6 +154,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     drop(child);
     drop(fifo_fd);
     drop(console);
+    crate::trace("cloned");
 
     if plan.new_user {
         namespaces::write_id_maps(pid, spec)?;
@@ -139,6 +163,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         cgroup.add_process(pid)?;
     }
     parent.send(&Msg::Go)?;
+    crate::trace("go sent");
 
     let mut st = ContainerState {
         id: opts.id.clone(),
@@ -154,7 +179,8 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     loop {
         match parent.recv()? {
             Some(Msg::RunHooks) => {
-                let json = serde_json::to_vec(&st.to_oci_json(Status::Creating)).ctx("state json")?;
+                let json =
+                    serde_json::to_vec(&st.to_oci_json(Status::Creating)).ctx("state json")?;
                 if let Some(h) = spec.hooks() {
                     run_hooks("prestart", h.prestart(), &json)?;
                     run_hooks("createRuntime", h.create_runtime(), &json)?;
@@ -169,6 +195,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     }
     st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
     st.save(&opts.root)?;
+    crate::trace("state saved");
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
@@ -178,9 +205,15 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     Ok(st)
 }
 
-pub fn run_hooks(kind: &str, hooks: &Option<Vec<oci_spec::runtime::Hook>>, state: &[u8]) -> Result<()> {
+pub fn run_hooks(
+    kind: &str,
+    hooks: &Option<Vec<oci_spec::runtime::Hook>>,
+    state: &[u8],
+) -> Result<()> {
     match hooks {
-        Some(h) if !h.is_empty() => crate::hooks::run_hooks(kind, h, state).map_err(|e| Error::msg(e.to_string())),
+        Some(h) if !h.is_empty() => {
+            crate::hooks::run_hooks(kind, h, state).map_err(|e| Error::msg(e.to_string()))
+        }
         _ => Ok(()),
     }
 }
@@ -188,12 +221,21 @@ pub fn run_hooks(kind: &str, hooks: &Option<Vec<oci_spec::runtime::Hook>>, state
 /// O_RDWR never blocks on a fifo: the init holds it as a reader and blocks in read() until `start` writes.
 fn open_fifo(path: &Path) -> Result<OwnedFd> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(path).with_ctx(|| format!("open {}", path.display()))?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .with_ctx(|| format!("open {}", path.display()))?;
     Ok(OwnedFd::from(f))
 }
 
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().ctx("cwd")?.join(path) };
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ctx("cwd")?.join(path)
+    };
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string()).with_ctx(|| format!("pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_ctx(|| format!("pid file {}", path.display()))
@@ -203,9 +245,21 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 pub fn clone_init<F: FnOnce() -> i32>(flags: libc::c_int, f: F) -> Result<i32> {
     // SAFETY: without CLONE_VM the child gets a copy-on-write copy of our address space and stack, exactly
     // like fork(2). The runtime is single-threaded here, so no lock can be held by another thread.
-    let r = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
     if r < 0 {
-        return Err(Error::msg(format!("clone (namespaces {flags:#x}): {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "clone (namespaces {flags:#x}): {}",
+            std::io::Error::last_os_error()
+        )));
     }
     if r == 0 {
         let code = f();

@@ -4,7 +4,12 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
-fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+fn rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(true);
     r.set_typ(Some(typ));
@@ -16,16 +21,36 @@ fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &s
 
 /// The resources to apply to the container's cgroup, with the default device rules appended.
 pub fn effective_resources(spec: &Spec) -> LinuxResources {
-    let mut res = spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut res = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
     let mut rules = res.devices().clone().unwrap_or_default();
     use LinuxDeviceType::{B, C};
     rules.push(rule(C, None, None, "m"));
     rules.push(rule(B, None, None, "m"));
-    for (maj, min) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+    for (maj, min) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
         rules.push(rule(C, Some(maj), Some(min), "rwm"));
     }
     rules.push(rule(C, Some(136), None, "rwm"));
-    for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let t = match d.typ() {
             LinuxDeviceType::B => B,
             _ => C,

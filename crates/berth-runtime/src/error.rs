@@ -50,7 +50,14 @@ impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
 /// nix prints `EPERM: Operation not permitted`; users want the sentence only.
 fn strip_errno(s: &str) -> &str {
     match s.split_once(": ") {
-        Some((code, rest)) if code.starts_with('E') && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) => rest,
+        Some((code, rest))
+            if code.starts_with('E')
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+        {
+            rest
+        }
         _ => s,
     }
 }

@@ -38,7 +38,9 @@ const ORDER: [LinuxNamespaceType; 8] = [
 
 fn ns_inode(pid: &str, name: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).ok().map(|m| m.ino())
+    std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 /// Runs the process; returns its exit status (or 0 when detached).
@@ -58,7 +60,12 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if terminal && opts.console_socket.is_none() {
         crate::bail!("exec -t needs --console-socket");
     }
-    let seccomp = match st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let seccomp = match st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
         Some(s) => Some(berth_seccomp::compile(s)?),
         None => None,
     };
@@ -67,7 +74,10 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     for t in ORDER {
         let name = namespaces::proc_name(t);
         if ns_inode(&init, name).is_some() && ns_inode(&init, name) != ns_inode("self", name) {
-            joins.push((t, namespaces::open_ns(std::path::Path::new(&format!("/proc/{init}/ns/{name}")))?));
+            joins.push((
+                t,
+                namespaces::open_ns(std::path::Path::new(&format!("/proc/{init}/ns/{name}")))?,
+            ));
         }
     }
     let userns = joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
@@ -75,7 +85,9 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         namespaces::setns(fd, *t, "of the container")?;
     }
     let console = match &opts.console_socket {
-        Some(path) if terminal => Some(crate::console::connect_socket(path).map_err(|e| Error::msg(e.to_string()))?),
+        Some(path) if terminal => {
+            Some(crate::console::connect_socket(path).map_err(|e| Error::msg(e.to_string()))?)
+        }
         _ => None,
     };
     let (parent, child) = sync::pair()?;
@@ -87,7 +99,16 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         crate::signals::block_all();
     }
     let pid = crate::create::clone_init(0, || {
-        let e = match child_setup(&joins, userns, &child, cgroup_join.as_ref(), p, seccomp.as_ref(), console.as_ref(), opts.preserve_fds) {
+        let e = match child_setup(
+            &joins,
+            userns,
+            &child,
+            cgroup_join.as_ref(),
+            p,
+            seccomp.as_ref(),
+            console.as_ref(),
+            opts.preserve_fds,
+        ) {
             Ok(e) => e,
             Err(e) => e,
         };
@@ -95,7 +116,10 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         127
     })?;
     drop(child);
-    if let (Some(cg), false) = (&st.cgroup, cgroup_join.as_ref().is_some_and(|j| j.by_child())) {
+    if let (Some(cg), false) = (
+        &st.cgroup,
+        cgroup_join.as_ref().is_some_and(|j| j.by_child()),
+    ) {
         if let Err(e) = cg.add_process(pid) {
             // SAFETY: killing and reaping our own child.
             unsafe {
@@ -151,13 +175,17 @@ fn child_setup(
             use std::os::fd::AsFd;
             let _ = console::set_size(master.as_fd(), sz.height() as u16, sz.width() as u16);
         }
-        console::send_master(sock, &master, console::MASTER_NAME).map_err(|e| Error::msg(e.to_string()))?;
+        console::send_master(sock, &master, console::MASTER_NAME)
+            .map_err(|e| Error::msg(e.to_string()))?;
         drop(master);
         console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
     }
     process::set_rlimits(p)?;
     process::set_umask(p);
-    let setgroups = !userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true);
+    let setgroups = !userns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() == "allow")
+            .unwrap_or(true);
     process::finalize(p, seccomp, setgroups)?;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
@@ -178,9 +206,17 @@ pub fn reexec_from_sealed_memfd() -> Result<()> {
         return Ok(());
     }
     // SAFETY: memfd_create with a valid C string name.
-    let fd = unsafe { libc::memfd_create(c"berth-runtime".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = unsafe {
+        libc::memfd_create(
+            c"berth-runtime".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
     if fd < 0 {
-        return Err(Error::msg(format!("memfd_create: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "memfd_create: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     use std::os::fd::FromRawFd;
     // SAFETY: fd is fresh and ours.
@@ -191,7 +227,9 @@ pub fn reexec_from_sealed_memfd() -> Result<()> {
     // SAFETY: fcntl on our own fd.
     unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) };
     std::env::set_var(MARK, "1");
-    let args: Vec<std::ffi::CString> = std::env::args_os().map(|a| std::ffi::CString::new(a.into_encoded_bytes()).unwrap_or_default()).collect();
+    let args: Vec<std::ffi::CString> = std::env::args_os()
+        .map(|a| std::ffi::CString::new(a.into_encoded_bytes()).unwrap_or_default())
+        .collect();
     let env: Vec<std::ffi::CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut b = k.into_encoded_bytes();
@@ -207,5 +245,8 @@ pub fn reexec_from_sealed_memfd() -> Result<()> {
     // SAFETY: valid fd and null-terminated arrays of C strings.
     unsafe { libc::fexecve(fd, argv.as_ptr(), envp.as_ptr()) };
     std::env::remove_var(MARK);
-    Err(Error::msg(format!("fexecve sealed copy: {}", std::io::Error::last_os_error())))
+    Err(Error::msg(format!(
+        "fexecve sealed copy: {}",
+        std::io::Error::last_os_error()
+    )))
 }

@@ -7,7 +7,9 @@ pub const MAX_ID_LEN: usize = 1024;
 
 pub fn validate(id: &str) -> Result<()> {
     let ok_first = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let ok_rest = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if id.is_empty() || id.len() > MAX_ID_LEN || !ok_first || !ok_rest {
         return Err(Error::msg(format!(
             "invalid container id {id:?}: must match [A-Za-z0-9][A-Za-z0-9_.-]* and be at most {MAX_ID_LEN} bytes"
@@ -29,7 +31,17 @@ mod tests {
 
     #[test]
     fn rejects_path_tricks_and_empty() {
-        for id in ["", "..", ".a", "a/b", "../x", "-a", "a b", "a\0b", &"x".repeat(1025)] {
+        for id in [
+            "",
+            "..",
+            ".a",
+            "a/b",
+            "../x",
+            "-a",
+            "a b",
+            "a\0b",
+            &"x".repeat(1025),
+        ] {
             assert!(validate(id).is_err(), "{id:?}");
         }
     }

@@ -46,7 +46,10 @@ struct ExecPlan {
 
 fn setup(a: &InitArgs) -> Result<ExecPlan> {
     let spec = &a.bundle.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::msg("process missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("process missing"))?;
     let userns = a.plan.new_user || a.plan.joins(LinuxNamespaceType::User);
     if !userns {
         set_non_dumpable();
@@ -59,19 +62,29 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
             joins.push((*t, namespaces::open_ns(p)?, p.display().to_string()));
         }
     }
-    if let Some((t, fd, p)) = joins.iter().find(|(t, _, _)| *t == LinuxNamespaceType::User) {
+    if let Some((t, fd, p)) = joins
+        .iter()
+        .find(|(t, _, _)| *t == LinuxNamespaceType::User)
+    {
         namespaces::setns(fd, *t, p)?;
         namespaces::unshare(a.plan.unshare_after_userns(spec))?;
     }
     a.chan.expect(Msg::Go)?;
     a.cgroup_join.join()?;
+    crate::trace("child: cgroup joined");
     if userns {
         become_root_in_userns()?;
     }
-    for (t, fd, p) in joins.iter().filter(|(t, _, _)| *t != LinuxNamespaceType::User && *t != LinuxNamespaceType::Mount) {
+    for (t, fd, p) in joins
+        .iter()
+        .filter(|(t, _, _)| *t != LinuxNamespaceType::User && *t != LinuxNamespaceType::Mount)
+    {
         namespaces::setns(fd, *t, p)?;
     }
-    if let Some((t, fd, p)) = joins.iter().find(|(t, _, _)| *t == LinuxNamespaceType::Mount) {
+    if let Some((t, fd, p)) = joins
+        .iter()
+        .find(|(t, _, _)| *t == LinuxNamespaceType::Mount)
+    {
         namespaces::setns(fd, *t, p)?;
     }
     if a.plan.unshare_cgroup {
@@ -83,7 +96,8 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     }
     set_names(spec)?;
 
-    let new_netns = a.plan.clone_flags & libc::CLONE_NEWNET != 0 || a.plan.joins(LinuxNamespaceType::Network);
+    let new_netns =
+        a.plan.clone_flags & libc::CLONE_NEWNET != 0 || a.plan.joins(LinuxNamespaceType::Network);
     let ctx = RootfsContext {
         spec,
         rootfs: &a.bundle.rootfs,
@@ -94,22 +108,32 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         new_netns,
     };
     rootfs::prepare(&ctx)?;
+    crate::trace("child: rootfs prepared");
     let hooks = spec.hooks().as_ref();
-    let runtime_hooks = hooks.is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    let runtime_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
     if runtime_hooks {
         a.chan.send(&Msg::RunHooks)?;
         a.chan.expect(Msg::HooksDone)?;
     }
     if let Some(h) = hooks {
         let st = serde_json::json!({"ociVersion": "1.1.0", "id": a.id, "status": "creating", "pid": std::process::id(), "bundle": a.bundle.dir, "annotations": spec.annotations().clone().unwrap_or_default()});
-        crate::create::run_hooks("createContainer", h.create_container(), st.to_string().as_bytes())?;
+        crate::create::run_hooks(
+            "createContainer",
+            h.create_container(),
+            st.to_string().as_bytes(),
+        )?;
     }
     rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
+    crate::trace("child: pivoted");
     if let Some(sock) = a.console {
         setup_console(sock, process)?;
     }
     rootfs::apply_sysctls(spec)?;
     rootfs::finalize(spec)?;
+    crate::trace("child: finalized rootfs");
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }
@@ -118,8 +142,12 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     process::set_oom_score_adj(process)?;
     process::set_umask(process);
     set_non_dumpable();
-    let setgroups = !userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true);
+    let setgroups = !userns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() == "allow")
+            .unwrap_or(true);
     process::finalize(process, a.seccomp, setgroups)?;
+    crate::trace("child: process finalized");
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
     let path = process::lookup(&args[0], &env)?;
@@ -149,7 +177,11 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
     };
     if let Some(h) = spec.hooks() {
         let st = serde_json::json!({"ociVersion": "1.1.0", "id": a.id, "status": "running", "pid": 1, "bundle": a.bundle.dir, "annotations": spec.annotations().clone().unwrap_or_default()});
-        if let Err(err) = crate::create::run_hooks("startContainer", h.start_container(), st.to_string().as_bytes()) {
+        if let Err(err) = crate::create::run_hooks(
+            "startContainer",
+            h.start_container(),
+            st.to_string().as_bytes(),
+        ) {
             fail(err);
         }
     }
@@ -174,7 +206,10 @@ fn become_root_in_userns() -> Result<()> {
     // SAFETY: plain id syscalls; failure only means 0 is not mapped, which is then reported.
     unsafe {
         if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-            return Err(Error::msg(format!("become root in the user namespace: {}", std::io::Error::last_os_error())));
+            return Err(Error::msg(format!(
+                "become root in the user namespace: {}",
+                std::io::Error::last_os_error()
+            )));
         }
     }
     Ok(())
@@ -187,7 +222,10 @@ fn set_names(spec: &oci_spec::runtime::Spec) -> Result<()> {
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         // SAFETY: pointer and length of a valid buffer.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(Error::msg(format!("setdomainname {d:?}: {}", std::io::Error::last_os_error())));
+            return Err(Error::msg(format!(
+                "setdomainname {d:?}: {}",
+                std::io::Error::last_os_error()
+            )));
         }
     }
     Ok(())
@@ -200,9 +238,14 @@ fn setup_console(sock: &OwnedFd, p: &oci_spec::runtime::Process) -> Result<()> {
         let _ = console::set_size(master.as_fd_borrow(), sz.height() as u16, sz.width() as u16);
     }
     // /dev/console is the pty, as in runc.
-    let _ = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/dev/console");
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/dev/console");
     rootfs::mount(Some(&name), "/dev/console", None, libc::MS_BIND, None)?;
-    console::send_master(sock, &master, console::MASTER_NAME).map_err(|e| Error::msg(e.to_string()))?;
+    console::send_master(sock, &master, console::MASTER_NAME)
+        .map_err(|e| Error::msg(e.to_string()))?;
     drop(master);
     console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
     Ok(())
@@ -227,15 +270,19 @@ fn join_session_keyring(id: &str) {
 
 fn set_personality(spec: &oci_spec::runtime::Spec) -> Result<()> {
     use oci_spec::runtime::LinuxPersonalityDomain;
-    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return Ok(()) };
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
+        return Ok(());
+    };
     let persona = match p.domain() {
         LinuxPersonalityDomain::PerLinux => 0x0000,
         LinuxPersonalityDomain::PerLinux32 => 0x0008,
     };
     // SAFETY: personality takes an integer.
     if unsafe { libc::personality(persona) } < 0 {
-        return Err(Error::msg(format!("personality: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "personality: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
-

@@ -20,21 +20,35 @@ const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 fn cstr(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::msg(format!("path {p:?}: contains a NUL byte")))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::msg(format!("path {p:?}: contains a NUL byte")))
 }
 
 /// openat2(dirfd, path, O_PATH|O_CLOEXEC [|extra], RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS).
 pub fn open(root: RawFd, path: &Path, extra: i32) -> std::io::Result<OwnedFd> {
     let rel: &Path = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     let how = OpenHow {
         flags: (libc::O_PATH | libc::O_CLOEXEC | extra) as u64,
         mode: 0,
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
     // SAFETY: c and how are valid for the call; the kernel copies them.
-    let fd = unsafe { libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -57,9 +71,13 @@ pub fn open_or_create(root: RawFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         Err(e) => return Err(Error::msg(format!("{}: {e}", path.display()))),
     }
-    let comps: Vec<_> = path.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+    let comps: Vec<_> = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
     let mut cur = Path::new("/").to_path_buf();
-    let mut dir = open(root, &cur, libc::O_DIRECTORY).map_err(|e| Error::msg(format!("rootfs: {e}")))?;
+    let mut dir =
+        open(root, &cur, libc::O_DIRECTORY).map_err(|e| Error::msg(format!("rootfs: {e}")))?;
     for (i, c) in comps.iter().enumerate() {
         let Component::Normal(name) = c else { continue };
         cur.push(name);
@@ -76,7 +94,16 @@ pub fn open_or_create(root: RawFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
         let r = if last && leaf == Leaf::File {
             // SAFETY: dir is a valid directory fd, cname a valid C string.
             let fd = unsafe {
-                libc::openat(dir.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644)
+                libc::openat(
+                    dir.as_raw_fd(),
+                    cname.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_CLOEXEC
+                        | libc::O_NOFOLLOW,
+                    0o644,
+                )
             };
             if fd >= 0 {
                 // SAFETY: fd was just opened by us.
@@ -117,7 +144,8 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("evil")).unwrap();
         std::os::unix::fs::symlink("../../../../..", root.join("up")).unwrap();
         let rfd = std::fs::File::open(&root).unwrap();
-        let fd = open_or_create(rfd.as_raw_fd(), Path::new("/evil/passwd-x/y"), Leaf::File).unwrap();
+        let fd =
+            open_or_create(rfd.as_raw_fd(), Path::new("/evil/passwd-x/y"), Leaf::File).unwrap();
         drop(fd);
         // Created inside root/etc, not in the host's /etc.
         assert!(root.join("etc/passwd-x/y").exists());

@@ -3,15 +3,15 @@
 //! seccomp (through `berth-seccomp`), hooks, the console and one container's state. It knows
 //! nothing of images, registries or networks.
 
-pub mod console;
-pub mod defaults;
-pub mod features;
-pub mod hooks;
 pub mod cgjoin;
+pub mod console;
 pub mod create;
+pub mod defaults;
 pub mod devices;
 pub mod error;
 pub mod exec;
+pub mod features;
+pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod inroot;
@@ -26,3 +26,19 @@ pub mod state;
 pub mod sync;
 
 pub use error::{Error, Result};
+
+/// Microseconds since the process started, printed at phase boundaries when
+/// `BERTH_RUNTIME_TRACE` is set (a developer's tool for the start-up budget).
+pub fn trace(what: &str) {
+    use std::sync::OnceLock;
+    static ON: OnceLock<Option<std::time::Instant>> = OnceLock::new();
+    if let Some(t0) = ON
+        .get_or_init(|| std::env::var_os("BERTH_RUNTIME_TRACE").map(|_| std::time::Instant::now()))
+    {
+        eprintln!(
+            "[{:>6} us] {} {what}",
+            t0.elapsed().as_micros(),
+            std::process::id()
+        );
+    }
+}

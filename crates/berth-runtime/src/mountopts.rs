@@ -133,7 +133,9 @@ pub fn parse(opts: &[String]) -> Result<MountOptions, String> {
             o.bind = true;
             o.recursive_bind = true;
         } else if opt == "idmap" || opt == "ridmap" {
-            return Err(format!("mount option {opt:?}: id-mapped mounts are not supported"));
+            return Err(format!(
+                "mount option {opt:?}: id-mapped mounts are not supported"
+            ));
         } else if opt.is_empty() {
             continue;
         } else {

@@ -50,7 +50,13 @@ pub struct Plan {
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Plan {
         let mut p = Plan::default();
-        for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+        for ns in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
             match (ns.typ(), ns.path()) {
                 (t, Some(path)) => p.join.push((t, path.clone())),
                 (LinuxNamespaceType::Cgroup, None) => p.unshare_cgroup = true,
@@ -81,8 +87,19 @@ impl Plan {
             return 0;
         }
         let mut f = 0;
-        for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
-            if ns.path().is_none() && !matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time) {
+        for ns in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if ns.path().is_none()
+                && !matches!(
+                    ns.typ(),
+                    LinuxNamespaceType::Pid | LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time
+                )
+            {
                 f |= clone_flag(ns.typ());
             }
         }
@@ -98,7 +115,11 @@ pub fn open_ns(path: &std::path::Path) -> Result<OwnedFd> {
 pub fn setns(fd: &OwnedFd, t: LinuxNamespaceType, what: &str) -> Result<()> {
     // SAFETY: setns with a valid fd and a namespace type flag.
     if unsafe { libc::setns(fd.as_raw_fd(), clone_flag(t)) } != 0 {
-        return Err(Error::msg(format!("join {} namespace {what}: {}", proc_name(t), std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "join {} namespace {what}: {}",
+            proc_name(t),
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
@@ -109,34 +130,54 @@ pub fn unshare(flags: libc::c_int) -> Result<()> {
     }
     // SAFETY: unshare with namespace flags.
     if unsafe { libc::unshare(flags) } != 0 {
-        return Err(Error::msg(format!("unshare namespaces {flags:#x}: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "unshare namespaces {flags:#x}: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// Written by the parent for a child in a new user namespace.
 pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::msg("user namespace without linux section"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::msg("user namespace without linux section"))?;
     let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
     let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
-    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes()).with_ctx(|| format!("write uid_map {uid:?}"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes()).with_ctx(|| format!("write gid_map {gid:?}"))?;
+    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes())
+        .with_ctx(|| format!("write uid_map {uid:?}"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes())
+        .with_ctx(|| format!("write gid_map {gid:?}"))?;
     Ok(())
 }
 
 pub fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
+        return Ok(());
+    };
     let mut text = String::new();
     for (clock, off) in offsets {
         let name = match clock.as_str() {
             "monotonic" | "boottime" => clock.as_str(),
             other => crate::bail!("config.json: linux.timeOffsets: unknown clock {other:?}"),
         };
-        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{name} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     std::fs::write("/proc/self/timens_offsets", text).ctx("write timens_offsets")
 }

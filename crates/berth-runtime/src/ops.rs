@@ -22,7 +22,8 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .map_err(|e| Error::msg(format!("container {id:?}: its init is gone ({e})")))?;
     std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
     use std::io::Write;
-    f.write_all(b"0").with_ctx(|| format!("container {id:?}: open start gate"))?;
+    f.write_all(b"0")
+        .with_ctx(|| format!("container {id:?}: open start gate"))?;
     drop(f);
     if let Some(h) = st.config.hooks() {
         let json = serde_json::to_vec(&st.to_oci_json(Status::Running)).ctx("state json")?;
@@ -47,7 +48,10 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     // SAFETY: kill(2) on a pid we verified is our init (same start time).
     if unsafe { libc::kill(st.pid, sig) } != 0 {
-        return Err(Error::msg(format!("container {id:?}: kill: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "container {id:?}: kill: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
@@ -96,7 +100,11 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while st.init_alive() {
         if std::time::Instant::now() > deadline {
-            crate::bail!("container {:?}: init {} did not die after SIGKILL", st.id, st.pid);
+            crate::bail!(
+                "container {:?}: init {} did not die after SIGKILL",
+                st.id,
+                st.pid
+            );
         }
         // Reap it if it is our child (run --keep, tests); otherwise its parent will.
         // SAFETY: non-blocking waitpid on a specific pid.
@@ -129,7 +137,10 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
         Status::Running | Status::Created => {}
         s => crate::bail!("container {id:?} cannot be paused: it is {s}"),
     }
-    st.cgroup.as_ref().ok_or_else(|| Error::msg("container has no cgroup"))?.freeze()?;
+    st.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::msg("container has no cgroup"))?
+        .freeze()?;
     Ok(())
 }
 
@@ -139,7 +150,10 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
         Status::Paused => {}
         s => crate::bail!("container {id:?} cannot be resumed: it is {s}, not paused"),
     }
-    st.cgroup.as_ref().ok_or_else(|| Error::msg("container has no cgroup"))?.thaw()?;
+    st.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::msg("container has no cgroup"))?
+        .thaw()?;
     Ok(())
 }
 
@@ -148,7 +162,10 @@ pub fn update(root: &Path, id: &str, res: &oci_spec::runtime::LinuxResources) ->
     if st.status(root) == Status::Stopped {
         crate::bail!("container {id:?} is stopped: nothing to update");
     }
-    st.cgroup.as_ref().ok_or_else(|| Error::msg("container has no cgroup"))?.apply(res)?;
+    st.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::msg("container has no cgroup"))?
+        .apply(res)?;
     if let Some(linux) = st.config.linux_mut() {
         linux.set_resources(Some(res.clone()));
     }
@@ -160,7 +177,11 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let st = ContainerState::load(root, id)?;
     match &st.cgroup {
         Some(cg) => Ok(cg.procs()?),
-        None => Ok(if st.init_alive() { vec![st.pid] } else { vec![] }),
+        None => Ok(if st.init_alive() {
+            vec![st.pid]
+        } else {
+            vec![]
+        }),
     }
 }
 

@@ -34,10 +34,17 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().iter().flatten() {
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         // SAFETY: lim is a valid rlimit.
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
-            return Err(Error::msg(format!("rlimit {}: {}", r.typ(), std::io::Error::last_os_error())));
+            return Err(Error::msg(format!(
+                "rlimit {}: {}",
+                r.typ(),
+                std::io::Error::last_os_error()
+            )));
         }
     }
     Ok(())
@@ -52,7 +59,10 @@ pub fn set_oom_score_adj(p: &Process) -> Result<()> {
 
 /// Capability numbers known to this kernel.
 fn cap_last() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
 }
 
 fn cap_bits(set: &Option<Capabilities>, last: u32) -> u64 {
@@ -113,7 +123,9 @@ impl CapPlan {
                 if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) } != 0 {
                     let e = std::io::Error::last_os_error();
                     if e.raw_os_error() != Some(libc::EINVAL) {
-                        return Err(Error::msg(format!("drop capability {i} from the bounding set: {e}")));
+                        return Err(Error::msg(format!(
+                            "drop capability {i} from the bounding set: {e}"
+                        )));
                     }
                 }
             }
@@ -122,7 +134,10 @@ impl CapPlan {
     }
 
     pub fn apply(&self) -> Result<()> {
-        let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
+        let hdr = CapHeader {
+            version: 0x2008_0522,
+            pid: 0,
+        };
         let mut data = [CapData::default(); 2];
         for (i, d) in data.iter_mut().enumerate() {
             let sh = 32 * i;
@@ -131,15 +146,35 @@ impl CapPlan {
             d.inheritable = (self.inheritable >> sh) as u32;
         }
         // SAFETY: header and two data structs as capset v3 expects.
-        if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0 {
-            return Err(Error::msg(format!("set capabilities: {}", std::io::Error::last_os_error())));
+        if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0
+        {
+            return Err(Error::msg(format!(
+                "set capabilities: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
+        unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
         for i in 0..=self.last {
             if self.ambient & (1 << i) != 0 {
                 // SAFETY: as above. Failure (not in permitted+inheritable) is ignored, like runc.
-                unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, i as libc::c_ulong, 0, 0) };
+                unsafe {
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                        i as libc::c_ulong,
+                        0,
+                        0,
+                    )
+                };
             }
         }
         Ok(())
@@ -155,16 +190,27 @@ pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
         let gids: Vec<libc::gid_t> = u.additional_gids().clone().unwrap_or_default();
         // SAFETY: gids is a valid array of gids.
         if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } != 0 {
-            return Err(Error::msg(format!("setgroups {gids:?}: {}", std::io::Error::last_os_error())));
+            return Err(Error::msg(format!(
+                "setgroups {gids:?}: {}",
+                std::io::Error::last_os_error()
+            )));
         }
     }
     // SAFETY: plain syscalls with integer arguments.
     if unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) } != 0 {
-        return Err(Error::msg(format!("setgid {}: {}", u.gid(), std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "setgid {}: {}",
+            u.gid(),
+            std::io::Error::last_os_error()
+        )));
     }
     // SAFETY: as above.
     if unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) } != 0 {
-        return Err(Error::msg(format!("setuid {}: {}", u.uid(), std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "setuid {}: {}",
+            u.uid(),
+            std::io::Error::last_os_error()
+        )));
     }
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
@@ -180,7 +226,10 @@ pub fn set_umask(p: &Process) {
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::msg(format!("no_new_privs: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "no_new_privs: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
@@ -188,7 +237,14 @@ pub fn set_no_new_privs() -> Result<()> {
 /// Marks every fd from `first` up close-on-exec (CVE-2024-21626: nothing of the runtime's leaks in).
 pub fn cloexec_from(first: u32) {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
         for fd in first..4096 {
             // SAFETY: F_SETFD on a maybe-invalid fd only returns EBADF.
@@ -202,7 +258,10 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
         return Ok(PathBuf::from(arg0));
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':') {
         let cand = Path::new(if dir.is_empty() { "." } else { dir }).join(arg0);
         if let Ok(m) = std::fs::metadata(&cand) {
@@ -212,7 +271,9 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::msg(format!("exec: {arg0:?}: executable file not found in $PATH")))
+    Err(Error::msg(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
 }
 
 /// Restores the signal state a fresh program expects: nothing blocked, SIGPIPE default (Rust ignores it).
@@ -238,13 +299,21 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
     envp_p.push(std::ptr::null());
     // SAFETY: null-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(p.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
-    Error::msg(format!("exec {}: {}", path.display(), std::io::Error::last_os_error()))
+    Error::msg(format!(
+        "exec {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    ))
 }
 
 /// Everything from the user switch to just before execve, for init and exec alike.
 /// `seccomp` is installed here: before the caps drop when no_new_privs is off (it needs CAP_SYS_ADMIN),
 /// else last.
-pub fn finalize(p: &Process, seccomp: Option<&berth_seccomp::Filter>, setgroups_allowed: bool) -> Result<()> {
+pub fn finalize(
+    p: &Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+    setgroups_allowed: bool,
+) -> Result<()> {
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(f), false) = (seccomp, nnp) {
         f.install()?;
@@ -254,7 +323,8 @@ pub fn finalize(p: &Process, seccomp: Option<&berth_seccomp::Filter>, setgroups_
         c.drop_bounding()?;
     }
     switch_user(p, setgroups_allowed)?;
-    std::env::set_current_dir(p.cwd()).with_ctx(|| format!("chdir to cwd {}", p.cwd().display()))?;
+    std::env::set_current_dir(p.cwd())
+        .with_ctx(|| format!("chdir to cwd {}", p.cwd().display()))?;
     if let Some(c) = &caps {
         c.apply()?;
     }

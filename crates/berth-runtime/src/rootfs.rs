@@ -24,9 +24,19 @@ pub struct RootfsContext<'a> {
     pub new_netns: bool,
 }
 
-pub fn mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: c_ulong, data: Option<&str>) -> Result<()> {
+pub fn mount(
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: c_ulong,
+    data: Option<&str>,
+) -> Result<()> {
     let c = |s: &str| CString::new(s).map_err(|_| Error::msg(format!("{s:?}: NUL byte")));
-    let (src_c, fs_c, data_c) = (src.map(c).transpose()?, fstype.map(c).transpose()?, data.filter(|d| !d.is_empty()).map(c).transpose()?);
+    let (src_c, fs_c, data_c) = (
+        src.map(c).transpose()?,
+        fstype.map(c).transpose()?,
+        data.filter(|d| !d.is_empty()).map(c).transpose()?,
+    );
     let tgt = c(target)?;
     let p = |o: &Option<CString>| o.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: all pointers are valid C strings or null, as mount(2) allows.
@@ -45,14 +55,27 @@ pub fn mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: c_ulo
 /// Everything before pivot_root.
 pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let prop = linux.and_then(|l| l.rootfs_propagation().as_deref()).filter(|p| !p.is_empty());
-    let flag = prop.and_then(mountopts::propagation).unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty());
+    let flag = prop
+        .and_then(mountopts::propagation)
+        .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
     mount(None, "/", None, flag, None)?;
     if !matches!(prop, None | Some("rslave") | Some("rprivate")) {
         make_parent_mount_private(ctx.rootfs)?;
     }
-    let rootfs = ctx.rootfs.to_str().ok_or_else(|| Error::msg("rootfs path is not UTF-8"))?;
-    mount(Some(rootfs), rootfs, None, libc::MS_BIND | libc::MS_REC, None)?;
+    let rootfs = ctx
+        .rootfs
+        .to_str()
+        .ok_or_else(|| Error::msg("rootfs path is not UTF-8"))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
     let root_fd = std::fs::File::open(ctx.rootfs).with_ctx(|| format!("open rootfs {rootfs}"))?;
     let root_fd = OwnedFd::from(root_fd);
     let mut dev_is_tmpfs = false;
@@ -73,7 +96,11 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
 }
 
 fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
@@ -86,7 +113,10 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
             continue;
         }
         let mp = f[4];
-        let shared = f[6..].iter().take_while(|x| **x != "-").any(|x| x.starts_with("shared:"));
+        let shared = f[6..]
+            .iter()
+            .take_while(|x| **x != "-")
+            .any(|x| x.starts_with("shared:"));
         if parent.starts_with(mp) && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
             best = Some((mp, shared));
         }
@@ -99,7 +129,10 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
 
 fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     let opts = mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(Error::msg)?;
-    let typ = m.typ().as_deref().unwrap_or(if opts.bind { "bind" } else { "" });
+    let typ = m
+        .typ()
+        .as_deref()
+        .unwrap_or(if opts.bind { "bind" } else { "" });
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, m, &opts);
     }
@@ -108,13 +141,23 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), Leaf::Dir)?;
     let target = inroot::proc_fd_path(&fd);
-    let src = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+    let src = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.to_string());
     let res = mount(Some(&src), &target, Some(typ), opts.flags, Some(&opts.data));
     match res {
         Err(e) if typ == "sysfs" && (ctx.userns || !ctx.new_netns) => {
             // Without its own network namespace (or in a user namespace) sysfs cannot be mounted: bind the host's.
             let _ = e;
-            mount(Some("/sys"), &target, None, libc::MS_BIND | libc::MS_REC, None)?;
+            mount(
+                Some("/sys"),
+                &target,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )?;
             remount_bind(&target, opts.flags | libc::MS_REC)?;
         }
         Err(e) if typ == "mqueue" && ctx.userns => {
@@ -152,7 +195,12 @@ struct MountAttr {
 }
 
 fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let empty = c"";
     // SAFETY: fd is valid, attr lives across the call, the size matches the struct.
     let r = unsafe {
@@ -166,23 +214,41 @@ fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> Result<()> {
         )
     };
     if r < 0 {
-        return Err(Error::msg(format!("mount_setattr: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "mount_setattr: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
 
 fn remount_bind(target: &str, flags: c_ulong) -> Result<()> {
-    let keep = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME | libc::MS_STRICTATIME;
+    let keep = libc::MS_RDONLY
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | libc::MS_NOATIME
+        | libc::MS_NODIRATIME
+        | libc::MS_RELATIME
+        | libc::MS_STRICTATIME;
     if flags & keep == 0 {
         return Ok(());
     }
     // Keep the flags the kernel locks on the source (in a user namespace they cannot be cleared).
     let locked = locked_flags(target);
-    mount(None, target, None, libc::MS_BIND | libc::MS_REMOUNT | (flags & (keep | libc::MS_REC)) | locked, None)
+    mount(
+        None,
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | (flags & (keep | libc::MS_REC)) | locked,
+        None,
+    )
 }
 
 fn locked_flags(target: &str) -> c_ulong {
-    let Ok(c) = CString::new(target) else { return 0 };
+    let Ok(c) = CString::new(target) else {
+        return 0;
+    };
     // SAFETY: statvfs is plain old data; the pointer is valid.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: c is a valid C string, st a valid out-pointer.
@@ -190,7 +256,11 @@ fn locked_flags(target: &str) -> c_ulong {
         return 0;
     }
     let mut f = 0;
-    for (st_flag, ms) in [(libc::ST_NOSUID, libc::MS_NOSUID), (libc::ST_NODEV, libc::MS_NODEV), (libc::ST_NOEXEC, libc::MS_NOEXEC)] {
+    for (st_flag, ms) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+    ] {
         if st.f_flag & st_flag != 0 {
             f |= ms;
         }
@@ -199,8 +269,15 @@ fn locked_flags(target: &str) -> c_ulong {
 }
 
 fn mount_bind(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
-    let src = m.source().as_ref().ok_or_else(|| Error::msg("bind mount without a source"))?;
-    let src: PathBuf = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+    let src = m
+        .source()
+        .as_ref()
+        .ok_or_else(|| Error::msg("bind mount without a source"))?;
+    let src: PathBuf = if src.is_absolute() {
+        src.clone()
+    } else {
+        ctx.bundle.join(src)
+    };
     let meta = std::fs::metadata(&src).with_ctx(|| format!("bind source {}", src.display()))?;
     let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
     let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), leaf)?;
@@ -210,7 +287,8 @@ fn mount_bind(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
     mount(Some(&s), &target, None, libc::MS_BIND | rec, None)?;
     drop(fd);
     // The bind is now on top: reach it again to change its flags.
-    let fd = inroot::open(root.as_raw_fd(), m.destination(), 0).with_ctx(|| m.destination().display().to_string())?;
+    let fd = inroot::open(root.as_raw_fd(), m.destination(), 0)
+        .with_ctx(|| m.destination().display().to_string())?;
     let target = inroot::proc_fd_path(&fd);
     let mut flags = opts.flags & !(libc::MS_REMOUNT | libc::MS_BIND);
     if ctx.userns {
@@ -234,34 +312,64 @@ fn mount_cgroup(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOpti
         if ctx.new_cgroupns {
             mount(Some("cgroup2"), &target, Some("cgroup2"), opts.flags, None)?;
         } else if let Some(dir) = cg.paths().first() {
-            mount(Some(&dir.to_string_lossy()), &target, None, libc::MS_BIND, None)?;
+            mount(
+                Some(&dir.to_string_lossy()),
+                &target,
+                None,
+                libc::MS_BIND,
+                None,
+            )?;
             remount_bind(&target, opts.flags)?;
         }
         return Ok(());
     }
-    mount(Some("tmpfs"), &target, Some("tmpfs"), base, Some("mode=755"))?;
+    mount(
+        Some("tmpfs"),
+        &target,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )?;
     drop(fd);
-    let dir = inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY).ctx("cgroup tmpfs")?;
+    let dir =
+        inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY).ctx("cgroup tmpfs")?;
+    let dir_rw = open_dir_rw(&dir)?;
     for (name, host_dir) in &v1 {
-        let sub = m.destination().join(name);
-        let sfd = inroot::open_or_create(root.as_raw_fd(), &sub, Leaf::Dir)?;
-        let t = inroot::proc_fd_path(&sfd);
-        mount(Some(&host_dir.to_string_lossy()), &t, None, libc::MS_BIND | libc::MS_REC, None)?;
-        drop(sfd);
-        let sfd = inroot::open(root.as_raw_fd(), &sub, 0).ctx("cgroup bind")?;
-        remount_bind(&inroot::proc_fd_path(&sfd), base | ro | libc::MS_REC)?;
+        let cname = CString::new(name.as_str()).map_err(|_| Error::msg("cgroup name has NUL"))?;
+        // SAFETY: valid dir fd (fresh tmpfs, nothing to race with) and C string.
+        unsafe { libc::mkdirat(dir_rw.as_raw_fd(), cname.as_ptr(), 0o755) };
+        let t = format!("{}/{name}", inroot::proc_fd_path(&dir_rw));
+        mount(
+            Some(&host_dir.to_string_lossy()),
+            &t,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )?;
         if name.contains(',') {
             for part in name.split(',') {
                 let link = CString::new(part).unwrap_or_default();
-                let tgt = CString::new(name.as_str()).unwrap_or_default();
-                // SAFETY: valid C strings and a valid dir fd (O_PATH is fine for *at calls).
-                unsafe { libc::symlinkat(tgt.as_ptr(), dir.as_raw_fd(), link.as_ptr()) };
+                // SAFETY: valid C strings and a valid dir fd.
+                unsafe { libc::symlinkat(cname.as_ptr(), dir_rw.as_raw_fd(), link.as_ptr()) };
             }
         }
     }
-    if ro != 0 {
-        let t = inroot::proc_fd_path(&dir);
-        mount(None, &t, None, libc::MS_REMOUNT | base | ro, Some("mode=755"))?;
+    // One recursive attribute change for the whole tree instead of a remount per controller.
+    let dir =
+        inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY).ctx("cgroup tmpfs")?;
+    let mut attrs = 0;
+    for (ms, attr) in [
+        (libc::MS_RDONLY, 0x1),
+        (libc::MS_NOSUID, 0x2),
+        (libc::MS_NODEV, 0x4),
+        (libc::MS_NOEXEC, 0x8),
+    ] {
+        if (base | ro) & ms != 0 {
+            attrs |= attr;
+        }
+    }
+    if attrs != 0 {
+        mount_setattr(&dir, attrs, 0)?;
     }
     Ok(())
 }
@@ -273,44 +381,116 @@ struct Dev {
 }
 
 const DEFAULT_DEVICES: &[Dev] = &[
-    Dev { path: "/dev/null", major: 1, minor: 3 },
-    Dev { path: "/dev/zero", major: 1, minor: 5 },
-    Dev { path: "/dev/full", major: 1, minor: 7 },
-    Dev { path: "/dev/random", major: 1, minor: 8 },
-    Dev { path: "/dev/urandom", major: 1, minor: 9 },
-    Dev { path: "/dev/tty", major: 5, minor: 0 },
+    Dev {
+        path: "/dev/null",
+        major: 1,
+        minor: 3,
+    },
+    Dev {
+        path: "/dev/zero",
+        major: 1,
+        minor: 5,
+    },
+    Dev {
+        path: "/dev/full",
+        major: 1,
+        minor: 7,
+    },
+    Dev {
+        path: "/dev/random",
+        major: 1,
+        minor: 8,
+    },
+    Dev {
+        path: "/dev/urandom",
+        major: 1,
+        minor: 9,
+    },
+    Dev {
+        path: "/dev/tty",
+        major: 5,
+        minor: 0,
+    },
 ];
 
 fn create_default_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
     for d in DEFAULT_DEVICES {
-        let spec_has = ctx.spec.linux().as_ref().and_then(|l| l.devices().as_ref()).is_some_and(|v| v.iter().any(|x| x.path() == Path::new(d.path)));
+        let spec_has = ctx
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_ref())
+            .is_some_and(|v| v.iter().any(|x| x.path() == Path::new(d.path)));
         if !spec_has {
-            make_device(ctx, root, Path::new(d.path), libc::S_IFCHR, d.major, d.minor, 0o666, 0, 0)?;
+            make_device(
+                ctx,
+                root,
+                Path::new(d.path),
+                libc::S_IFCHR,
+                d.major,
+                d.minor,
+                0o666,
+                0,
+                0,
+            )?;
         }
     }
     Ok(())
 }
 
 fn create_spec_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
-    for d in ctx.spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+    for d in ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,
             LinuxDeviceType::P => libc::S_IFIFO,
-            LinuxDeviceType::A => crate::bail!("device {}: type \"a\" is not a device node", d.path().display()),
+            LinuxDeviceType::A => crate::bail!(
+                "device {}: type \"a\" is not a device node",
+                d.path().display()
+            ),
         };
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
-        make_device(ctx, root, d.path(), kind, d.major() as u64, d.minor() as u64, mode, d.uid().unwrap_or(0), d.gid().unwrap_or(0))?;
+        make_device(
+            ctx,
+            root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            mode,
+            d.uid().unwrap_or(0),
+            d.gid().unwrap_or(0),
+        )?;
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn make_device(ctx: &RootfsContext, root: &OwnedFd, path: &Path, kind: libc::mode_t, major: u64, minor: u64, mode: u32, uid: u32, gid: u32) -> Result<()> {
+fn make_device(
+    ctx: &RootfsContext,
+    root: &OwnedFd,
+    path: &Path,
+    kind: libc::mode_t,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| Error::msg(format!("device {}: no file name", path.display())))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::msg(format!("device {}: no file name", path.display())))?;
     let pfd = inroot::open_or_create(root.as_raw_fd(), parent, Leaf::Dir)?;
-    let dir = inroot::open(root.as_raw_fd(), parent, libc::O_DIRECTORY).with_ctx(|| parent.display().to_string())?;
+    let dir = inroot::open(root.as_raw_fd(), parent, libc::O_DIRECTORY)
+        .with_ctx(|| parent.display().to_string())?;
     drop(pfd);
     let cname = CString::new(name.as_bytes()).map_err(|_| Error::msg("device name has NUL"))?;
     // Replace whatever is there (a bind-mounted device cannot be, /dev is fresh).
@@ -320,24 +500,58 @@ fn make_device(ctx: &RootfsContext, root: &OwnedFd, path: &Path, kind: libc::mod
     if ctx.userns {
         // mknod is not allowed in a user namespace: bind the host's node onto an empty file.
         // SAFETY: as above.
-        let fd = unsafe { libc::openat(dirfd.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644) };
+        let fd = unsafe {
+            libc::openat(
+                dirfd.as_raw_fd(),
+                cname.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o644,
+            )
+        };
         if fd < 0 {
-            return Err(Error::msg(format!("create {}: {}", path.display(), std::io::Error::last_os_error())));
+            return Err(Error::msg(format!(
+                "create {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            )));
         }
         // SAFETY: fd is ours.
         unsafe { libc::close(fd) };
         let f = inroot::open(root.as_raw_fd(), path, 0).with_ctx(|| path.display().to_string())?;
-        return mount(Some(&path.to_string_lossy()), &inroot::proc_fd_path(&f), None, libc::MS_BIND, None);
+        return mount(
+            Some(&path.to_string_lossy()),
+            &inroot::proc_fd_path(&f),
+            None,
+            libc::MS_BIND,
+            None,
+        );
     }
     // SAFETY: valid fd and name; makedev is pure.
-    let r = unsafe { libc::mknodat(dirfd.as_raw_fd(), cname.as_ptr(), kind | mode, libc::makedev(major as u32, minor as u32)) };
+    let r = unsafe {
+        libc::mknodat(
+            dirfd.as_raw_fd(),
+            cname.as_ptr(),
+            kind | mode,
+            libc::makedev(major as u32, minor as u32),
+        )
+    };
     if r < 0 {
-        return Err(Error::msg(format!("mknod {}: {}", path.display(), std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "mknod {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        )));
     }
     // SAFETY: valid fd and name.
     unsafe {
         libc::fchmodat(dirfd.as_raw_fd(), cname.as_ptr(), mode, 0);
-        libc::fchownat(dirfd.as_raw_fd(), cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
+        libc::fchownat(
+            dirfd.as_raw_fd(),
+            cname.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        );
     }
     Ok(())
 }
@@ -366,12 +580,20 @@ impl DirFlags for std::fs::OpenOptions {
 fn dev_symlinks(root: &OwnedFd) -> Result<()> {
     let dev = inroot::open(root.as_raw_fd(), Path::new("/dev"), libc::O_DIRECTORY).ctx("/dev")?;
     let dev = open_dir_rw(&dev)?;
-    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {
-        let (t, n) = (CString::new(target).unwrap_or_default(), CString::new(name).unwrap_or_default());
+        let (t, n) = (
+            CString::new(target).unwrap_or_default(),
+            CString::new(name).unwrap_or_default(),
+        );
         // SAFETY: valid C strings and dir fd.
         unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), n.as_ptr()) };
     }
@@ -391,7 +613,14 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         mount(Some("."), "/", None, libc::MS_MOVE, None)?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
-        let old = nix::fcntl::open("/", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ctx("open /")?;
+        let old = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx("open /")?;
         nix::unistd::pivot_root(".", ".").ctx("pivot_root")?;
         nix::unistd::fchdir(&old).ctx("fchdir old root")?;
         mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None)?;
@@ -403,17 +632,39 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// After pivot_root: masked and read-only paths, read-only root, root propagation.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         readonly_path(p)?;
     }
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         mask_path(p)?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         let locked = locked_flags("/");
-        mount(None, "/", None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked, None)?;
+        mount(
+            None,
+            "/",
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked,
+            None,
+        )?;
     }
-    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()).filter(|p| !p.is_empty()) {
+    if let Some(p) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    {
         if let Some(f) = mountopts::propagation(p) {
             mount(None, "/", None, f, None)?;
         }
@@ -427,7 +678,13 @@ fn readonly_path(p: &str) -> Result<()> {
         r => r?,
     }
     let locked = locked_flags(p);
-    mount(None, p, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | locked, None)
+    mount(
+        None,
+        p,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | locked,
+        None,
+    )
 }
 
 fn mask_path(p: &str) -> Result<()> {
@@ -447,7 +704,13 @@ fn mask_path(p: &str) -> Result<()> {
 
 /// Writes each sysctl under /proc/sys (validated earlier to be namespaced).
 pub fn apply_sysctls(spec: &Spec) -> Result<()> {
-    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v.as_bytes()).with_ctx(|| format!("sysctl {k}={v}"))?;
     }

@@ -55,7 +55,11 @@ pub fn reap(pid: i32) -> Result<Option<i32>> {
             return Ok(None);
         }
         if r == pid {
-            let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
             return Ok(Some(code));
         }
     }

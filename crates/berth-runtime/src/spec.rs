@@ -26,11 +26,22 @@ impl Bundle {
     pub fn load(dir: &Path) -> Result<Bundle> {
         let dir = std::fs::canonicalize(dir).with_ctx(|| format!("bundle {}", dir.display()))?;
         let spec = load_config(&dir.join("config.json"))?;
-        let root = spec.root().as_ref().ok_or_else(|| Error::msg("config.json: root: missing"))?;
-        let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
-        let meta = std::fs::metadata(&rootfs).with_ctx(|| format!("config.json: root.path {}", rootfs.display()))?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::msg("config.json: root: missing"))?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            dir.join(root.path())
+        };
+        let meta = std::fs::metadata(&rootfs)
+            .with_ctx(|| format!("config.json: root.path {}", rootfs.display()))?;
         if !meta.is_dir() {
-            crate::bail!("config.json: root.path {}: not a directory", rootfs.display());
+            crate::bail!(
+                "config.json: root.path {}: not a directory",
+                rootfs.display()
+            );
         }
         validate(&spec)?;
         Ok(Bundle { dir, spec, rootfs })
@@ -41,7 +52,9 @@ impl Bundle {
 pub fn load_config(path: &Path) -> Result<Spec> {
     let file = std::fs::File::open(path).with_ctx(|| path.display().to_string())?;
     let mut buf = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut buf).with_ctx(|| path.display().to_string())?;
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut buf)
+        .with_ctx(|| path.display().to_string())?;
     if buf.len() as u64 > MAX_CONFIG_BYTES {
         crate::bail!("{}: larger than {} bytes", path.display(), MAX_CONFIG_BYTES);
     }
@@ -51,7 +64,9 @@ pub fn load_config(path: &Path) -> Result<Spec> {
 /// Which namespaces the spec asks for: new (no path) or joined (path).
 pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>> {
     let nss = spec.linux().as_ref()?.namespaces().as_ref()?;
-    nss.iter().find(|n| n.typ() == typ).map(|n| n.path().clone())
+    nss.iter()
+        .find(|n| n.typ() == typ)
+        .map(|n| n.path().clone())
 }
 
 pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
@@ -90,7 +105,10 @@ fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
         crate::bail!("config.json: process.args: must not be empty");
     }
     if !p.cwd().is_absolute() {
-        crate::bail!("config.json: process.cwd {:?}: must be an absolute path", p.cwd());
+        crate::bail!(
+            "config.json: process.cwd {:?}: must be an absolute path",
+            p.cwd()
+        );
     }
     for e in p.env().iter().flatten() {
         if !e.contains('=') {
@@ -99,15 +117,22 @@ fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
     }
     for r in p.rlimits().iter().flatten() {
         if r.soft() > r.hard() {
-            crate::bail!("config.json: process.rlimits {}: soft limit above hard limit", r.typ());
+            crate::bail!(
+                "config.json: process.rlimits {}: soft limit above hard limit",
+                r.typ()
+            );
         }
     }
-    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty())
+    if p.apparmor_profile()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
         && !Path::new("/sys/kernel/security/apparmor").exists()
     {
         crate::bail!("config.json: process.apparmorProfile: AppArmor is not enabled on this host");
     }
-    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) && !Path::new("/sys/fs/selinux/enforce").exists() {
+    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty())
+        && !Path::new("/sys/fs/selinux/enforce").exists()
+    {
         crate::bail!("config.json: process.selinuxLabel: SELinux is not enabled on this host");
     }
     if let Some(adj) = p.oom_score_adj() {
@@ -120,10 +145,17 @@ fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
 
 fn validate_mount(i: usize, m: &Mount) -> Result<()> {
     if !m.destination().is_absolute() {
-        crate::bail!("config.json: mounts[{i}].destination {:?}: must be an absolute path", m.destination());
+        crate::bail!(
+            "config.json: mounts[{i}].destination {:?}: must be an absolute path",
+            m.destination()
+        );
     }
-    mountopts::parse(m.options().as_deref().unwrap_or_default())
-        .map_err(|e| Error::msg(format!("config.json: mounts[{i}] ({}): {e}", m.destination().display())))?;
+    mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(|e| {
+        Error::msg(format!(
+            "config.json: mounts[{i}] ({}): {e}",
+            m.destination().display()
+        ))
+    })?;
     Ok(())
 }
 
@@ -135,11 +167,20 @@ fn validate_linux(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
         }
         if let Some(p) = ns.path() {
             if !p.exists() {
-                crate::bail!("config.json: linux.namespaces: {} path {}: does not exist", ns.typ(), p.display());
+                crate::bail!(
+                    "config.json: linux.namespaces: {} path {}: does not exist",
+                    ns.typ(),
+                    p.display()
+                );
             }
         }
-        if ns.typ() == LinuxNamespaceType::Time && ns.path().is_none() && !Path::new("/proc/self/ns/time").exists() {
-            crate::bail!("config.json: linux.namespaces: time namespaces are not supported by this kernel");
+        if ns.typ() == LinuxNamespaceType::Time
+            && ns.path().is_none()
+            && !Path::new("/proc/self/ns/time").exists()
+        {
+            crate::bail!(
+                "config.json: linux.namespaces: time namespaces are not supported by this kernel"
+            );
         }
     }
     let userns = namespace(spec, LinuxNamespaceType::User).is_some();
@@ -152,7 +193,9 @@ fn validate_linux(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
         && (linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
             || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()))
     {
-        crate::bail!("config.json: linux.uidMappings and gidMappings: a new user namespace needs both");
+        crate::bail!(
+            "config.json: linux.uidMappings and gidMappings: a new user namespace needs both"
+        );
     }
     for (key, _) in linux.sysctl().iter().flatten() {
         validate_sysctl(spec, key)?;
@@ -170,12 +213,24 @@ fn validate_linux(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
     if linux.intel_rdt().is_some() {
         crate::bail!("config.json: linux.intelRdt: Intel RDT is not supported on this host");
     }
-    if linux.mount_label().as_deref().is_some_and(|s| !s.is_empty()) && !Path::new("/sys/fs/selinux/enforce").exists() {
+    if linux
+        .mount_label()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+        && !Path::new("/sys/fs/selinux/enforce").exists()
+    {
         crate::bail!("config.json: linux.mountLabel: SELinux is not enabled on this host");
     }
     for d in linux.devices().iter().flatten() {
-        if !d.path().is_absolute() || d.path().components().any(|c| c == std::path::Component::ParentDir) {
-            crate::bail!("config.json: linux.devices: path {:?}: must be absolute without ..", d.path());
+        if !d.path().is_absolute()
+            || d.path()
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            crate::bail!(
+                "config.json: linux.devices: path {:?}: must be absolute without ..",
+                d.path()
+            );
         }
     }
     if let Some(s) = linux.seccomp() {
@@ -192,10 +247,21 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
         if has_new_namespace(spec, t) {
             Ok(())
         } else {
-            Err(Error::msg(format!("config.json: linux.sysctl {key:?}: needs a new {what} namespace")))
+            Err(Error::msg(format!(
+                "config.json: linux.sysctl {key:?}: needs a new {what} namespace"
+            )))
         }
     };
-    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         need(LinuxNamespaceType::Ipc, "ipc")
     } else if key.starts_with("net.") {
@@ -203,6 +269,8 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         need(LinuxNamespaceType::Uts, "uts")
     } else {
-        Err(Error::msg(format!("config.json: linux.sysctl {key:?}: not namespaced, refusing to change the host")))
+        Err(Error::msg(format!(
+            "config.json: linux.sysctl {key:?}: not namespaced, refusing to change the host"
+        )))
     }
 }

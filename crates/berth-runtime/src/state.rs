@@ -66,7 +66,8 @@ impl ContainerState {
             }
             Err(e) => return Err(e).with_ctx(|| path.display().to_string()),
         };
-        serde_json::from_slice(&data).with_ctx(|| format!("container {id:?}: state file {}", path.display()))
+        serde_json::from_slice(&data)
+            .with_ctx(|| format!("container {id:?}: state file {}", path.display()))
     }
 
     pub fn save(&self, root: &Path) -> Result<()> {
@@ -84,7 +85,8 @@ impl ContainerState {
 
     /// Is the init process still the one we started, and alive (not a zombie)?
     pub fn init_alive(&self) -> bool {
-        self.pid > 0 && matches!(proc_stat(self.pid), Some((state, start)) if start == self.pid_start && state != 'Z' && state != 'X')
+        self.pid > 0
+            && matches!(proc_stat(self.pid), Some((state, start)) if start == self.pid_start && state != 'Z' && state != 'X')
     }
 
     pub fn status(&self, root: &Path) -> Status {
@@ -108,7 +110,11 @@ impl ContainerState {
 
     /// The runtime-spec State JSON plus runc's `rootfs`, `created` and `owner`.
     pub fn to_oci_json(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
         serde_json::json!({
             "ociVersion": "1.1.0",
             "id": self.id,
@@ -137,7 +143,9 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 
 /// Now as RFC 3339 with nanoseconds, UTC, as runc prints it.
 pub fn rfc3339_now() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     let (y, m, dd) = civil_from_days(days);

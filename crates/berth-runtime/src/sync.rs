@@ -55,21 +55,50 @@ pub struct Channel {
 pub fn pair() -> Result<(Channel, Channel)> {
     let mut fds = [0; 2];
     // SAFETY: socketpair writes two fds into the array on success.
-    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
     if r < 0 {
-        return Err(Error::msg(format!("socketpair: {}", std::io::Error::last_os_error())));
+        return Err(Error::msg(format!(
+            "socketpair: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     // SAFETY: both fds are fresh and owned by nobody else.
-    unsafe { Ok((Channel { fd: OwnedFd::from_raw_fd(fds[0]) }, Channel { fd: OwnedFd::from_raw_fd(fds[1]) })) }
+    unsafe {
+        Ok((
+            Channel {
+                fd: OwnedFd::from_raw_fd(fds[0]),
+            },
+            Channel {
+                fd: OwnedFd::from_raw_fd(fds[1]),
+            },
+        ))
+    }
 }
 
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<()> {
         let b = m.encode();
         // SAFETY: b is a valid buffer of b.len() bytes.
-        let r = unsafe { libc::send(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                b.as_ptr().cast(),
+                b.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
         if r < 0 {
-            return Err(Error::msg(format!("sync channel: send {m:?}: {}", std::io::Error::last_os_error())));
+            return Err(Error::msg(format!(
+                "sync channel: send {m:?}: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         Ok(())
     }
@@ -79,7 +108,8 @@ impl Channel {
         let mut buf = [0u8; 4096];
         loop {
             // SAFETY: buf is valid for its length.
-            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let r =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if r < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.raw_os_error() == Some(libc::EINTR) {
@@ -101,8 +131,12 @@ impl Channel {
         match self.recv()? {
             Some(m) if m == want => Ok(()),
             Some(Msg::Failed(s)) => Err(Error::msg(s)),
-            Some(m) => Err(Error::msg(format!("sync channel: expected {want:?}, got {m:?}"))),
-            None => Err(Error::msg(format!("sync channel: expected {want:?}, the other side went away"))),
+            Some(m) => Err(Error::msg(format!(
+                "sync channel: expected {want:?}, got {m:?}"
+            ))),
+            None => Err(Error::msg(format!(
+                "sync channel: expected {want:?}, the other side went away"
+            ))),
         }
     }
 

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth-runtime", about = "berth's OCI runtime (runc-compatible command line)", disable_version_flag = true)]
+#[command(
+    name = "berth-runtime",
+    about = "berth's OCI runtime (runc-compatible command line)",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Directory for the state of containers
     #[arg(long, global = true, default_value = "/run/berth-runtime")]

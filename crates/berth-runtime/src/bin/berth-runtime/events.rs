@@ -9,8 +9,13 @@ use berth_runtime::state::{ContainerState, Status};
 
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let t = s.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len()));
-    let n: f64 = num.parse().map_err(|_| Error::msg(format!("invalid duration {s:?}")))?;
+    let (num, unit) = t.split_at(
+        t.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::msg(format!("invalid duration {s:?}")))?;
     let secs = match unit {
         "ns" => n / 1e9,
         "us" | "µs" => n / 1e6,
@@ -27,13 +32,19 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 }
 
 fn emit(kind: &str, id: &str, data: serde_json::Value) {
-    println!("{}", serde_json::json!({"type": kind, "id": id, "data": data}));
+    println!(
+        "{}",
+        serde_json::json!({"type": kind, "id": id, "data": data})
+    );
 }
 
 pub fn run(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     let every = parse_duration(interval)?;
     let st = ContainerState::load(root, id)?;
-    let cg = st.cgroup.clone().ok_or_else(|| Error::msg(format!("container {id:?} has no cgroup")))?;
+    let cg = st
+        .cgroup
+        .clone()
+        .ok_or_else(|| Error::msg(format!("container {id:?} has no cgroup")))?;
     if st.status(root) == Status::Stopped {
         berth_runtime::bail!("container {id:?} is stopped");
     }
@@ -67,7 +78,12 @@ fn runc_stats(s: &berth_cgroups::Stats) -> serde_json::Value {
     let hugetlb: serde_json::Map<String, serde_json::Value> = s
         .hugetlb
         .iter()
-        .map(|(k, h)| (k.clone(), serde_json::json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.failcnt})))
+        .map(|(k, h)| {
+            (
+                k.clone(),
+                serde_json::json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.failcnt}),
+            )
+        })
         .collect();
     serde_json::json!({
         "cpu": {

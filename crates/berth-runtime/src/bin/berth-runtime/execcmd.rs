@@ -59,11 +59,15 @@ pub struct ExecArgs {
 
 fn build_process(a: &ExecArgs, base: &Process) -> Result<Process> {
     if let Some(path) = &a.process {
-        let data = std::fs::read(path).with_ctx(|| format!("exec: process file {}", path.display()))?;
-        return serde_json::from_slice(&data).with_ctx(|| format!("exec: process file {}", path.display()));
+        let data =
+            std::fs::read(path).with_ctx(|| format!("exec: process file {}", path.display()))?;
+        return serde_json::from_slice(&data)
+            .with_ctx(|| format!("exec: process file {}", path.display()));
     }
     if a.command.is_empty() {
-        return Err(Error::msg("exec: no command given (usage: exec [flags] ID COMMAND [ARG...])"));
+        return Err(Error::msg(
+            "exec: no command given (usage: exec [flags] ID COMMAND [ARG...])",
+        ));
     }
     let mut p = base.clone();
     p.set_args(Some(a.command.clone()));
@@ -80,9 +84,19 @@ fn build_process(a: &ExecArgs, base: &Process) -> Result<Process> {
     }
     let mut user = p.user().clone();
     if let Some(u) = &a.user {
-        let (uid, gid) = u.split_once(':').map_or((u.as_str(), None), |(x, y)| (x, Some(y)));
-        user.set_uid(uid.parse().map_err(|_| Error::msg(format!("exec: --user {u:?}: uid must be a number")))?);
-        user.set_gid(gid.map(|g| g.parse()).transpose().map_err(|_| Error::msg(format!("exec: --user {u:?}: gid must be a number")))?.unwrap_or(0));
+        let (uid, gid) = u
+            .split_once(':')
+            .map_or((u.as_str(), None), |(x, y)| (x, Some(y)));
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| Error::msg(format!("exec: --user {u:?}: uid must be a number")))?,
+        );
+        user.set_gid(
+            gid.map(|g| g.parse())
+                .transpose()
+                .map_err(|_| Error::msg(format!("exec: --user {u:?}: gid must be a number")))?
+                .unwrap_or(0),
+        );
     }
     if !a.additional_gids.is_empty() {
         user.set_additional_gids(Some(a.additional_gids.clone()));
@@ -94,7 +108,8 @@ fn build_process(a: &ExecArgs, base: &Process) -> Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for c in &a.cap {
-            let cap: Capability = serde_json::from_value(serde_json::Value::String(c.clone())).map_err(|_| Error::msg(format!("exec: --cap {c:?}: unknown capability")))?;
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(c.clone()))
+                .map_err(|_| Error::msg(format!("exec: --cap {c:?}: unknown capability")))?;
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);

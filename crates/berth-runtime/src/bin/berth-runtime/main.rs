@@ -18,6 +18,7 @@ use berth_runtime::state::{ContainerState, Status};
 use cli::{Cli, Cmd, CreateArgs};
 
 fn main() {
+    berth_runtime::trace("main");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -38,10 +39,15 @@ fn main() {
 fn log_error(cli: &Cli, e: &Error) {
     eprintln!("berth-runtime: {e}");
     if let Some(path) = &cli.log {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let time = berth_runtime::state::rfc3339_now();
             let line = if cli.log_format == "json" {
-                serde_json::json!({"level": "error", "msg": e.to_string(), "time": time}).to_string()
+                serde_json::json!({"level": "error", "msg": e.to_string(), "time": time})
+                    .to_string()
             } else {
                 format!("time={time:?} level=error msg={:?}", e.to_string())
             };
@@ -73,7 +79,10 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
 
 fn dispatch(cli: &Cli) -> Result<i32> {
     if cli.version {
-        println!("berth-runtime version {}\nspec: 1.1.0", env!("CARGO_PKG_VERSION"));
+        println!(
+            "berth-runtime version {}\nspec: 1.1.0",
+            env!("CARGO_PKG_VERSION")
+        );
         return Ok(0);
     }
     if cli.log_format != "text" && cli.log_format != "json" {
@@ -91,7 +100,11 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             create::create(create_options(cli, a), &h)?;
         }
         Cmd::Start { id } => ops::start(root, id)?,
-        Cmd::Run { detach, keep, create: a } => return run(cli, a, *detach, *keep),
+        Cmd::Run {
+            detach,
+            keep,
+            create: a,
+        } => return run(cli, a, *detach, *keep),
         Cmd::State { id } => {
             let st = ContainerState::load(root, id)?;
             let json = st.to_oci_json(st.status(root));
@@ -100,13 +113,26 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Cmd::Kill { all, id, signal } => ops::kill(root, id, parse_signal(signal)?, *all)?,
         Cmd::Delete { force, id } => ops::delete(root, id, *force)?,
         Cmd::List { quiet, format } => list(root, *quiet, format)?,
-        Cmd::Ps { format, id, ps_args } => ps(root, id, format, ps_args)?,
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(root, id, format, ps_args)?,
         Cmd::Pause { id } => ops::pause(root, id)?,
         Cmd::Resume { id } => ops::resume(root, id)?,
-        Cmd::Events { stats, interval, id } => events::run(root, id, *stats, interval)?,
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(root, id, *stats, interval)?,
         Cmd::Update(a) => update::run(root, a)?,
-        Cmd::Spec { rootless, bundle } => berth_runtime::defaults::write_spec(bundle, *rootless).ctx("spec")?,
-        Cmd::Features => println!("{}", serde_json::to_string_pretty(&berth_runtime::features::features()).ctx("features")?),
+        Cmd::Spec { rootless, bundle } => {
+            berth_runtime::defaults::write_spec(bundle, *rootless).ctx("spec")?
+        }
+        Cmd::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&berth_runtime::features::features()).ctx("features")?
+        ),
         Cmd::Exec(a) => {
             berth_runtime::exec::reexec_from_sealed_memfd().ok();
             return execcmd::run(root, a);
@@ -130,10 +156,13 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     if detach {
         return Ok(0);
     }
+    berth_runtime::trace("started");
     let code = berth_runtime::signals::forward_until_exit(st.pid)?;
+    berth_runtime::trace("container exited");
     if !keep {
         ops::destroy(&cli.root, &st)?;
     }
+    berth_runtime::trace("destroyed");
     Ok(code)
 }
 
@@ -179,7 +208,10 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
         _ => {
-            if let Some(rt) = name.strip_prefix("RTMIN+").and_then(|x| x.parse::<i32>().ok()) {
+            if let Some(rt) = name
+                .strip_prefix("RTMIN+")
+                .and_then(|x| x.parse::<i32>().ok())
+            {
                 return Ok(libc::SIGRTMIN() + rt);
             }
             berth_runtime::bail!("invalid signal {s:?}")
@@ -212,12 +244,26 @@ fn list(root: &Path, quiet: bool, format: &str) -> Result<()> {
             println!("{}", serde_json::Value::Array(v));
         }
         "table" => {
-            println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<12} {:<8} {:<10} {:<40} {:<31} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for st in &all {
                 let status = st.status(root);
                 let pid = if status == Status::Stopped { 0 } else { st.pid };
-                let owner = if st.owner.is_empty() { "root" } else { &st.owner };
-                println!("{:<12} {:<8} {:<10} {:<40} {:<31} {owner}", st.id, pid, status, st.bundle.display(), st.created);
+                let owner = if st.owner.is_empty() {
+                    "root"
+                } else {
+                    &st.owner
+                };
+                println!(
+                    "{:<12} {:<8} {:<10} {:<40} {:<31} {owner}",
+                    st.id,
+                    pid,
+                    status,
+                    st.bundle.display(),
+                    st.created
+                );
             }
         }
         f => berth_runtime::bail!("list --format {f:?}: must be table or json"),
@@ -233,18 +279,36 @@ fn ps(root: &Path, id: &str, format: &str, args: &[String]) -> Result<()> {
             Ok(())
         }
         "table" => {
-            let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
-            let out = std::process::Command::new("ps").args(&args).output().ctx("run ps")?;
+            let args: Vec<String> = if args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .ctx("run ps")?;
             if !out.status.success() {
-                berth_runtime::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+                berth_runtime::bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or_default();
-            let col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| Error::msg("ps: no PID column in its output"))?;
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .ok_or_else(|| Error::msg("ps: no PID column in its output"))?;
             println!("{header}");
             for l in lines {
-                if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
+                if let Some(p) = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
                     if pids.contains(&p) {
                         println!("{l}");
                     }

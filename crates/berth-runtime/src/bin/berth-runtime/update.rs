@@ -49,9 +49,13 @@ pub fn parse_size(s: &str) -> Result<i64> {
         return Ok(-1);
     }
     let lower = t.to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(digits_end);
-    let n: f64 = num.parse().map_err(|_| Error::msg(format!("invalid size {s:?}")))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::msg(format!("invalid size {s:?}")))?;
     let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
         "" => 1.0,
         "k" => 1024.0,
@@ -74,14 +78,18 @@ fn set(obj: &mut Map<String, Value>, section: &str, key: &str, v: Value) {
 /// The requested change as linux.resources JSON.
 pub fn requested(a: &UpdateArgs) -> Result<Value> {
     let mut v: Value = match a.resources.as_deref() {
-        Some("-") => serde_json::from_reader(std::io::stdin()).ctx("update: resources from stdin")?,
+        Some("-") => {
+            serde_json::from_reader(std::io::stdin()).ctx("update: resources from stdin")?
+        }
         Some(path) => {
             let data = std::fs::read(path).with_ctx(|| format!("update: {path}"))?;
             serde_json::from_slice(&data).with_ctx(|| format!("update: {path}"))?
         }
         None => json!({}),
     };
-    let obj = v.as_object_mut().ok_or_else(|| Error::msg("update: resources must be a JSON object"))?;
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| Error::msg("update: resources must be a JSON object"))?;
     if let Some(m) = &a.memory {
         set(obj, "memory", "limit", json!(parse_size(m)?));
     }
@@ -129,7 +137,8 @@ pub fn requested(a: &UpdateArgs) -> Result<Value> {
 
 pub fn run(root: &std::path::Path, a: &UpdateArgs) -> Result<()> {
     let v = requested(a)?;
-    let res: oci_spec::runtime::LinuxResources = serde_json::from_value(v).ctx("update: resources")?;
+    let res: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(v).ctx("update: resources")?;
     berth_runtime::ops::update(root, &a.id, &res)
 }
 

@@ -1,6 +1,7 @@
 //! Turns an OCI `linux.seccomp` section into a BPF program: validates actions, flags
 //! and argument conditions, resolves names per architecture, and lays the program out
-//! as an arch dispatch, a binary search on syscall numbers and per-syscall rule bodies.
+//! as an arch dispatch, a binary search over runs of syscall numbers and per-syscall
+//! rule bodies.
 //! Pure: it makes no syscalls.
 
 use std::collections::BTreeMap;
@@ -21,9 +22,6 @@ use crate::{Error, Filter};
 /// What a filter returns for an architecture it has no section for, as libseccomp's
 /// default "bad arch" action does.
 pub const BAD_ARCH_ACTION: u32 = SECCOMP_RET_KILL_THREAD;
-
-/// Linear comparisons are cheaper than more tree levels below this many syscalls.
-const TREE_LEAF: usize = 4;
 
 /// Offsets in `struct seccomp_data`.
 const OFF_NR: u32 = 0;
@@ -88,6 +86,37 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, Error> {
         skipped,
         skipped_arches,
     })
+}
+
+/// Where the search on `nr` sends a syscall: straight to a `ret`, or to its rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Default,
+    Ret(u32),
+    Body(Label),
+}
+
+/// Splits the number space into runs `(first nr, target)` in ascending order: gaps
+/// become `Default` runs, and neighbouring numbers with the same plain `ret` merge.
+fn runs(targets: &[(u32, Target)]) -> Vec<(u32, Target)> {
+    let mut runs: Vec<(u32, Target)> = Vec::new();
+    let mut next: u64 = 0; // first number not yet covered
+    for &(nr, t) in targets {
+        if u64::from(nr) > next {
+            runs.push((next as u32, Target::Default));
+        }
+        let extends = u64::from(nr) == next
+            && matches!(t, Target::Ret(_))
+            && runs.last().is_some_and(|(_, last)| *last == t);
+        if !extends {
+            runs.push((nr, t));
+        }
+        next = u64::from(nr) + 1;
+    }
+    if next <= u64::from(u32::MAX) {
+        runs.push((next as u32, Target::Default));
+    }
+    runs
 }
 
 /// Each syscall number's rules, in config order.
@@ -260,11 +289,25 @@ impl Layout {
             let members: Vec<&(Arch, Table)> = members.iter().map(|i| &sections[*i]).collect();
             self.audit_section(&members, bad_arch);
         }
+        self.place_rets();
+        self.p.assemble()
+    }
+
+    /// Places the pending `ret` labels here; code before must not fall through.
+    fn place_rets(&mut self) {
         for (action, l) in std::mem::take(&mut self.rets) {
             self.p.place(l);
             self.p.ret(action);
         }
-        self.p.assemble()
+    }
+
+    /// Runs `emit` with its own `ret` labels, placed right after its code so the jumps
+    /// to them stay within 8-bit offsets (no trampolines). `emit` must end in a `ret`.
+    fn with_local_rets(&mut self, emit: impl FnOnce(&mut Self)) {
+        let outer = std::mem::take(&mut self.rets);
+        emit(self);
+        self.place_rets();
+        self.rets = outer;
     }
 
     /// The arches sharing one audit token: only x86_64 and x32, which the x32 bit in
@@ -294,45 +337,46 @@ impl Layout {
         }
     }
 
-    /// Binary search on `nr` (in A) to each syscall's rules; unlisted ones get the default.
+    /// Binary search on `nr` (in A) over runs of numbers that end the same way, so a
+    /// dense allow-list costs a few instructions per run rather than per syscall.
     fn syscalls(&mut self, arch: Arch, table: &Table) {
         let mut bodies = Vec::new();
-        let targets: Vec<(u32, Label)> = table
+        let targets: Vec<(u32, Target)> = table
             .iter()
             .filter(|(_, rules)| !rules.is_empty())
             .map(|(nr, rules)| match rules.as_slice() {
-                [only] if only.conds.is_empty() => (*nr, self.ret_label(only.action)),
+                [only] if only.conds.is_empty() => (*nr, Target::Ret(only.action)),
                 _ => {
                     let l = self.p.label();
                     bodies.push((l, rules));
-                    (*nr, l)
+                    (*nr, Target::Body(l))
                 }
             })
             .collect();
-        self.tree(&targets);
+        self.tree(&runs(&targets));
         for (l, rules) in bodies {
             self.p.place(l);
-            self.body(arch, rules);
+            self.with_local_rets(|me| me.body(arch, rules));
         }
     }
 
-    fn tree(&mut self, targets: &[(u32, Label)]) {
-        if targets.len() <= TREE_LEAF {
-            for (nr, to) in targets {
-                let next = self.p.label();
-                self.p.branch(Cond::Eq, *nr, *to, next);
-                self.p.place(next);
+    /// `runs` start at 0 and cover every number; each ends where the next starts.
+    fn tree(&mut self, runs: &[(u32, Target)]) {
+        match runs {
+            [] => self.p.ret(self.default),
+            [(_, Target::Default)] => self.p.ret(self.default),
+            [(_, Target::Ret(action))] => self.p.ret(*action),
+            [(_, Target::Body(l))] => self.p.jump(*l),
+            _ => {
+                let mid = runs.len() / 2;
+                let (lo, hi) = (self.p.label(), self.p.label());
+                self.p.branch(Cond::Ge, runs[mid].0, hi, lo);
+                self.p.place(lo);
+                self.tree(&runs[..mid]);
+                self.p.place(hi);
+                self.tree(&runs[mid..]);
             }
-            self.p.ret(self.default);
-            return;
         }
-        let mid = targets.len() / 2;
-        let (lo, hi) = (self.p.label(), self.p.label());
-        self.p.branch(Cond::Ge, targets[mid].0, hi, lo);
-        self.p.place(lo);
-        self.tree(&targets[..mid]);
-        self.p.place(hi);
-        self.tree(&targets[mid..]);
     }
 
     /// One syscall's rules in order: the first whose conditions all hold decides.

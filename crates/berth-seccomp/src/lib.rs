@@ -44,7 +44,14 @@ pub struct Filter {
     skipped_arches: Vec<String>,
 }
 
-/// Compiles a profile; see the crate docs for the semantics (they follow runc).
+/// Compiles and validates a profile, making no syscalls. Semantics follow runc on
+/// libseccomp: the native arch plus listed ones each get a section (others meet
+/// [`BAD_ARCH_ACTION`]; x32 calls on x86_64 too unless x32 is listed); ERRNO and TRACE
+/// data default to EPERM; entries apply in config order and the first whose conditions
+/// all hold decides; conditions repeating an argument index are OR-ed, as runc does;
+/// rules equal to the default action are dropped; names unknown on every arch are
+/// skipped and listed in [`Filter::skipped`]; argument comparisons are unsigned and
+/// 64-bit on 64-bit arches (low word only on x86, x32 and arm, as libseccomp).
 pub fn compile(s: &oci_spec::runtime::LinuxSeccomp) -> Result<Filter, Error> {
     compile::compile(s)
 }

@@ -364,3 +364,17 @@ fn long_rule_bodies_still_jump_right() {
     assert_eq!(run(&f, mkdir(150)), SECCOMP_RET_ALLOW);
     assert_eq!(run(&f, mkdir(1 << 32)), SECCOMP_RET_ALLOW);
 }
+
+#[test]
+fn programs_over_the_kernel_limit_are_refused() {
+    let rules: Vec<String> = (0..1500)
+        .map(|i| {
+            format!(
+                r#"{{"names":["mkdir"],"action":"SCMP_ACT_ERRNO",
+                    "args":[{{"index":0,"value":{i},"op":"SCMP_CMP_EQ"}}]}}"#
+            )
+        })
+        .collect();
+    let e = crate::compile(&spec(&allow_but(&rules.join(",")))).unwrap_err();
+    assert!(matches!(e, Error::TooLong(n) if n > 4096), "{e}");
+}

@@ -11,6 +11,8 @@ use crate::error::{Context, Result};
 
 pub struct SelfJoin {
     files: Vec<(OwnedFd, String)>,
+    /// Opened by the child itself (the cgroup is created while the child sets up its mounts).
+    deferred: Vec<std::path::PathBuf>,
 }
 
 impl SelfJoin {
@@ -28,15 +30,40 @@ impl SelfJoin {
                 files.push((OwnedFd::from(f), path.display().to_string()));
             }
         }
-        Ok(SelfJoin { files })
+        Ok(SelfJoin {
+            files,
+            deferred: Vec::new(),
+        })
+    }
+
+    /// For a child that can see the host's /sys/fs/cgroup (no joined mount or user namespace) and
+    /// will open the v1 `tasks` files itself, once the parent says the cgroup exists.
+    pub fn deferred(cg: &berth_cgroups::Cgroup) -> SelfJoin {
+        let deferred = if cg.hierarchy().is_v2() {
+            Vec::new()
+        } else {
+            cg.paths().into_iter().map(|d| d.join("tasks")).collect()
+        };
+        SelfJoin {
+            files: Vec::new(),
+            deferred,
+        }
     }
 
     pub fn by_child(&self) -> bool {
-        !self.files.is_empty()
+        !self.files.is_empty() || !self.deferred.is_empty()
     }
 
     /// In the child: move this (single-threaded) process into every controller's cgroup.
     pub fn join(&self) -> Result<()> {
+        for path in &self.deferred {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_ctx(|| format!("cgroup {}", path.display()))?;
+            f.write_all(b"0")
+                .with_ctx(|| format!("join cgroup {}", path.display()))?;
+        }
         for (fd, path) in &self.files {
             let mut f = std::fs::File::from(fd.try_clone().with_ctx(|| path.clone())?);
             f.write_all(b"0")

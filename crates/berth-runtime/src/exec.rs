@@ -99,16 +99,17 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         crate::signals::block_all();
     }
     let pid = crate::create::clone_init(0, || {
-        let e = match child_setup(
-            &joins,
+        let c = ExecChild {
+            joins: &joins,
             userns,
-            &child,
-            cgroup_join.as_ref(),
-            p,
-            seccomp.as_ref(),
-            console.as_ref(),
-            opts.preserve_fds,
-        ) {
+            chan: &child,
+            cgroup_join: cgroup_join.as_ref(),
+            process: p,
+            seccomp: seccomp.as_ref(),
+            console: console.as_ref(),
+            preserve_fds: opts.preserve_fds,
+        };
+        let e = match child_setup(&c) {
             Ok(e) => e,
             Err(e) => e,
         };
@@ -149,16 +150,28 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
 }
 
 /// In the child: join namespaces, wait for the cgroup, become the process, exec. Returns only on error.
-fn child_setup(
-    joins: &[(LinuxNamespaceType, OwnedFd)],
+struct ExecChild<'a> {
+    joins: &'a [(LinuxNamespaceType, OwnedFd)],
     userns: bool,
-    chan: &sync::Channel,
-    cgroup_join: Option<&crate::cgjoin::SelfJoin>,
-    p: &Process,
-    seccomp: Option<&berth_seccomp::Filter>,
-    console: Option<&OwnedFd>,
+    chan: &'a sync::Channel,
+    cgroup_join: Option<&'a crate::cgjoin::SelfJoin>,
+    process: &'a Process,
+    seccomp: Option<&'a berth_seccomp::Filter>,
+    console: Option<&'a OwnedFd>,
     preserve_fds: u32,
-) -> Result<Error> {
+}
+
+fn child_setup(c: &ExecChild) -> Result<Error> {
+    let ExecChild {
+        joins,
+        userns,
+        chan,
+        cgroup_join,
+        process: p,
+        seccomp,
+        console,
+        preserve_fds,
+    } = *c;
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     chan.expect(Msg::Go)?;

@@ -26,6 +26,8 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub id: &'a str,
+    /// Cloned before the cgroup existed: wait for `Go` just before the cgroup mount.
+    pub early_clone: bool,
 }
 
 /// Runs in the cloned child; returns the exit code only on failure (exec replaces us on success).
@@ -69,9 +71,11 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         namespaces::setns(fd, *t, p)?;
         namespaces::unshare(a.plan.unshare_after_userns(spec))?;
     }
-    a.chan.expect(Msg::Go)?;
-    a.cgroup_join.join()?;
-    crate::trace("child: cgroup joined");
+    if !a.early_clone {
+        a.chan.expect(Msg::Go)?;
+        a.cgroup_join.join()?;
+        crate::trace("child: cgroup joined");
+    }
     if userns {
         become_root_in_userns()?;
     }
@@ -87,7 +91,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     {
         namespaces::setns(fd, *t, p)?;
     }
-    if a.plan.unshare_cgroup {
+    if a.plan.unshare_cgroup && !a.early_clone {
         namespaces::unshare(libc::CLONE_NEWCGROUP)?;
     }
     if a.plan.unshare_time {
@@ -107,7 +111,17 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,
     };
-    rootfs::prepare(&ctx)?;
+    rootfs::prepare(&ctx, &mut || {
+        if a.early_clone {
+            a.chan.expect(Msg::Go)?;
+            a.cgroup_join.join()?;
+            crate::trace("child: cgroup joined");
+            if a.plan.unshare_cgroup {
+                namespaces::unshare(libc::CLONE_NEWCGROUP)?;
+            }
+        }
+        Ok(())
+    })?;
     crate::trace("child: rootfs prepared");
     let hooks = spec.hooks().as_ref();
     let runtime_hooks = hooks.is_some_and(|h| {

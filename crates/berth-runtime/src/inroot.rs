@@ -5,9 +5,10 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 #[repr(C)]
 struct OpenHow {
@@ -64,23 +65,42 @@ pub enum Leaf {
 }
 
 /// Opens `path` inside `root` (O_PATH), creating missing directories (mode 0755) and, for `Leaf::File`,
-/// an empty file at the end. Every step is resolved inside the root.
+/// an empty file at the end. Every step is resolved inside the root; a dangling symlink on the way is
+/// followed (inside the root) and its target created, as a mount target would be.
 pub fn open_or_create(root: RawFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
     match open(root, path, 0) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         Err(e) => return Err(Error::msg(format!("{}: {e}", path.display()))),
     }
-    let comps: Vec<_> = path
+    let mut want = path.to_path_buf();
+    for _ in 0..40 {
+        match create_steps(root, &want, leaf)? {
+            Step::Done(fd) => return Ok(fd),
+            Step::Redirect(p) => want = p,
+        }
+    }
+    Err(Error::msg(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+enum Step {
+    Done(OwnedFd),
+    Redirect(PathBuf),
+}
+
+fn create_steps(root: RawFd, path: &Path, leaf: Leaf) -> Result<Step> {
+    let comps: Vec<Component> = path
         .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
         .collect();
-    let mut cur = Path::new("/").to_path_buf();
+    let mut cur = PathBuf::from("/");
     let mut dir =
         open(root, &cur, libc::O_DIRECTORY).map_err(|e| Error::msg(format!("rootfs: {e}")))?;
     for (i, c) in comps.iter().enumerate() {
-        let Component::Normal(name) = c else { continue };
-        cur.push(name);
+        cur.push(c.as_os_str());
         let last = i + 1 == comps.len();
         match open(root, &cur, 0) {
             Ok(fd) => {
@@ -90,6 +110,9 @@ pub fn open_or_create(root: RawFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(Error::msg(format!("{}: {e}", cur.display()))),
         }
+        let Component::Normal(name) = c else {
+            return Err(Error::msg(format!("{}: no such directory", cur.display())));
+        };
         let cname = cstr(Path::new(name))?;
         let r = if last && leaf == Leaf::File {
             // SAFETY: dir is a valid directory fd, cname a valid C string.
@@ -108,10 +131,8 @@ pub fn open_or_create(root: RawFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
             if fd >= 0 {
                 // SAFETY: fd was just opened by us.
                 unsafe { libc::close(fd) };
-                0
-            } else {
-                -1
             }
+            fd.min(0)
         } else {
             // SAFETY: as above.
             unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), 0o755) }
@@ -121,10 +142,39 @@ pub fn open_or_create(root: RawFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
             if e.raw_os_error() != Some(libc::EEXIST) {
                 return Err(Error::msg(format!("create {}: {e}", cur.display())));
             }
+            // It exists but cannot be opened: a dangling symlink. Follow it inside the root.
+            let target = readlinkat(&dir, &cname).with_ctx(|| format!("{}", cur.display()))?;
+            let mut next = if target.is_absolute() {
+                target
+            } else {
+                cur.parent().unwrap_or(Path::new("/")).join(target)
+            };
+            for rest in &comps[i + 1..] {
+                next.push(rest.as_os_str());
+            }
+            return Ok(Step::Redirect(next));
         }
         dir = open(root, &cur, 0).map_err(|e| Error::msg(format!("{}: {e}", cur.display())))?;
     }
-    Ok(dir)
+    Ok(Step::Done(dir))
+}
+
+fn readlinkat(dir: &OwnedFd, name: &CString) -> std::io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for its length; dir and name are valid.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 /// `/proc/self/fd/N`: the path through which a syscall that takes only paths (mount) reaches an fd.

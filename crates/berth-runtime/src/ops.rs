@@ -26,12 +26,32 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .with_ctx(|| format!("container {id:?}: open start gate"))?;
     drop(f);
     if let Some(h) = st.config.hooks() {
+        if h.poststart().as_ref().is_some_and(|v| !v.is_empty()) {
+            wait_for_exec(&st);
+        }
         let json = serde_json::to_vec(&st.to_oci_json(Status::Running)).ctx("state json")?;
         if let Err(e) = crate::create::run_hooks("poststart", h.poststart(), &json) {
             eprintln!("berth-runtime: warning: {e}");
         }
     }
     Ok(())
+}
+
+/// poststart hooks run after the user's process is executed: wait until the init is no longer the
+/// runtime binary (or gone), for at most five seconds.
+fn wait_for_exec(st: &ContainerState) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self/exe") else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline && st.init_alive() {
+        match std::fs::metadata(format!("/proc/{}/exe", st.pid)) {
+            Ok(m) if m.ino() == me.ino() && m.dev() == me.dev() => {}
+            _ => return,
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
 }
 
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
@@ -93,7 +113,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 
 fn kill_and_wait(st: &ContainerState) -> Result<()> {
     if let Some(cg) = &st.cgroup {
-        let _ = cg.kill_all(libc::SIGKILL);
+        if cg.procs().is_ok_and(|p| p.len() > 1) {
+            let _ = cg.kill_all(libc::SIGKILL);
+        }
     }
     // SAFETY: signalling our verified init pid.
     unsafe { libc::kill(st.pid, libc::SIGKILL) };
@@ -116,8 +138,11 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
 
 pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
     if let Some(cg) = &st.cgroup {
-        // Processes left behind when there was no pid namespace die with the container.
-        let _ = cg.kill_all(libc::SIGKILL);
+        // Processes left behind when there was no pid namespace die with the container. (Checked
+        // first: kill_all freezes the cgroup, which costs the kernel a code patch on this host.)
+        if cg.procs().is_ok_and(|p| !p.is_empty()) {
+            let _ = cg.kill_all(libc::SIGKILL);
+        }
         cg.destroy()?;
     }
     let dir = st.dir(root);

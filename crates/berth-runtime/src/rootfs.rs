@@ -52,8 +52,9 @@ pub fn mount(
     Ok(())
 }
 
-/// Everything before pivot_root.
-pub fn prepare(ctx: &RootfsContext) -> Result<()> {
+/// Everything before pivot_root. `before_cgroup` runs once, just before the first cgroup mount (or
+/// after the last mount when there is none): the container's cgroup must exist by then.
+pub fn prepare(ctx: &RootfsContext, before_cgroup: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -79,11 +80,19 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     let root_fd = std::fs::File::open(ctx.rootfs).with_ctx(|| format!("open rootfs {rootfs}"))?;
     let root_fd = OwnedFd::from(root_fd);
     let mut dev_is_tmpfs = false;
+    let mut cgroup_ready = false;
     for m in ctx.spec.mounts().iter().flatten() {
         if m.destination() == Path::new("/dev") && !is_bind(m) {
             dev_is_tmpfs = true;
         }
+        if !cgroup_ready && matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
+            before_cgroup()?;
+            cgroup_ready = true;
+        }
         mount_one(ctx, &root_fd, m).with_ctx(|| format!("mount {}", m.destination().display()))?;
+    }
+    if !cgroup_ready {
+        before_cgroup()?;
     }
     if dev_is_tmpfs {
         create_default_devices(ctx, &root_fd)?;

@@ -57,9 +57,15 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         crate::bail!("exec: no command given");
     }
     let terminal = p.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
-        crate::bail!("exec -t needs --console-socket");
+    if terminal && opts.console_socket.is_none() && opts.detach {
+        crate::bail!("exec -t -d needs --console-socket");
     }
+    // A terminal in the foreground without a console socket: we receive the master and proxy it.
+    let proxy = if terminal && opts.console_socket.is_none() {
+        Some(crate::ttyproxy::socketpair()?)
+    } else {
+        None
+    };
     let seccomp = match st
         .config
         .linux()
@@ -84,8 +90,9 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if let Some((t, fd)) = joins.iter().find(|(t, _)| *t == LinuxNamespaceType::Pid) {
         namespaces::setns(fd, *t, "of the container")?;
     }
-    let console = match &opts.console_socket {
-        Some(path) if terminal => {
+    let console = match (&opts.console_socket, &proxy) {
+        (_, Some((theirs, _))) => Some(theirs.try_clone().ctx("console socket")?),
+        (Some(path), None) if terminal => {
             Some(crate::console::connect_socket(path).map_err(|e| Error::msg(e.to_string()))?)
         }
         _ => None,
@@ -145,6 +152,11 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     }
     if opts.detach {
         return Ok(0);
+    }
+    if let Some((_, ours)) = proxy {
+        let (master, _) =
+            crate::console::recv_master(&ours).map_err(|e| Error::msg(e.to_string()))?;
+        return crate::ttyproxy::proxy(master, pid);
     }
     crate::signals::forward_until_exit(pid)
 }

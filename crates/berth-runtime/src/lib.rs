@@ -24,6 +24,7 @@ pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod sync;
+pub mod ttyproxy;
 
 pub use error::{Error, Result};
 

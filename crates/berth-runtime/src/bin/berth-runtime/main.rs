@@ -148,7 +148,25 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
         // Before the clone: no signal (SIGCHLD above all) can slip past our wait.
         berth_runtime::signals::block_all();
     }
-    let st = create::create(create_options(cli, a), &h)?;
+    let mut opts = create_options(cli, a);
+    // A terminal in the foreground without a console socket: we hold the pty master ourselves.
+    let terminal = !detach && a.console_socket.is_none() && bundle_wants_terminal(&a.bundle);
+    let proxy_end = if terminal {
+        let (theirs, ours) = berth_runtime::ttyproxy::socketpair()?;
+        opts.console_fd = Some(theirs);
+        Some(ours)
+    } else {
+        None
+    };
+    let st = create::create(opts, &h)?;
+    let master = match &proxy_end {
+        Some(sock) => Some(
+            berth_runtime::console::recv_master(sock)
+                .map_err(|e| Error::msg(e.to_string()))?
+                .0,
+        ),
+        None => None,
+    };
     if let Err(e) = ops::start(&cli.root, &a.id) {
         let _ = ops::delete(&cli.root, &a.id, true);
         return Err(e);
@@ -157,13 +175,24 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
         return Ok(0);
     }
     berth_runtime::trace("started");
-    let code = berth_runtime::signals::forward_until_exit(st.pid)?;
+    let code = match master {
+        Some(m) => berth_runtime::ttyproxy::proxy(m, st.pid)?,
+        None => berth_runtime::signals::forward_until_exit(st.pid)?,
+    };
     berth_runtime::trace("container exited");
     if !keep {
         ops::destroy(&cli.root, &st)?;
     }
     berth_runtime::trace("destroyed");
     Ok(code)
+}
+
+/// Whether the bundle's process asks for a terminal (a malformed config is reported by create).
+fn bundle_wants_terminal(bundle: &Path) -> bool {
+    berth_runtime::spec::load_config(&bundle.join("config.json"))
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 pub fn parse_signal(s: &str) -> Result<i32> {

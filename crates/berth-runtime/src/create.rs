@@ -202,6 +202,14 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
                 parent.send(&Msg::HooksDone)?;
             }
             Some(Msg::Ready) => break,
+            Some(Msg::SeccompFd) => {
+                crate::notify::parent_forward(
+                    &parent,
+                    spec,
+                    pid,
+                    st.to_oci_json(Status::Creating),
+                )?;
+            }
             Some(Msg::Failed(e)) => return Err(Error::msg(e)),
             Some(m) => crate::bail!("container init: unexpected message {m:?}"),
             None => crate::bail!("container init exited during set-up"),

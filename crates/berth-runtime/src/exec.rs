@@ -138,7 +138,17 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         }
     }
     parent.send(&Msg::Go)?;
-    match parent.recv()? {
+    let mut msg = parent.recv()?;
+    if msg == Some(Msg::SeccompFd) {
+        crate::notify::parent_forward(
+            &parent,
+            &st.config,
+            pid,
+            st.to_oci_json(st.status(&opts.root)),
+        )?;
+        msg = parent.recv()?;
+    }
+    match msg {
         None => {}
         Some(Msg::Failed(e)) => {
             // SAFETY: reaping our own child.
@@ -211,7 +221,8 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() == "allow")
             .unwrap_or(true);
-    process::finalize(p, seccomp, setgroups)?;
+    let listener = process::finalize(p, seccomp, setgroups)?;
+    crate::notify::child_send(chan, listener)?;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     let path = process::lookup(&args[0], &env)?;

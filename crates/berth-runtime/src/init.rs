@@ -160,7 +160,8 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() == "allow")
             .unwrap_or(true);
-    process::finalize(process, a.seccomp, setgroups)?;
+    let listener = process::finalize(process, a.seccomp, setgroups)?;
+    crate::notify::child_send(a.chan, listener)?;
     crate::trace("child: process finalized");
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();

@@ -17,6 +17,7 @@ pub mod init;
 pub mod inroot;
 pub mod mountopts;
 pub mod namespaces;
+pub mod notify;
 pub mod ops;
 pub mod process;
 pub mod rootfs;

@@ -3,6 +3,7 @@
 //! Order matters and follows runc's: caps are set after the uid switch, seccomp as late as possible.
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -313,10 +314,16 @@ pub fn finalize(
     p: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
     setgroups_allowed: bool,
-) -> Result<()> {
+) -> Result<Option<OwnedFd>> {
     let nnp = p.no_new_privileges().unwrap_or(false);
-    if let (Some(f), false) = (seccomp, nnp) {
-        f.install()?;
+    let mut listener = None;
+    // Early: without no_new_privs the filter needs CAP_SYS_ADMIN, still held here. A notify filter is
+    // also installed early, so its listener can be handed to the parent before the start gate.
+    if let Some(f) = seccomp.filter(|f| !nnp || f.uses_notify()) {
+        if nnp {
+            set_no_new_privs()?;
+        }
+        listener = f.install()?;
     }
     let caps = CapPlan::new(p);
     if let Some(c) = &caps {
@@ -331,12 +338,15 @@ pub fn finalize(
     if nnp {
         set_no_new_privs()?;
     }
-    Ok(())
+    Ok(listener)
 }
 
 /// Installs seccomp last when no_new_privs is on (see `finalize`).
 pub fn late_seccomp(p: &Process, seccomp: Option<&berth_seccomp::Filter>) -> Result<()> {
-    if let (Some(f), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
+    if let (Some(f), true) = (
+        seccomp.filter(|f| !f.uses_notify()),
+        p.no_new_privileges().unwrap_or(false),
+    ) {
         f.install()?;
     }
     Ok(())

@@ -18,6 +18,10 @@ pub enum Msg {
     Ready,
     /// child -> parent: setting up failed; the child exits after sending this.
     Failed(String),
+    /// child -> parent: a seccomp notify listener follows (`send_fd`); the parent answers `SeccompDone`.
+    SeccompFd,
+    /// parent -> child: the listener was handed to `listenerPath`.
+    SeccompDone,
 }
 
 impl Msg {
@@ -27,6 +31,8 @@ impl Msg {
             Msg::RunHooks => vec![2],
             Msg::HooksDone => vec![3],
             Msg::Ready => vec![4],
+            Msg::SeccompFd => vec![6],
+            Msg::SeccompDone => vec![7],
             Msg::Failed(s) => {
                 let mut v = vec![5];
                 v.extend_from_slice(s.as_bytes());
@@ -42,6 +48,8 @@ impl Msg {
             3 => Msg::HooksDone,
             4 => Msg::Ready,
             5 => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            6 => Msg::SeccompFd,
+            7 => Msg::SeccompDone,
             _ => return None,
         })
     }
@@ -138,6 +146,48 @@ impl Channel {
                 "sync channel: expected {want:?}, the other side went away"
             ))),
         }
+    }
+
+    /// Passes one fd (SCM_RIGHTS).
+    pub fn send_fd(&self, fd: &OwnedFd) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(b"F")];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| Error::msg(format!("sync channel: pass fd: {e}")))?;
+        Ok(())
+    }
+
+    pub fn recv_fd(&self) -> Result<OwnedFd> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let mut buf = [0u8; 8];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            self.fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| Error::msg(format!("sync channel: receive fd: {e}")))?;
+        for c in msg
+            .cmsgs()
+            .map_err(|e| Error::msg(format!("sync channel: {e}")))?
+        {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                if let Some(&fd) = fds.first() {
+                    // SAFETY: the kernel just gave us this fd.
+                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        Err(Error::msg("sync channel: expected an fd, got none"))
     }
 
     pub fn raw(&self) -> i32 {

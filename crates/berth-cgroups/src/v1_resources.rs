@@ -156,7 +156,18 @@ fn memory(cg: &V1, m: &LinuxMemory) -> Result<()> {
     if m.disable_oom_killer() == Some(true) {
         write("memory", &dir, "memory.oom_control", "1")?;
     }
-    // kernel and kernelTCP are deliberately ignored: kmem accounting is gone from modern kernels.
+    // `kernel` is ignored (kmem limits are gone from modern kernels; the file accepts and ignores
+    // writes). The TCP buffer limit still works where the file exists.
+    if let Some(t) = m.kernel_tcp() {
+        if dir.join("memory.kmem.tcp.limit_in_bytes").exists() {
+            write(
+                "memory",
+                &dir,
+                "memory.kmem.tcp.limit_in_bytes",
+                &t.to_string(),
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -32,6 +32,8 @@ struct Undo {
     dir: Option<PathBuf>,
     cgroup: Option<berth_cgroups::Cgroup>,
     pid: Option<i32>,
+    /// Set when the container shares our mount namespace: its mounts under the rootfs are ours to undo.
+    shared_mount_rootfs: Option<PathBuf>,
 }
 
 impl Drop for Undo {
@@ -48,6 +50,9 @@ impl Drop for Undo {
                 let _ = cg.kill_all(libc::SIGKILL);
             }
             let _ = cg.destroy();
+        }
+        if let Some(r) = &self.shared_mount_rootfs {
+            let _ = crate::rootfs::unmount_under(r);
         }
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_dir_all(d);
@@ -81,11 +86,25 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         None => None,
     };
     let plan = Plan::from_spec(spec);
-    if plan.clone_flags & libc::CLONE_NEWNS == 0
-        && !plan.joins(LinuxNamespaceType::Mount)
-        && plan.unshare_after_userns(spec) & libc::CLONE_NEWNS == 0
-    {
-        crate::bail!("config.json: linux.namespaces: a mount namespace is required");
+    if !plan.has_mount_ns(spec) {
+        let linux = spec.linux().as_ref();
+        if linux
+            .and_then(|l| l.masked_paths().as_ref())
+            .is_some_and(|v| !v.is_empty())
+            || linux
+                .and_then(|l| l.readonly_paths().as_ref())
+                .is_some_and(|v| !v.is_empty())
+        {
+            crate::bail!("config.json: linux.maskedPaths/readonlyPaths: need a mount namespace");
+        }
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            crate::bail!("config.json: root.readonly: needs a mount namespace");
+        }
     }
 
     std::fs::create_dir_all(&opts.root)
@@ -102,6 +121,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         dir: Some(dir.clone()),
         cgroup: None,
         pid: None,
+        shared_mount_rootfs: (!plan.has_mount_ns(spec)).then(|| bundle.rootfs.clone()),
     };
 
     let cg_path = spec
@@ -224,6 +244,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     undo.dir = None;
     undo.cgroup = None;
     undo.pid = None;
+    undo.shared_mount_rootfs = None;
     Ok(st)
 }
 

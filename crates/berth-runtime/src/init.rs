@@ -110,6 +110,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         userns,
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,
+        own_mount_ns: a.plan.has_mount_ns(spec),
     };
     rootfs::prepare(&ctx, &mut || {
         if a.early_clone {
@@ -140,13 +141,13 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
             st.to_string().as_bytes(),
         )?;
     }
-    rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
+    rootfs::pivot(&a.bundle.rootfs, a.no_pivot, a.plan.has_mount_ns(spec))?;
     crate::trace("child: pivoted");
     if let Some(sock) = a.console {
         setup_console(sock, process)?;
     }
     rootfs::apply_sysctls(spec)?;
-    rootfs::finalize(spec)?;
+    rootfs::finalize(spec, a.plan.has_mount_ns(spec))?;
     crate::trace("child: finalized rootfs");
     if !a.no_new_keyring {
         join_session_keyring(a.id);

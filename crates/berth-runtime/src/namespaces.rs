@@ -77,6 +77,14 @@ impl Plan {
         p
     }
 
+    /// Does the container get a mount namespace of its own (new or joined)? Without one it shares
+    /// the runtime's: its mounts are made under the rootfs in the host's table and it is chrooted.
+    pub fn has_mount_ns(&self, spec: &Spec) -> bool {
+        self.clone_flags & libc::CLONE_NEWNS != 0
+            || self.joins(LinuxNamespaceType::Mount)
+            || self.unshare_after_userns(spec) & libc::CLONE_NEWNS != 0
+    }
+
     pub fn joins(&self, t: LinuxNamespaceType) -> bool {
         self.join.iter().any(|(x, _)| *x == t)
     }

@@ -145,6 +145,9 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
         }
         cg.destroy()?;
     }
+    if !crate::namespaces::Plan::from_spec(&st.config).has_mount_ns(&st.config) {
+        crate::rootfs::unmount_under(&st.rootfs)?;
+    }
     let dir = st.dir(root);
     std::fs::remove_dir_all(&dir).with_ctx(|| format!("remove {}", dir.display()))?;
     if let Some(h) = st.config.hooks() {

@@ -22,6 +22,8 @@ pub struct RootfsContext<'a> {
     pub userns: bool,
     pub new_cgroupns: bool,
     pub new_netns: bool,
+    /// False when the container shares the runtime's mount namespace (no pivot, no propagation change).
+    pub own_mount_ns: bool,
 }
 
 pub fn mount(
@@ -62,21 +64,31 @@ pub fn prepare(ctx: &RootfsContext, before_cgroup: &mut dyn FnMut() -> Result<()
     let flag = prop
         .and_then(mountopts::propagation)
         .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    mount(None, "/", None, flag, None)?;
-    if !matches!(prop, None | Some("rslave") | Some("rprivate")) {
-        make_parent_mount_private(ctx.rootfs)?;
-    }
     let rootfs = ctx
         .rootfs
         .to_str()
         .ok_or_else(|| Error::msg("rootfs path is not UTF-8"))?;
-    mount(
-        Some(rootfs),
-        rootfs,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )?;
+    if ctx.own_mount_ns {
+        // An unbindable "/" would refuse the rootfs bind below; the requested propagation is
+        // applied to the new root after pivot_root (`finalize`).
+        let unbindable = flag & libc::MS_UNBINDABLE != 0;
+        let first = if unbindable {
+            libc::MS_PRIVATE | libc::MS_REC
+        } else {
+            flag
+        };
+        mount(None, "/", None, first, None)?;
+        if !matches!(prop, None | Some("rslave") | Some("rprivate")) {
+            make_parent_mount_private(ctx.rootfs)?;
+        }
+        mount(
+            Some(rootfs),
+            rootfs,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )?;
+    }
     let root_fd = std::fs::File::open(ctx.rootfs).with_ctx(|| format!("open rootfs {rootfs}"))?;
     let root_fd = OwnedFd::from(root_fd);
     let mut dev_is_tmpfs = false;
@@ -616,9 +628,11 @@ fn dev_symlinks(root: &OwnedFd) -> Result<()> {
 }
 
 /// Makes `rootfs` the root: pivot_root(".", ".") then detach the old root, or MS_MOVE + chroot.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+pub fn pivot(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
     std::env::set_current_dir(rootfs).with_ctx(|| format!("chdir {}", rootfs.display()))?;
-    if no_pivot {
+    if !own_mount_ns {
+        nix::unistd::chroot(".").ctx("chroot")?;
+    } else if no_pivot {
         mount(Some("."), "/", None, libc::MS_MOVE, None)?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
@@ -638,8 +652,27 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     std::env::set_current_dir("/").ctx("chdir /")
 }
 
+/// Unmounts everything under `rootfs` (deepest first): what a container without a mount namespace
+/// of its own left in the runtime's mount table.
+pub fn unmount_under(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read mountinfo")?;
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| Path::new(mp).starts_with(rootfs))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for mp in points {
+        let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+    }
+    Ok(())
+}
+
 /// After pivot_root: masked and read-only paths, read-only root, root propagation.
-pub fn finalize(spec: &Spec) -> Result<()> {
+pub fn finalize(spec: &Spec, own_mount_ns: bool) -> Result<()> {
+    if !own_mount_ns {
+        return Ok(());
+    }
     let linux = spec.linux().as_ref();
     for p in linux
         .and_then(|l| l.readonly_paths().as_ref())

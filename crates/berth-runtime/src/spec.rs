@@ -88,14 +88,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
         validate_linux(spec, linux)?;
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
-        && !has_new_namespace(spec, LinuxNamespaceType::Uts)
+        && namespace(spec, LinuxNamespaceType::Uts).is_none()
     {
-        crate::bail!("config.json: hostname: needs a new uts namespace");
+        crate::bail!("config.json: hostname: needs a uts namespace of the container's own");
     }
     if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
-        && !has_new_namespace(spec, LinuxNamespaceType::Uts)
+        && namespace(spec, LinuxNamespaceType::Uts).is_none()
     {
-        crate::bail!("config.json: domainname: needs a new uts namespace");
+        crate::bail!("config.json: domainname: needs a uts namespace of the container's own");
     }
     Ok(())
 }

@@ -187,7 +187,7 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
     let spec = &a.bundle.spec;
     let process = spec.process().as_ref();
     let fail = |err: Error| {
-        eprintln!("berth-runtime: container {}: {err}", a.id);
+        crate::warn(&format!("berth-runtime: container {}: {err}", a.id));
         // SAFETY: exit the child without unwinding.
         unsafe { libc::_exit(127) }
     };

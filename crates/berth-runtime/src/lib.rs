@@ -29,6 +29,13 @@ pub mod ttyproxy;
 
 pub use error::{Error, Result};
 
+/// Writes one line to stderr, ignoring failures (a closed stderr must never abort the runtime
+/// halfway through a container's life, as `eprintln!` would).
+pub fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Microseconds since the process started, printed at phase boundaries when
 /// `BERTH_RUNTIME_TRACE` is set (a developer's tool for the start-up budget).
 pub fn trace(what: &str) {
@@ -37,10 +44,10 @@ pub fn trace(what: &str) {
     if let Some(t0) = ON
         .get_or_init(|| std::env::var_os("BERTH_RUNTIME_TRACE").map(|_| std::time::Instant::now()))
     {
-        eprintln!(
+        warn(&format!(
             "[{:>6} us] {} {what}",
             t0.elapsed().as_micros(),
             std::process::id()
-        );
+        ));
     }
 }

@@ -31,7 +31,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
         let json = serde_json::to_vec(&st.to_oci_json(Status::Running)).ctx("state json")?;
         if let Err(e) = crate::create::run_hooks("poststart", h.poststart(), &json) {
-            eprintln!("berth-runtime: warning: {e}");
+            crate::warn(&format!("berth-runtime: warning: {e}"));
         }
     }
     Ok(())
@@ -153,7 +153,7 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
     if let Some(h) = st.config.hooks() {
         let json = serde_json::to_vec(&st.to_oci_json(Status::Stopped)).ctx("state json")?;
         if let Err(e) = crate::create::run_hooks("poststop", h.poststop(), &json) {
-            eprintln!("berth-runtime: warning: {e}");
+            crate::warn(&format!("berth-runtime: warning: {e}"));
         }
     }
     Ok(())

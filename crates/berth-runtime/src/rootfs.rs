@@ -435,6 +435,9 @@ const DEFAULT_DEVICES: &[Dev] = &[
 ];
 
 fn create_default_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
+    if !ctx.userns {
+        return mknod_default_devices(ctx, root);
+    }
     for d in DEFAULT_DEVICES {
         let spec_has = ctx
             .spec
@@ -457,6 +460,41 @@ fn create_default_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The common case, kept to one syscall per node: a fresh /dev tmpfs, root creating root-owned
+/// nodes, so with umask 0 the mode is exact and no chmod, chown or unlink is needed.
+fn mknod_default_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {
+    let dev = inroot::open(root.as_raw_fd(), Path::new("/dev"), libc::O_DIRECTORY).ctx("/dev")?;
+    let spec_devices = ctx.spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    // SAFETY: umask cannot fail; restored below.
+    let old = unsafe { libc::umask(0) };
+    let mut result = Ok(());
+    for d in DEFAULT_DEVICES {
+        if spec_devices.is_some_and(|v| v.iter().any(|x| x.path() == Path::new(d.path))) {
+            continue;
+        }
+        let name = CString::new(&d.path[5..]).unwrap_or_default();
+        // SAFETY: valid dir fd and C string; makedev is pure.
+        let r = unsafe {
+            libc::mknodat(
+                dev.as_raw_fd(),
+                name.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(d.major as u32, d.minor as u32),
+            )
+        };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                result = Err(Error::msg(format!("mknod {}: {e}", d.path)));
+                break;
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    result
 }
 
 fn create_spec_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result<()> {

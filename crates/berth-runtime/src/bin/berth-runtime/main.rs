@@ -19,7 +19,12 @@ use cli::{Cli, Cmd, CreateArgs};
 
 fn main() {
     berth_runtime::trace("main");
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match cli::parse_fast(&args) {
+        Some(c) => Ok(c),
+        None => Cli::try_parse_from(&args),
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -37,15 +42,15 @@ fn main() {
 }
 
 fn log_error(cli: &Cli, e: &Error) {
-    eprintln!("berth-runtime: {e}");
-    if let Some(path) = &cli.log {
+    berth_runtime::warn(&format!("berth-runtime: {e}"));
+    if let Some(path) = &cli.g.log {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
         {
             let time = berth_runtime::state::rfc3339_now();
-            let line = if cli.log_format == "json" {
+            let line = if cli.g.log_format == "json" {
                 serde_json::json!({"level": "error", "msg": e.to_string(), "time": time})
                     .to_string()
             } else {
@@ -57,7 +62,7 @@ fn log_error(cli: &Cli, e: &Error) {
 }
 
 fn hierarchy(cli: &Cli) -> Result<berth_cgroups::Hierarchy> {
-    if cli.systemd_cgroup {
+    if cli.g.systemd_cgroup {
         return Err(Error::msg("--systemd-cgroup: systemd cgroup management is not supported; berth-runtime manages cgroupfs directly (drop the flag)"));
     }
     Ok(berth_cgroups::Hierarchy::detect()?)
@@ -65,7 +70,7 @@ fn hierarchy(cli: &Cli) -> Result<berth_cgroups::Hierarchy> {
 
 fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
     CreateOptions {
-        root: cli.root.clone(),
+        root: cli.g.root.clone(),
         id: a.id.clone(),
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
@@ -78,40 +83,37 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
 }
 
 fn dispatch(cli: &Cli) -> Result<i32> {
-    if cli.version {
+    if cli.g.version {
         println!(
             "berth-runtime version {}\nspec: 1.1.0",
             env!("CARGO_PKG_VERSION")
         );
         return Ok(0);
     }
-    if cli.log_format != "text" && cli.log_format != "json" {
-        berth_runtime::bail!("--log-format {:?}: must be text or json", cli.log_format);
+    if cli.g.log_format != "text" && cli.g.log_format != "json" {
+        berth_runtime::bail!("--log-format {:?}: must be text or json", cli.g.log_format);
     }
     let Some(cmd) = &cli.cmd else {
         use clap::CommandFactory;
         Cli::command().print_help().ctx("help")?;
         return Ok(0);
     };
-    let root = cli.root.as_path();
+    let root = cli.g.root.as_path();
+    berth_runtime::trace("arguments parsed");
     match cmd {
         Cmd::Create(a) => {
             let h = hierarchy(cli)?;
             create::create(create_options(cli, a), &h)?;
         }
-        Cmd::Start { id } => ops::start(root, id)?,
-        Cmd::Run {
-            detach,
-            keep,
-            create: a,
-        } => return run(cli, a, *detach, *keep),
-        Cmd::State { id } => {
-            let st = ContainerState::load(root, id)?;
+        Cmd::Start(a) => ops::start(root, &a.id)?,
+        Cmd::Run(r) => return run(cli, &r.create, r.detach, r.keep),
+        Cmd::State(a) => {
+            let st = ContainerState::load(root, &a.id)?;
             let json = st.to_oci_json(st.status(root));
             println!("{}", serde_json::to_string_pretty(&json).ctx("state")?);
         }
-        Cmd::Kill { all, id, signal } => ops::kill(root, id, parse_signal(signal)?, *all)?,
-        Cmd::Delete { force, id } => ops::delete(root, id, *force)?,
+        Cmd::Kill(k) => ops::kill(root, &k.id, parse_signal(&k.signal)?, k.all)?,
+        Cmd::Delete(d) => ops::delete(root, &d.id, d.force)?,
         Cmd::List { quiet, format } => list(root, *quiet, format)?,
         Cmd::Ps {
             format,
@@ -167,8 +169,8 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
         ),
         None => None,
     };
-    if let Err(e) = ops::start(&cli.root, &a.id) {
-        let _ = ops::delete(&cli.root, &a.id, true);
+    if let Err(e) = ops::start(&cli.g.root, &a.id) {
+        let _ = ops::delete(&cli.g.root, &a.id, true);
         return Err(e);
     }
     if detach {
@@ -181,7 +183,7 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     };
     berth_runtime::trace("container exited");
     if !keep {
-        ops::destroy(&cli.root, &st)?;
+        ops::destroy(&cli.g.root, &st)?;
     }
     berth_runtime::trace("destroyed");
     Ok(code)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # A static binary (no dynamic loader at every start: ~0.5 ms here), as berth-runtime ships.
 host=$(rustc -vV | sed -n 's/^host: //p')
 if [ -z "${BERTH_RUNTIME:-}" ]; then
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p berth-runtime --target "$host"
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release -p berth-runtime --target "$host"
 fi
 berth=${BERTH_RUNTIME:-$PWD/target/$host/release/berth-runtime}
 runc=${RUNC:-$(command -v runc)}

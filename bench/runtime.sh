@@ -18,14 +18,15 @@ work=$(mktemp -d /tmp/berth-bench-XXXXXX)
 mount -t tmpfs -o size=256m berth-bench "$work"
 cleanup() {
     for rt in "$berth" "$runc"; do
-        "$rt" --root "$work/state-$(basename "$rt")" delete -f bench >/dev/null 2>&1 || true
+        "$rt" --root "$work/state-$(basename "$rt")" delete -f berth-bench-ctr >/dev/null 2>&1 || true
     done
     umount "$work" 2>/dev/null || umount -l "$work"
     rmdir "$work"
-    rmdir /sys/fs/cgroup/*/berth-bench/bench /sys/fs/cgroup/*/berth-bench 2>/dev/null || true
+    rmdir /sys/fs/cgroup/*/berth-bench-ctr 2>/dev/null || true
 }
 trap cleanup EXIT
-BUNDLE_CGROUPS_PATH=/berth-bench/bench scripts/make-bundle.sh "$work/bundle" /bin/true >/dev/null
+# No cgroupsPath, as in `runc spec`'s config: both runtimes use /<id> under each hierarchy.
+scripts/make-bundle.sh "$work/bundle" /bin/true >/dev/null
 
 cmds=()
 names=()
@@ -34,12 +35,12 @@ for rt in "$berth" "$runc"; do
     root="$work/state-$name"
     base="$rt --root $root"
     names+=("$name run" "$name create+start+delete")
-    cmds+=("$base run --bundle $work/bundle bench"
-           "$base create --bundle $work/bundle bench && $base start bench && $base delete -f bench")
+    cmds+=("$base run --bundle $work/bundle berth-bench-ctr"
+           "$base create --bundle $work/bundle berth-bench-ctr && $base start berth-bench-ctr && $base delete -f berth-bench-ctr")
 done
 prepare=""
 for rt in "$berth" "$runc"; do
-    prepare+="$rt --root $work/state-$(basename "$rt") delete -f bench >/dev/null 2>&1; "
+    prepare+="$rt --root $work/state-$(basename "$rt") delete -f berth-bench-ctr >/dev/null 2>&1; "
 done
 prepare+="true"
 
@@ -51,8 +52,8 @@ hyperfine "${args[@]}"
 rss() { # peak RSS in KiB over 5 runs of `run`
     local rt=$1 best=0 kb
     for _ in 1 2 3 4 5; do
-        "$rt" --root "$work/state-$(basename "$rt")" delete -f bench >/dev/null 2>&1 || true
-        kb=$( { /usr/bin/time -f '%M' "$rt" --root "$work/state-$(basename "$rt")" run --bundle "$work/bundle" bench >/dev/null; } 2>&1 | tail -1)
+        "$rt" --root "$work/state-$(basename "$rt")" delete -f berth-bench-ctr >/dev/null 2>&1 || true
+        kb=$( { /usr/bin/time -f '%M' "$rt" --root "$work/state-$(basename "$rt")" run --bundle "$work/bundle" berth-bench-ctr >/dev/null; } 2>&1 | tail -1)
         [ "$kb" -gt "$best" ] && best=$kb
     done
     echo "$best"

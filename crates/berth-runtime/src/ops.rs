@@ -117,8 +117,23 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
             let _ = cg.kill_all(libc::SIGKILL);
         }
     }
+    // A pidfd taken before the signal is readable the moment the init exits (no polling sleep).
+    // SAFETY: pidfd_open on our verified init pid; the result is checked.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, st.pid, 0) } as i32;
     // SAFETY: signalling our verified init pid.
     unsafe { libc::kill(st.pid, libc::SIGKILL) };
+    if pidfd >= 0 {
+        let mut pfd = libc::pollfd {
+            fd: pidfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; then closing our own fd.
+        unsafe {
+            libc::poll(&mut pfd, 1, 10_000);
+            libc::close(pidfd);
+        }
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while st.init_alive() {
         if std::time::Instant::now() > deadline {

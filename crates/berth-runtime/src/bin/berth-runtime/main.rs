@@ -18,7 +18,6 @@ use berth_runtime::state::{ContainerState, Status};
 use cli::{Cli, Cmd, CreateArgs};
 
 fn main() {
-    berth_runtime::trace("main");
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match cli::parse_fast(&args) {
         Some(c) => Ok(c),
@@ -31,6 +30,11 @@ fn main() {
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    if cli.g.debug {
+        // Single-threaded here: safe to set. --debug prints the start-up phases with timestamps.
+        std::env::set_var("BERTH_RUNTIME_TRACE", "1");
+    }
+    berth_runtime::trace("arguments parsed (time from the first trace point)");
     let code = match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -99,7 +103,6 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         return Ok(0);
     };
     let root = cli.g.root.as_path();
-    berth_runtime::trace("arguments parsed");
     match cmd {
         Cmd::Create(a) => {
             let h = hierarchy(cli)?;

@@ -223,6 +223,13 @@ impl Cgroup {
         }
     }
 
+    /// True when `create` found the container's own directory already there (another container's
+    /// or a leftover): the caller warns about processes in it and refuses a frozen one, like runc.
+    pub fn preexisted(&self) -> bool {
+        let created = self.created_dirs();
+        !self.paths().iter().any(|p| created.contains(p))
+    }
+
     fn created_dirs(&self) -> Vec<PathBuf> {
         self.created
             .lock()

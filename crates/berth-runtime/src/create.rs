@@ -86,6 +86,16 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         None => None,
     };
     let plan = Plan::from_spec(spec);
+    let unified = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.unified().as_ref());
+    if unified.is_some_and(|u| !u.is_empty()) && !hierarchy.is_v2() {
+        crate::bail!(
+            "invalid configuration: linux.resources.unified: needs cgroup v2 (this host is v1)"
+        );
+    }
     if !plan.has_mount_ns(spec) {
         let linux = spec.linux().as_ref();
         if linux
@@ -254,7 +264,17 @@ fn make_cgroup(
     undo: &mut Undo,
 ) -> Result<()> {
     cgroup.create()?;
-    undo.cgroup = Some(cgroup.clone());
+    if cgroup.preexisted() {
+        // Not ours to remove on failure; and refuse a frozen one (the init would hang), like runc.
+        if cgroup.is_frozen().unwrap_or(false) {
+            crate::bail!("container's cgroup is frozen: thaw it or choose another cgroupsPath");
+        }
+        if cgroup.procs().is_ok_and(|p| !p.is_empty()) {
+            crate::warn("berth-runtime: warning: container's cgroup is not empty: its processes will share the container's limits");
+        }
+    } else {
+        undo.cgroup = Some(cgroup.clone());
+    }
     crate::trace("cgroup created");
     cgroup.apply(&crate::devices::effective_resources(spec))?;
     crate::trace("cgroup applied");

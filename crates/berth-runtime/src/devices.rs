@@ -1,6 +1,7 @@
 //! The device cgroup rules a container gets: the spec's own rules, then (as runc does) access to
 //! the default devices every container has (/dev/null, zero, full, random, urandom, tty, console,
-//! ptmx, pts/*, net/tun) and to the spec's `linux.devices`, and mknod of any node.
+//! ptmx, pts/*, net/tun) and mknod of any node. A node from `linux.devices` is created in /dev but
+//! is usable only if `linux.resources.devices` allows it (as with runc).
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
@@ -44,21 +45,6 @@ pub fn effective_resources(spec: &Spec) -> LinuxResources {
         rules.push(rule(C, Some(maj), Some(min), "rwm"));
     }
     rules.push(rule(C, Some(136), None, "rwm"));
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let t = match d.typ() {
-            LinuxDeviceType::B => B,
-            _ => C,
-        };
-        if d.typ() != LinuxDeviceType::P {
-            rules.push(rule(t, Some(d.major()), Some(d.minor()), "rwm"));
-        }
-    }
     res.set_devices(Some(rules));
     res
 }

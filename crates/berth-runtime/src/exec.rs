@@ -49,7 +49,12 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     match st.status(&opts.root) {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
-        Status::Paused => crate::bail!("container {:?} is paused (use --ignore-paused)", opts.id),
+        Status::Paused => {
+            crate::bail!(
+                "cannot exec in a paused container {:?} (use --ignore-paused)",
+                opts.id
+            )
+        }
         s => crate::bail!("container {:?} is {s}: cannot exec", opts.id),
     }
     let p = &opts.process;

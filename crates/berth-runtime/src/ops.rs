@@ -112,7 +112,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 }
 
 fn kill_and_wait(st: &ContainerState) -> Result<()> {
-    if let Some(cg) = &st.cgroup {
+    if let Some(cg) = st.cgroup.as_ref().filter(|cg| !cg.preexisted()) {
         if cg.procs().is_ok_and(|p| p.len() > 1) {
             let _ = cg.kill_all(libc::SIGKILL);
         }
@@ -152,7 +152,8 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
 }
 
 pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
-    if let Some(cg) = &st.cgroup {
+    // A cgroup that existed before the container (shared with others) is neither emptied nor removed.
+    if let Some(cg) = st.cgroup.as_ref().filter(|cg| !cg.preexisted()) {
         // Processes left behind when there was no pid namespace die with the container. (Checked
         // first: kill_all freezes the cgroup, which costs the kernel a code patch on this host.)
         if cg.procs().is_ok_and(|p| !p.is_empty()) {

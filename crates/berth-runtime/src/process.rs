@@ -329,9 +329,14 @@ pub fn finalize(
     if let Some(c) = &caps {
         c.drop_bounding()?;
     }
+    // cwd first as root (a directory only root can enter still works, as in runc), and again as the
+    // user if that failed (a network filesystem may refuse root but admit the user).
+    let early_cwd = std::env::set_current_dir(p.cwd()).is_ok();
     switch_user(p, setgroups_allowed)?;
-    std::env::set_current_dir(p.cwd())
-        .with_ctx(|| format!("chdir to cwd {}", p.cwd().display()))?;
+    if !early_cwd {
+        std::env::set_current_dir(p.cwd())
+            .with_ctx(|| format!("chdir to cwd {}", p.cwd().display()))?;
+    }
     if let Some(c) = &caps {
         c.apply()?;
     }

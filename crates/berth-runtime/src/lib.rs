@@ -36,8 +36,18 @@ pub fn warn(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Microseconds since the process started, printed at phase boundaries when
-/// `BERTH_RUNTIME_TRACE` is set (a developer's tool for the start-up budget).
+/// Where `trace` lines go: set once by the binary (`--debug`, `--log`, `--log-format`).
+static DEBUG_SINK: std::sync::OnceLock<Box<dyn Fn(&str) + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// Sends the phase trace to `sink` (the binary's `--debug` log) from now on.
+pub fn set_debug_sink(sink: Box<dyn Fn(&str) + Send + Sync>) {
+    let _ = DEBUG_SINK.set(sink);
+}
+
+/// A phase boundary of the create path. With `--debug` it is a debug log line; with
+/// `BERTH_RUNTIME_TRACE` set it goes to stderr with microseconds since the first trace point
+/// (a developer's tool for the start-up budget). Otherwise it costs one check.
 pub fn trace(what: &str) {
     use std::sync::OnceLock;
     static ON: OnceLock<Option<std::time::Instant>> = OnceLock::new();
@@ -49,5 +59,8 @@ pub fn trace(what: &str) {
             t0.elapsed().as_micros(),
             std::process::id()
         ));
+    }
+    if let Some(sink) = DEBUG_SINK.get() {
+        sink(&format!("pid {}: {what}", std::process::id()));
     }
 }

@@ -31,10 +31,9 @@ fn main() {
         }
     };
     if cli.g.debug {
-        // Single-threaded here: safe to set. --debug prints the start-up phases with timestamps.
-        std::env::set_var("BERTH_RUNTIME_TRACE", "1");
+        set_debug_log(&cli);
     }
-    berth_runtime::trace("arguments parsed (time from the first trace point)");
+    berth_runtime::trace("arguments parsed");
     let code = match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -45,6 +44,38 @@ fn main() {
     std::process::exit(code);
 }
 
+/// One log line in runc's shapes: logrus text (`time=… level=… msg=…`) or JSON.
+fn log_line(json: bool, level: &str, msg: &str) -> String {
+    let time = berth_runtime::state::rfc3339_now();
+    if json {
+        serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+    } else {
+        format!("time={time:?} level={level} msg={msg:?}")
+    }
+}
+
+/// `--debug`: the create path's phases as debug lines, to --log if given, else to stderr.
+fn set_debug_log(cli: &Cli) {
+    let json = cli.g.log_format == "json";
+    let file = cli.g.log.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
+    berth_runtime::set_debug_sink(Box::new(move |msg| {
+        let line = log_line(json, "debug", msg);
+        match &file {
+            Some(f) => {
+                let mut f: &std::fs::File = f;
+                let _ = writeln!(f, "{line}");
+            }
+            None => berth_runtime::warn(&line),
+        }
+    }));
+}
+
 fn log_error(cli: &Cli, e: &Error) {
     berth_runtime::warn(&format!("berth-runtime: {e}"));
     if let Some(path) = &cli.g.log {
@@ -53,14 +84,11 @@ fn log_error(cli: &Cli, e: &Error) {
             .append(true)
             .open(path)
         {
-            let time = berth_runtime::state::rfc3339_now();
-            let line = if cli.g.log_format == "json" {
-                serde_json::json!({"level": "error", "msg": e.to_string(), "time": time})
-                    .to_string()
-            } else {
-                format!("time={time:?} level=error msg={:?}", e.to_string())
-            };
-            let _ = writeln!(f, "{line}");
+            let _ = writeln!(
+                f,
+                "{}",
+                log_line(cli.g.log_format == "json", "error", &e.to_string())
+            );
         }
     }
 }

@@ -37,11 +37,12 @@ pub fn warn(line: &str) {
 }
 
 /// Where `trace` lines go: set once by the binary (`--debug`, `--log`, `--log-format`).
-static DEBUG_SINK: std::sync::OnceLock<Box<dyn Fn(&str) + Send + Sync>> =
-    std::sync::OnceLock::new();
+pub type DebugSink = Box<dyn Fn(&str) + Send + Sync>;
+
+static DEBUG_SINK: std::sync::OnceLock<DebugSink> = std::sync::OnceLock::new();
 
 /// Sends the phase trace to `sink` (the binary's `--debug` log) from now on.
-pub fn set_debug_sink(sink: Box<dyn Fn(&str) + Send + Sync>) {
+pub fn set_debug_sink(sink: DebugSink) {
     let _ = DEBUG_SINK.set(sink);
 }
 

@@ -160,14 +160,23 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     if opts.bind || typ == "bind" {
         return mount_bind(ctx, root, m, &opts);
     }
+    if typ == "proc" || typ == "sysfs" {
+        refuse_symlink_target(root, m.destination(), typ)?;
+    }
     let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), Leaf::Dir)?;
     let target = inroot::proc_fd_path(&fd);
+    // A read-only /dev is made read-only after its device nodes exist (`finalize`).
+    let flags = if m.destination() == Path::new("/dev") {
+        opts.flags & !libc::MS_RDONLY
+    } else {
+        opts.flags
+    };
     let src = m
         .source()
         .as_ref()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_string());
-    let res = mount(Some(&src), &target, Some(typ), opts.flags, Some(&opts.data));
+    let res = mount(Some(&src), &target, Some(typ), flags, Some(&opts.data));
     match res {
         Err(e) if typ == "sysfs" && (ctx.userns || !ctx.new_netns) => {
             // Without its own network namespace (or in a user namespace) sysfs cannot be mounted: bind the host's.
@@ -189,6 +198,25 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     drop(fd);
     finish_mount(root, m.destination(), &opts)
+}
+
+/// proc and sysfs must be mounted on a real directory: a symlink there (even one that stays inside
+/// the root) could point a fresh procfs at a path that masking does not cover.
+fn refuse_symlink_target(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    if let Ok(fd) = inroot::open(root.as_raw_fd(), dest, libc::O_NOFOLLOW) {
+        // SAFETY: stat is plain data; fstat fills it from a valid fd.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+        {
+            crate::bail!(
+                "{typ} must be mounted on ordinary directory: {} is a symlink",
+                dest.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Propagation and recursive attributes, applied to the mount now on top at `dest`.
@@ -671,6 +699,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
     if !own_mount_ns {
         nix::unistd::chroot(".").ctx("chroot")?;
     } else if no_pivot {
+        hide_host_proc_and_sys(rootfs)?;
         mount(Some("."), "/", None, libc::MS_MOVE, None)?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
@@ -688,6 +717,38 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
         nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).ctx("detach old root")?;
     }
     std::env::set_current_dir("/").ctx("chdir /")
+}
+
+/// Without pivot_root the old root's mounts stay in the namespace, above the chroot. A fully visible
+/// procfs or sysfs there would let the container mount a fresh, unmasked one (the kernel allows a
+/// new proc mount only if one is fully visible): detach them, or cover them when that fails.
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read mountinfo")?;
+    let mut points: Vec<String> = Vec::new();
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
+        let fstype = f.get(dash + 1).copied().unwrap_or_default();
+        let mp = f.get(4).copied().unwrap_or_default();
+        if (fstype == "proc" || fstype == "sysfs") && !Path::new(mp).starts_with(rootfs) {
+            points.push(mp.replace("\\040", " "));
+        }
+    }
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for mp in points {
+        if nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH).is_err() {
+            mount(
+                Some("tmpfs"),
+                &mp,
+                Some("tmpfs"),
+                libc::MS_RDONLY,
+                Some("size=0"),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Unmounts everything under `rootfs` (deepest first): what a container without a mount namespace
@@ -710,6 +771,24 @@ pub fn unmount_under(rootfs: &Path) -> Result<()> {
 pub fn finalize(spec: &Spec, own_mount_ns: bool) -> Result<()> {
     if !own_mount_ns {
         return Ok(());
+    }
+    let ro_dev = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .find(|m| m.destination() == Path::new("/dev") && !is_bind(m));
+    if let Some(m) = ro_dev {
+        let opts =
+            mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(Error::msg)?;
+        if opts.flags & libc::MS_RDONLY != 0 {
+            mount(
+                None,
+                "/dev",
+                None,
+                libc::MS_REMOUNT | opts.flags,
+                Some(&opts.data),
+            )?;
+        }
     }
     let linux = spec.linux().as_ref();
     for p in linux

@@ -43,6 +43,9 @@ impl Bundle {
                 rootfs.display()
             );
         }
+        // The kernel reports mounts by resolved path: compare against the resolved rootfs.
+        let rootfs = std::fs::canonicalize(&rootfs)
+            .with_ctx(|| format!("config.json: root.path {}", rootfs.display()))?;
         validate(&spec)?;
         Ok(Bundle { dir, spec, rootfs })
     }

@@ -31,11 +31,15 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn emit(kind: &str, id: &str, data: serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::json!({"type": kind, "id": id, "data": data})
-    );
+fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) {
+    let line = match data {
+        Some(d) => serde_json::json!({"type": kind, "id": id, "data": d}),
+        None => serde_json::json!({"type": kind, "id": id}),
+    };
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 pub fn run(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
@@ -50,7 +54,7 @@ pub fn run(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     }
     let stats = || -> Result<serde_json::Value> { Ok(runc_stats(&cg.stats()?)) };
     if once {
-        emit("stats", id, stats()?);
+        emit("stats", id, Some(stats()?));
         return Ok(());
     }
     let mut ooms = cg.oom_kill_count().unwrap_or(0);
@@ -58,11 +62,11 @@ pub fn run(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     while st.status(root) != Status::Stopped {
         let now = cg.oom_kill_count().unwrap_or(ooms);
         if now > ooms {
-            emit("oom", id, serde_json::Value::Null);
+            emit("oom", id, None);
             ooms = now;
         }
         if Instant::now() >= next {
-            emit("stats", id, stats()?);
+            emit("stats", id, Some(stats()?));
             next += every;
         }
         std::thread::sleep(Duration::from_millis(100));

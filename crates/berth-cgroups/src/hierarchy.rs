@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// v1 controllers we know how to drive (plus any `name=...` named hierarchy).
+/// The key of a hybrid host's cgroup2 mount in a v1 hierarchy's mount map.
+pub const UNIFIED: &str = "unified";
+
 const V1_CONTROLLERS: &[&str] = &[
     "cpu",
     "cpuacct",
@@ -98,6 +101,11 @@ impl Hierarchy {
             }
         }
         if mounts.keys().any(|k| !k.starts_with("name=")) {
+            // Hybrid: the (controller-less) cgroup2 tree tracks processes too, as systemd and runc
+            // use it; the container gets a directory there under the key UNIFIED.
+            if let Some(root) = v2_root {
+                mounts.insert(UNIFIED.to_string(), root);
+            }
             return Ok(Hierarchy::V1 { mounts });
         }
         v2_root
@@ -151,6 +159,9 @@ mod tests {
             PathBuf::from("/sys/fs/cgroup/systemd")
         );
         assert!(!mounts.contains_key("xattr") && !mounts.contains_key("rw"));
+        if HYBRID.contains("cgroup2") {
+            assert_eq!(mounts[UNIFIED], PathBuf::from("/sys/fs/cgroup/unified"));
+        }
     }
 
     #[test]

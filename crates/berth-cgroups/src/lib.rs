@@ -230,6 +230,29 @@ impl Cgroup {
         !self.paths().iter().any(|p| created.contains(p))
     }
 
+    /// Creates only the hybrid host's cgroup2 directory (recorded like `create`'s, so `destroy`
+    /// removes what it made): the runtime clones into it before making the rest.
+    pub fn create_unified(&self) -> Result<()> {
+        let Some(dir) = self.unified_dir() else {
+            return Ok(());
+        };
+        let mut made = Vec::new();
+        let res = cgroupfs::mkdir_all(&dir, &mut made);
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(made);
+        res
+    }
+
+    /// A hybrid host's cgroup2 directory for this cgroup (None on pure v1 and on v2).
+    pub fn unified_dir(&self) -> Option<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V1 { mounts } => mounts.get(hierarchy::UNIFIED).map(|m| m.join(&self.path)),
+            Hierarchy::V2 { .. } => None,
+        }
+    }
+
     fn created_dirs(&self) -> Vec<PathBuf> {
         self.created
             .lock()

@@ -15,13 +15,53 @@ pub struct SelfJoin {
     deferred: Vec<std::path::PathBuf>,
 }
 
+/// The v1 controller directories (a hybrid host's cgroup2 directory has no `tasks`: the child is
+/// cloned straight into it, see `IntoCgroup`).
+fn v1_dirs(cg: &berth_cgroups::Cgroup) -> Vec<std::path::PathBuf> {
+    let unified = cg.unified_dir();
+    cg.paths()
+        .into_iter()
+        .filter(|d| Some(d) != unified.as_ref())
+        .collect()
+}
+
+/// The cgroup2 directory a child is cloned into with CLONE_INTO_CGROUP: the container's cgroup on
+/// a v2 host, its unified directory on a hybrid one. No migration, no global lock.
+pub struct IntoCgroup {
+    pub fd: OwnedFd,
+}
+
+impl IntoCgroup {
+    /// Opens (creating it if `create`) the directory; None where there is no cgroup2 directory.
+    pub fn open(cg: &berth_cgroups::Cgroup, create: bool) -> Result<Option<IntoCgroup>> {
+        let dir = if cg.hierarchy().is_v2() {
+            cg.paths().into_iter().next()
+        } else {
+            cg.unified_dir()
+        };
+        let Some(dir) = dir else { return Ok(None) };
+        if create {
+            cg.create_unified()?;
+        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&dir)
+            .with_ctx(|| format!("cgroup {}", dir.display()))?;
+        Ok(Some(IntoCgroup {
+            fd: OwnedFd::from(f),
+        }))
+    }
+}
+
 impl SelfJoin {
     /// Opens `tasks` of every v1 controller; on v2 there is nothing to open and the parent
     /// writes `cgroup.procs` instead.
     pub fn open(cg: &berth_cgroups::Cgroup) -> Result<SelfJoin> {
         let mut files = Vec::new();
         if !cg.hierarchy().is_v2() {
-            for dir in cg.paths() {
+            for dir in v1_dirs(cg) {
                 let path = dir.join("tasks");
                 let f = std::fs::OpenOptions::new()
                     .write(true)
@@ -42,7 +82,7 @@ impl SelfJoin {
         let deferred = if cg.hierarchy().is_v2() {
             Vec::new()
         } else {
-            cg.paths().into_iter().map(|d| d.join("tasks")).collect()
+            v1_dirs(cg).into_iter().map(|d| d.join("tasks")).collect()
         };
         SelfJoin {
             files: Vec::new(),

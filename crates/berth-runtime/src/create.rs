@@ -190,7 +190,14 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         id: &opts.id,
         early_clone,
     };
-    let pid = clone_init(plan.clone_flags, || init::run(&args))?;
+    // v2 (cgroup made above) or a hybrid host's unified directory: clone straight into it.
+    let into = crate::cgjoin::IntoCgroup::open(&cgroup, early_clone)?;
+    if early_clone && !cgroup.preexisted() {
+        undo.cgroup = Some(cgroup.clone());
+    }
+    let pid = clone_init(plan.clone_flags, into.as_ref().map(|i| &i.fd), || {
+        init::run(&args)
+    })?;
     undo.pid = Some(pid);
     drop(child);
     drop(fifo_fd);
@@ -203,7 +210,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     if plan.new_user {
         namespaces::write_id_maps(pid, spec)?;
     }
-    if !cgroup_join.by_child() {
+    if !cgroup_join.by_child() && into.is_none() {
         cgroup.add_process(pid)?;
     }
     parent.send(&Msg::Go)?;
@@ -317,19 +324,61 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, &path).with_ctx(|| format!("pid file {}", path.display()))
 }
 
-/// clone(2) without a new stack: fork semantics plus namespace flags. The child runs `f` and exits.
-pub fn clone_init<F: FnOnce() -> i32>(flags: libc::c_int, f: F) -> Result<i32> {
-    // SAFETY: without CLONE_VM the child gets a copy-on-write copy of our address space and stack, exactly
-    // like fork(2). The runtime is single-threaded here, so no lock can be held by another thread.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone without a new stack: fork semantics plus namespace flags; with `cgroup`, clone3 places the
+/// child straight into that cgroup2 directory (CLONE_INTO_CGROUP). The child runs `f` and exits.
+pub fn clone_init<F: FnOnce() -> i32>(
+    flags: libc::c_int,
+    cgroup: Option<&OwnedFd>,
+    f: F,
+) -> Result<i32> {
+    let r = match cgroup {
+        Some(cg) => {
+            let args = CloneArgs {
+                flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: cg.as_raw_fd() as u64,
+                ..Default::default()
+            };
+            // SAFETY: as below; clone3 with stack 0 also shares nothing and copies our stack.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &args as *const CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            }
+        }
+        // SAFETY: without CLONE_VM the child gets a copy-on-write copy of our address space and stack,
+        // exactly like fork(2). The runtime is single-threaded here, so no lock can be held by
+        // another thread.
+        None => unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        },
     };
     if r < 0 {
         return Err(Error::msg(format!(

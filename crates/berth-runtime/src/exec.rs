@@ -110,7 +110,11 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if !opts.detach {
         crate::signals::block_all();
     }
-    let pid = crate::create::clone_init(0, || {
+    let into = match &st.cgroup {
+        Some(cg) => crate::cgjoin::IntoCgroup::open(cg, false)?,
+        None => None,
+    };
+    let pid = crate::create::clone_init(0, into.as_ref().map(|i| &i.fd), || {
         let c = ExecChild {
             joins: &joins,
             userns,

@@ -222,6 +222,15 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
         console::send_master(sock, &master, console::MASTER_NAME)
             .map_err(|e| Error::msg(e.to_string()))?;
         drop(master);
+        // The terminal belongs to the process's user (its group stays devpts' gid=, the tty group).
+        // SAFETY: fchown on a valid fd.
+        unsafe {
+            libc::fchown(
+                std::os::fd::AsRawFd::as_raw_fd(&slave),
+                p.user().uid(),
+                u32::MAX,
+            )
+        };
         console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
     }
     process::set_rlimits(p)?;
@@ -230,8 +239,9 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() == "allow")
             .unwrap_or(true);
-    let listener = process::finalize(p, seccomp, setgroups)?;
-    crate::notify::child_send(chan, listener)?;
+    process::finalize(p, seccomp, setgroups, &mut |fd| {
+        crate::notify::child_send(chan, fd)
+    })?;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     let path = process::lookup(&args[0], &env)?;

@@ -134,7 +134,14 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         a.chan.expect(Msg::HooksDone)?;
     }
     if let Some(h) = hooks {
-        let st = serde_json::json!({"ociVersion": "1.1.0", "id": a.id, "status": "creating", "pid": std::process::id(), "bundle": a.bundle.dir, "annotations": spec.annotations().clone().unwrap_or_default()});
+        // Our pid as the host sees it: the host's /proc is still mounted here (before pivot_root).
+        let host_pid: u32 = std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(std::process::id);
+        // Run from the container's root, as runc does (hooks use paths relative to it).
+        let _ = std::env::set_current_dir(&a.bundle.rootfs);
+        let st = serde_json::json!({"ociVersion": "1.1.0", "id": a.id, "status": "creating", "pid": host_pid, "bundle": a.bundle.dir, "annotations": spec.annotations().clone().unwrap_or_default()});
         crate::create::run_hooks(
             "createContainer",
             h.create_container(),
@@ -161,8 +168,9 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() == "allow")
             .unwrap_or(true);
-    let listener = process::finalize(process, a.seccomp, setgroups)?;
-    crate::notify::child_send(a.chan, listener)?;
+    process::finalize(process, a.seccomp, setgroups, &mut |fd| {
+        crate::notify::child_send(a.chan, fd)
+    })?;
     crate::trace("child: process finalized");
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
@@ -263,6 +271,15 @@ fn setup_console(sock: &OwnedFd, p: &oci_spec::runtime::Process) -> Result<()> {
     console::send_master(sock, &master, console::MASTER_NAME)
         .map_err(|e| Error::msg(e.to_string()))?;
     drop(master);
+    // The terminal belongs to the process's user (its group stays devpts' gid=, the tty group).
+    // SAFETY: fchown on a valid fd.
+    unsafe {
+        libc::fchown(
+            std::os::fd::AsRawFd::as_raw_fd(&slave),
+            p.user().uid(),
+            u32::MAX,
+        )
+    };
     console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
     Ok(())
 }

@@ -10,8 +10,7 @@ use crate::error::{Error, Result};
 use crate::sync::{Channel, Msg};
 
 /// In the child: hand the listener to the parent and wait until it was delivered.
-pub fn child_send(chan: &Channel, listener: Option<OwnedFd>) -> Result<()> {
-    let Some(fd) = listener else { return Ok(()) };
+pub fn child_send(chan: &Channel, fd: OwnedFd) -> Result<()> {
     chan.send(&Msg::SeccompFd)?;
     chan.send_fd(&fd)?;
     chan.expect(Msg::SeccompDone)

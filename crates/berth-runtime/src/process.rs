@@ -316,20 +316,24 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
 /// Everything from the user switch to just before execve, for init and exec alike.
 /// `seccomp` is installed here: before the caps drop when no_new_privs is off (it needs CAP_SYS_ADMIN),
 /// else last.
+/// `on_listener` receives a notify filter's listener the moment the filter is installed: every
+/// later syscall may already wait on the agent, so it must be handed over first.
 pub fn finalize(
     p: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
     setgroups_allowed: bool,
-) -> Result<Option<OwnedFd>> {
+    on_listener: &mut dyn FnMut(OwnedFd) -> Result<()>,
+) -> Result<()> {
     let nnp = p.no_new_privileges().unwrap_or(false);
-    let mut listener = None;
     // Early: without no_new_privs the filter needs CAP_SYS_ADMIN, still held here. A notify filter is
     // also installed early, so its listener can be handed to the parent before the start gate.
     if let Some(f) = seccomp.filter(|f| !nnp || f.uses_notify()) {
         if nnp {
             set_no_new_privs()?;
         }
-        listener = f.install()?;
+        if let Some(fd) = f.install()? {
+            on_listener(fd)?;
+        }
     }
     let caps = CapPlan::new(p);
     if let Some(c) = &caps {
@@ -349,7 +353,7 @@ pub fn finalize(
     if nnp {
         set_no_new_privs()?;
     }
-    Ok(listener)
+    Ok(())
 }
 
 /// Installs seccomp last when no_new_privs is on (see `finalize`).

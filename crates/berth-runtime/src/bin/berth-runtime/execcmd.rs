@@ -61,7 +61,15 @@ fn build_process(a: &ExecArgs, base: &Process) -> Result<Process> {
     if let Some(path) = &a.process {
         let data =
             std::fs::read(path).with_ctx(|| format!("exec: process file {}", path.display()))?;
-        return serde_json::from_slice(&data)
+        // Like runc, fields left out take their zero values (user 0:0, cwd "/").
+        let mut v: serde_json::Value = serde_json::from_slice(&data)
+            .with_ctx(|| format!("exec: process file {}", path.display()))?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+            obj.entry("cwd").or_insert_with(|| serde_json::json!("/"));
+        }
+        return serde_json::from_value(v)
             .with_ctx(|| format!("exec: process file {}", path.display()));
     }
     if a.command.is_empty() {

@@ -234,7 +234,7 @@ fn bundle_wants_terminal(bundle: &Path) -> bool {
 
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         berth_runtime::bail!("invalid signal {s:?}");

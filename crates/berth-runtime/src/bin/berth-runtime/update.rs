@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use berth_runtime::error::{Context, Error, Result};
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct UpdateArgs {
     /// JSON file with the new resources ("-" for stdin)
     #[arg(short = 'r', long)]

@@ -246,7 +246,6 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     let env = p.env().clone().unwrap_or_default();
     let path = process::lookup(&args[0], &env)?;
     process::cloexec_from(3 + preserve_fds);
-    process::late_seccomp(p, seccomp)?;
     process::reset_signals();
     Ok(process::exec(&path, &args, &env))
 }

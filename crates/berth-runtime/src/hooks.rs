@@ -26,12 +26,12 @@ pub enum HookError {
     Wait { path: PathBuf, err: io::Error },
     #[error("hook {}: exited with status {status}", .path.display())]
     Exited { path: PathBuf, status: i32 },
-    #[error("hook {}: killed by signal {signal}", .path.display())]
+    #[error("hook {}: killed by signal {signal} ({})", .path.display(), signal_name(*.signal))]
     Signaled { path: PathBuf, signal: i32 },
     #[error("hook {}: timed out after {secs} s", .path.display())]
     TimedOut { path: PathBuf, secs: i64 },
-    /// A failure of one hook of a lifecycle stage, e.g. `createRuntime hook /x: ...`.
-    #[error("{kind} {inner}")]
+    /// A failure of one hook of a lifecycle stage, e.g. `error running createRuntime hook /x: ...`.
+    #[error("error running {kind} {inner}")]
     Stage { kind: String, inner: Box<HookError> },
 }
 
@@ -177,6 +177,19 @@ fn set_nonblocking(pipe: &ChildStdin) -> io::Result<()> {
     Ok(())
 }
 
+/// "bad system call" for SIGSYS: the C library's description, lower-cased like Go's.
+fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local string (or null).
+    let p = unsafe { libc::strsignal(sig) };
+    if p.is_null() {
+        return format!("signal {sig}");
+    }
+    // SAFETY: a valid NUL-terminated C string from libc.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,7 +312,7 @@ mod tests {
         let err = run_hooks("createRuntime", &hooks, b"{}").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "createRuntime hook /bin/sh: exited with status 3"
+            "error running createRuntime hook /bin/sh: exited with status 3"
         );
         assert!(!dir.0.join("ran").exists());
     }

@@ -193,7 +193,6 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
         }
     }
     let spec = &a.bundle.spec;
-    let process = spec.process().as_ref();
     let fail = |err: Error| {
         crate::warn(&format!("berth-runtime: container {}: {err}", a.id));
         // SAFETY: exit the child without unwinding.
@@ -206,11 +205,6 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
             h.start_container(),
             st.to_string().as_bytes(),
         ) {
-            fail(err);
-        }
-    }
-    if let Some(p) = process {
-        if let Err(err) = process::late_seccomp(p, a.seccomp) {
             fail(err);
         }
     }

@@ -325,12 +325,8 @@ pub fn finalize(
     on_listener: &mut dyn FnMut(OwnedFd) -> Result<()>,
 ) -> Result<()> {
     let nnp = p.no_new_privileges().unwrap_or(false);
-    // Early: without no_new_privs the filter needs CAP_SYS_ADMIN, still held here. A notify filter is
-    // also installed early, so its listener can be handed to the parent before the start gate.
-    if let Some(f) = seccomp.filter(|f| !nnp || f.uses_notify()) {
-        if nnp {
-            set_no_new_privs()?;
-        }
+    // Without no_new_privs the filter goes in now, while CAP_SYS_ADMIN is still held.
+    if let Some(f) = seccomp.filter(|_| !nnp) {
         if let Some(fd) = f.install()? {
             on_listener(fd)?;
         }
@@ -352,17 +348,13 @@ pub fn finalize(
     }
     if nnp {
         set_no_new_privs()?;
-    }
-    Ok(())
-}
-
-/// Installs seccomp last when no_new_privs is on (see `finalize`).
-pub fn late_seccomp(p: &Process, seccomp: Option<&berth_seccomp::Filter>) -> Result<()> {
-    if let (Some(f), true) = (
-        seccomp.filter(|f| !f.uses_notify()),
-        p.no_new_privileges().unwrap_or(false),
-    ) {
-        f.install()?;
+        // With it, the filter goes in last, after the identity change, and before the start gate and
+        // startContainer hooks, which run under it (as with runc).
+        if let Some(f) = seccomp {
+            if let Some(fd) = f.install()? {
+                on_listener(fd)?;
+            }
+        }
     }
     Ok(())
 }

@@ -35,8 +35,12 @@ pub fn parent_forward(
         "metadata": seccomp.and_then(|s| s.listener_metadata().clone()).unwrap_or_default(),
         "state": state,
     });
-    let sock = crate::console::connect_socket(&path)
-        .map_err(|e| Error::msg(format!("seccomp listenerPath: {e}")))?;
+    let sock = crate::console::connect_socket(&path).map_err(|e| {
+        Error::msg(format!(
+            "failed to connect with seccomp agent specified in the seccomp profile ({}): {e}",
+            path.display()
+        ))
+    })?;
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let body = msg.to_string();
     let iov = [std::io::IoSlice::new(body.as_bytes())];

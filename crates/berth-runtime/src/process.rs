@@ -182,6 +182,28 @@ impl CapPlan {
     }
 }
 
+/// stdin/out/err belong to the process's user (a pipe or a terminal the runtime was handed), so it
+/// can reopen them through /proc/self/fd; /dev/null and what it already owns are left alone.
+fn fix_stdio_owner(uid: u32) {
+    // SAFETY: stat is plain data; stat/fstat fill it.
+    let mut null: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and out-pointer.
+    let null_ok = unsafe { libc::stat(c"/dev/null".as_ptr(), &mut null) } == 0;
+    for fd in 0..3 {
+        // SAFETY: as above.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on a maybe-closed fd only returns EBADF.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_uid == uid {
+            continue;
+        }
+        if null_ok && st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null.st_rdev {
+            continue;
+        }
+        // SAFETY: fchown on our own fd; failure (e.g. a read-only fs) is ignored, as runc does for EINVAL/EPERM.
+        unsafe { libc::fchown(fd, uid, u32::MAX) };
+    }
+}
+
 /// setgroups + setresgid + setresuid, keeping capabilities across the switch for CapPlan::apply.
 pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let u = p.user();
@@ -338,6 +360,7 @@ pub fn finalize(
     // cwd first as root (a directory only root can enter still works, as in runc), and again as the
     // user if that failed (a network filesystem may refuse root but admit the user).
     let early_cwd = std::env::set_current_dir(p.cwd()).is_ok();
+    fix_stdio_owner(p.user().uid());
     switch_user(p, setgroups_allowed)?;
     if !early_cwd {
         std::env::set_current_dir(p.cwd())

@@ -48,6 +48,12 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, Error> {
         rules.extend(entry_rules(i, sc)?);
     }
     let notify = rules.iter().any(|r| r.action == SECCOMP_RET_USER_NOTIF);
+    if rules
+        .iter()
+        .any(|r| r.action == SECCOMP_RET_USER_NOTIF && r.name == "write")
+    {
+        return Err(Error::NotifyWrite);
+    }
     if notify && s.listener_path().is_none() {
         return Err(Error::NotifyNeedsListener);
     }

@@ -20,6 +20,9 @@ pub enum Error {
     NotifyDefault,
     #[error("seccomp: SCMP_ACT_NOTIFY needs listenerPath")]
     NotifyNeedsListener,
+    /// The runtime itself must write to hand the listener over; a notified write could deadlock it.
+    #[error("seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall")]
+    NotifyWrite,
     #[error("seccomp: syscalls[{0}]: names must be non-empty strings")]
     NoNames(usize),
     #[error("seccomp: {field}: errnoRet {value} does not fit in 16 bits")]

@@ -227,7 +227,31 @@ impl Cgroup {
     /// or a leftover): the caller warns about processes in it and refuses a frozen one, like runc.
     pub fn preexisted(&self) -> bool {
         let created = self.created_dirs();
-        !self.paths().iter().any(|p| created.contains(p))
+        let unified = self.unified_dir();
+        !self
+            .paths()
+            .iter()
+            .filter(|p| Some(*p) != unified.as_ref())
+            .any(|p| created.contains(p))
+    }
+
+    /// Removes what `create_unified` made (the runtime's undo when the rest was never created).
+    pub fn destroy_unified(&self) -> Result<()> {
+        let Some(dir) = self.unified_dir() else {
+            return Ok(());
+        };
+        let created = self.created_dirs();
+        if created.contains(&dir) {
+            cgroupfs::remove_tree(&dir)?;
+        }
+        for d in created
+            .iter()
+            .rev()
+            .filter(|d| dir.starts_with(d) && **d != dir)
+        {
+            cgroupfs::remove_parent_if_unused(d)?;
+        }
+        Ok(())
     }
 
     /// Creates only the hybrid host's cgroup2 directory (recorded like `create`'s, so `destroy`

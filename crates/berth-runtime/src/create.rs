@@ -32,6 +32,8 @@ struct Undo {
     dir: Option<PathBuf>,
     cgroup: Option<berth_cgroups::Cgroup>,
     pid: Option<i32>,
+    /// Holds what `create_unified` made before the clone, until the whole cgroup exists.
+    unified: Option<berth_cgroups::Cgroup>,
     /// Set when the container shares our mount namespace: its mounts under the rootfs are ours to undo.
     shared_mount_rootfs: Option<PathBuf>,
 }
@@ -50,6 +52,9 @@ impl Drop for Undo {
                 let _ = cg.kill_all(libc::SIGKILL);
             }
             let _ = cg.destroy();
+        }
+        if let (Some(u), None) = (&self.unified, &self.cgroup) {
+            let _ = u.destroy_unified();
         }
         if let Some(r) = &self.shared_mount_rootfs {
             let _ = crate::rootfs::unmount_under(r);
@@ -132,6 +137,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         cgroup: None,
         pid: None,
         shared_mount_rootfs: (!plan.has_mount_ns(spec)).then(|| bundle.rootfs.clone()),
+        unified: None,
     };
 
     let cg_path = spec
@@ -192,8 +198,8 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     };
     // v2 (cgroup made above) or a hybrid host's unified directory: clone straight into it.
     let into = crate::cgjoin::IntoCgroup::open(&cgroup, early_clone)?;
-    if early_clone && !cgroup.preexisted() {
-        undo.cgroup = Some(cgroup.clone());
+    if early_clone {
+        undo.unified = Some(cgroup.clone());
     }
     let pid = clone_init(plan.clone_flags, into.as_ref().map(|i| &i.fd), || {
         init::run(&args)
@@ -271,11 +277,18 @@ fn make_cgroup(
     undo: &mut Undo,
 ) -> Result<()> {
     cgroup.create()?;
-    if cgroup.preexisted() {
-        // Not ours to remove on failure; and refuse a frozen one (the init would hang), like runc.
-        if cgroup.is_frozen().unwrap_or(false) {
-            crate::bail!("container's cgroup is frozen: thaw it or choose another cgroupsPath");
+    // A frozen cgroup (even one controller's, left frozen by someone) would freeze the init as it
+    // joins: refuse, like runc.
+    if cgroup.is_frozen().unwrap_or(false) {
+        if !cgroup.preexisted() {
+            undo.cgroup = Some(cgroup.clone());
         }
+        crate::bail!(
+            "container's cgroup unexpectedly frozen: thaw it or choose another cgroupsPath"
+        );
+    }
+    if cgroup.preexisted() {
+        // Not ours to remove on failure.
         if cgroup.procs().is_ok_and(|p| !p.is_empty()) {
             crate::warn("berth-runtime: warning: container's cgroup is not empty: its processes will share the container's limits");
         }

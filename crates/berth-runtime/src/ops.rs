@@ -161,6 +161,9 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
         }
         cg.destroy()?;
     }
+    if let Some(cg) = st.cgroup.as_ref().filter(|cg| cg.preexisted()) {
+        cg.destroy_unified()?;
+    }
     if !crate::namespaces::Plan::from_spec(&st.config).has_mount_ns(&st.config) {
         crate::rootfs::unmount_under(&st.rootfs)?;
     }

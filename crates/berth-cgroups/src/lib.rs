@@ -186,13 +186,16 @@ impl Cgroup {
         res
     }
 
-    /// Removes the cgroup (child cgroups first, retrying briefly while tasks are reaped), then
+    /// Removes the cgroup directories `create` made (child cgroups first, retrying briefly while
+    /// tasks are reaped), then
     /// any parent directories `create` made that nothing else uses. Missing dirs are fine.
     pub fn destroy(&self) -> Result<()> {
-        for dir in self.paths() {
+        // Only what `create` made: a directory that was there before (another container's, or one
+        // a user prepared, frozen or not) is not ours to remove.
+        let created = self.created_dirs();
+        for dir in self.paths().into_iter().filter(|d| created.contains(d)) {
             cgroupfs::remove_tree(&dir)?;
         }
-        let created = self.created_dirs();
         for dir in created.iter().rev().filter(|d| !self.paths().contains(d)) {
             cgroupfs::remove_parent_if_unused(dir)?;
         }

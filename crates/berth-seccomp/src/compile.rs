@@ -80,8 +80,21 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, Error> {
             skipped.push(r.name.clone());
         }
     }
+    // Like runc: with a denying default, a syscall newer than every one the profile names gets
+    // ENOSYS, not the default errno, so the C library falls back to an older call (clone3 ->
+    // clone, faccessat2 -> faccessat) instead of failing with EPERM.
+    let mut enosys = Vec::new();
+    if default != SECCOMP_RET_ALLOW && default != SECCOMP_RET_LOG {
+        for arch in &arches {
+            if let Some(max) = rules.iter().filter_map(|r| arch.syscall(&r.name)).max() {
+                enosys.push((*arch, max + 1));
+            }
+        }
+    }
     let sections: Vec<(Arch, Table)> = arches.into_iter().zip(tables).collect();
-    let instructions = Layout::new(default).program(&sections);
+    let mut layout = Layout::new(default);
+    layout.enosys = enosys;
+    let instructions = layout.program(&sections);
     if instructions.len() > bpf::MAX_INSNS {
         return Err(Error::TooLong(instructions.len()));
     }
@@ -251,6 +264,8 @@ struct Layout {
     p: Program,
     default: u32,
     rets: Vec<(u32, Label)>,
+    /// Per arch, the first syscall number answered with ENOSYS (see `compile`).
+    enosys: Vec<(Arch, u32)>,
 }
 
 impl Layout {
@@ -259,6 +274,7 @@ impl Layout {
             p: Program::default(),
             default,
             rets: Vec::new(),
+            enosys: Vec::new(),
         }
     }
 
@@ -359,7 +375,16 @@ impl Layout {
                 }
             })
             .collect();
-        self.tree(&runs(&targets));
+        let mut runs = runs(&targets);
+        if let Some(&(_, from)) = self.enosys.iter().find(|(a, _)| *a == arch) {
+            if let Some(last) = runs
+                .last_mut()
+                .filter(|(start, t)| *start == from && *t == Target::Default)
+            {
+                last.1 = Target::Ret(SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+            }
+        }
+        self.tree(&runs);
         for (l, rules) in bodies {
             self.p.place(l);
             self.with_local_rets(|me| me.body(arch, rules));

@@ -234,8 +234,13 @@ fn listed_arches_use_their_own_numbers() {
     assert_eq!(run(&f, Call::new(I386, 5)), SECCOMP_RET_ALLOW, "i386 open");
     assert_eq!(
         run(&f, Call::new(I386, 110)),
+        SECCOMP_RET_ERRNO | 38,
+        "i386 iopl: newer than any named i386 syscall, so ENOSYS"
+    );
+    assert_eq!(
+        run(&f, Call::new(I386, 20)),
         SECCOMP_RET_ERRNO | 1,
-        "i386 iopl"
+        "i386 getpid"
     );
     assert_eq!(run(&f, Call::new(AARCH64, 173)), SECCOMP_RET_ALLOW);
     assert_eq!(run(&f, Call::new(AARCH64, 2)), SECCOMP_RET_ERRNO | 1);
@@ -377,4 +382,26 @@ fn programs_over_the_kernel_limit_are_refused() {
         .collect();
     let e = crate::compile(&spec(&allow_but(&rules.join(",")))).unwrap_err();
     assert!(matches!(e, Error::TooLong(n) if n > 4096), "{e}");
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys_under_a_denying_default() {
+    let f = filter(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO",
+            "syscalls":[{"names":["read","mkdir"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    assert_eq!(run(&f, Call::new(X86_64, READ)), SECCOMP_RET_ALLOW);
+    // Below the highest named number: the default (EPERM).
+    assert_eq!(run(&f, Call::new(X86_64, 50)), SECCOMP_RET_ERRNO | 1);
+    // Above it: ENOSYS, so libc falls back.
+    assert_eq!(
+        run(&f, Call::new(X86_64, MKDIR + 1)),
+        SECCOMP_RET_ERRNO | 38
+    );
+    assert_eq!(run(&f, Call::new(X86_64, 1000)), SECCOMP_RET_ERRNO | 38);
+    // An allowing default has no such stub.
+    let a = filter(&allow_but(
+        r#"{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}"#,
+    ));
+    assert_eq!(run(&a, Call::new(X86_64, 1000)), SECCOMP_RET_ALLOW);
 }

@@ -25,6 +25,70 @@ fn v1_dirs(cg: &berth_cgroups::Cgroup) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// `exec --cgroup [CONTROLLER[,CONTROLLER]:]PATH`: sub-cgroups of the container's cgroup to join,
+/// per controller or for all.
+#[derive(Debug, Default)]
+pub struct SubCgroups {
+    all: Option<std::path::PathBuf>,
+    by_controller: Vec<(String, std::path::PathBuf)>,
+}
+
+impl SubCgroups {
+    pub fn parse(specs: &[String], cg: &berth_cgroups::Cgroup) -> Result<SubCgroups> {
+        let known: Vec<String> = cg
+            .v1_mounts()
+            .into_iter()
+            .flat_map(|(n, _)| n.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        let mut out = SubCgroups::default();
+        for spec in specs {
+            let (ctrls, path) = match spec.split_once(':') {
+                Some((c, p)) => (Some(c), p),
+                None => (None, spec.as_str()),
+            };
+            let rel = std::path::Path::new(path.trim_start_matches('/'));
+            if rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                crate::bail!("exec --cgroup: {path} is not a sub cgroup path");
+            }
+            match ctrls {
+                None => out.all = Some(rel.to_path_buf()),
+                Some(cs) => {
+                    for c in cs.split(',') {
+                        if !known.iter().any(|k| k == c) {
+                            crate::bail!("exec --cgroup: unknown controller {c:?}");
+                        }
+                        out.by_controller.push((c.to_string(), rel.to_path_buf()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sub path for a controller directory named like `cpu,cpuacct` (None: the container's own).
+    fn for_controller_dir(&self, name: Option<&str>) -> Option<&std::path::Path> {
+        let name = name?;
+        let specific = self
+            .by_controller
+            .iter()
+            .find(|(c, _)| name.split(',').any(|n| n == c))
+            .map(|(_, p)| p.as_path());
+        specific
+            .or(self.all.as_deref())
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+}
+
+fn controller_dir_name(cg: &berth_cgroups::Cgroup, dir: &std::path::Path) -> Option<String> {
+    cg.v1_mounts()
+        .into_iter()
+        .find(|(_, d)| d == dir)
+        .map(|(n, _)| n)
+}
+
 /// The cgroup2 directory a child is cloned into with CLONE_INTO_CGROUP: the container's cgroup on
 /// a v2 host, its unified directory on a hybrid one. No migration, no global lock.
 pub struct IntoCgroup {
@@ -59,9 +123,25 @@ impl SelfJoin {
     /// Opens `tasks` of every v1 controller; on v2 there is nothing to open and the parent
     /// writes `cgroup.procs` instead.
     pub fn open(cg: &berth_cgroups::Cgroup) -> Result<SelfJoin> {
+        Self::open_sub(cg, &SubCgroups::default())
+    }
+
+    /// Like `open`, into sub-cgroups of the container's (`exec --cgroup`).
+    pub fn open_sub(cg: &berth_cgroups::Cgroup, sub: &SubCgroups) -> Result<SelfJoin> {
         let mut files = Vec::new();
         if !cg.hierarchy().is_v2() {
             for dir in v1_dirs(cg) {
+                let name = controller_dir_name(cg, &dir);
+                let dir = match sub.for_controller_dir(name.as_deref()) {
+                    Some(s) => {
+                        let d = dir.join(s);
+                        if !d.join("cgroup.procs").exists() {
+                            crate::bail!("exec: adding pid to cgroups: open {}/cgroup.procs: no such file or directory", d.display());
+                        }
+                        d
+                    }
+                    None => dir,
+                };
                 let path = dir.join("tasks");
                 let f = std::fs::OpenOptions::new()
                     .write(true)

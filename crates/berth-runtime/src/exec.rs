@@ -23,6 +23,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLER:]PATH`: join these sub-cgroups of the container's cgroup.
+    pub sub_cgroups: Vec<String>,
 }
 
 const ORDER: [LinuxNamespaceType; 8] = [
@@ -104,7 +106,10 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     };
     let (parent, child) = sync::pair()?;
     let cgroup_join = match &st.cgroup {
-        Some(cg) => Some(crate::cgjoin::SelfJoin::open(cg)?),
+        Some(cg) => {
+            let sub = crate::cgjoin::SubCgroups::parse(&opts.sub_cgroups, cg)?;
+            Some(crate::cgjoin::SelfJoin::open_sub(cg, &sub)?)
+        }
         None => None,
     };
     if !opts.detach {

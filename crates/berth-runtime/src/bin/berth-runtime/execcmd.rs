@@ -47,6 +47,9 @@ pub struct ExecArgs {
     /// Allow exec in a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Join a sub-cgroup of the container's: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// Accepted for runc compatibility
     #[arg(long = "apparmor", hide = true)]
     pub apparmor: Option<String>,
@@ -147,5 +150,6 @@ pub fn run(root: &std::path::Path, a: &ExecArgs) -> Result<i32> {
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        sub_cgroups: a.cgroup.clone(),
     })
 }

@@ -219,7 +219,17 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     if !cgroup_join.by_child() && into.is_none() {
         cgroup.add_process(pid)?;
     }
-    parent.send(&Msg::Go)?;
+    // The child may have failed already (it sets up its mounts while we make the cgroup): its own
+    // message says why, better than the broken pipe our `Go` would meet.
+    if let Some(Msg::Failed(why)) = parent.try_recv() {
+        return Err(Error::msg(why));
+    }
+    if let Err(e) = parent.send(&Msg::Go) {
+        return Err(match parent.try_recv() {
+            Some(Msg::Failed(why)) => Error::msg(why),
+            _ => e,
+        });
+    }
     crate::trace("go sent");
 
     let mut st = ContainerState {

@@ -134,6 +134,24 @@ impl Channel {
         }
     }
 
+    /// A message already queued, without waiting (None when there is none).
+    pub fn try_recv(&self) -> Option<Msg> {
+        let mut buf = [0u8; 4096];
+        // SAFETY: buf is valid for its length.
+        let r = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if r <= 0 {
+            return None;
+        }
+        Msg::decode(&buf[..r as usize])
+    }
+
     /// Waits for `want`; a `Failed` from the other side becomes that error.
     pub fn expect(&self, want: Msg) -> Result<()> {
         match self.recv()? {

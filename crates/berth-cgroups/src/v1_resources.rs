@@ -319,6 +319,12 @@ fn devices(cg: &V1, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let dir = cg.dir("devices", "device rules")?;
     write("devices", &dir, "devices.deny", "a")?;
     for d in rules {
+        if d.access()
+            .as_deref()
+            .is_some_and(|a| !a.is_empty() && !a.chars().any(|c| "rwm".contains(c)))
+        {
+            continue; // nothing the kernel knows: the rule changes nothing
+        }
         let file = if d.allow() {
             "devices.allow"
         } else {
@@ -335,11 +341,11 @@ pub fn v1_device_rule(d: &LinuxDeviceCgroup) -> String {
         n.filter(|&n| n >= 0)
             .map_or("*".to_string(), |n| n.to_string())
     };
-    let access = d
-        .access()
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .unwrap_or("rwm");
+    // Only r, w and m mean anything to the kernel (runc drops the rest, e.g. "rwa" is "rw").
+    let access: String = match d.access().as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => "rwm".chars().filter(|c| a.contains(*c)).collect(),
+        None => "rwm".to_string(),
+    };
     let typ = match d.typ().unwrap_or(LinuxDeviceType::A) {
         LinuxDeviceType::A => "a",
         LinuxDeviceType::B => "b",

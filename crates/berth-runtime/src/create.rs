@@ -175,6 +175,11 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
             namespaces::setns(&namespaces::open_ns(p)?, *t, &p.display().to_string())?;
         }
     }
+    let bind_sources = if plan.new_user || plan.joins(LinuxNamespaceType::User) {
+        crate::rootfs::open_bind_sources(spec, &bundle.dir)?
+    } else {
+        Vec::new()
+    };
     let (parent, child) = sync::pair()?;
     let cgroup_join = if early_clone {
         crate::cgjoin::SelfJoin::deferred(&cgroup)
@@ -195,6 +200,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         preserve_fds: opts.preserve_fds,
         id: &opts.id,
         early_clone,
+        bind_sources: &bind_sources,
     };
     // v2 (cgroup made above) or a hybrid host's unified directory: clone straight into it.
     let into = crate::cgjoin::IntoCgroup::open(&cgroup, early_clone)?;

@@ -26,6 +26,7 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub id: &'a str,
+    pub bind_sources: &'a [(std::path::PathBuf, OwnedFd)],
     /// Cloned before the cgroup existed: wait for `Go` just before the cgroup mount.
     pub early_clone: bool,
 }
@@ -111,6 +112,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,
         own_mount_ns: a.plan.has_mount_ns(spec),
+        bind_sources: a.bind_sources,
     };
     rootfs::prepare(&ctx, &mut || {
         if a.early_clone {

@@ -24,6 +24,78 @@ pub struct RootfsContext<'a> {
     pub new_netns: bool,
     /// False when the container shares the runtime's mount namespace (no pivot, no propagation change).
     pub own_mount_ns: bool,
+    /// Bind sources opened (O_PATH) by the runtime before a user namespace existed.
+    pub bind_sources: &'a [(PathBuf, OwnedFd)],
+}
+
+/// Attaches a detached mount (`open_tree`) on the directory or file `target` is opened on.
+fn move_mount(tree: &OwnedFd, target: &OwnedFd) -> Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: two valid fds and empty C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        crate::bail!("move_mount: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Clones every bind-mount source as a detached mount (open_tree), for a container with a user
+/// namespace: its root may not reach a source by path (a 0700 directory of the host's root), and a
+/// mount from another mount namespace cannot be bound, but a detached one can be attached.
+pub fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<(PathBuf, OwnedFd)>> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+    let mut out = Vec::new();
+    for m in spec.mounts().iter().flatten().filter(|m| is_bind(m)) {
+        let Some(src) = m.source() else { continue };
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        };
+        let opts =
+            mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(Error::msg)?;
+        let rec = if opts.recursive_bind {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+        let c = CString::new(src.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::msg("bind source has a NUL byte"))?;
+        // A detached copy of the source mount: the child attaches it with move_mount, whatever
+        // its user namespace may reach by path.
+        // SAFETY: valid C string; the result is checked.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec,
+            )
+        };
+        if fd < 0 {
+            crate::bail!(
+                "bind source {}: {}",
+                src.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        // SAFETY: a fresh fd from the kernel.
+        out.push((src, unsafe {
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+        }));
+    }
+    Ok(out)
 }
 
 pub fn mount(
@@ -327,13 +399,45 @@ fn mount_bind(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
     } else {
         ctx.bundle.join(src)
     };
-    let meta = std::fs::metadata(&src).with_ctx(|| format!("bind source {}", src.display()))?;
-    let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+    // In a user namespace the source may be out of reach by path: use the fd the runtime opened
+    // for it before the namespace existed (see `BindSources`).
+    let pre = ctx
+        .bind_sources
+        .iter()
+        .find(|(p, _)| *p == src)
+        .map(|(_, fd)| fd);
+    let is_dir = match pre {
+        Some(fd) => {
+            // SAFETY: stat is plain data; fstat fills it from a valid fd.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+                crate::bail!(
+                    "bind source {}: {}",
+                    src.display(),
+                    std::io::Error::last_os_error()
+                );
+            }
+            st.st_mode & libc::S_IFMT == libc::S_IFDIR
+        }
+        None => std::fs::metadata(&src)
+            .with_ctx(|| format!("bind source {}", src.display()))?
+            .is_dir(),
+    };
+    let leaf = if is_dir { Leaf::Dir } else { Leaf::File };
     let fd = inroot::open_or_create(root.as_raw_fd(), m.destination(), leaf)?;
     let target = inroot::proc_fd_path(&fd);
-    let s = src.to_string_lossy();
     let rec = if opts.recursive_bind { libc::MS_REC } else { 0 };
-    mount(Some(&s), &target, None, libc::MS_BIND | rec, None)?;
+    match pre {
+        Some(tree) => move_mount(tree, &fd)?,
+        None => mount(
+            Some(&src.to_string_lossy()),
+            &target,
+            None,
+            libc::MS_BIND | rec,
+            None,
+        )?,
+    }
     drop(fd);
     // The bind is now on top: reach it again to change its flags.
     let fd = inroot::open(root.as_raw_fd(), m.destination(), 0)

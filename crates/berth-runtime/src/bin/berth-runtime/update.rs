@@ -133,6 +133,13 @@ pub fn requested(a: &UpdateArgs) -> Result<Value> {
     if let Some(w) = a.blkio_weight {
         set(obj, "blockIO", "weight", json!(w));
     }
+    // Unlimited memory with a swap limit left in place is refused by the kernel (memory+swap would
+    // be below memory): like runc, unlimited memory makes swap unlimited too unless it is given.
+    if let Some(mem) = v.get_mut("memory").and_then(|m| m.as_object_mut()) {
+        if mem.get("limit").and_then(|l| l.as_i64()) == Some(-1) && !mem.contains_key("swap") {
+            mem.insert("swap".into(), json!(-1));
+        }
+    }
     Ok(v)
 }
 

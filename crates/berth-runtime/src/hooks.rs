@@ -30,8 +30,8 @@ pub enum HookError {
     Signaled { path: PathBuf, signal: i32 },
     #[error("hook {}: timed out after {secs} s", .path.display())]
     TimedOut { path: PathBuf, secs: i64 },
-    /// A failure of one hook of a lifecycle stage, e.g. `error running createRuntime hook /x: ...`.
-    #[error("error running {kind} {inner}")]
+    /// A failure of one hook of a lifecycle stage, e.g. `createRuntime: error running hook /x: ...`.
+    #[error("{kind}: error running {inner}")]
     Stage { kind: String, inner: Box<HookError> },
 }
 
@@ -312,7 +312,7 @@ mod tests {
         let err = run_hooks("createRuntime", &hooks, b"{}").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "error running createRuntime hook /bin/sh: exited with status 3"
+            "createRuntime: error running hook /bin/sh: exited with status 3"
         );
         assert!(!dir.0.join("ran").exists());
     }

@@ -284,6 +284,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     undo.cgroup = None;
     undo.pid = None;
     undo.shared_mount_rootfs = None;
+    undo.unified = None;
     Ok(st)
 }
 

@@ -218,25 +218,7 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
         namespaces::setns(fd, *t, "of the container")?;
     }
     if let Some(sock) = console {
-        use crate::console;
-        let (master, slave, _name) = console::open_pty().map_err(|e| Error::msg(e.to_string()))?;
-        if let Some(sz) = p.console_size() {
-            use std::os::fd::AsFd;
-            let _ = console::set_size(master.as_fd(), sz.height() as u16, sz.width() as u16);
-        }
-        console::send_master(sock, &master, console::MASTER_NAME)
-            .map_err(|e| Error::msg(e.to_string()))?;
-        drop(master);
-        // The terminal belongs to the process's user (its group stays devpts' gid=, the tty group).
-        // SAFETY: fchown on a valid fd.
-        unsafe {
-            libc::fchown(
-                std::os::fd::AsRawFd::as_raw_fd(&slave),
-                p.user().uid(),
-                u32::MAX,
-            )
-        };
-        console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
+        process::attach_terminal(sock, p, false)?;
     }
     process::set_rlimits(p)?;
     process::set_umask(p);

@@ -153,7 +153,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     rootfs::pivot(&a.bundle.rootfs, a.no_pivot, a.plan.has_mount_ns(spec))?;
     crate::trace("child: pivoted");
     if let Some(sock) = a.console {
-        setup_console(sock, process)?;
+        process::attach_terminal(sock, process, true)?;
     }
     rootfs::apply_sysctls(spec)?;
     rootfs::finalize(spec, a.plan.has_mount_ns(spec))?;
@@ -249,46 +249,6 @@ fn set_names(spec: &oci_spec::runtime::Spec) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn setup_console(sock: &OwnedFd, p: &oci_spec::runtime::Process) -> Result<()> {
-    use crate::console;
-    let (master, slave, name) = console::open_pty().map_err(|e| Error::msg(e.to_string()))?;
-    if let Some(sz) = p.console_size() {
-        let _ = console::set_size(master.as_fd_borrow(), sz.height() as u16, sz.width() as u16);
-    }
-    // /dev/console is the pty, as in runc.
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open("/dev/console");
-    rootfs::mount(Some(&name), "/dev/console", None, libc::MS_BIND, None)?;
-    console::send_master(sock, &master, console::MASTER_NAME)
-        .map_err(|e| Error::msg(e.to_string()))?;
-    drop(master);
-    // The terminal belongs to the process's user (its group stays devpts' gid=, the tty group).
-    // SAFETY: fchown on a valid fd.
-    unsafe {
-        libc::fchown(
-            std::os::fd::AsRawFd::as_raw_fd(&slave),
-            p.user().uid(),
-            u32::MAX,
-        )
-    };
-    console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))?;
-    Ok(())
-}
-
-trait BorrowFd {
-    fn as_fd_borrow(&self) -> std::os::fd::BorrowedFd<'_>;
-}
-
-impl BorrowFd for OwnedFd {
-    fn as_fd_borrow(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.as_fd()
-    }
 }
 
 fn join_session_keyring(id: &str) {

@@ -381,3 +381,30 @@ pub fn finalize(
     }
     Ok(())
 }
+
+/// The process's terminal: a pty from the container's devpts, its master sent over `sock` (runc's
+/// console-socket protocol), the slave owned by the process's user and made the controlling
+/// terminal on 0, 1 and 2. With `dev_console`, /dev/console is bound to it too (init only).
+pub fn attach_terminal(sock: &OwnedFd, p: &Process, dev_console: bool) -> Result<()> {
+    use crate::console;
+    use std::os::fd::{AsFd, AsRawFd};
+    let (master, slave, name) = console::open_pty().map_err(|e| Error::msg(e.to_string()))?;
+    if let Some(sz) = p.console_size() {
+        let _ = console::set_size(master.as_fd(), sz.height() as u16, sz.width() as u16);
+    }
+    if dev_console {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/dev/console");
+        crate::rootfs::mount(Some(&name), "/dev/console", None, libc::MS_BIND, None)?;
+    }
+    console::send_master(sock, &master, console::MASTER_NAME)
+        .map_err(|e| Error::msg(e.to_string()))?;
+    drop(master);
+    // The terminal belongs to the process's user (its group stays devpts' gid=, the tty group).
+    // SAFETY: fchown on a valid fd.
+    unsafe { libc::fchown(slave.as_raw_fd(), p.user().uid(), u32::MAX) };
+    console::make_controlling(&slave).map_err(|e| Error::msg(e.to_string()))
+}

@@ -22,7 +22,7 @@ pub struct Globals {
     /// Directory for the state of containers
     #[arg(long, global = true, default_value = "/run/berth-runtime")]
     pub root: PathBuf,
-    /// Write errors (and debug output) to FILE instead of only stderr
+    /// Also write errors to FILE (and, with --debug, the debug lines instead of stderr)
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
     /// Format of the log: text or json

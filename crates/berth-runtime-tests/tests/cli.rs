@@ -85,3 +85,30 @@ fn features_prints_the_features_document() {
         "{out}"
     );
 }
+
+#[test]
+fn checkpoint_is_refused_with_a_clear_error_and_checks_parent_path() {
+    if berth_runtime_tests::runtime::is_runc() {
+        eprintln!("skipped: runc implements checkpoint through CRIU");
+        return;
+    }
+    let fx = Fixture::new("ckpt", &["true"]);
+    let out = fx
+        .rt
+        .exec(&[
+            "checkpoint",
+            "--parent-path",
+            "/abs",
+            "--image-path",
+            "./img",
+            "x",
+        ])
+        .failed();
+    assert!(out.stderr.contains("--parent-path"), "{}", out.stderr);
+    let out = fx
+        .rt
+        .exec(&["checkpoint", "--image-path", "./img", "x"])
+        .failed();
+    assert!(out.stderr.contains("not supported"), "{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}

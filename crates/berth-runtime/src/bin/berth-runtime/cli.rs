@@ -123,6 +123,30 @@ pub enum Cmd {
     Features,
     /// Run a new process inside a container
     Exec(crate::execcmd::ExecArgs),
+    /// Checkpoint a running container (not supported: berth-runtime has no CRIU integration)
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a checkpoint (not supported: no CRIU integration)
+    Restore(CheckpointArgs),
+}
+
+/// runc's checkpoint/restore flags, accepted so that callers get a clear error, not a usage one.
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<PathBuf>,
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
+    /// Other CRIU options runc takes (accepted and ignored)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -166,6 +166,22 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             "{}",
             serde_json::to_string_pretty(&berth_runtime::features::features()).ctx("features")?
         ),
+        Cmd::Checkpoint(c) | Cmd::Restore(c) => {
+            if c.parent_path.as_ref().is_some_and(|p| p.is_absolute()) {
+                berth_runtime::bail!("--parent-path must be relative to --image-path");
+            }
+            if let (Some(parent), Some(image)) = (&c.parent_path, &c.image_path) {
+                if !image.join(parent).is_dir() {
+                    berth_runtime::bail!(
+                        "invalid --parent-path {}: not a directory under --image-path",
+                        parent.display()
+                    );
+                }
+            }
+            berth_runtime::bail!(
+                "checkpoint/restore is not supported: berth-runtime has no CRIU integration"
+            );
+        }
         Cmd::Exec(a) => {
             berth_runtime::exec::reexec_from_sealed_memfd().ok();
             // Like runc: a failure of exec itself is 255, so it never looks like the process's status.

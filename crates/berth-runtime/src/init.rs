@@ -57,6 +57,10 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     if !userns {
         set_non_dumpable();
     }
+    if a.early_clone {
+        // The namespaces the parent left to us (see `create`): before anything else happens here.
+        namespaces::unshare(a.plan.clone_flags & !libc::CLONE_NEWPID)?;
+    }
 
     // Open every namespace path before joining any (a mount namespace changes what paths mean).
     let mut joins = Vec::new();

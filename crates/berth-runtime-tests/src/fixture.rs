@@ -28,9 +28,12 @@ fn unique_id(name: &str) -> String {
     format!("{name}-{}-{n}", std::process::id())
 }
 
-/// The cgroupsPath every test container gets, so leaks are easy to find.
+/// The cgroupsPath every test container gets: nested (so parent creation and removal are exercised)
+/// under a parent of its own, named after the id, so the container that makes the parent also removes
+/// it and the leak guard finds either level. (A parent shared by tests running at once leaked: each
+/// saw the other's child in it and left it.)
 pub fn cgroups_path_for(id: &str) -> String {
-    format!("/berth-test/{id}")
+    format!("/berth-test-{id}/{id}")
 }
 
 fn make_base() -> PathBuf {

@@ -188,3 +188,59 @@ fn create_with_an_existing_id_fails_and_leaves_the_existing_container_running() 
         "the failed create removed the running container's cgroup"
     );
 }
+
+/// A `create` killed with SIGKILL half-way (here while its createRuntime hook runs) must not
+/// leave the container's init waiting forever: the init holds only its own end of the channel,
+/// so it sees the runtime go and exits. (A leftover `run` process was found hung this way.)
+#[test]
+fn init_exits_when_create_is_killed_half_way() {
+    let mut fx = Fixture::new("killcreate", &["true"]);
+    let dir = fx.scratch("hook");
+    let (state, hook_pid) = (dir.join("state.json"), dir.join("hook.pid"));
+    let script = format!(
+        "echo $$ > {}; cat > {}; exec sleep 30",
+        hook_pid.display(),
+        state.display()
+    );
+    fx.bundle.spec["hooks"] = serde_json::json!({
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+    });
+    fx.bundle.write();
+    let create = fx
+        .rt
+        .spawn(&["create", "--bundle", &fx.bundle_dir(), &fx.id]);
+    let read_init = || {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).ok()?).ok()?;
+        v["pid"].as_i64().filter(|p| *p > 0)
+    };
+    assert!(
+        berth_runtime_tests::wait_for(Duration::from_secs(10), || read_init().is_some()),
+        "the createRuntime hook never ran"
+    );
+    let init = read_init().unwrap() as i32;
+    kill(Pid::from_raw(create.pid()), Signal::SIGKILL).unwrap();
+    let _ = create.wait(Duration::from_secs(10));
+    if let Some(p) = std::fs::read_to_string(&hook_pid)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+    {
+        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    }
+    let gone = berth_runtime_tests::wait_for(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{init}")).exists()
+            || std::fs::read_to_string(format!("/proc/{init}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+    });
+    assert!(
+        gone,
+        "init {init} still running after its create was killed"
+    );
+    // A killed create cannot undo its cgroup (recovering half-made containers is the engine's job):
+    // remove it here so the guard judges only what this test is about.
+    for dir in leaks::cgroups_named(&fx.id) {
+        leaks::remove_cgroup(&dir);
+    }
+}

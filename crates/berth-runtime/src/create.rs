@@ -216,6 +216,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         plan.clone_flags
     };
     let pid = clone_init(clone_flags, into.as_ref().map(|i| &i.fd), || {
+        parent.close_in_child();
         init::run(&args)
     })?;
     undo.pid = Some(pid);

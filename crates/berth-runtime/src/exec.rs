@@ -120,6 +120,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         None => None,
     };
     let pid = crate::create::clone_init(0, into.as_ref().map(|i| &i.fd), || {
+        parent.close_in_child();
         let c = ExecChild {
             joins: &joins,
             userns,

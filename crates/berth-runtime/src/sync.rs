@@ -208,6 +208,13 @@ impl Channel {
         Err(Error::msg("sync channel: expected an fd, got none"))
     }
 
+    /// In a cloned child: closes its copy of the other side's end, so the child's reads see EOF
+    /// when that side dies (else a child whose parent was killed waits forever on itself).
+    pub fn close_in_child(&self) {
+        // SAFETY: the child leaves by _exit and never drops this Channel, so the fd is closed once.
+        unsafe { libc::close(self.fd.as_raw_fd()) };
+    }
+
     pub fn raw(&self) -> i32 {
         self.fd.as_raw_fd()
     }

@@ -23,8 +23,15 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-    /// `run` in the foreground: the caller proxies the terminal itself (it passes its own socket).
-    pub console_fd: Option<OwnedFd>,
+    /// `run` in the foreground: when the process wants a terminal and no console socket is given,
+    /// receive the pty master here and hand it back (`Created::master`) for the caller to proxy.
+    pub proxy_terminal: bool,
+}
+
+/// A created container, and the pty master when `CreateOptions::proxy_terminal` applied.
+pub struct Created {
+    pub state: ContainerState,
+    pub master: Option<OwnedFd>,
 }
 
 /// Undoes a half-made container when dropped, unless disarmed.
@@ -36,6 +43,18 @@ struct Undo {
     unified: Option<berth_cgroups::Cgroup>,
     /// Set when the container shares our mount namespace: its mounts under the rootfs are ours to undo.
     shared_mount_rootfs: Option<PathBuf>,
+}
+
+impl Undo {
+    /// The container is complete: keep everything.
+    fn disarm(&mut self) {
+        // Field by field: assigning a whole new Undo would drop (and so run) the old one.
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+        self.unified = None;
+        self.shared_mount_rootfs = None;
+    }
 }
 
 impl Drop for Undo {
@@ -70,7 +89,7 @@ pub fn default_cgroup_path(id: &str) -> String {
 }
 
 /// Creates the container; returns its state with the init waiting at the start gate.
-pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Result<ContainerState> {
+pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Result<Created> {
     crate::id::validate(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     crate::trace("bundle loaded");
@@ -80,16 +99,13 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         .as_ref()
         .ok_or_else(|| Error::msg("config.json: process: missing"))?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
+    let proxy = terminal && opts.console_socket.is_none() && opts.proxy_terminal;
+    if terminal && opts.console_socket.is_none() && !proxy {
         crate::bail!("config.json: process.terminal is true: --console-socket is required");
     }
     if !terminal && opts.console_socket.is_some() {
         crate::bail!("--console-socket given but process.terminal is false");
     }
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(berth_seccomp::compile(s)?),
-        None => None,
-    };
     let plan = Plan::from_spec(spec);
     let unified = spec
         .linux()
@@ -161,12 +177,17 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
     let fifo_fd = open_fifo(&fifo)?;
-    let console = match (&opts.console_fd, &opts.console_socket) {
-        (Some(fd), _) => Some(fd.try_clone().ctx("console socket")?),
-        (None, Some(p)) => {
-            Some(crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?)
+    // The init sends the pty master to the console socket, or to us when we proxy the terminal.
+    let (console, proxy_end) = match (&opts.console_socket, proxy) {
+        (Some(p), _) if terminal => {
+            let sock = crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?;
+            (Some(sock), None)
         }
-        _ => None,
+        (_, true) => {
+            let (theirs, ours) = crate::ttyproxy::socketpair()?;
+            (Some(theirs), Some(ours))
+        }
+        _ => (None, None),
     };
 
     // A pid namespace joined by path applies to our children: join it before the clone.
@@ -191,7 +212,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         bundle: &bundle,
         plan: &plan,
         cgroup: &cgroup,
-        seccomp: seccomp.as_ref(),
+        seccomp: bundle.seccomp.as_ref(),
         chan: &child,
         fifo: &fifo_fd,
         console: console.as_ref(),
@@ -283,18 +304,23 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
             None => crate::bail!("container init exited during set-up"),
         }
     }
+    // Sent by the init before `Ready`, so this never waits.
+    let master = match &proxy_end {
+        Some(sock) => Some(
+            crate::console::recv_master(sock)
+                .map_err(|e| Error::msg(e.to_string()))?
+                .0,
+        ),
+        None => None,
+    };
     st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
     st.save(&opts.root)?;
     crate::trace("state saved");
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
-    undo.dir = None;
-    undo.cgroup = None;
-    undo.pid = None;
-    undo.shared_mount_rootfs = None;
-    undo.unified = None;
-    Ok(st)
+    undo.disarm();
+    Ok(Created { state: st, master })
 }
 
 fn make_cgroup(

@@ -20,6 +20,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
+    /// `linux.seccomp` compiled once, while validating.
+    pub seccomp: Option<berth_seccomp::Filter>,
 }
 
 impl Bundle {
@@ -46,8 +48,13 @@ impl Bundle {
         // The kernel reports mounts by resolved path: compare against the resolved rootfs.
         let rootfs = std::fs::canonicalize(&rootfs)
             .with_ctx(|| format!("config.json: root.path {}", rootfs.display()))?;
-        validate(&spec)?;
-        Ok(Bundle { dir, spec, rootfs })
+        let seccomp = validate(&spec)?;
+        Ok(Bundle {
+            dir,
+            spec,
+            rootfs,
+            seccomp,
+        })
     }
 }
 
@@ -76,7 +83,9 @@ pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
     matches!(namespace(spec, typ), Some(None))
 }
 
-pub fn validate(spec: &Spec) -> Result<()> {
+/// Checks every field; returns the compiled seccomp filter (compiling is part of checking it, and
+/// the costliest part, so it is done once).
+pub fn validate(spec: &Spec) -> Result<Option<berth_seccomp::Filter>> {
     let v = spec.version();
     if !v.starts_with("1.") {
         crate::bail!("config.json: ociVersion {v:?}: unsupported (need 1.x)");
@@ -90,6 +99,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(linux) = spec.linux() {
         validate_linux(spec, linux)?;
     }
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let filter = seccomp.map(berth_seccomp::compile).transpose()?;
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
         && namespace(spec, LinuxNamespaceType::Uts).is_none()
     {
@@ -100,7 +111,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     {
         crate::bail!("config.json: domainname: needs a uts namespace of the container's own");
     }
-    Ok(())
+    Ok(filter)
 }
 
 fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
@@ -235,9 +246,6 @@ fn validate_linux(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
                 d.path()
             );
         }
-    }
-    if let Some(s) = linux.seccomp() {
-        berth_seccomp::compile(s)?;
     }
     Ok(())
 }

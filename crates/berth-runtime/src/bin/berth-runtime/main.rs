@@ -110,7 +110,7 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
-        console_fd: None,
+        proxy_terminal: false,
     }
 }
 
@@ -203,23 +203,9 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     }
     let mut opts = create_options(cli, a);
     // A terminal in the foreground without a console socket: we hold the pty master ourselves.
-    let terminal = !detach && a.console_socket.is_none() && bundle_wants_terminal(&a.bundle);
-    let proxy_end = if terminal {
-        let (theirs, ours) = berth_runtime::ttyproxy::socketpair()?;
-        opts.console_fd = Some(theirs);
-        Some(ours)
-    } else {
-        None
-    };
-    let st = create::create(opts, &h)?;
-    let master = match &proxy_end {
-        Some(sock) => Some(
-            berth_runtime::console::recv_master(sock)
-                .map_err(|e| Error::msg(e.to_string()))?
-                .0,
-        ),
-        None => None,
-    };
+    opts.proxy_terminal = !detach;
+    let created = create::create(opts, &h)?;
+    let st = created.state;
     if let Err(e) = ops::start(&cli.g.root, &a.id) {
         let _ = ops::delete(&cli.g.root, &a.id, true);
         return Err(e);
@@ -228,7 +214,7 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
         return Ok(0);
     }
     berth_runtime::trace("started");
-    let code = match master {
+    let code = match created.master {
         Some(m) => berth_runtime::ttyproxy::proxy(m, st.pid)?,
         None => berth_runtime::signals::forward_until_exit(st.pid)?,
     };
@@ -238,14 +224,6 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     }
     berth_runtime::trace("destroyed");
     Ok(code)
-}
-
-/// Whether the bundle's process asks for a terminal (a malformed config is reported by create).
-fn bundle_wants_terminal(bundle: &Path) -> bool {
-    berth_runtime::spec::load_config(&bundle.join("config.json"))
-        .ok()
-        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false)
 }
 
 pub fn parse_signal(s: &str) -> Result<i32> {

@@ -67,9 +67,7 @@ impl Drop for Undo {
             }
         }
         if let Some(cg) = &self.cgroup {
-            if cg.procs().is_ok_and(|p| !p.is_empty()) {
-                let _ = cg.kill_all(libc::SIGKILL);
-            }
+            let _ = cg.kill_all(libc::SIGKILL);
             let _ = cg.destroy();
         }
         if let (Some(u), None) = (&self.unified, &self.cgroup) {

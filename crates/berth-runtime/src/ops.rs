@@ -154,11 +154,8 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
 pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
     // A cgroup that existed before the container (shared with others) is neither emptied nor removed.
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| !cg.preexisted()) {
-        // Processes left behind when there was no pid namespace die with the container. (Checked
-        // first: kill_all freezes the cgroup, which costs the kernel a code patch on this host.)
-        if cg.procs().is_ok_and(|p| !p.is_empty()) {
-            let _ = cg.kill_all(libc::SIGKILL);
-        }
+        // Processes left behind when there was no pid namespace die with the container.
+        let _ = cg.kill_all(libc::SIGKILL);
         cg.destroy()?;
     }
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| cg.preexisted()) {

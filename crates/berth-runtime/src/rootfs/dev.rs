@@ -165,15 +165,12 @@ fn make_device(
     let name = path
         .file_name()
         .ok_or_else(|| Error::msg(format!("device {}: no file name", path.display())))?;
-    let pfd = inroot::open_or_create(root.as_raw_fd(), parent, Leaf::Dir)?;
-    let dir = inroot::open(root.as_raw_fd(), parent, libc::O_DIRECTORY)
-        .with_ctx(|| parent.display().to_string())?;
-    drop(pfd);
+    // An O_PATH directory fd serves the *at calls directly.
+    let dirfd = inroot::open_or_create(root.as_raw_fd(), parent, Leaf::Dir)?;
     let cname = CString::new(name.as_bytes()).map_err(|_| Error::msg("device name has NUL"))?;
     // Replace whatever is there (a bind-mounted device cannot be, /dev is fresh).
     // SAFETY: valid dir fd and C string.
-    unsafe { libc::unlinkat(open_dir_rw(&dir)?.as_raw_fd(), cname.as_ptr(), 0) };
-    let dirfd = open_dir_rw(&dir)?;
+    unsafe { libc::unlinkat(dirfd.as_raw_fd(), cname.as_ptr(), 0) };
     if ctx.userns {
         // mknod is not allowed in a user namespace: bind the host's node onto an empty file.
         // SAFETY: as above.
@@ -233,30 +230,8 @@ fn make_device(
     Ok(())
 }
 
-/// An O_PATH fd cannot be used with mknodat/unlinkat: reopen the directory it names for real.
-pub(super) fn open_dir_rw(dir: &OwnedFd) -> Result<OwnedFd> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_dir()
-        .open(inroot::proc_fd_path(dir))
-        .ctx("reopen directory")?;
-    Ok(OwnedFd::from(f))
-}
-
-trait DirFlags {
-    fn custom_flags_dir(&mut self) -> &mut Self;
-}
-
-impl DirFlags for std::fs::OpenOptions {
-    fn custom_flags_dir(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-    }
-}
-
 pub(super) fn dev_symlinks(root: &OwnedFd) -> Result<()> {
     let dev = inroot::open(root.as_raw_fd(), Path::new("/dev"), libc::O_DIRECTORY).ctx("/dev")?;
-    let dev = open_dir_rw(&dev)?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),

@@ -17,7 +17,7 @@ use crate::mountopts::{self, MountOptions};
 mod dev;
 mod pivot;
 
-use dev::{create_default_devices, create_spec_devices, dev_symlinks, open_dir_rw};
+use dev::{create_default_devices, create_spec_devices, dev_symlinks};
 pub use pivot::{apply_sysctls, finalize, pivot, unmount_under};
 
 pub struct RootfsContext<'a> {
@@ -492,12 +492,11 @@ fn mount_cgroup(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOpti
     drop(fd);
     let dir =
         inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY).ctx("cgroup tmpfs")?;
-    let dir_rw = open_dir_rw(&dir)?;
     for (name, host_dir) in &v1 {
         let cname = CString::new(name.as_str()).map_err(|_| Error::msg("cgroup name has NUL"))?;
         // SAFETY: valid dir fd (fresh tmpfs, nothing to race with) and C string.
-        unsafe { libc::mkdirat(dir_rw.as_raw_fd(), cname.as_ptr(), 0o755) };
-        let t = format!("{}/{name}", inroot::proc_fd_path(&dir_rw));
+        unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), 0o755) };
+        let t = format!("{}/{name}", inroot::proc_fd_path(&dir));
         mount(
             Some(&host_dir.to_string_lossy()),
             &t,
@@ -509,13 +508,12 @@ fn mount_cgroup(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOpti
             for part in name.split(',') {
                 let link = CString::new(part).unwrap_or_default();
                 // SAFETY: valid C strings and a valid dir fd.
-                unsafe { libc::symlinkat(cname.as_ptr(), dir_rw.as_raw_fd(), link.as_ptr()) };
+                unsafe { libc::symlinkat(cname.as_ptr(), dir.as_raw_fd(), link.as_ptr()) };
             }
         }
     }
-    // One recursive attribute change for the whole tree instead of a remount per controller.
-    let dir =
-        inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY).ctx("cgroup tmpfs")?;
+    // One recursive attribute change for the whole tree instead of a remount per controller
+    // (`dir` is the tmpfs's root, under which every bind now sits).
     let mut attrs = 0;
     for (ms, attr) in [
         (libc::MS_RDONLY, 0x1),

@@ -269,21 +269,13 @@ pub fn reexec_from_sealed_memfd() -> Result<()> {
     // SAFETY: fcntl on our own fd.
     unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) };
     std::env::set_var(MARK, "1");
-    let args: Vec<std::ffi::CString> = std::env::args_os()
-        .map(|a| std::ffi::CString::new(a.into_encoded_bytes()).unwrap_or_default())
-        .collect();
-    let env: Vec<std::ffi::CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut b = k.into_encoded_bytes();
-            b.push(b'=');
-            b.extend(v.into_encoded_bytes());
-            std::ffi::CString::new(b).unwrap_or_default()
-        })
-        .collect();
-    let mut argv: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
-    envp.push(std::ptr::null());
+    let argv = process::CStrings::new(std::env::args_os().map(|a| a.into_encoded_bytes()));
+    let envp = process::CStrings::new(std::env::vars_os().map(|(k, v)| {
+        let mut b = k.into_encoded_bytes();
+        b.push(b'=');
+        b.extend(v.into_encoded_bytes());
+        b
+    }));
     // SAFETY: valid fd and null-terminated arrays of C strings.
     unsafe { libc::fexecve(fd, argv.as_ptr(), envp.as_ptr()) };
     std::env::remove_var(MARK);

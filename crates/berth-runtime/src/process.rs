@@ -314,21 +314,40 @@ pub fn reset_signals() {
 
 /// execve; returns only on failure.
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
-    let to_c = |s: &str| CString::new(s).unwrap_or_default();
     let p = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    let argv: Vec<CString> = args.iter().map(|a| to_c(a)).collect();
-    let envp: Vec<CString> = env.iter().map(|a| to_c(a)).collect();
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
+    let (argv, envp) = (
+        CStrings::new(args.iter().map(|a| a.as_bytes().to_vec())),
+        CStrings::new(env.iter().map(|e| e.as_bytes().to_vec())),
+    );
     // SAFETY: null-terminated arrays of valid C strings that outlive the call.
-    unsafe { libc::execve(p.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    unsafe { libc::execve(p.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     Error::msg(format!(
         "exec {}: {}",
         path.display(),
         std::io::Error::last_os_error()
     ))
+}
+
+/// A NULL-terminated `char *[]` for execve and friends, owning its strings.
+pub struct CStrings {
+    _owned: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CStrings {
+    pub fn new(items: impl Iterator<Item = Vec<u8>>) -> CStrings {
+        let owned: Vec<CString> = items.map(|b| CString::new(b).unwrap_or_default()).collect();
+        let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStrings {
+            _owned: owned,
+            ptrs,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *const *const libc::c_char {
+        self.ptrs.as_ptr()
+    }
 }
 
 /// Everything from the user switch to just before execve, for init and exec alike.

@@ -115,7 +115,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
             "invalid configuration: linux.resources.unified: needs cgroup v2 (this host is v1)"
         );
     }
-    if !plan.has_mount_ns(spec) {
+    if !plan.has_mount_ns() {
         let linux = spec.linux().as_ref();
         if linux
             .and_then(|l| l.masked_paths().as_ref())
@@ -150,7 +150,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         dir: Some(dir.clone()),
         cgroup: None,
         pid: None,
-        shared_mount_rootfs: (!plan.has_mount_ns(spec)).then(|| bundle.rootfs.clone()),
+        shared_mount_rootfs: (!plan.has_mount_ns()).then(|| bundle.rootfs.clone()),
         unified: None,
     };
 

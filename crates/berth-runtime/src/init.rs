@@ -74,7 +74,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         .find(|(t, _, _)| *t == LinuxNamespaceType::User)
     {
         namespaces::setns(fd, *t, p)?;
-        namespaces::unshare(a.plan.unshare_after_userns(spec))?;
+        namespaces::unshare(a.plan.unshare_after_userns)?;
     }
     if !a.early_clone {
         a.chan.expect(Msg::Go)?;
@@ -115,7 +115,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         userns,
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,
-        own_mount_ns: a.plan.has_mount_ns(spec),
+        own_mount_ns: a.plan.has_mount_ns(),
         bind_sources: a.bind_sources,
     };
     rootfs::prepare(&ctx, &mut || {
@@ -154,13 +154,13 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
             st.to_string().as_bytes(),
         )?;
     }
-    rootfs::pivot(&a.bundle.rootfs, a.no_pivot, a.plan.has_mount_ns(spec))?;
+    rootfs::pivot(&a.bundle.rootfs, a.no_pivot, a.plan.has_mount_ns())?;
     crate::trace("child: pivoted");
     if let Some(sock) = a.console {
         process::attach_terminal(sock, process, true)?;
     }
     rootfs::apply_sysctls(spec)?;
-    rootfs::finalize(spec, a.plan.has_mount_ns(spec))?;
+    rootfs::finalize(spec, a.plan.has_mount_ns())?;
     crate::trace("child: finalized rootfs");
     if !a.no_new_keyring {
         join_session_keyring(a.id);

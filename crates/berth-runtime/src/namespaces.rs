@@ -45,6 +45,8 @@ pub struct Plan {
     /// Joined by path: (type, path).
     pub join: Vec<(LinuxNamespaceType, PathBuf)>,
     pub new_user: bool,
+    /// With a user namespace joined by path: the new namespaces the child unshares after its setns.
+    pub unshare_after_userns: libc::c_int,
 }
 
 impl Plan {
@@ -72,6 +74,7 @@ impl Plan {
         // Joining a user namespace by path: the other new namespaces must be owned by it, so they are
         // unshared by the child after its setns (except pid, which only applies to children anyway).
         if p.joins(LinuxNamespaceType::User) {
+            p.unshare_after_userns = p.clone_flags & !libc::CLONE_NEWPID;
             p.clone_flags &= libc::CLONE_NEWPID;
         }
         p
@@ -79,39 +82,14 @@ impl Plan {
 
     /// Does the container get a mount namespace of its own (new or joined)? Without one it shares
     /// the runtime's: its mounts are made under the rootfs in the host's table and it is chrooted.
-    pub fn has_mount_ns(&self, spec: &Spec) -> bool {
+    pub fn has_mount_ns(&self) -> bool {
         self.clone_flags & libc::CLONE_NEWNS != 0
             || self.joins(LinuxNamespaceType::Mount)
-            || self.unshare_after_userns(spec) & libc::CLONE_NEWNS != 0
+            || self.unshare_after_userns & libc::CLONE_NEWNS != 0
     }
 
     pub fn joins(&self, t: LinuxNamespaceType) -> bool {
         self.join.iter().any(|(x, _)| *x == t)
-    }
-
-    /// Flags the child unshares after joining a user namespace by path.
-    pub fn unshare_after_userns(&self, spec: &Spec) -> libc::c_int {
-        if !self.joins(LinuxNamespaceType::User) {
-            return 0;
-        }
-        let mut f = 0;
-        for ns in spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if ns.path().is_none()
-                && !matches!(
-                    ns.typ(),
-                    LinuxNamespaceType::Pid | LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time
-                )
-            {
-                f |= clone_flag(ns.typ());
-            }
-        }
-        f
     }
 }
 

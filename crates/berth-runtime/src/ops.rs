@@ -161,7 +161,7 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| cg.preexisted()) {
         cg.destroy_unified()?;
     }
-    if !crate::namespaces::Plan::from_spec(&st.config).has_mount_ns(&st.config) {
+    if !crate::namespaces::Plan::from_spec(&st.config).has_mount_ns() {
         crate::rootfs::unmount_under(&st.rootfs)?;
     }
     let dir = st.dir(root);

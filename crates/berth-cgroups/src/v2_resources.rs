@@ -83,8 +83,9 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
         }
     }
     if let Some(swap) = convert::swap_to_v2(m.swap(), limit)? {
-        // Without swap accounting there is no memory.swap.max; "unlimited" needs no file.
-        if swap != "max" || dir.join("memory.swap.max").exists() {
+        // Without swap accounting there is no memory.swap.max; "unlimited" and "no swap on top
+        // of the limit" (memory+swap equal to the limit) then need no file, as with runc.
+        if !(swap == "max" || swap == "0") || dir.join("memory.swap.max").exists() {
             write("memory", dir, "memory.swap.max", &swap)?;
         }
     }

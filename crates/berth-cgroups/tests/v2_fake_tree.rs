@@ -117,6 +117,28 @@ fn unlimited_values_become_max() {
 }
 
 #[test]
+fn swap_equal_to_the_limit_needs_no_swap_accounting() {
+    let root = fake_root();
+    let leaf = root.path().join("c1");
+    let without_swap: Vec<_> = LEAF_FILES
+        .iter()
+        .copied()
+        .filter(|(f, _)| *f != "memory.swap.max")
+        .collect();
+    populate(&leaf, &without_swap);
+    let cg = Cgroup::new(&Hierarchy::v2_at(root.path()), "c1").unwrap();
+    cg.apply(&resources(r#"{"memory": {"limit": 1048576, "swap": 1048576}}"#))
+        .unwrap();
+    assert_eq!(read(&leaf, "memory.max"), "1048576");
+    assert!(!leaf.join("memory.swap.max").exists());
+    let e = cg
+        .apply(&resources(r#"{"memory": {"limit": 1048576, "swap": 2097152}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("memory.swap.max"), "{e}");
+}
+
+#[test]
 fn bad_values_are_refused_with_a_named_cause() {
     let root = fake_root();
     let leaf = root.path().join("c1");

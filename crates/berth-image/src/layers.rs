@@ -1,0 +1,290 @@
+//! The layer store: each layer unpacked once into `layers/<chain-id>/diff`, verified against its
+//! `diff_id`, and shared by every image and snapshot whose chain includes it. A layer appears only
+//! when complete (unpacked in `layers/tmp/`, then renamed); what no image or snapshot references is
+//! removed by `gc`. It unpacks tar streams; it never fetches or runs anything.
+
+use crate::digest::{Algorithm, Digest, Hasher, HashingReader};
+use crate::manifest::Compression;
+use crate::unpack::{self, UnpackOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("layer {diff_id}: {source}")]
+    Unpack {
+        diff_id: Digest,
+        source: unpack::UnpackError,
+    },
+    #[error("layer {expected}: uncompressed content hashes to {actual} (diff_id mismatch)")]
+    DiffIdMismatch { expected: Digest, actual: Digest },
+    #[error("layer {what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+/// What the store records beside each unpacked layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerInfo {
+    pub chain_id: Digest,
+    pub diff_id: Digest,
+    pub parent: Option<Digest>,
+    /// Apparent bytes of regular files in this layer.
+    pub size: u64,
+    /// The short name under `l/` used in overlay options.
+    pub link: String,
+}
+
+/// A layer unpacked and verified but not yet visible in the store.
+pub struct PendingLayer {
+    store: LayerStore,
+    tmp: PathBuf,
+    info: LayerInfo,
+    installed: bool,
+}
+
+impl PendingLayer {
+    fn unpack(
+        &mut self,
+        compressed: impl Read,
+        compression: Compression,
+    ) -> Result<u64, LayerError> {
+        let diff_id = self.info.diff_id.clone();
+        let diff = self.tmp.join("diff");
+        fs::create_dir_all(&diff).map_err(io_err(format!("{diff_id}")))?;
+        let plain = decompress(compressed, compression).map_err(io_err(format!("{diff_id}")))?;
+        let mut hashing = HashingReader::new(plain, diff_id.algorithm());
+        let stats =
+            unpack::unpack(&mut hashing, &diff, &UnpackOptions::default()).map_err(|source| {
+                LayerError::Unpack {
+                    diff_id: diff_id.clone(),
+                    source,
+                }
+            })?;
+        // The rest of the stream (tar padding) counts for the digest, and the compressed source must
+        // reach its end too: the caller verifies the blob's digest over every byte.
+        let (actual, _, mut rest) = hashing.drain().map_err(io_err(format!("{diff_id}")))?;
+        io::copy(&mut rest, &mut io::sink()).map_err(io_err(format!("{diff_id}")))?;
+        if actual != diff_id {
+            return Err(LayerError::DiffIdMismatch {
+                expected: diff_id,
+                actual,
+            });
+        }
+        Ok(stats.bytes)
+    }
+
+    pub fn info(&self) -> &LayerInfo {
+        &self.info
+    }
+
+    /// Makes the layer visible under its chain ID.
+    pub fn install(mut self) -> Result<LayerInfo, LayerError> {
+        self.store.install(&self.tmp, &self.info)?;
+        self.installed = true;
+        Ok(self.info.clone())
+    }
+}
+
+impl Drop for PendingLayer {
+    fn drop(&mut self) {
+        if !self.installed {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// `chain(L0) = diff(L0)`, `chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln))` (the image spec's rule).
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(parent) => {
+                let mut h = Hasher::new(Algorithm::Sha256);
+                h.update(format!("{parent} {d}").as_bytes());
+                h.finish()
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    root: PathBuf,
+}
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> LayerError {
+    let what = what.into();
+    move |source| LayerError::Io { what, source }
+}
+
+/// Wraps a compressed stream in the decoder its media type names.
+pub fn decompress<'a>(r: impl Read + 'a, c: Compression) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match c {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(256 * 1024, r),
+        )),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
+    })
+}
+
+impl LayerStore {
+    pub fn open(root: &Path) -> Result<LayerStore, LayerError> {
+        for d in ["layers/tmp", "l"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(io_err(p.display().to_string()))?;
+        }
+        Ok(LayerStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn dir(&self, chain_id: &Digest) -> PathBuf {
+        self.root.join("layers").join(chain_id.hex())
+    }
+
+    pub fn diff_dir(&self, chain_id: &Digest) -> PathBuf {
+        self.dir(chain_id).join("diff")
+    }
+
+    /// The short path (`<root>/l/<link>`) naming this layer's diff in overlay options.
+    pub fn link_path(&self, info: &LayerInfo) -> PathBuf {
+        self.root.join("l").join(&info.link)
+    }
+
+    pub fn has(&self, chain_id: &Digest) -> bool {
+        self.dir(chain_id).join("layer.json").exists()
+    }
+
+    pub fn info(&self, chain_id: &Digest) -> Result<LayerInfo, LayerError> {
+        let p = self.dir(chain_id).join("layer.json");
+        let data = fs::read(&p).map_err(io_err(format!("{chain_id}")))?;
+        serde_json::from_slice(&data).map_err(|e| LayerError::Io {
+            what: chain_id.to_string(),
+            source: io::Error::new(io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// Unpacks one layer from its (compressed) stream into a private directory and verifies its
+    /// `diff_id`. Nothing is visible until `PendingLayer::install`; dropped, it leaves nothing.
+    pub fn unpack_stream(
+        &self,
+        compressed: impl Read,
+        compression: Compression,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<PendingLayer, LayerError> {
+        let tmp = self.root.join("layers/tmp").join(format!(
+            "{}-{}",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let link = chain_id.hex()[..26].to_string();
+        let info = LayerInfo {
+            chain_id: chain_id.clone(),
+            diff_id: diff_id.clone(),
+            parent: parent.cloned(),
+            size: 0,
+            link,
+        };
+        let mut pending = PendingLayer {
+            store: self.clone(),
+            tmp,
+            info,
+            installed: false,
+        };
+        pending.info.size = pending.unpack(compressed, compression)?;
+        Ok(pending)
+    }
+
+    /// Writes `layer.json`, links `l/<link>` and renames the finished directory into place.
+    fn install(&self, tmp: &Path, info: &LayerInfo) -> Result<(), LayerError> {
+        let what = info.chain_id.to_string();
+        let meta = serde_json::to_vec(info).expect("layer info serializes");
+        fs::write(tmp.join("layer.json"), meta).map_err(io_err(what.clone()))?;
+        let link = self.root.join("l").join(&info.link);
+        let target = format!("../layers/{}/diff", info.chain_id.hex());
+        match std::os::unix::fs::symlink(&target, &link) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(LayerError::Io { what, source: e }),
+        }
+        match fs::rename(tmp, self.dir(&info.chain_id)) {
+            Ok(()) => Ok(()),
+            // Someone else installed it first (ENOTEMPTY / EEXIST): theirs is as good as ours.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
+                let _ = fs::remove_dir_all(tmp);
+                Ok(())
+            }
+            Err(e) => Err(LayerError::Io { what, source: e }),
+        }
+    }
+
+    /// Every installed layer.
+    pub fn list(&self) -> Vec<LayerInfo> {
+        let Ok(rd) = fs::read_dir(self.root.join("layers")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()
+            })
+            .filter_map(|d| self.info(&d).ok())
+            .collect()
+    }
+
+    /// Removes every layer not in `live`, and unpack directories left by dead processes.
+    pub fn gc(&self, live: &HashSet<Digest>) -> Vec<LayerInfo> {
+        let mut removed = Vec::new();
+        for info in self.list() {
+            if live.contains(&info.chain_id) {
+                continue;
+            }
+            let _ = fs::remove_file(self.root.join("l").join(&info.link));
+            // Rename first so a crash mid-removal never leaves a half layer under its real name.
+            let doomed = self
+                .root
+                .join("layers/tmp")
+                .join(format!("gc-{}", info.chain_id.hex()));
+            if fs::rename(self.dir(&info.chain_id), &doomed).is_ok() {
+                let _ = fs::remove_dir_all(&doomed);
+                removed.push(info);
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.root.join("layers/tmp")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid: Option<i32> = name.split('-').next().and_then(|p| p.parse().ok());
+                let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+                if !alive {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_image_spec() {
+        let a = Digest::of_bytes(b"a");
+        let b = Digest::of_bytes(b"b");
+        let c = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(c[0], a);
+        assert_eq!(c[1], Digest::of_bytes(format!("{a} {b}").as_bytes()));
+    }
+}

@@ -1,0 +1,16 @@
+//! berth's image layer: blobs by digest, the registry client, safe layer unpacking, the layer store
+//! and overlay snapshots. It hands callers lists of mounts and never runs a process.
+
+pub mod archive;
+pub mod content;
+pub mod digest;
+pub mod images;
+pub mod layers;
+pub mod manifest;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod registry;
+pub mod snapshot;
+pub mod store;
+pub mod unpack;

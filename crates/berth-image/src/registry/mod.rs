@@ -1,0 +1,469 @@
+//! A thin client for the OCI distribution API over `ureq` (blocking, pure Rust, no async runtime to
+//! keep out of the create path): manifests, blobs, uploads, the token dance and retries. It moves bytes
+//! and checks their digests; storing them is the caller's business.
+
+pub mod auth;
+
+use crate::digest::{Digest, Hasher};
+use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST};
+use auth::{Challenge, Credentials};
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+const ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{url}: {status} {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{host}: authentication required (try `berth login {host}`)")]
+    Unauthorized { host: String },
+    #[error("{host}: {message}")]
+    Transport { host: String, message: String },
+    #[error("{what}: not found in registry {host}")]
+    NotFound { host: String, what: String },
+    #[error("{what}: larger than {limit} bytes")]
+    TooLarge { what: String, limit: u64 },
+    #[error("{what}: digest mismatch (the registry sent {actual})")]
+    DigestMismatch { what: String, actual: Digest },
+    #[error("{host}: bad token response: {message}")]
+    Token { host: String, message: String },
+}
+
+/// A fetched manifest or index: exact bytes, the type the registry declared and their digest.
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    pub digest: Digest,
+}
+
+/// One registry host. Cheap to share between threads (`&Client`).
+pub struct Client {
+    host: String,
+    base: String,
+    agent: ureq::Agent,
+    creds: Option<Credentials>,
+    /// Authorization header per scope, learnt from challenges.
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+/// Plain HTTP is allowed for loopback hosts (as Docker does) and for hosts listed as insecure.
+pub fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
+    let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost"
+        || name.starts_with("127.")
+        || name == "::1"
+        || insecure.iter().any(|i| i == host || i == name)
+}
+
+fn status_message(resp: ureq::Response) -> String {
+    let mut body = String::new();
+    let _ = resp.into_reader().take(8192).read_to_string(&mut body);
+    // The distribution spec's error body: {"errors":[{"code":"…","message":"…"}]}
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+        if let Some(first) = v.get("errors").and_then(|e| e.get(0)) {
+            let code = first.get("code").and_then(|c| c.as_str()).unwrap_or("");
+            let msg = first.get("message").and_then(|c| c.as_str()).unwrap_or("");
+            return format!("{code}: {msg}")
+                .trim_matches([' ', ':'])
+                .to_string();
+        }
+    }
+    body.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+impl Client {
+    /// A client for `host` (`localhost:5000`, `registry-1.docker.io`).
+    pub fn new(host: &str, insecure: &[String], creds: Option<Credentials>) -> Client {
+        let scheme = if plain_http_allowed(host, insecure) {
+            "http"
+        } else {
+            "https"
+        };
+        let stall = std::env::var("BERTH_STALL_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(15))
+            .timeout_read(Duration::from_secs(stall))
+            .timeout_write(Duration::from_secs(stall))
+            .max_idle_connections_per_host(8)
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Client {
+            host: host.to_string(),
+            base: format!("{scheme}://{host}"),
+            agent,
+            creds,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn scope(repo: &str, push: bool) -> String {
+        if push {
+            format!("repository:{repo}:pull,push")
+        } else {
+            format!("repository:{repo}:pull")
+        }
+    }
+
+    /// Sends a request built by `build`, authenticating on 401 and retrying 429/5xx and transport
+    /// failures with exponential backoff. 4xx other than 401/429 are returned at once.
+    fn send(
+        &self,
+        scope: &str,
+        build: &dyn Fn(&ureq::Agent) -> ureq::Request,
+        body: Option<&[u8]>,
+    ) -> Result<ureq::Response, RegistryError> {
+        let mut authenticated = false;
+        let mut attempt = 0;
+        loop {
+            let mut req = build(&self.agent);
+            if let Some(h) = self.tokens.lock().expect("token lock").get(scope) {
+                req = req.set("Authorization", h);
+            }
+            let url = req.url().to_string();
+            let result = match body {
+                Some(b) => req.send_bytes(b),
+                None => req.call(),
+            };
+            let retry = match result {
+                Ok(resp) => return Ok(resp),
+                Err(ureq::Error::Status(401, resp)) if !authenticated => {
+                    let challenge = resp
+                        .header("WWW-Authenticate")
+                        .and_then(auth::parse_challenge);
+                    self.authenticate(scope, challenge)?;
+                    authenticated = true;
+                    continue;
+                }
+                Err(ureq::Error::Status(401, _)) | Err(ureq::Error::Status(403, _)) => {
+                    return Err(RegistryError::Unauthorized {
+                        host: self.host.clone(),
+                    })
+                }
+                Err(ureq::Error::Status(code, resp)) if code == 429 || code >= 500 => {
+                    let wait = resp
+                        .header("Retry-After")
+                        .and_then(|s| s.parse::<u64>().ok());
+                    (
+                        RegistryError::Status {
+                            url,
+                            status: code,
+                            message: status_message(resp),
+                        },
+                        wait,
+                    )
+                }
+                Err(ureq::Error::Status(code, resp)) => {
+                    return Err(RegistryError::Status {
+                        url,
+                        status: code,
+                        message: status_message(resp),
+                    })
+                }
+                Err(ureq::Error::Transport(t)) => (
+                    RegistryError::Transport {
+                        host: self.host.clone(),
+                        message: t.to_string(),
+                    },
+                    None,
+                ),
+            };
+            attempt += 1;
+            if attempt >= ATTEMPTS {
+                return Err(retry.0);
+            }
+            let backoff = retry
+                .1
+                .map(|s| s.min(10) * 1000)
+                .unwrap_or(100u64 << attempt);
+            std::thread::sleep(Duration::from_millis(backoff));
+        }
+    }
+
+    fn authenticate(&self, scope: &str, challenge: Option<Challenge>) -> Result<(), RegistryError> {
+        let header = match challenge {
+            Some(Challenge::Basic) | None => match &self.creds {
+                Some(c) => c.basic_header(),
+                None => {
+                    return Err(RegistryError::Unauthorized {
+                        host: self.host.clone(),
+                    })
+                }
+            },
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                self.fetch_token(&realm, service.as_deref(), scope)?
+            }
+        };
+        self.tokens
+            .lock()
+            .expect("token lock")
+            .insert(scope.to_string(), header);
+        Ok(())
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
+        let mut req = self.agent.get(realm).query("scope", scope);
+        if let Some(s) = service {
+            req = req.query("service", s);
+        }
+        if let Some(c) = &self.creds {
+            req = req.set("Authorization", &c.basic_header());
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(401 | 403, _)) => {
+                return Err(RegistryError::Unauthorized {
+                    host: self.host.clone(),
+                })
+            }
+            Err(e) => {
+                return Err(RegistryError::Token {
+                    host: self.host.clone(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        let v: serde_json::Value = serde_json::from_reader(resp.into_reader().take(1 << 20))
+            .map_err(|e| RegistryError::Token {
+                host: self.host.clone(),
+                message: e.to_string(),
+            })?;
+        let token = v
+            .get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| RegistryError::Token {
+                host: self.host.clone(),
+                message: "no token field".into(),
+            })?;
+        Ok(format!("Bearer {token}"))
+    }
+
+    /// Checks that the registry speaks the v2 API and that credentials work (`berth login`).
+    pub fn ping(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        self.send("", &|a| a.get(&url), None).map(|_| ())
+    }
+
+    /// GETs a manifest or index by tag or digest, bounded to 4 MiB; a digest reference is verified.
+    pub fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let what = format!("{}/{repo}:{reference}", self.host);
+        let resp = self.send(
+            &Self::scope(repo, false),
+            &|a| a.get(&url).set("Accept", ACCEPT_MANIFESTS),
+            None,
+        );
+        let resp = match resp {
+            Err(RegistryError::Status { status: 404, .. }) => {
+                return Err(RegistryError::NotFound {
+                    host: self.host.clone(),
+                    what: format!("manifest {what}"),
+                })
+            }
+            other => other?,
+        };
+        if let Some(len) = resp
+            .header("Content-Length")
+            .and_then(|l| l.parse::<u64>().ok())
+        {
+            if len > MAX_MANIFEST_BYTES {
+                return Err(RegistryError::TooLarge {
+                    what: format!("manifest {what}"),
+                    limit: MAX_MANIFEST_BYTES,
+                });
+            }
+        }
+        let content_type = resp.header("Content-Type").map(str::to_string);
+        let mut bytes = Vec::new();
+        resp.into_reader()
+            .take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RegistryError::Transport {
+                host: self.host.clone(),
+                message: e.to_string(),
+            })?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(RegistryError::TooLarge {
+                what: format!("manifest {what}"),
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        let algorithm = Digest::parse(reference)
+            .map(|d| d.algorithm())
+            .unwrap_or(crate::digest::Algorithm::Sha256);
+        let mut h = Hasher::new(algorithm);
+        h.update(&bytes);
+        let digest = h.finish();
+        if let Ok(want) = Digest::parse(reference) {
+            if want != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("manifest {what}"),
+                    actual: digest,
+                });
+            }
+        }
+        Ok(FetchedManifest {
+            bytes,
+            content_type,
+            digest,
+        })
+    }
+
+    /// HEADs a manifest: its digest as the registry reports it, when it does (a warm pull's check).
+    pub fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        match self.send(
+            &Self::scope(repo, false),
+            &|a| a.head(&url).set("Accept", ACCEPT_MANIFESTS),
+            None,
+        ) {
+            Ok(resp) => Ok(resp
+                .header("Docker-Content-Digest")
+                .and_then(|d| Digest::parse(d).ok())),
+            Err(RegistryError::Status { status: 404, .. }) => Err(RegistryError::NotFound {
+                host: self.host.clone(),
+                what: format!("manifest {}/{repo}:{reference}", self.host),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens a blob for streaming. The caller verifies the digest as it reads.
+    pub fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<(Box<dyn Read + Send + Sync>, Option<u64>), RegistryError> {
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        match self.send(&Self::scope(repo, false), &|a| a.get(&url), None) {
+            Ok(resp) => {
+                let len = resp.header("Content-Length").and_then(|l| l.parse().ok());
+                Ok((resp.into_reader(), len))
+            }
+            Err(RegistryError::Status { status: 404, .. }) => Err(RegistryError::NotFound {
+                host: self.host.clone(),
+                what: format!("blob {digest}"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn blob_exists(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        push: bool,
+    ) -> Result<bool, RegistryError> {
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        match self.send(&Self::scope(repo, push), &|a| a.head(&url), None) {
+            Ok(_) => Ok(true),
+            Err(RegistryError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads a blob in one PUT (POST for a session, then PUT with the digest).
+    pub fn push_blob(&self, repo: &str, digest: &Digest, data: &[u8]) -> Result<(), RegistryError> {
+        let scope = Self::scope(repo, true);
+        let url = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let resp = self.send(
+            &scope,
+            &|a| a.post(&url).set("Content-Length", "0"),
+            Some(&[]),
+        )?;
+        let location = resp
+            .header("Location")
+            .ok_or_else(|| RegistryError::Transport {
+                host: self.host.clone(),
+                message: "upload session without a Location".into(),
+            })?;
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location.to_string()
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put_url = format!("{location}{sep}digest={digest}");
+        self.send(
+            &scope,
+            &|a| {
+                a.put(&put_url)
+                    .set("Content-Type", "application/octet-stream")
+            },
+            Some(data),
+        )?;
+        Ok(())
+    }
+
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        data: &[u8],
+    ) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        self.send(
+            &Self::scope(repo, true),
+            &|a| a.put(&url).set("Content-Type", media_type),
+            Some(data),
+        )?;
+        Ok(())
+    }
+}
+
+/// The media types berth accepts for a manifest document.
+pub fn is_manifest_type(t: &str) -> bool {
+    matches!(t, OCI_MANIFEST | DOCKER_MANIFEST | OCI_INDEX | DOCKER_LIST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_listed_hosts_may_use_plain_http() {
+        assert!(plain_http_allowed("localhost:5000", &[]));
+        assert!(plain_http_allowed("127.0.0.1:5000", &[]));
+        assert!(plain_http_allowed("[::1]:5000", &[]));
+        assert!(!plain_http_allowed("registry.example:5000", &[]));
+        assert!(plain_http_allowed(
+            "registry.example:5000",
+            &["registry.example:5000".into()]
+        ));
+    }
+}

@@ -1,0 +1,221 @@
+//! How berth prints things the way Docker does: decimal sizes (`4.26MB`), ages (`2 days ago`),
+//! padded tables, and the small part of Go's templates people put in `--format`.
+
+use serde_json::Value;
+
+/// Docker's `units.HumanSize`: decimal units, `%.4g` of the value.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 1000.0 {
+        0
+    } else if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{}", units[i])
+}
+
+/// Parses RFC 3339 (`2026-11-28T05:20:04Z`, with optional fraction and offset) to Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        o if o.len() == 6 => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    // Days from civil (inverse of the algorithm in berth-image).
+    let (y, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Docker's `units.HumanDuration` + " ago".
+pub fn ago(rfc3339: Option<&str>) -> String {
+    let Some(t) = rfc3339.and_then(parse_rfc3339) else {
+        return "N/A".into();
+    };
+    let secs = (now() - t).max(0);
+    let s = match secs {
+        0 => "Less than a second".to_string(),
+        1..=59 => format!("{secs} seconds"),
+        60..=119 => "About a minute".to_string(),
+        120..=3599 => format!("{} minutes", secs / 60),
+        3600..=7199 => "About an hour".to_string(),
+        7200..=172_799 => format!("{} hours", secs / 3600),
+        172_800..=1_209_599 => format!("{} days", secs / 86400),
+        1_209_600..=5_183_999 => format!("{} weeks", secs / 604_800),
+        5_184_000..=63_071_999 => format!("{} months", secs / 2_592_000),
+        _ => format!("{} years", secs / 31_536_000),
+    };
+    format!("{s} ago")
+}
+
+/// Prints rows as a table whose columns are padded to their widest cell plus three spaces.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+/// Renders a Go-template-like `--format` against a JSON object: `{{.Field}}`, `{{json .}}`,
+/// `{{json .Field}}`, and `table` prefix (handled by the caller via `is_table`). `\t` becomes a tab.
+pub fn render(template: &str, v: &Value) -> Result<String, String> {
+    let t = template
+        .strip_prefix("table")
+        .map(str::trim_start)
+        .unwrap_or(template);
+    let t = t.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = t.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| format!("template {template:?}: unclosed action"))?
+            + start;
+        let action = rest[start + 2..end].trim();
+        out.push_str(
+            &eval(action, v)
+                .ok_or_else(|| format!("template {template:?}: can't evaluate {action:?}"))?,
+        );
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn lookup<'a>(path: &str, v: &'a Value) -> Option<&'a Value> {
+    if path == "." {
+        return Some(v);
+    }
+    let mut cur = v;
+    for part in path.trim_start_matches('.').split('.') {
+        cur = cur.get(part)?;
+    }
+    Some(cur)
+}
+
+fn eval(action: &str, v: &Value) -> Option<String> {
+    if let Some(arg) = action.strip_prefix("json ") {
+        return Some(serde_json::to_string(lookup(arg.trim(), v)?).ok()?);
+    }
+    if !action.starts_with('.') {
+        return None;
+    }
+    Some(match lookup(action, v)? {
+        Value::String(s) => s.clone(),
+        Value::Null => "<no value>".into(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter()
+                .map(|x| x
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_docker() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_261_000), "4.261MB");
+        assert_eq!(human_size(1_500_000_000), "1.5GB");
+        assert_eq!(human_size(123_456_789), "123.5MB");
+    }
+
+    #[test]
+    fn rfc3339_round_trip_and_templates() {
+        assert_eq!(parse_rfc3339("1970-01-02T00:00:00Z"), Some(86400));
+        assert_eq!(
+            parse_rfc3339("2026-11-28T05:40:04.123+01:00"),
+            Some(1_795_844_404 - 3600)
+        );
+        let v = serde_json::json!({"Repository": "busybox", "Tag": "latest", "Labels": {"a": "b"}});
+        assert_eq!(
+            render("{{.Repository}}:{{.Tag}}", &v).unwrap(),
+            "busybox:latest"
+        );
+        assert_eq!(
+            render("table {{.Repository}}\\t{{json .Labels}}", &v).unwrap(),
+            "busybox\t{\"a\":\"b\"}"
+        );
+        assert!(render("{{.Nope}}", &v).is_err());
+    }
+}

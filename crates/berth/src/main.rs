@@ -1,0 +1,190 @@
+//! `berth`: Docker's everyday commands without a daemon. This file parses the command line and
+//! dispatches; each command's work lives in the library crates, its printing in the modules here.
+
+mod format;
+mod imagecmd;
+mod progress;
+mod transfer;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A daemonless container engine with Docker's command line",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    /// Where images, layers and containers are stored
+    #[arg(
+        long,
+        global = true,
+        default_value = "/var/lib/berth",
+        env = "BERTH_ROOT"
+    )]
+    root: PathBuf,
+    /// Where runtime state of live containers is kept (emptied by a reboot)
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/berth",
+        env = "BERTH_RUNROOT"
+    )]
+    runroot: PathBuf,
+    /// A registry (host[:port]) that may be reached over plain HTTP; repeatable
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download an image from a registry
+    Pull(transfer::PullArgs),
+    /// Upload an image to a registry
+    Push(transfer::PushArgs),
+    /// List images
+    Images(imagecmd::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(imagecmd::TagArgs),
+    /// Remove one or more images
+    Rmi(imagecmd::RmiArgs),
+    /// Show the history of an image
+    History(imagecmd::HistoryArgs),
+    /// Return low-level information on images
+    Inspect(imagecmd::InspectArgs),
+    /// Load an image from a tar archive (docker-save or OCI layout)
+    Load(transfer::LoadArgs),
+    /// Save one or more images to a tar archive (loadable by docker and podman)
+    Save(transfer::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(transfer::ImportArgs),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Log in to a registry
+    Login(transfer::LoginArgs),
+    /// Log out from a registry
+    Logout(transfer::LogoutArgs),
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(imagecmd::ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(imagecmd::InspectArgs),
+    /// Show the history of an image
+    History(imagecmd::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(imagecmd::TagArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(imagecmd::RmiArgs),
+    /// Remove unused images
+    Prune(imagecmd::PruneArgs),
+    /// Download an image from a registry
+    Pull(transfer::PullArgs),
+    /// Upload an image to a registry
+    Push(transfer::PushArgs),
+    /// Load an image from a tar archive
+    Load(transfer::LoadArgs),
+    /// Save one or more images to a tar archive
+    Save(transfer::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(transfer::ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum SystemCommand {
+    /// Show disk usage, and what shared layers save
+    Df(DfArgs),
+}
+
+#[derive(Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// What every command gets: the parsed globals.
+pub struct Ctx {
+    pub root: PathBuf,
+    #[allow(dead_code)]
+    pub runroot: PathBuf,
+    pub insecure: Vec<String>,
+}
+
+impl Ctx {
+    pub fn store(&self) -> Result<berth_image::store::Store, String> {
+        berth_image::store::Store::open(&self.root).map_err(|e| e.to_string())
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let mut insecure = cli.insecure_registries;
+    if let Ok(list) = std::env::var("BERTH_INSECURE_REGISTRIES") {
+        insecure.extend(
+            list.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+    let ctx = Ctx {
+        root: cli.root,
+        runroot: cli.runroot,
+        insecure,
+    };
+    match cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => transfer::pull(&ctx, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => transfer::push(&ctx, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => imagecmd::images(&ctx, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => imagecmd::tag(&ctx, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => imagecmd::rmi(&ctx, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            imagecmd::history(&ctx, a)
+        }
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
+            imagecmd::inspect(&ctx, a)
+        }
+        Command::Image(ImageCommand::Prune(a)) => imagecmd::prune(&ctx, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => transfer::load(&ctx, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => transfer::save(&ctx, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => transfer::import(&ctx, a),
+        Command::System(SystemCommand::Df(a)) => imagecmd::df(&ctx, a),
+        Command::Login(a) => transfer::login(&ctx, a),
+        Command::Logout(a) => transfer::logout(&ctx, a),
+    }
+}
+
+fn main() -> ExitCode {
+    // A closed stdout (`berth images | head -1`) is not worth a panic message.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("Error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -203,40 +203,99 @@ fn cstr(s: &str) -> CString {
 }
 
 /// Mounts an overlay `Mount` on `target`: with `fsopen`/`fsconfig` and one `lowerdir+` per layer
-/// where the kernel has it (6.8+), else with the classic option string of short links.
+/// where the kernel has it (6.8+), else with the classic option string. The classic string names
+/// lowers relative to the store root (`l/<26 chars>`), so 125+ layers fit its one page; the mount
+/// runs in a forked child that has `chdir`ed there, leaving this process's cwd alone.
 pub fn mount(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
     let err = |source| SnapshotError::Mount {
         target: target.into(),
         source,
     };
-    match mount_new_api(m, target) {
-        Ok(()) => return Ok(()),
-        Err(e)
-            if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::ENOSYS) => {
+    if std::env::var_os("BERTH_OVERLAY_CLASSIC").is_none() {
+        match mount_new_api(m, target) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                ) => {}
+            Err(e) => return Err(err(e)),
         }
-        Err(e) => return Err(err(e)),
     }
-    let data = m.options.join(",");
+    mount_classic(m, target).map_err(err)
+}
+
+fn mount_classic(m: &Mount, target: &Path) -> io::Result<()> {
+    // The lower paths in `options` are `<root>/l/<link>`: make them relative to `<root>`.
+    let lowerdir = m
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("lowerdir="))
+        .unwrap_or("");
+    let first = lowerdir.split(':').next().unwrap_or("");
+    let root = Path::new(first)
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    let (cwd, data) = match &root {
+        Some(r) => {
+            let prefix = format!("{}/", r.display());
+            let rel: Vec<&str> = lowerdir
+                .split(':')
+                .map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l))
+                .collect();
+            let mut opts: Vec<String> = m
+                .options
+                .iter()
+                .filter(|o| !o.starts_with("lowerdir="))
+                .cloned()
+                .collect();
+            opts.insert(0, format!("lowerdir={}", rel.join(":")));
+            (Some(cstr(&r.display().to_string())), opts.join(","))
+        }
+        None => (None, m.options.join(",")),
+    };
     let (src, fstype, tgt, data) = (
         cstr(&m.source),
         cstr(&m.kind),
         cstr(&target.display().to_string()),
         cstr(&data),
     );
-    // SAFETY: every pointer is a NUL-terminated string that outlives the call.
-    let r = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            tgt.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            data.as_ptr().cast(),
-        )
-    };
-    if r != 0 {
-        return Err(err(io::Error::last_os_error()));
+    // SAFETY: the child only calls chdir, mount and _exit (async-signal-safe) on memory prepared
+    // before the fork; the parent reaps it.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            if let Some(c) = &cwd {
+                if libc::chdir(c.as_ptr()) != 0 {
+                    libc::_exit(*libc::__errno_location());
+                }
+            }
+            let r = libc::mount(
+                src.as_ptr(),
+                tgt.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                data.as_ptr().cast(),
+            );
+            libc::_exit(if r == 0 { 0 } else { *libc::__errno_location() });
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+            Some(0) => Ok(()),
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Err(io::Error::other("overlay mount helper died")),
+        }
     }
-    Ok(())
 }
 
 fn mount_new_api(m: &Mount, target: &Path) -> io::Result<()> {

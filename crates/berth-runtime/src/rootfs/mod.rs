@@ -478,7 +478,11 @@ fn mount_cgroup(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOpti
                 libc::MS_BIND,
                 None,
             )?;
-            remount_bind(&target, opts.flags)?;
+            // `fd` is the directory under the bind: reach the bind itself to change its flags.
+            drop(fd);
+            let fd = inroot::open(root.as_raw_fd(), m.destination(), libc::O_DIRECTORY)
+                .ctx("cgroup bind")?;
+            remount_bind(&inroot::proc_fd_path(&fd), opts.flags)?;
         }
         return Ok(());
     }

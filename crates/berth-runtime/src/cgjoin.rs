@@ -98,8 +98,27 @@ pub struct IntoCgroup {
 impl IntoCgroup {
     /// Opens (creating it if `create`) the directory; None where there is no cgroup2 directory.
     pub fn open(cg: &berth_cgroups::Cgroup, create: bool) -> Result<Option<IntoCgroup>> {
+        Self::open_sub(cg, create, &SubCgroups::default())
+    }
+
+    /// Like `open`; on v2, `exec --cgroup PATH` clones into that (existing) sub-cgroup instead.
+    pub fn open_sub(
+        cg: &berth_cgroups::Cgroup,
+        create: bool,
+        sub: &SubCgroups,
+    ) -> Result<Option<IntoCgroup>> {
         let dir = if cg.hierarchy().is_v2() {
-            cg.paths().into_iter().next()
+            let sub = sub.all.as_deref().filter(|p| !p.as_os_str().is_empty());
+            match (cg.paths().into_iter().next(), sub) {
+                (Some(d), Some(s)) => {
+                    let d = d.join(s);
+                    if !d.join("cgroup.procs").exists() {
+                        crate::bail!("exec: adding pid to cgroups: open {}/cgroup.procs: no such file or directory", d.display());
+                    }
+                    Some(d)
+                }
+                (d, _) => d,
+            }
         } else {
             cg.unified_dir()
         };

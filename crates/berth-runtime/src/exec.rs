@@ -105,20 +105,19 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         _ => None,
     };
     let (parent, child) = sync::pair()?;
-    let cgroup_join = match &st.cgroup {
+    let (cgroup_join, into) = match &st.cgroup {
         Some(cg) => {
             let sub = crate::cgjoin::SubCgroups::parse(&opts.sub_cgroups, cg)?;
-            Some(crate::cgjoin::SelfJoin::open_sub(cg, &sub)?)
+            (
+                Some(crate::cgjoin::SelfJoin::open_sub(cg, &sub)?),
+                crate::cgjoin::IntoCgroup::open_sub(cg, false, &sub)?,
+            )
         }
-        None => None,
+        None => (None, None),
     };
     if !opts.detach {
         crate::signals::block_all();
     }
-    let into = match &st.cgroup {
-        Some(cg) => crate::cgjoin::IntoCgroup::open(cg, false)?,
-        None => None,
-    };
     let pid = crate::create::clone_init(0, into.as_ref().map(|i| &i.fd), || {
         parent.close_in_child();
         let c = ExecChild {
@@ -139,9 +138,12 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         127
     })?;
     drop(child);
-    if let (Some(cg), false) = (
+    // Cloned into its cgroup2 directory already (v2, or a hybrid host's unified one), or joined
+    // by the child itself (v1): otherwise the parent moves it.
+    if let (Some(cg), false, None) = (
         &st.cgroup,
         cgroup_join.as_ref().is_some_and(|j| j.by_child()),
+        &into,
     ) {
         if let Err(e) = cg.add_process(pid) {
             // SAFETY: killing and reaping our own child.

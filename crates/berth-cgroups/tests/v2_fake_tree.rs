@@ -127,12 +127,16 @@ fn swap_equal_to_the_limit_needs_no_swap_accounting() {
         .collect();
     populate(&leaf, &without_swap);
     let cg = Cgroup::new(&Hierarchy::v2_at(root.path()), "c1").unwrap();
-    cg.apply(&resources(r#"{"memory": {"limit": 1048576, "swap": 1048576}}"#))
-        .unwrap();
+    cg.apply(&resources(
+        r#"{"memory": {"limit": 1048576, "swap": 1048576}}"#,
+    ))
+    .unwrap();
     assert_eq!(read(&leaf, "memory.max"), "1048576");
     assert!(!leaf.join("memory.swap.max").exists());
     let e = cg
-        .apply(&resources(r#"{"memory": {"limit": 1048576, "swap": 2097152}}"#))
+        .apply(&resources(
+            r#"{"memory": {"limit": 1048576, "swap": 2097152}}"#,
+        ))
         .unwrap_err()
         .to_string();
     assert!(e.contains("memory.swap.max"), "{e}");

@@ -68,17 +68,11 @@ fn names_id(name: &str, id: &str) -> bool {
     })
 }
 
-/// Cgroup directories (any controller, any depth) whose name contains `id`.
+/// Cgroup directories (any controller on v1, any depth) whose name contains `id`. The walk
+/// starts at /sys/fs/cgroup itself: its entries are controllers on v1 and cgroups on v2.
 pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return found;
-    };
-    for c in controllers.flatten() {
-        if c.file_type().is_ok_and(|t| t.is_dir()) {
-            walk_cgroups(&c.path(), id, &mut found);
-        }
-    }
+    walk_cgroups(Path::new(crate::cgroup::ROOT), id, &mut found);
     found.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     found
 }
@@ -99,10 +93,12 @@ fn walk_cgroups(dir: &Path, id: &str, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// Thaws a cgroup, kills its processes and removes it (children first).
+/// Thaws a cgroup, kills its processes and removes it (children first: the list from
+/// `cgroups_named` is deepest first).
 pub fn remove_cgroup(dir: &Path) {
     let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
     let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
     for _ in 0..100 {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {

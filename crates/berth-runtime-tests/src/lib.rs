@@ -3,6 +3,7 @@
 //! every test; it must never link against the runtime under test (only run its binary).
 
 pub mod bundle;
+pub mod cgroup;
 pub mod console;
 pub mod fixture;
 pub mod leaks;
@@ -36,14 +37,6 @@ pub fn host_namespace(kind: &str) -> String {
         .unwrap_or_else(|e| panic!("readlink {}: {e}", link.display()))
         .to_string_lossy()
         .into_owned()
-}
-
-/// Reads a cgroup v1 file of `controller` for the cgroup at `cgroups_path`.
-pub fn cgroup_v1_file(controller: &str, cgroups_path: &str, file: &str) -> Option<String> {
-    let path = format!("/sys/fs/cgroup/{controller}{cgroups_path}/{file}");
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
 }
 
 /// True when the test process runs as root (every runtime test needs it).

@@ -1,7 +1,7 @@
 //! The leak guard itself: a test that leaves a mount, a cgroup or a process behind
 //! fails, and the guard removes what it found.
 
-use berth_runtime_tests::{fixture::cgroups_path_for, leaks, Fixture};
+use berth_runtime_tests::{cgroup, fixture::cgroups_path_for, leaks, Fixture};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn guard_report(setup: impl FnOnce(&Fixture)) -> String {
@@ -37,8 +37,7 @@ fn guard_fails_on_a_leftover_cgroup_and_removes_it() {
     let mut id = String::new();
     let report = guard_report(|fx| {
         id = fx.id.clone();
-        std::fs::create_dir_all(format!("/sys/fs/cgroup/pids{}", cgroups_path_for(&fx.id)))
-            .unwrap();
+        std::fs::create_dir_all(cgroup::dir("pids", &cgroups_path_for(&fx.id))).unwrap();
     });
     assert!(report.contains("cgroup left"), "{report}");
     assert!(leaks::cgroups_named(&id).is_empty());

@@ -140,10 +140,11 @@ fn kill_all_signals_every_process_without_a_pid_namespace() {
     let mut fx = Fixture::new("killall", &["sh", "-c", "sleep 100 & sleep 100 & wait"]);
     fx.bundle.remove_namespace("pid");
     fx.run_detached();
-    let procs_file = format!(
-        "/sys/fs/cgroup/pids{}/cgroup.procs",
-        berth_runtime_tests::fixture::cgroups_path_for(&fx.id)
-    );
+    let procs_file = berth_runtime_tests::cgroup::dir(
+        "pids",
+        &berth_runtime_tests::fixture::cgroups_path_for(&fx.id),
+    )
+    .join("cgroup.procs");
     let count = || {
         std::fs::read_to_string(&procs_file)
             .unwrap_or_default()

@@ -1,27 +1,37 @@
 //! Cgroup resources seen from inside and from the host: a memory limit OOM-kills and is
 //! readable in the container, a pids limit makes fork fail, the CPU quota is written,
-//! `update` changes the memory limit, `pause`/`resume` freeze and thaw.
+//! `update` changes the memory limit, `pause`/`resume` freeze and thaw. Each test reads the v1
+//! files on a v1 (or hybrid) host and the v2 files on a pure v2 host (the v2 lane's guest).
 
-use berth_runtime_tests::{cgroup_v1_file, fixture::cgroups_path_for, Fixture};
+use berth_runtime_tests::{cgroup, fixture::cgroups_path_for, Fixture};
 use serde_json::json;
 
 const MIB: u64 = 1024 * 1024;
 
-/// A memory limit of 32 MiB (swap included where the host accounts swap).
+/// A memory limit of `bytes` with no swap on top where the host accounts swap (v2 always does;
+/// the runtime leaves a missing memory.swap.max alone when the swap limit is 0).
 fn limit_memory(fx: &mut Fixture, bytes: u64) {
     let mut memory = json!({"limit": bytes});
-    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+    if cgroup::is_v2()
+        || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+    {
         memory["swap"] = json!(bytes);
     }
     fx.bundle.set_resource("memory", memory);
 }
 
+/// The memory limit file as the container sees it at /sys/fs/cgroup.
+fn memory_limit_file_inside() -> &'static str {
+    if cgroup::is_v2() {
+        "/sys/fs/cgroup/memory.max"
+    } else {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    }
+}
+
 #[test]
 fn memory_limit_is_visible_inside() {
-    let mut fx = Fixture::new(
-        "memread",
-        &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"],
-    );
+    let mut fx = Fixture::new("memread", &["cat", memory_limit_file_inside()]);
     limit_memory(&mut fx, 32 * MIB);
     assert_eq!(fx.run().ok().stdout.trim(), (32 * MIB).to_string());
 }
@@ -63,18 +73,16 @@ fn cpu_quota_is_written_to_the_cgroup() {
     );
     fx.run_detached();
     let cg = cgroups_path_for(&fx.id);
-    assert_eq!(
-        cgroup_v1_file("cpu", &cg, "cpu.cfs_quota_us").as_deref(),
-        Some("50000")
-    );
-    assert_eq!(
-        cgroup_v1_file("cpu", &cg, "cpu.cfs_period_us").as_deref(),
-        Some("100000")
-    );
-    assert_eq!(
-        cgroup_v1_file("cpu", &cg, "cpu.shares").as_deref(),
-        Some("512")
-    );
+    let read = |file: &str| cgroup::read("cpu", &cg, file);
+    if cgroup::is_v2() {
+        assert_eq!(read("cpu.max").as_deref(), Some("50000 100000"));
+        // runc's conversion: 1 + (512 - 2) * 9999 / 262142.
+        assert_eq!(read("cpu.weight").as_deref(), Some("20"));
+    } else {
+        assert_eq!(read("cpu.cfs_quota_us").as_deref(), Some("50000"));
+        assert_eq!(read("cpu.cfs_period_us").as_deref(), Some("100000"));
+        assert_eq!(read("cpu.shares").as_deref(), Some("512"));
+    }
 }
 
 #[test]
@@ -82,16 +90,15 @@ fn update_memory_changes_the_limit() {
     let mut fx = Fixture::new("update", &["sleep", "100"]);
     limit_memory(&mut fx, 64 * MIB);
     fx.run_detached();
-    let memsw = std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let memsw = cgroup::is_v2()
+        || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
     let mut args = vec!["update", "--memory", "128M"];
     if memsw {
         args.extend(["--memory-swap", "128M"]);
     }
     args.push(&fx.id);
     fx.rt.exec(&args).ok();
-    let inside = fx
-        .exec_in(&[], &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
-        .ok();
+    let inside = fx.exec_in(&[], &["cat", memory_limit_file_inside()]).ok();
     assert_eq!(inside.stdout.trim(), (128 * MIB).to_string());
 }
 
@@ -101,10 +108,21 @@ fn update_pids_limit_changes_pids_max() {
     fx.run_detached();
     fx.rt.exec(&["update", "--pids-limit", "42", &fx.id]).ok();
     let cg = cgroups_path_for(&fx.id);
-    assert_eq!(
-        cgroup_v1_file("pids", &cg, "pids.max").as_deref(),
-        Some("42")
-    );
+    assert_eq!(cgroup::read("pids", &cg, "pids.max").as_deref(), Some("42"));
+}
+
+/// v1's freezer.state, or the same word from v2's cgroup.events `frozen` key.
+fn freezer_state(cg: &str) -> String {
+    if cgroup::is_v2() {
+        let events = cgroup::read("freezer", cg, "cgroup.events").unwrap_or_default();
+        match cgroup::keyed(&events, "frozen") {
+            Some(1) => "FROZEN".into(),
+            Some(0) => "THAWED".into(),
+            _ => format!("unknown: {events}"),
+        }
+    } else {
+        cgroup::read("freezer", cg, "freezer.state").unwrap_or_default()
+    }
 }
 
 #[test]
@@ -114,10 +132,7 @@ fn pause_freezes_and_resume_thaws() {
     let cg = cgroups_path_for(&fx.id);
     fx.rt.exec(&["pause", &fx.id]).ok();
     assert_eq!(fx.rt.status(&fx.id), "paused");
-    assert_eq!(
-        cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(),
-        Some("FROZEN")
-    );
+    assert_eq!(freezer_state(&cg), "FROZEN");
     let pid = fx.rt.pid(&fx.id);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     assert!(
@@ -126,10 +141,7 @@ fn pause_freezes_and_resume_thaws() {
     );
     fx.rt.exec(&["resume", &fx.id]).ok();
     assert_eq!(fx.rt.status(&fx.id), "running");
-    assert_eq!(
-        cgroup_v1_file("freezer", &cg, "freezer.state").as_deref(),
-        Some("THAWED")
-    );
+    assert_eq!(freezer_state(&cg), "THAWED");
 }
 
 #[test]

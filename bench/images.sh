@@ -80,6 +80,7 @@ if [ ! -f "$CACHE/debian-minbase.tar" ]; then
 fi
 mkdir -p "$WORK/deb"
 tar -C "$WORK/deb" -xf "$CACHE/debian-minbase.tar"
+rm -f "$WORK"/deb/var/cache/apt/archives/*.deb  # debootstrap keeps the packages it installed
 tar -C "$WORK/deb" -cf "$WORK/deb-l1.tar" ./usr/lib ./usr/share
 tar -C "$WORK/deb" -cf "$WORK/deb-l2.tar" --exclude ./usr/lib --exclude ./usr/share ./usr ./var
 tar -C "$WORK/deb" -cf "$WORK/deb-l3.tar" --exclude ./usr --exclude ./var .
@@ -125,10 +126,10 @@ P="podman --root $MNT/podman --runroot $MNT/podman-run --storage-driver overlay"
 for n in debian big; do
     echo "== cold pull: $n"
     hyperfine -N --runs "$RUNS" --export-markdown "$WORK/$n.md" \
-        --prepare "rm -rf $MNT/berth; sync" -n berth "$BERTH --root $MNT/berth pull -q $REG/$n:bench" \
-        --prepare "$P system reset -f >/dev/null 2>&1; sync" -n podman "$P pull -q --tls-verify=false $REG/$n:bench" \
-        --prepare "rm -rf $MNT/oci $MNT/bundle; sync" -n skopeo+umoci "sh -c 'skopeo copy -q --src-tls-verify=false docker://$REG/$n:bench oci:$MNT/oci:bench && umoci unpack --image $MNT/oci:bench $MNT/bundle >/dev/null'" \
-        --prepare "rm -rf $MNT/naive; sync" -n 'curl|gzip|tar' "bash -c 'naive $n $MNT/naive'"
+        --prepare "sh -c 'rm -rf $MNT/berth; sync'" -n berth "$BERTH --root $MNT/berth pull -q $REG/$n:bench" \
+        --prepare "sh -c '$P system reset -f >/dev/null 2>&1; sync'" -n podman "$P pull -q --tls-verify=false $REG/$n:bench" \
+        --prepare "sh -c 'rm -rf $MNT/oci $MNT/bundle; sync'" -n skopeo+umoci "sh -c 'skopeo copy -q --src-tls-verify=false docker://$REG/$n:bench oci:$MNT/oci:bench && umoci unpack --image $MNT/oci:bench $MNT/bundle >/dev/null'" \
+        --prepare "sh -c 'rm -rf $MNT/naive; sync'" -n 'curl|gzip|tar' "bash -c 'naive $n $MNT/naive'"
     cat "$WORK/$n.md"
 done
 

@@ -171,6 +171,7 @@ pub struct Index {
 
 /// A manifest or an index, told apart by media type (from the registry's Content-Type or the
 /// document's own `mediaType`) or, failing both, by shape.
+#[allow(clippy::large_enum_variant)] // parsed once per pull; boxing buys nothing
 pub enum Document {
     Manifest(Manifest),
     Index(Index),

@@ -165,7 +165,7 @@ fn lookup<'a>(path: &str, v: &'a Value) -> Option<&'a Value> {
 
 fn eval(action: &str, v: &Value) -> Option<String> {
     if let Some(arg) = action.strip_prefix("json ") {
-        return Some(serde_json::to_string(lookup(arg.trim(), v)?).ok()?);
+        return serde_json::to_string(lookup(arg.trim(), v)?).ok();
     }
     if !action.starts_with('.') {
         return None;

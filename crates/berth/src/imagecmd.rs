@@ -412,6 +412,39 @@ pub fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
     }
 }
 
+/// `inspect NAME…`: containers first, then images.
+pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
+    let engine = berth_engine::Engine::open(&ctx.root, &ctx.runroot).map_err(|e| e.to_string())?;
+    let store = ctx.store()?;
+    let mut docs = Vec::new();
+    let mut missing = Vec::new();
+    for n in &a.names {
+        if let Ok(r) = engine.get(n) {
+            docs.push(crate::containers::inspect_json(&engine, &r));
+        } else if let Ok(img) = store.find(n) {
+            docs.push(inspect_json(&store, &img)?);
+        } else {
+            missing.push(n.clone());
+        }
+    }
+    match &a.format {
+        Some(f) => {
+            for d in &docs {
+                println!("{}", render(f, d)?);
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
+        ),
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("No such object: {}", missing.join(", ")))
+    }
+}
+
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), String> {
     let _ = a.force;
     let store = ctx.store()?;

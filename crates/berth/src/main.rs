@@ -1,6 +1,7 @@
 //! `berth`: Docker's everyday commands without a daemon. This file parses the command line and
 //! dispatches; each command's work lives in the library crates, its printing in the modules here.
 
+mod containers;
 mod format;
 mod imagecmd;
 mod progress;
@@ -43,6 +44,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create and run a new container from an image
+    Run(Box<containers::RunArgs>),
+    /// Create a new container
+    Create(Box<containers::RunArgs>),
+    /// Start one or more stopped containers
+    Start(containers::StartArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
     /// Download an image from a registry
     Pull(transfer::PullArgs),
     /// Upload an image to a registry
@@ -124,13 +145,15 @@ pub struct Ctx {
     pub insecure: Vec<String>,
 }
 
+// `inspect` without a kind looks for a container first, then an image, as Docker does.
+
 impl Ctx {
     pub fn store(&self) -> Result<berth_image::store::Store, String> {
         berth_image::store::Store::open(&self.root).map_err(|e| e.to_string())
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<u8, (String, u8)> {
     let mut insecure = cli.insecure_registries;
     if let Ok(list) = std::env::var("BERTH_INSECURE_REGISTRIES") {
         insecure.extend(
@@ -144,25 +167,40 @@ fn run(cli: Cli) -> Result<(), String> {
         runroot: cli.runroot,
         insecure,
     };
+    let plain = |r: Result<(), String>| r.map(|()| 0).map_err(|m| (m, 1));
     match cli.command {
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => transfer::pull(&ctx, a),
-        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => transfer::push(&ctx, a),
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => imagecmd::images(&ctx, a),
-        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => imagecmd::tag(&ctx, a),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => imagecmd::rmi(&ctx, a),
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
-            imagecmd::history(&ctx, a)
-        }
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-            imagecmd::inspect(&ctx, a)
-        }
-        Command::Image(ImageCommand::Prune(a)) => imagecmd::prune(&ctx, a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => transfer::load(&ctx, a),
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => transfer::save(&ctx, a),
-        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => transfer::import(&ctx, a),
-        Command::System(SystemCommand::Df(a)) => imagecmd::df(&ctx, a),
-        Command::Login(a) => transfer::login(&ctx, a),
-        Command::Logout(a) => transfer::logout(&ctx, a),
+        Command::Run(a) => containers::run(&ctx, *a),
+        Command::Create(a) => containers::create(&ctx, *a),
+        Command::Start(a) => containers::start(&ctx, a),
+        Command::Stop(a) => containers::stop(&ctx, a),
+        Command::Restart(a) => containers::restart(&ctx, a),
+        Command::Kill(a) => containers::kill(&ctx, a),
+        Command::Rm(a) => containers::rm(&ctx, a),
+        Command::Ps(a) => containers::ps(&ctx, a),
+        Command::Logs(a) => containers::logs(&ctx, a),
+        Command::Wait(a) => containers::wait(&ctx, a),
+        Command::Inspect(a) => plain(imagecmd::inspect_any(&ctx, a)),
+        other => plain(run_images(&ctx, other)),
+    }
+}
+
+fn run_images(ctx: &Ctx, command: Command) -> Result<(), String> {
+    match command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => transfer::pull(ctx, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => transfer::push(ctx, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => imagecmd::images(ctx, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => imagecmd::tag(ctx, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => imagecmd::rmi(ctx, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => imagecmd::history(ctx, a),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
+        Command::Image(ImageCommand::Prune(a)) => imagecmd::prune(ctx, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => transfer::load(ctx, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => transfer::save(ctx, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => transfer::import(ctx, a),
+        Command::System(SystemCommand::Df(a)) => imagecmd::df(ctx, a),
+        Command::Login(a) => transfer::login(ctx, a),
+        Command::Logout(a) => transfer::logout(ctx, a),
+        _ => unreachable!("container commands are dispatched in run"),
     }
 }
 
@@ -181,10 +219,10 @@ fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("Error: {msg}");
-            ExitCode::from(1)
+        Ok(code) => ExitCode::from(code),
+        Err((msg, code)) => {
+            eprintln!("berth: {msg}");
+            ExitCode::from(code)
         }
     }
 }

@@ -13,12 +13,17 @@ pub enum Reporter {
         multi: MultiProgress,
         bars: Mutex<HashMap<Digest, ProgressBar>>,
     },
-    Lines,
+    /// Plain lines, on stderr when `true` (`run` keeps stdout for the container).
+    Lines(bool),
     Quiet,
 }
 
 impl Reporter {
     pub fn new(quiet: bool) -> Reporter {
+        Reporter::with_stream(quiet, false)
+    }
+
+    pub fn with_stream(quiet: bool, stderr: bool) -> Reporter {
         if quiet {
             Reporter::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -27,7 +32,7 @@ impl Reporter {
                 bars: Mutex::new(HashMap::new()),
             }
         } else {
-            Reporter::Lines
+            Reporter::Lines(stderr)
         }
     }
 
@@ -80,7 +85,8 @@ impl Progress for Reporter {
                     b.finish_with_message(status.to_string());
                 }
             }
-            Reporter::Lines => println!("{}: {status}", id.short()),
+            Reporter::Lines(false) => println!("{}: {status}", id.short()),
+            Reporter::Lines(true) => eprintln!("{}: {status}", id.short()),
             Reporter::Quiet => {}
         }
     }
@@ -89,7 +95,8 @@ impl Progress for Reporter {
             Reporter::Bars { multi, .. } => {
                 let _ = multi.println(message);
             }
-            Reporter::Lines => println!("{message}"),
+            Reporter::Lines(false) => println!("{message}"),
+            Reporter::Lines(true) => eprintln!("{message}"),
             Reporter::Quiet => {}
         }
     }

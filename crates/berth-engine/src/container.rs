@@ -1,0 +1,863 @@
+//! The container lifecycle: create (a record and a snapshot), launch (mount the snapshot, write the
+//! generated files and the OCI spec, create and start through the runtime library), finish (record
+//! the exit, tear down the runtime container and the mount), stop, kill and remove — and reconcile,
+//! which turns whatever a crash or a reboot left into the truth.
+
+use crate::ocispec::{self, SpecInput};
+use crate::options::{parse_bytes, RunOptions};
+use crate::record::{MountRecord, Record, RecordError, Records, State};
+use berth_image::images::ImageRecord;
+use berth_image::manifest::ImageConfig;
+use berth_image::snapshot::{self, Snapshots};
+use berth_image::store::Store;
+use berth_runtime::create::{self, CreateOptions};
+use berth_runtime::state::ContainerState;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Why a container could not run, as Docker's exit codes tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// berth itself failed (125).
+    Engine,
+    /// The command exists but cannot be invoked (126).
+    CannotInvoke,
+    /// The command was not found (127).
+    NotFound,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub struct EngineError {
+    pub kind: Failure,
+    pub msg: String,
+}
+
+impl EngineError {
+    pub fn msg(m: impl Into<String>) -> EngineError {
+        EngineError {
+            kind: Failure::Engine,
+            msg: m.into(),
+        }
+    }
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            Failure::Engine => 125,
+            Failure::CannotInvoke => 126,
+            Failure::NotFound => 127,
+        }
+    }
+}
+
+impl From<RecordError> for EngineError {
+    fn from(e: RecordError) -> Self {
+        EngineError::msg(e.to_string())
+    }
+}
+
+impl From<berth_runtime::Error> for EngineError {
+    fn from(e: berth_runtime::Error) -> Self {
+        let m = e.message();
+        let kind =
+            if m.contains("executable file not found") || m.contains("no such file or directory") {
+                Failure::NotFound
+            } else if m.contains("permission denied") {
+                Failure::CannotInvoke
+            } else {
+                Failure::Engine
+            };
+        EngineError {
+            kind,
+            msg: m.to_string(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+fn err(m: impl std::fmt::Display) -> EngineError {
+    EngineError::msg(m.to_string())
+}
+
+pub struct Engine {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub store: Store,
+    pub snapshots: Snapshots,
+    pub records: Records,
+    pub runtime_root: PathBuf,
+}
+
+/// A started container: its init's pid, the runtime's state, and the pty master for `-t`.
+pub struct Launched {
+    pub pid: i32,
+    pub state: ContainerState,
+    pub master: Option<OwnedFd>,
+}
+
+fn now() -> String {
+    crate::logs::now_nanos()
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// The start time of `pid` (to tell a live process from a reused pid), 0 when it is gone.
+pub fn start_time(pid: i32) -> u64 {
+    berth_runtime::state::proc_stat(pid)
+        .map(|(_, t)| t)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    pub fn open(root: &Path, runroot: &Path) -> Result<Engine> {
+        let store = Store::open(root).map_err(err)?;
+        let snapshots = Snapshots::open(root, store.layers.clone()).map_err(err)?;
+        let records = Records::open(root).map_err(err)?;
+        let runtime_root = runroot.join("runtime");
+        fs::create_dir_all(&runtime_root)
+            .map_err(|e| err(format!("{}: {e}", runtime_root.display())))?;
+        fs::create_dir_all(root.join("volumes"))
+            .map_err(|e| err(format!("{}: {e}", root.display())))?;
+        Ok(Engine {
+            root: root.into(),
+            runroot: runroot.into(),
+            store,
+            snapshots,
+            records,
+            runtime_root,
+        })
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.records.dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn rootfs(&self, id: &str) -> PathBuf {
+        self.records.dir(id).join("rootfs")
+    }
+
+    /// Makes a container record and its snapshot from an image and the user's options.
+    pub fn create(&self, o: &RunOptions, image: &ImageRecord) -> Result<Record> {
+        let cfg_bytes = self
+            .store
+            .content
+            .read(&image.id, berth_image::pull::MAX_CONFIG_BYTES)
+            .map_err(err)?;
+        let cfg = ImageConfig::parse(&cfg_bytes)
+            .map_err(|e| err(format!("image {}: config: {e}", o.image)))?;
+        let rc = cfg.config.clone().unwrap_or_default();
+        if o.init {
+            return Err(err("--init is not supported yet: run a reaper from the image (e.g. tini) as the entrypoint"));
+        }
+        let (path, args) = command(o, &rc)?;
+        let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
+        let (restart, _) = crate::options::parse_restart(&o.restart).map_err(err)?;
+        let _ = restart;
+        let mut labels: BTreeMap<String, String> = rc.labels.clone().unwrap_or_default();
+        labels.extend(o.labels.clone());
+        let (log_max_size, log_max_file) = log_opts(&o.log_opts)?;
+        let id = crate::names::new_id();
+        let _names = self.records.names_lock().map_err(err)?;
+        let taken: Vec<String> = self.records.list().into_iter().map(|r| r.name).collect();
+        let name = match &o.name {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !crate::record::valid_name(n) {
+                    return Err(RecordError::BadName(n.into()).into());
+                }
+                if taken.iter().any(|t| t == n) {
+                    return Err(RecordError::NameInUse(n.into()).into());
+                }
+                n.to_string()
+            }
+            None => {
+                let mut n = crate::names::random_name();
+                while taken.contains(&n) {
+                    n = format!(
+                        "{}{}",
+                        crate::names::random_name(),
+                        crate::names::random_bytes::<1>()[0] % 10
+                    );
+                }
+                n
+            }
+        };
+        let dir = self.records.dir(&id);
+        fs::create_dir_all(dir.join("rootfs"))
+            .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let mut rec = Record {
+            id: id.clone(),
+            name,
+            created: now(),
+            image: o.image.clone(),
+            image_id: image.id.to_string(),
+            layers: image.layers.iter().map(|d| d.to_string()).collect(),
+            path,
+            args,
+            env,
+            working_dir: o
+                .workdir
+                .clone()
+                .or(rc.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: o.user.clone().or(rc.user.clone()).unwrap_or_default(),
+            hostname: o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            labels,
+            tty: o.tty,
+            open_stdin: o.interactive,
+            stop_signal: o
+                .stop_signal
+                .clone()
+                .or(rc.stop_signal.clone())
+                .unwrap_or_else(|| "SIGTERM".into()),
+            stop_timeout: o.stop_timeout,
+            auto_remove: o.auto_remove,
+            restart_policy: if o.restart.is_empty() {
+                "no".into()
+            } else {
+                o.restart.clone()
+            },
+            host_config: host_config(o),
+            mounts: Vec::new(),
+            state: State {
+                status: "created".into(),
+                ..State::default()
+            },
+            log_max_size,
+            log_max_file,
+            manually_stopped: false,
+        };
+        // The record first: whatever fails after this, `rm` finds something to clean.
+        self.records.save(&rec)?;
+        let made = (|| -> Result<()> {
+            rec.mounts = crate::container::volumes(self, o, rc.volumes.as_ref())?;
+            self.snapshots.prepare(&id, &image.layers).map_err(err)?;
+            self.records.save(&rec)?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = self.remove_files(&rec, true);
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    /// Mounts the snapshot, writes the generated files and the spec, creates and starts the
+    /// container through the runtime library. Signals must already be blocked by a foreground caller.
+    pub fn launch(
+        &self,
+        rec: &mut Record,
+        o: &RunOptions,
+        proxy_terminal: bool,
+    ) -> Result<Launched> {
+        let rootfs = self.rootfs(&rec.id);
+        let mount = self.snapshots.mounts(&rec.id).map_err(err)?;
+        if !is_mountpoint(&rootfs) {
+            snapshot::mount(&mount, &rootfs).map_err(err)?;
+        }
+        let launched = self.launch_mounted(rec, o, proxy_terminal);
+        if launched.is_err() {
+            unmount(&rootfs);
+        }
+        launched
+    }
+
+    fn launch_mounted(
+        &self,
+        rec: &mut Record,
+        o: &RunOptions,
+        proxy_terminal: bool,
+    ) -> Result<Launched> {
+        let dir = self.records.dir(&rec.id);
+        let rootfs = self.rootfs(&rec.id);
+        write_etc_files(&dir, rec)?;
+        let user = crate::user::resolve(&rootfs, &rec.user).map_err(err)?;
+        let mut env = rec.env.clone();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!(
+                "HOME={}",
+                if user.home.is_empty() {
+                    "/"
+                } else {
+                    &user.home
+                }
+            ));
+        }
+        let mut args = vec![rec.path.clone()];
+        args.extend(rec.args.iter().cloned());
+        let tmpfs: Vec<(String, String)> = o
+            .tmpfs
+            .iter()
+            .map(|t| match t.split_once(':') {
+                Some((d, opts)) => (d.to_string(), opts.to_string()),
+                None => (t.clone(), String::new()),
+            })
+            .chain(mount_tmpfs(&o.mounts)?)
+            .collect();
+        let spec = ocispec::spec(&SpecInput {
+            opts: o,
+            args,
+            env,
+            cwd: rec.working_dir.clone(),
+            user,
+            hostname: rec.hostname.clone(),
+            container_dir: &dir,
+            cgroup_path: format!("/berth/{}", rec.id),
+            mounts: &rec.mounts,
+            tmpfs,
+        })
+        .map_err(err)?;
+        crate::record::write_atomic(
+            &dir.join("config.json"),
+            &serde_json::to_vec(&spec).expect("spec serializes"),
+        )
+        .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let h = berth_cgroups::Hierarchy::detect().map_err(|e| err(e.to_string()))?;
+        let created = create::create(
+            CreateOptions {
+                root: self.runtime_root.clone(),
+                id: rec.id.clone(),
+                bundle: dir.clone(),
+                pid_file: None,
+                console_socket: None,
+                no_pivot: false,
+                no_new_keyring: false,
+                preserve_fds: 0,
+                proxy_terminal,
+            },
+            &h,
+        )?;
+        let pid = created.state.pid;
+        rec.state = State {
+            status: "running".into(),
+            pid,
+            started_at: now(),
+            monitor_pid: std::process::id() as i32,
+            restart_count: rec.state.restart_count,
+            ..State::default()
+        };
+        self.records.save(rec)?;
+        if let Err(e) = berth_runtime::ops::start(&self.runtime_root, &rec.id) {
+            let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
+            return Err(e.into());
+        }
+        Ok(Launched {
+            pid,
+            state: created.state,
+            master: created.master,
+        })
+    }
+
+    /// Records the exit of a launched container and tears down its runtime container and mount.
+    pub fn finish(&self, rec: &mut Record, st: &ContainerState, code: i32) {
+        let oom = st
+            .cgroup
+            .as_ref()
+            .and_then(|c| c.oom_kill_count().ok())
+            .unwrap_or(0)
+            > 0;
+        let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
+        unmount(&self.rootfs(&rec.id));
+        rec.state.status = "exited".into();
+        rec.state.exit_code = code;
+        rec.state.oom_killed = oom;
+        rec.state.pid = 0;
+        rec.state.finished_at = now();
+        let _ = self.records.save(rec);
+    }
+
+    /// Removes everything of a container: runtime state, mount, snapshot, anonymous volumes (with
+    /// `volumes`), its directory. Idempotent.
+    pub fn remove_files(&self, rec: &Record, volumes: bool) -> Result<()> {
+        let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
+        unmount(&self.rootfs(&rec.id));
+        self.snapshots.remove(&rec.id).map_err(err)?;
+        if volumes {
+            for m in rec.mounts.iter().filter(|m| m.anonymous) {
+                if let Some(n) = &m.name {
+                    let _ = fs::remove_dir_all(self.root.join("volumes").join(n));
+                }
+            }
+        }
+        let dir = self.records.dir(&rec.id);
+        let doomed = self.root.join("containers").join(format!(".rm-{}", rec.id));
+        if fs::rename(&dir, &doomed).is_ok() {
+            fs::remove_dir_all(&doomed).map_err(|e| err(format!("{}: {e}", doomed.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Is the container's init alive (according to the runtime)?
+    pub fn init_alive(&self, rec: &Record) -> bool {
+        match ContainerState::load(&self.runtime_root, &rec.id) {
+            Ok(st) => st.init_alive(),
+            Err(_) => false,
+        }
+    }
+
+    /// Makes the record tell the truth after crashes and reboots: a container whose watcher is gone
+    /// and whose init is dead is exited, and its runtime container and mount are torn down.
+    pub fn reconcile(&self, rec: &mut Record) {
+        if !matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) {
+            return;
+        }
+        let watcher_alive = alive(rec.state.monitor_pid);
+        if watcher_alive {
+            return;
+        }
+        let Ok(_lock) = self.records.lock(&rec.id) else {
+            return;
+        };
+        let Ok(fresh) = self.records.load(&rec.id) else {
+            return;
+        };
+        *rec = fresh;
+        if !matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) || alive(rec.state.monitor_pid)
+        {
+            return;
+        }
+        if self.init_alive(rec) {
+            return; // orphaned but running: `stop`/`rm -f` still reach it through the runtime
+        }
+        match ContainerState::load(&self.runtime_root, &rec.id) {
+            Ok(st) => self.finish(rec, &st, 255),
+            Err(_) => {
+                unmount(&self.rootfs(&rec.id));
+                rec.state.status = "exited".into();
+                rec.state.exit_code = 255;
+                rec.state.pid = 0;
+                rec.state.finished_at = now();
+                let _ = self.records.save(rec);
+            }
+        }
+    }
+
+    /// Every container, reconciled.
+    pub fn list(&self) -> Vec<Record> {
+        let mut all = self.records.list();
+        for r in all.iter_mut() {
+            self.reconcile(r);
+        }
+        all
+    }
+
+    pub fn get(&self, what: &str) -> Result<Record> {
+        let id = self.records.resolve(what)?;
+        let mut r = self.records.load(&id)?;
+        self.reconcile(&mut r);
+        Ok(r)
+    }
+
+    /// Sends a signal to the container's init.
+    pub fn kill(&self, rec: &Record, sig: i32) -> Result<()> {
+        if rec.state.status != "running" && rec.state.status != "paused" {
+            return Err(err(format!(
+                "cannot kill container {}: container is not running",
+                &rec.id[..12]
+            )));
+        }
+        berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false)?;
+        Ok(())
+    }
+
+    /// Waits until the container is no longer running (its watcher records the exit), up to
+    /// `timeout`; true when it stopped.
+    pub fn wait_stopped(&self, id: &str, timeout: Option<std::time::Duration>) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            match self.get(id) {
+                Ok(r) if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") => {
+                }
+                _ => return true,
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Docker's stop: the stop signal, then SIGKILL after the timeout.
+    pub fn stop(&self, rec: &mut Record, timeout: Option<u64>) -> Result<()> {
+        if !matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) {
+            return Ok(());
+        }
+        {
+            let _l = self.records.lock(&rec.id)?;
+            let mut fresh = self.records.load(&rec.id)?;
+            fresh.manually_stopped = true;
+            self.records.save(&fresh)?;
+        }
+        let sig = signal_number(&rec.stop_signal).unwrap_or(libc::SIGTERM);
+        let t = timeout.or(rec.stop_timeout).unwrap_or(10);
+        if rec.state.status == "paused" {
+            let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);
+        }
+        let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false);
+        if !self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(t))) {
+            let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
+        }
+        *rec = self.get(&rec.id)?;
+        Ok(())
+    }
+
+    /// `rm`: refuses a running container unless `force` (then kills it first).
+    pub fn remove(&self, what: &str, force: bool, volumes: bool) -> Result<String> {
+        let mut rec = self.get(what)?;
+        if matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) {
+            if !force {
+                return Err(err(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            {
+                let _l = self.records.lock(&rec.id)?;
+                if let Ok(mut fresh) = self.records.load(&rec.id) {
+                    fresh.manually_stopped = true;
+                    fresh.auto_remove = false;
+                    let _ = self.records.save(&fresh);
+                }
+            }
+            let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
+            rec = match self.get(&rec.id) {
+                Ok(r) => r,
+                Err(_) => return Ok(rec.id), // its watcher's --rm got there first
+            };
+        }
+        let _l = self.records.lock(&rec.id)?;
+        self.remove_files(&rec, volumes)?;
+        Ok(rec.id)
+    }
+
+    /// The mounts and layers of a container, for `explain` and `inspect`.
+    pub fn snapshot_mount(&self, id: &str) -> Option<berth_image::snapshot::Mount> {
+        self.snapshots.mounts(id).ok()
+    }
+
+    pub fn upper_dir(&self, id: &str) -> PathBuf {
+        self.snapshots.upper_dir(id)
+    }
+}
+
+/// Entrypoint and Cmd, combined as Docker does.
+fn command(o: &RunOptions, rc: &berth_image::manifest::RunConfig) -> Result<(String, Vec<String>)> {
+    let mut full: Vec<String> = match &o.entrypoint {
+        Some(e) if e.is_empty() => o.cmd.clone(),
+        Some(e) => std::iter::once(e.clone())
+            .chain(o.cmd.iter().cloned())
+            .collect(),
+        None => {
+            let mut v = rc.entrypoint.clone().unwrap_or_default();
+            if o.cmd.is_empty() {
+                v.extend(rc.cmd.clone().unwrap_or_default());
+            } else {
+                v.extend(o.cmd.iter().cloned());
+            }
+            v
+        }
+    };
+    if full.is_empty() {
+        return Err(err("no command specified"));
+    }
+    let path = full.remove(0);
+    Ok((path, full))
+}
+
+fn merge_env(image: &[String], user: &[String], tty: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut set = |kv: &str| {
+        let key = kv.split('=').next().unwrap_or(kv);
+        out.retain(|e| e.split('=').next() != Some(key));
+        out.push(kv.to_string());
+    };
+    if !image.iter().any(|e| e.starts_with("PATH=")) {
+        set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    }
+    for e in image {
+        set(e);
+    }
+    if tty {
+        set("TERM=xterm");
+    }
+    for e in user {
+        if e.contains('=') {
+            set(e);
+        } else if let Ok(v) = std::env::var(e) {
+            // `-e NAME` passes the caller's value through, as Docker does.
+            set(&format!("{e}={v}"));
+        }
+    }
+    out
+}
+
+fn log_opts(opts: &[String]) -> Result<(Option<u64>, Option<u32>)> {
+    let mut size = None;
+    let mut files = None;
+    for o in opts {
+        match o.split_once('=') {
+            Some(("max-size", v)) => size = Some(parse_bytes(v).map_err(err)? as u64),
+            Some(("max-file", v)) => {
+                files = Some(
+                    v.parse()
+                        .map_err(|_| err(format!("invalid --log-opt {o:?}")))?,
+                )
+            }
+            _ => {
+                return Err(err(format!(
+                    "unknown log opt {o:?} for json-file (max-size, max-file)"
+                )))
+            }
+        }
+    }
+    Ok((size, files))
+}
+
+fn host_config(o: &RunOptions) -> serde_json::Value {
+    serde_json::json!({
+        "Memory": o.memory.unwrap_or(0), "MemorySwap": o.memory_swap.unwrap_or(0),
+        "NanoCpus": o.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "CpuShares": o.cpu_shares.unwrap_or(0),
+        "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(), "PidsLimit": o.pids_limit,
+        "BlkioWeight": o.blkio_weight.unwrap_or(0), "ReadonlyRootfs": o.read_only, "Privileged": o.privileged,
+        "CapAdd": o.cap_add, "CapDrop": o.cap_drop, "SecurityOpt": o.security_opts, "NetworkMode": if o.network.is_empty() { "default" } else { &o.network },
+        "AutoRemove": o.auto_remove, "RestartPolicy": {"Name": if o.restart.is_empty() { "no" } else { o.restart.split(':').next().unwrap_or("no") }},
+        "Init": o.init, "Devices": o.devices, "Ulimits": o.ulimits, "Tmpfs": o.tmpfs, "Binds": o.volumes,
+        "LogConfig": {"Type": "json-file", "Config": o.log_opts},
+        "ShmSize": o.shm_size.unwrap_or(64 << 20),
+    })
+}
+
+/// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as bind mounts of host paths.
+pub fn volumes(
+    e: &Engine,
+    o: &RunOptions,
+    image_volumes: Option<&BTreeMap<String, serde_json::Value>>,
+) -> Result<Vec<MountRecord>> {
+    let mut out: Vec<MountRecord> = Vec::new();
+    let mut specs: Vec<(Option<String>, String, bool)> = Vec::new(); // (source, destination, ro)
+    for v in &o.volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [d] => (None, *d, ""),
+            [s, d] => (Some(*s), *d, ""),
+            [s, d, m] => (Some(*s), *d, *m),
+            _ => return Err(err(format!("invalid volume specification: {v:?}"))),
+        };
+        let ro = mode.split(',').any(|m| m == "ro");
+        if !mode.is_empty()
+            && !mode
+                .split(',')
+                .all(|m| matches!(m, "ro" | "rw" | "z" | "Z" | "rprivate" | "private"))
+        {
+            return Err(err(format!(
+                "invalid mode {mode:?} in volume specification {v:?}"
+            )));
+        }
+        specs.push((src.map(str::to_string), dst.to_string(), ro));
+    }
+    for m in &o.mounts {
+        let mut kind = "volume";
+        let (mut src, mut dst, mut ro) = (None, None, false);
+        for kv in m.split(',') {
+            match kv.split_once('=') {
+                Some(("type", t)) => {
+                    kind = if t == "bind" {
+                        "bind"
+                    } else if t == "volume" {
+                        "volume"
+                    } else if t == "tmpfs" {
+                        "tmpfs"
+                    } else {
+                        return Err(err(format!("invalid --mount type {t:?}")));
+                    }
+                }
+                Some(("source" | "src", s)) => src = Some(s.to_string()),
+                Some(("target" | "destination" | "dst", d)) => dst = Some(d.to_string()),
+                Some(("readonly" | "ro", v)) => ro = v != "false" && v != "0",
+                None if kv == "readonly" || kv == "ro" => ro = true,
+                Some(("tmpfs-size" | "tmpfs-mode", _)) => {}
+                _ => return Err(err(format!("invalid --mount field {kv:?}"))),
+            }
+        }
+        if kind == "tmpfs" {
+            continue;
+        }
+        let dst = dst.ok_or_else(|| err(format!("invalid --mount {m:?}: target is required")))?;
+        if kind == "bind" && !src.as_deref().is_some_and(|s| s.starts_with('/')) {
+            return Err(err(format!(
+                "invalid --mount {m:?}: a bind needs an absolute source"
+            )));
+        }
+        specs.push((src, dst, ro));
+    }
+    for (dst, _) in image_volumes.into_iter().flatten() {
+        if !specs.iter().any(|(_, d, _)| d == dst) {
+            specs.push((None, dst.clone(), false));
+        }
+    }
+    for (src, dst, ro) in specs {
+        if !dst.starts_with('/') {
+            return Err(err(format!(
+                "invalid mount destination {dst:?}: must be an absolute path"
+            )));
+        }
+        let rec = match src {
+            Some(s) if s.starts_with('/') => {
+                if !Path::new(&s).exists() {
+                    return Err(err(format!(
+                        "invalid mount config: bind source path does not exist: {s}"
+                    )));
+                }
+                MountRecord {
+                    kind: "bind".into(),
+                    name: None,
+                    source: s,
+                    destination: dst,
+                    rw: !ro,
+                    anonymous: false,
+                }
+            }
+            Some(name) => {
+                if !crate::record::valid_name(&name) {
+                    return Err(err(format!("invalid volume name {name:?}")));
+                }
+                let data = e.root.join("volumes").join(&name).join("_data");
+                fs::create_dir_all(&data).map_err(|x| err(format!("volume {name}: {x}")))?;
+                MountRecord {
+                    kind: "volume".into(),
+                    name: Some(name),
+                    source: data.display().to_string(),
+                    destination: dst,
+                    rw: !ro,
+                    anonymous: false,
+                }
+            }
+            None => {
+                let name = crate::names::new_id();
+                let data = e.root.join("volumes").join(&name).join("_data");
+                fs::create_dir_all(&data).map_err(|x| err(format!("volume {name}: {x}")))?;
+                MountRecord {
+                    kind: "volume".into(),
+                    name: Some(name),
+                    source: data.display().to_string(),
+                    destination: dst,
+                    rw: !ro,
+                    anonymous: true,
+                }
+            }
+        };
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+fn mount_tmpfs(mounts: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for m in mounts {
+        if !m.split(',').any(|kv| kv == "type=tmpfs") {
+            continue;
+        }
+        let mut dst = None;
+        let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
+        for kv in m.split(',') {
+            match kv.split_once('=') {
+                Some(("target" | "destination" | "dst", d)) => dst = Some(d.to_string()),
+                Some(("tmpfs-size", s)) => {
+                    opts.push(format!("size={}", parse_bytes(s).map_err(err)?))
+                }
+                Some(("tmpfs-mode", s)) => opts.push(format!("mode={s}")),
+                _ => {}
+            }
+        }
+        out.push((
+            dst.ok_or_else(|| err(format!("invalid --mount {m:?}: target is required")))?,
+            opts.join(","),
+        ));
+    }
+    Ok(out)
+}
+
+fn write_etc_files(dir: &Path, rec: &Record) -> Result<()> {
+    let io = |e: std::io::Error| err(format!("{}: {e}", dir.display()));
+    fs::write(dir.join("hostname"), format!("{}\n", rec.hostname)).map_err(io)?;
+    fs::write(
+        dir.join("hosts"),
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n", rec.hostname),
+    )
+    .map_err(io)?;
+    // The host's resolvers, without loopback ones (unreachable from a private network namespace).
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out: Vec<String> = host
+        .lines()
+        .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
+        .map(str::to_string)
+        .collect();
+    if !out.iter().any(|l| l.starts_with("nameserver")) {
+        out.push("nameserver 8.8.8.8".into());
+        out.push("nameserver 8.8.4.4".into());
+    }
+    fs::write(dir.join("resolv.conf"), out.join("\n") + "\n").map_err(io)?;
+    Ok(())
+}
+
+pub fn is_mountpoint(p: &Path) -> bool {
+    let want = p.display().to_string();
+    fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+pub fn unmount(p: &Path) {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: unmounting by a NUL-terminated path; failure (not mounted) is fine.
+    while unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {}
+}
+
+/// `SIGTERM`, `TERM`, `15` → the number.
+pub fn signal_number(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    Some(match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        "WINCH" => libc::SIGWINCH,
+        "ALRM" => libc::SIGALRM,
+        "PIPE" => libc::SIGPIPE,
+        _ => return None,
+    })
+}

@@ -1,0 +1,14 @@
+//! berth's engine: containers as users see them. An image and Docker's flags become a record, a
+//! snapshot, an OCI spec and a runtime container; a foreground `run` or a detached monitor watches
+//! it, logs its output, records its exit and cleans up. It parses no command line and prints nothing.
+
+pub mod container;
+pub mod logs;
+pub mod monitor;
+pub mod names;
+pub mod ocispec;
+pub mod options;
+pub mod record;
+pub mod user;
+
+pub use container::{Engine, EngineError};

@@ -1,0 +1,326 @@
+//! Watching a container: the foreground `run` (its own monitor: signals forwarded, output copied to
+//! the terminal and the log) and the detached monitor, a forked process like conmon that is the
+//! container's parent and subreaper, logs its output, records its exit, applies the restart policy
+//! and `--rm`. No threads are running when either clones the container.
+
+use crate::container::{Engine, EngineError, Launched, Result};
+use crate::logs::LogWriter;
+use crate::options::RunOptions;
+use crate::record::Record;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(EngineError::msg(format!(
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn dup(fd: RawFd) -> OwnedFd {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd we own (stdio always exists here).
+    unsafe { OwnedFd::from_raw_fd(libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3)) }
+}
+
+fn dup2(from: RawFd, to: RawFd) {
+    // SAFETY: dup2 onto a standard fd; the result is not CLOEXEC, so the container inherits it.
+    unsafe { libc::dup2(from, to) };
+}
+
+fn devnull() -> OwnedFd {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null exists");
+    OwnedFd::from(f)
+}
+
+/// Copies the container's stdout/stderr pipes into the log (and, in the foreground, to our own
+/// stdout/stderr) until both close.
+fn copy_output(
+    out: OwnedFd,
+    err: OwnedFd,
+    log: &mut Option<LogWriter>,
+    echo: Option<(RawFd, RawFd)>,
+) {
+    let mut open = [true, true];
+    let fds = [out.as_raw_fd(), err.as_raw_fd()];
+    let mut buf = vec![0u8; 64 * 1024];
+    while open[0] || open[1] {
+        let mut p: Vec<libc::pollfd> = (0..2)
+            .map(|i| libc::pollfd {
+                fd: if open[i] { fds[i] } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: polling two valid pollfd entries.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        for i in 0..2 {
+            if p[i].revents == 0 {
+                continue;
+            }
+            // SAFETY: reading into our buffer from a pipe we own.
+            let n = unsafe { libc::read(fds[i], buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    open[i] = false;
+                }
+                continue;
+            }
+            let data = &buf[..n as usize];
+            if let Some(l) = log.as_mut() {
+                let _ = l.write(i, data);
+            }
+            if let Some((o, e)) = echo {
+                let fd = if i == 0 { o } else { e };
+                let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+                let _ = f.write_all(data);
+            }
+        }
+    }
+    if let Some(l) = log.as_mut() {
+        let _ = l.flush_partial();
+    }
+}
+
+/// `berth run` without `-d`: returns the container's exit status.
+pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Result<i32> {
+    berth_runtime::signals::block_all();
+    if rec.tty {
+        let l = engine.launch(rec, o, true)?;
+        let Launched { pid, state, master } = l;
+        let code = match master {
+            Some(m) => berth_runtime::ttyproxy::proxy(m, pid).unwrap_or(255),
+            None => berth_runtime::signals::forward_until_exit(pid).unwrap_or(255),
+        };
+        engine.finish(rec, &state, code);
+        return Ok(code);
+    }
+    // Without a terminal: the container writes into pipes; we copy them to our stdout/stderr and
+    // to the log, as Docker's daemon would.
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let saved = (dup(0), dup(1), dup(2));
+    let null = devnull();
+    if !rec.open_stdin {
+        dup2(null.as_raw_fd(), 0);
+    }
+    dup2(out_w.as_raw_fd(), 1);
+    dup2(err_w.as_raw_fd(), 2);
+    let launched = engine.launch(rec, o, false);
+    dup2(saved.0.as_raw_fd(), 0);
+    dup2(saved.1.as_raw_fd(), 1);
+    dup2(saved.2.as_raw_fd(), 2);
+    drop((out_w, err_w));
+    let l = launched?;
+    let mut log = LogWriter::open(
+        &engine.log_path(&rec.id),
+        rec.log_max_size,
+        rec.log_max_file,
+    )
+    .ok();
+    let echo = (saved.1.as_raw_fd(), saved.2.as_raw_fd());
+    let copier = std::thread::spawn(move || {
+        copy_output(out_r, err_r, &mut log, Some(echo));
+    });
+    let code = berth_runtime::signals::forward_until_exit(l.pid).unwrap_or(255);
+    let _ = copier.join();
+    engine.finish(rec, &l.state, code);
+    Ok(code)
+}
+
+/// Whether the restart policy asks for another run after `code`.
+fn should_restart(rec: &Record, code: i32) -> bool {
+    if rec.manually_stopped {
+        return false;
+    }
+    match rec
+        .restart_policy
+        .split_once(':')
+        .map(|(p, n)| (p, n.parse::<u32>().ok()))
+        .unwrap_or((rec.restart_policy.as_str(), None))
+    {
+        ("always", _) | ("unless-stopped", _) => true,
+        ("on-failure", max) => code != 0 && max.is_none_or(|m| rec.state.restart_count < m),
+        _ => false,
+    }
+}
+
+/// `berth run -d` / `berth start`: forks the monitor, waits until the container started (or
+/// failed), and returns. The monitor lives on as the container's parent.
+pub fn start_detached(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Result<()> {
+    let (ready_r, ready_w) = pipe()?;
+    // SAFETY: berth is single-threaded here (no pull threads remain); the child only continues
+    // with plain Rust code of its own.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(EngineError::msg(format!(
+            "fork: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    if pid == 0 {
+        drop(ready_r);
+        let code = monitor_main(engine, rec, o, ready_w);
+        // SAFETY: leave the forked monitor without running the parent's exit handlers twice.
+        unsafe { libc::_exit(code) };
+    }
+    drop(ready_w);
+    let mut msg = String::new();
+    let _ = std::fs::File::from(ready_r).read_to_string(&mut msg);
+    match msg.strip_prefix("ok") {
+        Some(_) => {
+            *rec = engine.records.load(&rec.id)?;
+            Ok(())
+        }
+        None => {
+            let (kind, text) = msg.split_once(' ').unwrap_or(("125", msg.as_str()));
+            let kind = match kind {
+                "126" => crate::container::Failure::CannotInvoke,
+                "127" => crate::container::Failure::NotFound,
+                _ => crate::container::Failure::Engine,
+            };
+            let text = if text.is_empty() {
+                "the monitor died before the container started"
+            } else {
+                text
+            };
+            Err(EngineError {
+                kind,
+                msg: text.to_string(),
+            })
+        }
+    }
+}
+
+fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: OwnedFd) -> i32 {
+    // SAFETY: plain process-attribute syscalls in the fresh monitor.
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    berth_runtime::signals::block_all();
+    let null = devnull();
+    dup2(null.as_raw_fd(), 0);
+    let mut ready = Some(std::fs::File::from(ready));
+    let mut log = LogWriter::open(
+        &engine.log_path(&rec.id),
+        rec.log_max_size,
+        rec.log_max_file,
+    )
+    .ok();
+    loop {
+        let (out_r, out_w) = match pipe() {
+            Ok(p) => p,
+            Err(_) => return 1,
+        };
+        let (err_r, err_w) = match pipe() {
+            Ok(p) => p,
+            Err(_) => return 1,
+        };
+        dup2(out_w.as_raw_fd(), 1);
+        dup2(err_w.as_raw_fd(), 2);
+        let launched = engine.launch(rec, o, rec.tty);
+        dup2(null.as_raw_fd(), 1);
+        dup2(null.as_raw_fd(), 2);
+        drop((out_w, err_w));
+        let l = match launched {
+            Ok(l) => l,
+            Err(e) => {
+                rec.state.status = if rec.state.restart_count > 0 {
+                    "exited".into()
+                } else {
+                    "created".into()
+                };
+                rec.state.error = e.msg.clone();
+                rec.state.exit_code = e.exit_code() as i32;
+                let _ = engine.records.save(rec);
+                if let Some(mut r) = ready.take() {
+                    let _ = write!(r, "{} {}", e.exit_code(), e.msg);
+                }
+                return 1;
+            }
+        };
+        if let Some(mut r) = ready.take() {
+            let _ = r.write_all(b"ok");
+        }
+        match l.master {
+            Some(m) => {
+                // A terminal has one stream: an already-closed pipe stands in for stderr.
+                let closed = pipe()
+                    .map(|(r, _)| r)
+                    .unwrap_or_else(|_| dup(null.as_raw_fd()));
+                copy_output(m, closed, &mut log, None);
+            }
+            None => copy_output(out_r, err_r, &mut log, None),
+        }
+        let code = wait_exit(l.pid);
+        // Re-read what `stop`/`rm -f` may have changed while we waited.
+        let _lock = engine.records.lock(&rec.id).ok();
+        if let Ok(fresh) = engine.records.load(&rec.id) {
+            rec.manually_stopped = fresh.manually_stopped;
+            rec.auto_remove = fresh.auto_remove;
+        }
+        engine.finish(rec, &l.state, code);
+        if rec.auto_remove {
+            let _ = engine.remove_files(rec, true);
+            return 0;
+        }
+        if !should_restart(rec, code) {
+            return 0;
+        }
+        drop(_lock);
+        rec.state.restart_count += 1;
+        rec.state.status = "restarting".into();
+        rec.state.monitor_pid = std::process::id() as i32;
+        let _ = engine.records.save(rec);
+        let backoff = 100u64 << rec.state.restart_count.min(8);
+        std::thread::sleep(std::time::Duration::from_millis(backoff));
+        if engine
+            .records
+            .load(&rec.id)
+            .map(|r| r.manually_stopped)
+            .unwrap_or(true)
+        {
+            rec.state.status = "exited".into();
+            let _ = engine.records.save(rec);
+            return 0;
+        }
+    }
+}
+
+/// Waits for `pid` (reaping every other child too: the monitor is a subreaper).
+fn wait_exit(pid: i32) -> i32 {
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our children.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return 255;
+        }
+        if r == pid {
+            return if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+        }
+    }
+}

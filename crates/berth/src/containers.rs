@@ -1,0 +1,766 @@
+//! The container commands: run, create, start, stop, kill, rm, restart, ps, logs, wait, and the
+//! container half of inspect. Parsing and printing only; the engine does the work.
+
+use crate::format::{ago, print_table, render};
+use crate::progress::Reporter;
+use crate::Ctx;
+use berth_engine::options::{parse_bytes, RunOptions};
+use berth_engine::record::Record;
+use berth_engine::{Engine, EngineError};
+use berth_image::manifest::Platform;
+use berth_image::pull::PullOptions;
+use berth_image::reference::Reference;
+use clap::{ArgAction, Args};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+#[derive(Args, Clone)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    env_file: Vec<String>,
+    /// Bind mount a volume (HOST:CTR[:ro], NAME:CTR, or CTR)
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=…,target=…[,readonly])
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    /// Add a host device to the container
+    #[arg(long)]
+    device: Vec<String>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Security options (seccomp=FILE|unconfined, no-new-privileges[=false])
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Set meta data on a container
+    #[arg(short, long)]
+    label: Vec<String>,
+    /// Restart policy to apply when a container exits (no, on-failure[:N], always, unless-stopped)
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    stop_timeout: Option<u64>,
+    /// Pull image before running (always, missing, never)
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Connect a container to a network (none, host; default: a private network namespace)
+    #[arg(long, alias = "net", default_value = "default")]
+    network: String,
+    /// Log driver options (max-size, max-file)
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// The image to run
+    image: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    attach: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Filter output based on conditions provided (status=, name=, id=, label=)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a Go-like template
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long)]
+    tail: Option<String>,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Show logs since timestamp (RFC 3339) or relative (e.g. 42m)
+    #[arg(long)]
+    since: Option<String>,
+    container: String,
+}
+
+#[derive(Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+fn engine(ctx: &Ctx) -> Result<Engine, EngineError> {
+    Engine::open(&ctx.root, &ctx.runroot)
+}
+
+fn read_env_files(files: &[String]) -> Result<Vec<String>, EngineError> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| EngineError::msg(format!("--env-file {f}: {e}")))?;
+        for line in text.lines() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            out.push(l.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
+    let bytes = |s: &Option<String>| -> Result<Option<i64>, EngineError> {
+        s.as_deref()
+            .map(|v| if v == "-1" { Ok(-1) } else { parse_bytes(v) })
+            .transpose()
+            .map_err(EngineError::msg)
+    };
+    let mut env = read_env_files(&a.env_file)?;
+    env.extend(a.env.iter().cloned());
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    berth_engine::options::parse_restart(&a.restart).map_err(EngineError::msg)?;
+    if a.rm && a.restart != "no" {
+        return Err(EngineError::msg(
+            "conflicting options: cannot specify both --restart and --rm",
+        ));
+    }
+    if !matches!(a.pull.as_str(), "missing" | "always" | "never") {
+        return Err(EngineError::msg(format!(
+            "invalid pull option {:?}: must be one of \"always\", \"missing\" or \"never\"",
+            a.pull
+        )));
+    }
+    Ok(RunOptions {
+        image: a.image.clone(),
+        name: a.name.clone(),
+        cmd: a.command.clone(),
+        entrypoint: a.entrypoint.clone(),
+        env,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        labels,
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        auto_remove: a.rm,
+        memory: bytes(&a.memory)?,
+        memory_swap: bytes(&a.memory_swap)?,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        devices: a.device.clone(),
+        ulimits: a.ulimit.clone(),
+        read_only: a.read_only,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        security_opts: a.security_opt.clone(),
+        init: a.init,
+        restart: a.restart.clone(),
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        network: a.network.clone(),
+        volumes: a.volume.clone(),
+        tmpfs: a.tmpfs.clone(),
+        mounts: a.mount.clone(),
+        log_opts: a.log_opt.clone(),
+        shm_size: bytes(&a.shm_size)?,
+    })
+}
+
+/// The image for `run`/`create`, pulled per `--pull`.
+fn image_for(
+    ctx: &Ctx,
+    e: &Engine,
+    a: &RunArgs,
+) -> Result<berth_image::images::ImageRecord, EngineError> {
+    let local = e.store.find(&a.image).ok();
+    let need = match a.pull.as_str() {
+        "always" => true,
+        "never" => false,
+        _ => local.is_none(),
+    };
+    if !need {
+        return local.ok_or_else(|| EngineError::msg(format!("No such image: {}", a.image)));
+    }
+    let reference = Reference::parse(&a.image).map_err(|x| EngineError::msg(x.to_string()))?;
+    if local.is_none() {
+        eprintln!("Unable to find image '{}' locally", a.image);
+    }
+    let platform = match &a.platform {
+        Some(p) => {
+            Platform::parse(p).ok_or_else(|| EngineError::msg(format!("invalid platform {p:?}")))?
+        }
+        None => Platform::host(),
+    };
+    let reporter = Reporter::with_stream(false, true);
+    let opts = PullOptions {
+        platform,
+        insecure: ctx.insecure.clone(),
+        progress: &reporter,
+        parallel: 4,
+    };
+    berth_image::pull::pull(&e.store, &reference, &opts)
+        .map(|p| p.record)
+        .map_err(|x| EngineError::msg(format!("pull {}: {x}", a.image)))
+}
+
+fn fail(e: EngineError) -> (String, u8) {
+    let code = e.exit_code();
+    (e.msg, code)
+}
+
+/// `run`: returns the exit status to leave with.
+pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
+    let o = options(&a).map_err(fail)?;
+    let e = engine(ctx).map_err(fail)?;
+    let image = image_for(ctx, &e, &a).map_err(fail)?;
+    let mut rec = e.create(&o, &image).map_err(fail)?;
+    if a.detach {
+        if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec, &o) {
+            if o.auto_remove {
+                let _ = e.remove(&rec.id, true, true);
+            }
+            return Err(fail(x));
+        }
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    let result = berth_engine::monitor::run_foreground(&e, &mut rec, &o);
+    if o.auto_remove {
+        let _ = e.remove_files(&rec, true);
+    }
+    match result {
+        Ok(code) => Ok(code.clamp(0, 255) as u8),
+        Err(x) => Err(fail(x)),
+    }
+}
+
+pub fn create(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
+    let o = options(&a).map_err(fail)?;
+    let e = engine(ctx).map_err(fail)?;
+    let image = image_for(ctx, &e, &a).map_err(fail)?;
+    let rec = e.create(&o, &image).map_err(fail)?;
+    // What `start` needs to rebuild the options is the record plus these flags.
+    let saved = serde_json::to_vec(&run_args_json(&a)).expect("serializes");
+    std::fs::write(e.records.dir(&rec.id).join("run-options.json"), saved)
+        .map_err(|x| (x.to_string(), 125))?;
+    println!("{}", rec.id);
+    Ok(0)
+}
+
+fn run_args_json(a: &RunArgs) -> Value {
+    json!({"memory": a.memory, "memory_swap": a.memory_swap, "cpus": a.cpus, "cpu_shares": a.cpu_shares,
+        "cpuset_cpus": a.cpuset_cpus, "pids_limit": a.pids_limit, "blkio_weight": a.blkio_weight, "device": a.device,
+        "ulimit": a.ulimit, "read_only": a.read_only, "cap_add": a.cap_add, "cap_drop": a.cap_drop,
+        "privileged": a.privileged, "security_opt": a.security_opt, "network": a.network, "tmpfs": a.tmpfs,
+        "mount": a.mount, "shm_size": a.shm_size})
+}
+
+/// The options a created container was made with (for `start`/`restart`).
+fn saved_options(e: &Engine, rec: &Record) -> RunOptions {
+    let v: Value = std::fs::read(e.records.dir(&rec.id).join("run-options.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let strs = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let bytes = |k: &str| {
+        v[k].as_str().and_then(|s| {
+            if s == "-1" {
+                Some(-1)
+            } else {
+                parse_bytes(s).ok()
+            }
+        })
+    };
+    RunOptions {
+        image: rec.image.clone(),
+        tty: rec.tty,
+        interactive: rec.open_stdin,
+        auto_remove: rec.auto_remove,
+        restart: rec.restart_policy.clone(),
+        memory: bytes("memory"),
+        memory_swap: bytes("memory_swap"),
+        cpus: v["cpus"].as_f64(),
+        cpu_shares: v["cpu_shares"].as_u64(),
+        cpuset_cpus: v["cpuset_cpus"].as_str().map(str::to_string),
+        pids_limit: v["pids_limit"].as_i64(),
+        blkio_weight: v["blkio_weight"].as_u64().map(|w| w as u16),
+        devices: strs("device"),
+        ulimits: strs("ulimit"),
+        read_only: v["read_only"].as_bool().unwrap_or(false),
+        cap_add: strs("cap_add"),
+        cap_drop: strs("cap_drop"),
+        privileged: v["privileged"].as_bool().unwrap_or(false),
+        security_opts: strs("security_opt"),
+        network: v["network"].as_str().unwrap_or("default").to_string(),
+        tmpfs: strs("tmpfs"),
+        mounts: strs("mount"),
+        shm_size: bytes("shm_size"),
+        ..RunOptions::default()
+    }
+}
+
+pub fn start(ctx: &Ctx, a: StartArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let mut last = 0;
+    for c in &a.containers {
+        let mut rec = e.get(c).map_err(fail)?;
+        if rec.state.status == "running" {
+            println!("{c}");
+            continue;
+        }
+        let o = saved_options(&e, &rec);
+        rec.manually_stopped = false;
+        if a.attach {
+            last = berth_engine::monitor::run_foreground(&e, &mut rec, &o).map_err(fail)?;
+        } else {
+            berth_engine::monitor::start_detached(&e, &mut rec, &o).map_err(fail)?;
+            println!("{c}");
+        }
+    }
+    Ok(last.clamp(0, 255) as u8)
+}
+
+pub fn stop(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let mut failed = false;
+    for c in &a.containers {
+        match e.get(c).and_then(|mut r| e.stop(&mut r, a.time)) {
+            Ok(()) => println!("{c}"),
+            Err(x) => {
+                eprintln!("Error response from daemon: {x}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+pub fn restart(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    for c in &a.containers {
+        let mut rec = e.get(c).map_err(fail)?;
+        e.stop(&mut rec, a.time).map_err(fail)?;
+        let o = saved_options(&e, &rec);
+        let mut rec = e.get(c).map_err(fail)?;
+        rec.manually_stopped = false;
+        berth_engine::monitor::start_detached(&e, &mut rec, &o).map_err(fail)?;
+        println!("{c}");
+    }
+    Ok(0)
+}
+
+pub fn kill(ctx: &Ctx, a: KillArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let sig = berth_engine::container::signal_number(&a.signal)
+        .ok_or_else(|| (format!("invalid signal: {}", a.signal), 125))?;
+    let mut failed = false;
+    for c in &a.containers {
+        match e.get(c).and_then(|r| e.kill(&r, sig)) {
+            Ok(()) => println!("{c}"),
+            Err(x) => {
+                eprintln!("Error response from daemon: {x}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let mut failed = false;
+    for c in &a.containers {
+        match e.remove(c, a.force, a.volumes) {
+            Ok(_) => println!("{c}"),
+            Err(x) => {
+                eprintln!("Error response from daemon: {x}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+pub fn wait(ctx: &Ctx, a: WaitArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    for c in &a.containers {
+        let rec = e.get(c).map_err(fail)?;
+        e.wait_stopped(&rec.id, None);
+        let code = e
+            .records
+            .load(&rec.id)
+            .map(|r| r.state.exit_code)
+            .unwrap_or(0);
+        println!("{code}");
+    }
+    Ok(0)
+}
+
+/// Docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
+fn status_text(r: &Record) -> String {
+    match r.state.status.as_str() {
+        "running" => format!(
+            "Up {}",
+            ago(Some(&r.state.started_at)).trim_end_matches(" ago")
+        ),
+        "paused" => format!(
+            "Up {} (Paused)",
+            ago(Some(&r.state.started_at)).trim_end_matches(" ago")
+        ),
+        "restarting" => format!(
+            "Restarting ({}) {}",
+            r.state.exit_code,
+            ago(Some(&r.state.finished_at))
+        ),
+        "exited" => format!(
+            "Exited ({}) {}",
+            r.state.exit_code,
+            ago(Some(&r.state.finished_at))
+        ),
+        "created" => "Created".into(),
+        other => other.into(),
+    }
+}
+
+fn matches_filter(r: &Record, f: &str) -> Result<bool, String> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
+    Ok(match k {
+        "status" => r.state.status == v,
+        "name" => r.name.contains(v),
+        "id" => r.id.starts_with(v),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
+            None => r.labels.contains_key(v),
+        },
+        "ancestor" => r.image == v || r.image_id.contains(v),
+        "exited" => r.state.status == "exited" && r.state.exit_code.to_string() == v,
+        _ => return Err(format!("invalid filter '{k}'")),
+    })
+}
+
+pub fn ps(ctx: &Ctx, a: PsArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let mut rows = Vec::new();
+    for r in e.list() {
+        if !a.all
+            && r.state.status != "running"
+            && r.state.status != "paused"
+            && r.state.status != "restarting"
+            && a.filter.is_empty()
+        {
+            continue;
+        }
+        let mut keep = true;
+        for f in &a.filter {
+            keep &= matches_filter(&r, f).map_err(|x| (x, 125))?;
+        }
+        if !keep {
+            continue;
+        }
+        let mut command = std::iter::once(r.path.clone())
+            .chain(r.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !a.no_trunc && command.chars().count() > 20 {
+            command = command.chars().take(19).collect::<String>() + "…";
+        }
+        let id = if a.no_trunc {
+            r.id.clone()
+        } else {
+            r.id[..12].to_string()
+        };
+        rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created,
+            "RunningFor": ago(Some(&r.created)), "Status": status_text(&r), "State": r.state.status, "Ports": "", "Names": r.name,
+            "Labels": r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
+    }
+    if a.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    if let Some(f) = &a.format {
+        for r in &rows {
+            println!("{}", render(f, r).map_err(|x| (x, 125))?);
+        }
+        return Ok(0);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            [
+                "ID",
+                "Image",
+                "Command",
+                "RunningFor",
+                "Status",
+                "Ports",
+                "Names",
+            ]
+            .iter()
+            .map(|k| r[*k].as_str().unwrap_or_default().to_string())
+            .collect()
+        })
+        .collect();
+    print_table(
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ],
+        &table,
+    );
+    Ok(0)
+}
+
+fn parse_since(s: &str) -> Option<i64> {
+    if let Some(t) = crate::format::parse_rfc3339(s) {
+        return Some(t);
+    }
+    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return s.parse().ok(),
+    };
+    Some(crate::format::now() - secs)
+}
+
+pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let rec = e.get(&a.container).map_err(fail)?;
+    let path = e.log_path(&rec.id);
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_since(s).ok_or_else(|| (format!("invalid value for \"since\": {s}"), 125)))
+        .transpose()?;
+    let mut entries = berth_engine::logs::read_all(&path);
+    if let Some(t) = since {
+        entries.retain(|x| crate::format::parse_rfc3339(&x.time).is_some_and(|et| et >= t));
+    }
+    if let Some(n) = a.tail.as_deref().filter(|t| *t != "all") {
+        let n: usize = n
+            .parse()
+            .map_err(|_| (format!("invalid --tail {n:?}"), 125))?;
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let print = |x: &berth_engine::logs::Entry| {
+        let line = if a.timestamps {
+            format!("{} {}", x.time, x.log)
+        } else {
+            x.log.clone()
+        };
+        if x.stream == "stderr" {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        } else {
+            let _ = std::io::stdout().write_all(line.as_bytes());
+        }
+    };
+    entries.iter().for_each(print);
+    if a.follow {
+        let mut seen = berth_engine::logs::read_all(&path).len();
+        loop {
+            let all = berth_engine::logs::read_all(&path);
+            if all.len() > seen {
+                all[seen..].iter().for_each(print);
+                seen = all.len();
+                let _ = std::io::stdout().flush();
+            }
+            let running = e
+                .get(&rec.id)
+                .map(|r| matches!(r.state.status.as_str(), "running" | "restarting"))
+                .unwrap_or(false);
+            if !running {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    Ok(0)
+}
+
+/// Docker's container inspect document.
+pub fn inspect_json(e: &Engine, r: &Record) -> Value {
+    let mount = e.snapshot_mount(&r.id);
+    let lowers: Vec<String> = mount
+        .as_ref()
+        .map(|m| m.lowers.iter().map(|p| p.display().to_string()).collect())
+        .unwrap_or_default();
+    json!({
+        "Id": r.id, "Created": r.created, "Path": r.path, "Args": r.args,
+        "State": {"Status": r.state.status, "Running": r.state.status == "running", "Paused": r.state.status == "paused",
+            "Restarting": r.state.status == "restarting", "OOMKilled": r.state.oom_killed, "Dead": r.state.status == "dead",
+            "Pid": r.state.pid, "ExitCode": r.state.exit_code, "Error": r.state.error, "StartedAt": r.state.started_at,
+            "FinishedAt": r.state.finished_at},
+        "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": r.state.restart_count,
+        "LogPath": e.log_path(&r.id), "HostConfig": r.host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": lowers.join(":"), "UpperDir": e.upper_dir(&r.id),
+            "MergedDir": e.records.dir(&r.id).join("rootfs")}},
+        "Mounts": r.mounts.iter().map(|m| json!({"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.destination, "RW": m.rw})).collect::<Vec<_>>(),
+        "Config": {"Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.open_stdin, "Env": r.env,
+            "Cmd": r.args, "Image": r.image, "WorkingDir": r.working_dir, "Entrypoint": [r.path], "Labels": r.labels,
+            "StopSignal": r.stop_signal, "StopTimeout": r.stop_timeout},
+    })
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (as root: the runtime tests create real containers).
 # BERTH_RUNTIME=/usr/sbin/runc scripts/test.sh proves the integration tests against runc.
+# Then scripts/v2-lane.sh runs them on a pure cgroup v2 kernel under qemu (docs/architecture.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -9,3 +10,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 cargo build --workspace
 cargo test --workspace -- --test-threads=2
+# The cgroup v2 lane: the runtime's integration tests again, in a guest kernel with only cgroup v2
+# (V2_LANE=skip leaves it out; it tests berth-runtime, so a BERTH_RUNTIME run skips it too).
+if [ "${V2_LANE:-}" = skip ] || [ -n "${BERTH_RUNTIME:-}" ]; then
+    echo "test.sh: cgroup v2 lane skipped"
+else
+    scripts/v2-lane.sh
+fi

@@ -1,0 +1,79 @@
+#!/bin/sh
+# PID 1 of the cgroup v2 lane's guest (scripts/v2-lane.sh builds the initramfs and boots it).
+# Stage 1 copies the initramfs into a tmpfs and switch_roots into it: an initramfs root cannot be
+# pivot_root'ed, and every container runtime pivots. Stage 2 mounts a pure cgroup v2 hierarchy,
+# runs each test binary in /lane/tests with its output on the second serial port, writes the exit
+# status to the third, and powers off. It must never exit: PID 1 exiting panics the kernel.
+export PATH=/bin
+
+if [ "$1" != stage2 ]; then
+    mount -t devtmpfs devtmpfs /dev
+    exec </dev/console >/dev/console 2>&1
+    mkdir -p /newroot
+    mount -t tmpfs -o mode=0755 lane-root /newroot
+    for entry in /*; do
+        case "$entry" in /newroot | /dev | /proc | /sys) continue ;; esac
+        cp -a "$entry" /newroot/
+    done
+    mkdir -p /newroot/dev /newroot/proc /newroot/sys
+    mount --move /dev /newroot/dev
+    exec switch_root /newroot /init stage2
+fi
+
+fail() {
+    echo "v2-lane guest: $*"
+    echo "v2-lane guest: $*" >/dev/ttyS1
+    echo 1 >/dev/ttyS2
+    poweroff -f
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mkdir -p /dev/pts /dev/shm /tmp /run
+mount -t devpts -o ptmxmode=0666,mode=0620 devpts /dev/pts
+mount -t tmpfs -o mode=1777 shm /dev/shm
+mount -t tmpfs -o mode=1777 tmp /tmp
+mount -t tmpfs -o mode=0755 run /run
+# What systemd mounts on a v2 host.
+mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup ||
+    fail "cannot mount cgroup2"
+hostname v2-lane
+ip link set lo up
+
+# virtio (the swap disk) and loop (the I/O tests' scratch devices), in dependency order.
+while read -r module; do
+    insmod "/lib/modules/$module.ko" || fail "insmod $module"
+done </lib/modules/order
+if [ -b /dev/vda ]; then
+    mkswap /dev/vda >/dev/null && swapon /dev/vda || fail "no swap on /dev/vda"
+else
+    fail "no /dev/vda (the swap disk)"
+fi
+
+[ -f /sys/fs/cgroup/cgroup.controllers ] || fail "/sys/fs/cgroup is not cgroup2"
+echo "v2-lane guest: kernel $(uname -r), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)" >/dev/ttyS1
+
+# Held open for the whole run: its last close waits for the UART to drain.
+exec 3>/dev/ttyS1
+stty -F /dev/ttyS1 raw -echo
+export BERTH_RUNTIME=/lane/berth-runtime BERTH_V2_LANE=1 HOME=/root
+cd /tmp
+failed=""
+for test in /lane/tests/*; do
+    name=${test##*/}
+    echo "=== $name" >&3
+    start=$(cut -d' ' -f1 /proc/uptime)
+    "$test" --test-threads=2 >&3 2>&1 || failed="$failed $name"
+    echo "=== $name took $start..$(cut -d' ' -f1 /proc/uptime) s of guest uptime" >&3
+done
+if [ -n "$failed" ]; then
+    echo "v2-lane guest: FAILED:$failed" >&3
+    status=1
+else
+    echo "v2-lane guest: all test binaries passed" >&3
+    status=0
+fi
+exec 3>&-
+echo "$status" >/dev/ttyS2
+sync
+poweroff -f

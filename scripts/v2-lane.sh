@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The cgroup v2 lane: boots Debian's kernel under qemu on a pure cgroup v2 hierarchy
+# (cgroup_no_v1=all) and runs berth-runtime's integration tests inside, statically linked.
+# The guest's test output comes back on a second serial port and its exit status on a third;
+# this script prints the output and exits with the guest's status (1 if none came back).
+# Kernel and images are cached under target/v2-lane, so a rerun only rebuilds what changed.
+# Env: V2_LANE_TIMEOUT (seconds for the guest, default 270), V2_LANE_TESTS (test targets to run,
+# space-separated), V2_LANE_ACCEL (tcg or kvm; default kvm only where the CPU shows vmx/svm).
+# Run as root (apt-get download); needs qemu-system-x86, busybox-static, jq, xz-utils, binutils.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+lane=$repo/target/v2-lane
+mkdir -p "$lane"
+t0=$(date +%s%N)
+say() {
+    local tenths=$((($(date +%s%N) - t0) / 100000000))
+    echo "v2-lane [$((tenths / 10)).$((tenths % 10)) s]: $*"
+}
+die() { echo "v2-lane: $*" >&2; exit 1; }
+
+for tool in qemu-system-x86_64 jq xz strip; do
+    command -v "$tool" >/dev/null || die "$tool missing (apt-get install qemu-system-x86 jq xz-utils binutils)"
+done
+[ -x /bin/busybox ] || die "/bin/busybox missing (apt-get install busybox-static)"
+
+# Every test target except those needing host tools the guest lacks: interop (podman,
+# containerd, runc) and tty_proxy (script(1)).
+tests_default="cgroup_v2 cgroup_v2_lifecycle cgroup_v2_devices resources lifecycle lifecycle_edges \
+harness namespaces exec process hooks bad_input cli security seccomp_notify console \
+shared_mount_namespace"
+guest_tests=${V2_LANE_TESTS:-$tests_default}
+modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop"
+
+# --- The kernel: the linux-image-6.1.*-amd64 package that linux-image-amd64 depends on,
+# unpacked (never installed), its compressed image turned back into the ELF vmlinux so qemu
+# boots it directly (PVH entry) and TCG does not spend seconds decompressing it.
+kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+    awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }' || true)
+kdir=$lane/kernel
+if [ -s "$kdir/vmlinux" ] && { [ -z "$kernel_pkg" ] || [ "$(cat "$kdir/package")" = "$kernel_pkg" ]; }; then
+    say "kernel $(cat "$kdir/package") (cached)"
+else
+    [ -n "$kernel_pkg" ] || die "cannot resolve linux-image-amd64 (run apt-get update)"
+    say "downloading $kernel_pkg"
+    rm -rf "$kdir" "$lane/kernel.tmp"
+    mkdir -p "$lane/kernel.tmp/deb" "$lane/kernel.tmp/new/modules"
+    (cd "$lane/kernel.tmp/deb" && apt-get download "$kernel_pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    debs=("$lane"/kernel.tmp/deb/*.deb)
+    [ -f "${debs[0]}" ] || die "apt-get download $kernel_pkg failed"
+    dpkg -x "${debs[0]}" "$lane/kernel.tmp/x"
+    images=("$lane"/kernel.tmp/x/boot/vmlinuz-*)
+    vmlinuz=${images[0]}
+    # The bzImage carries the kernel as one compressed stream after the setup code: find the
+    # stream's magic, decompress from there, and keep the first result that is an ELF file.
+    out=$lane/kernel.tmp/new/vmlinux
+    for fmt in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
+        tool=${fmt%%:*}
+        for off in $(LC_ALL=C grep -obUaP "${fmt#*:}" "$vmlinuz" | cut -d: -f1 | head -5); do
+            case $tool in
+                xz) tail -c +$((off + 1)) "$vmlinuz" | xz -dc --single-stream >"$out" 2>/dev/null || true ;;
+                zstd) tail -c +$((off + 1)) "$vmlinuz" | zstd -dcq >"$out" 2>/dev/null || true ;;
+                gzip) tail -c +$((off + 1)) "$vmlinuz" | gzip -dc >"$out" 2>/dev/null || true ;;
+            esac
+            [ "$(head -c 4 "$out" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] && break 2
+        done
+    done
+    [ "$(head -c 4 "$out" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || die "no vmlinux found in $vmlinuz"
+    for m in $modules; do
+        ko=$(find "$lane/kernel.tmp/x/lib/modules" -name "$m.ko" -print -quit)
+        [ -n "$ko" ] || die "module $m.ko not in $kernel_pkg"
+        cp "$ko" "$lane/kernel.tmp/new/modules/"
+    done
+    echo "$kernel_pkg" >"$lane/kernel.tmp/new/package"
+    mv "$lane/kernel.tmp/new" "$kdir"
+    rm -rf "$lane/kernel.tmp"
+    say "kernel $kernel_pkg unpacked ($(du -m "$kdir/vmlinux" | cut -f1) MiB vmlinux)"
+fi
+
+# --- Static binaries: the runtime and the integration test binaries (cargo test --no-run).
+host=$(rustc -vV | sed -n 's/^host: //p')
+export RUSTFLAGS="-C target-feature=+crt-static"
+# Optimised a little, without debug info: under TCG an unoptimised runtime spends most of the
+# guest's time in its own code (opt-level 1 halves the lane). Only the --target build is affected:
+# build scripts and proc macros keep their own settings, so the host's debug build is not redone.
+export CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=0
+say "building static berth-runtime and test binaries for $host"
+cargo build --quiet -p berth-runtime --target "$host"
+cargo test --quiet -p berth-runtime-tests --no-run --target "$host" --message-format=json \
+    >"$lane/tests.json"
+runtime_bin=$repo/target/$host/debug/berth-runtime
+
+# --- The initramfs: a base archive (busybox, init, modules) and a second one with the binaries,
+# appended (the kernel unpacks concatenated newc archives in order).
+base=$lane/base
+rm -rf "$base" "$lane/payload"
+mkdir -p "$base"/{bin,dev,proc,sys,newroot,root,lib/modules} "$lane/payload/lane/tests"
+cp /bin/busybox "$base/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$base/bin/$applet"
+done
+install -m 0755 scripts/v2-lane-init.sh "$base/init"
+cp "$kdir"/modules/*.ko "$base/lib/modules/"
+printf '%s\n' $modules >"$base/lib/modules/order"
+(cd "$base" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 >"$lane/base.cpio" 2>/dev/null)
+
+strip --strip-debug -o "$lane/payload/lane/berth-runtime" "$runtime_bin"
+for t in $guest_tests; do
+    exe=$(jq -r --arg t "$t" 'select(.reason == "compiler-artifact" and .profile.test
+        and .target.name == $t and .target.kind == ["test"]) | .executable' "$lane/tests.json" | tail -1)
+    [ -n "$exe" ] && [ "$exe" != null ] || die "no test binary for target $t"
+    strip --strip-debug -o "$lane/payload/lane/tests/$t" "$exe"
+done
+(cd "$lane/payload" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 >"$lane/payload.cpio" 2>/dev/null)
+cat "$lane/base.cpio" "$lane/payload.cpio" >"$lane/initrd.cpio"
+say "initramfs $(du -m "$lane/initrd.cpio" | cut -f1) MiB, tests: $guest_tests"
+
+# --- Boot. A scratch disk for swap (memory.swap.max needs swap to mean anything).
+rm -f "$lane/swap.img" "$lane"/{console,out,status}.log
+truncate -s 128M "$lane/swap.img"
+accel=${V2_LANE_ACCEL:-}
+if [ -z "$accel" ]; then
+    accel=tcg
+    if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then accel=kvm; fi
+fi
+case $accel in
+    kvm) accel_args=(-accel kvm -cpu host) ;;
+    *) accel_args=(-accel tcg,thread=multi -cpu max) ;;
+esac
+limit=${V2_LANE_TIMEOUT:-270}
+say "booting ($accel, timeout ${limit} s)"
+qemu_status=0
+timeout -k 5 "$limit" qemu-system-x86_64 "${accel_args[@]}" -smp 2 -m 1536 \
+    -nodefaults -no-user-config -display none -no-reboot \
+    -kernel "$kdir/vmlinux" -initrd "$lane/initrd.cpio" \
+    -append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet mitigations=off" \
+    -serial "file:$lane/console.log" -serial "file:$lane/out.log" -serial "file:$lane/status.log" \
+    -drive "file=$lane/swap.img,if=virtio,format=raw" || qemu_status=$?
+
+echo "----- guest test output (cgroup v2, $(cat "$kdir/package")) -----"
+tr -d '\r' <"$lane/out.log"
+echo "----- end of guest output -----"
+status=$(tr -dc '0-9' <"$lane/status.log")
+if [ "$qemu_status" = 124 ]; then
+    say "the guest did not finish within ${limit} s"
+fi
+if [ -z "$status" ]; then
+    say "no exit status from the guest (qemu exit $qemu_status); last console lines:"
+    tail -n 30 "$lane/console.log" | tr -d '\r'
+    exit 1
+fi
+say "guest exit status $status"
+exit "$status"

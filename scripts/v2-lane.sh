@@ -9,8 +9,8 @@
 # Run as root (apt-get download); needs qemu-system-x86, busybox-static, jq, xz-utils, binutils.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
-lane=$repo/target/v2-lane
+target=${CARGO_TARGET_DIR:-$PWD/target}
+lane=$target/v2-lane
 mkdir -p "$lane"
 t0=$(date +%s%N)
 say() {
@@ -88,7 +88,7 @@ say "building static berth-runtime and test binaries for $host"
 cargo build --quiet -p berth-runtime --target "$host"
 cargo test --quiet -p berth-runtime-tests --no-run --target "$host" --message-format=json \
     >"$lane/tests.json"
-runtime_bin=$repo/target/$host/debug/berth-runtime
+runtime_bin=$target/$host/debug/berth-runtime
 
 # --- The initramfs: a base archive (busybox, init, modules) and a second one with the binaries,
 # appended (the kernel unpacks concatenated newc archives in order).

@@ -133,6 +133,16 @@ impl Engine {
         })
     }
 
+    /// The options a container was created with (for `start`, `restart` and the monitor).
+    pub fn options(&self, rec: &Record) -> Result<RunOptions> {
+        let p = self.records.dir(&rec.id).join("options.json");
+        let data = fs::read(&p).map_err(|e| err(format!("{}: {e}", p.display())))?;
+        let mut o: RunOptions =
+            serde_json::from_slice(&data).map_err(|e| err(format!("{}: {e}", p.display())))?;
+        o.auto_remove = rec.auto_remove;
+        Ok(o)
+    }
+
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.records.dir(id).join(format!("{id}-json.log"))
     }
@@ -235,6 +245,11 @@ impl Engine {
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
         self.records.save(&rec)?;
+        crate::record::write_atomic(
+            &dir.join("options.json"),
+            &serde_json::to_vec(o).expect("options serialize"),
+        )
+        .map_err(|e| err(format!("{}: {e}", dir.display())))?;
         let made = (|| -> Result<()> {
             rec.mounts = crate::container::volumes(self, o, rc.volumes.as_ref())?;
             self.snapshots.prepare(&id, &image.layers).map_err(err)?;

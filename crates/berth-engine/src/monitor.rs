@@ -160,12 +160,31 @@ fn should_restart(rec: &Record, code: i32) -> bool {
     }
 }
 
-/// `berth run -d` / `berth start`: forks the monitor, waits until the container started (or
-/// failed), and returns. The monitor lives on as the container's parent.
-pub fn start_detached(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Result<()> {
+/// `berth run -d` / `berth start`: starts the monitor (a fresh exec of this binary, so it carries
+/// nothing of the CLI's memory), waits until the container started (or failed), and returns.
+/// The monitor lives on as the container's parent.
+pub fn start_detached(engine: &Engine, rec: &mut Record, _o: &RunOptions) -> Result<()> {
     let (ready_r, ready_w) = pipe()?;
-    // SAFETY: berth is single-threaded here (no pull threads remain); the child only continues
-    // with plain Rust code of its own.
+    let exe = std::ffi::CString::new("/proc/self/exe").expect("no NUL");
+    let args: Vec<std::ffi::CString> = [
+        "berth".to_string(),
+        "--root".into(),
+        engine.root.display().to_string(),
+        "--runroot".into(),
+        engine.runroot.display().to_string(),
+        MONITOR_COMMAND.into(),
+        rec.id.clone(),
+        ready_w.as_raw_fd().to_string(),
+    ]
+    .into_iter()
+    .map(|a| std::ffi::CString::new(a).map_err(|_| EngineError::msg("path with a NUL byte")))
+    .collect::<Result<_>>()?;
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // The monitor must not hold the caller's stdout/stderr open (a pipe reader would never see EOF).
+    let null = devnull();
+    // SAFETY: the child only calls async-signal-safe functions (fcntl, setsid, execv, _exit) on
+    // memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(EngineError::msg(format!(
@@ -174,14 +193,23 @@ pub fn start_detached(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
         )));
     }
     if pid == 0 {
-        drop(ready_r);
-        let code = monitor_main(engine, rec, o, ready_w);
-        // SAFETY: leave the forked monitor without running the parent's exit handlers twice.
-        unsafe { libc::_exit(code) };
+        // SAFETY: see above.
+        unsafe {
+            libc::fcntl(ready_w.as_raw_fd(), libc::F_SETFD, 0);
+            for fd in 0..3 {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
+            libc::setsid();
+            libc::execv(exe.as_ptr(), argv.as_ptr());
+            libc::_exit(127);
+        }
     }
     drop(ready_w);
     let mut msg = String::new();
     let _ = std::fs::File::from(ready_r).read_to_string(&mut msg);
+    // The monitor double-forks nothing: reap it if it already ended, else leave it to init.
+    // SAFETY: non-blocking reap of our own child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
     match msg.strip_prefix("ok") {
         Some(_) => {
             *rec = engine.records.load(&rec.id)?;
@@ -207,10 +235,42 @@ pub fn start_detached(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     }
 }
 
+/// The hidden command line of the monitor: `berth --root R --runroot R __monitor ID FD`.
+pub const MONITOR_COMMAND: &str = "__monitor";
+
+/// Entry point of the monitor process (called by `main` before any argument parsing).
+pub fn monitor_entry(
+    root: &std::path::Path,
+    runroot: &std::path::Path,
+    id: &str,
+    ready_fd: RawFd,
+) -> i32 {
+    // SAFETY: PR_SET_NAME with a NUL-terminated name (what `ps` shows as the command).
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0) };
+    // SAFETY: the fd number was handed to us by our parent, open and ours alone.
+    let ready = unsafe { OwnedFd::from_raw_fd(ready_fd) };
+    let fail = |ready: OwnedFd, msg: String| {
+        let _ = std::fs::File::from(ready).write_all(format!("125 {msg}").as_bytes());
+        1
+    };
+    let engine = match Engine::open(root, runroot) {
+        Ok(e) => e,
+        Err(e) => return fail(ready, e.msg),
+    };
+    let mut rec = match engine.records.load(id) {
+        Ok(r) => r,
+        Err(e) => return fail(ready, e.to_string()),
+    };
+    let o = match engine.options(&rec) {
+        Ok(o) => o,
+        Err(e) => return fail(ready, e.msg),
+    };
+    monitor_main(&engine, &mut rec, &o, ready)
+}
+
 fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: OwnedFd) -> i32 {
-    // SAFETY: plain process-attribute syscalls in the fresh monitor.
+    // SAFETY: a plain process-attribute syscall in the fresh monitor.
     unsafe {
-        libc::setsid();
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
     berth_runtime::signals::block_all();

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunOptions {
     pub image: String,
     pub name: Option<String>,

@@ -16,12 +16,15 @@ pub struct ResolvedUser {
 
 fn read_in_root(rootfs: &Path, path: &str) -> Option<String> {
     let root = std::fs::File::open(rootfs).ok()?;
-    let fd = berth_runtime::inroot::open(root.as_raw_fd(), Path::new(path), libc::O_RDONLY).ok()?;
+    // An O_PATH handle resolved inside the root, reopened for reading through /proc (the kernel
+    // does not resolve the path again).
+    let fd = berth_runtime::inroot::open(root.as_raw_fd(), Path::new(path), 0).ok()?;
+    let file = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut s = String::new();
-    std::fs::File::from(fd)
-        .take(4 << 20)
-        .read_to_string(&mut s)
-        .ok()?;
+    file.take(4 << 20).read_to_string(&mut s).ok()?;
     Some(s)
 }
 

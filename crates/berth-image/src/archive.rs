@@ -166,6 +166,7 @@ fn record(
         created: config.created.clone(),
         added: now_rfc3339(),
     };
+    store.content.sync()?;
     store.update_index(|idx| {
         idx.put(rec.clone(), None);
         for t in tags {

@@ -163,6 +163,19 @@ impl ContentStore {
         Ok(out)
     }
 
+    /// Flushes everything written to the store's filesystem (one `syncfs` per pull or load).
+    pub fn sync(&self) -> Result<(), ContentError> {
+        let dir = File::open(&self.root).map_err(io_err(&self.root))?;
+        // SAFETY: syncfs on an fd we own.
+        if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
+            return Err(ContentError::Io {
+                path: self.root.clone(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+
     /// Removes ingest files left by processes that no longer run (a crash mid-download).
     pub fn clean_ingest(&self) {
         let dir = self.root.join("ingest");
@@ -228,7 +241,9 @@ impl BlobWriter {
                 });
             }
         }
-        file.sync_data().map_err(io_err(&self.path))?;
+        // No fsync per blob: a pull syncs the filesystem once before it records the image
+        // (`ContentStore::sync`), and a reused blob is size-checked.
+        drop(file);
         let dest = self.store.path(&actual);
         fs::rename(&self.path, &dest).map_err(io_err(&dest))?;
         Ok(actual)

@@ -38,6 +38,48 @@ pub struct LayerInfo {
     pub link: String,
 }
 
+const CHUNK: usize = 256 * 1024;
+
+/// Reads until `buf` is full or the stream ends.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The receiving end of the decompressor thread, as a `Read`.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// A layer unpacked and verified but not yet visible in the store.
 pub struct PendingLayer {
     store: LayerStore,
@@ -47,34 +89,68 @@ pub struct PendingLayer {
 }
 
 impl PendingLayer {
+    /// Decompression and the diff_id hash run on a helper thread, feeding the unpacker through a
+    /// bounded channel: on two cores the layer costs the slower of the two, not their sum.
     fn unpack(
         &mut self,
-        compressed: impl Read,
+        compressed: impl Read + Send,
         compression: Compression,
     ) -> Result<u64, LayerError> {
         let diff_id = self.info.diff_id.clone();
+        let what = || diff_id.to_string();
         let diff = self.tmp.join("diff");
-        fs::create_dir_all(&diff).map_err(io_err(format!("{diff_id}")))?;
-        let plain = decompress(compressed, compression).map_err(io_err(format!("{diff_id}")))?;
-        let mut hashing = HashingReader::new(plain, diff_id.algorithm());
-        let stats =
-            unpack::unpack(&mut hashing, &diff, &UnpackOptions::default()).map_err(|source| {
-                LayerError::Unpack {
-                    diff_id: diff_id.clone(),
-                    source,
+        fs::create_dir_all(&diff).map_err(io_err(what()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+        let algorithm = diff_id.algorithm();
+        std::thread::scope(|s| {
+            let producer = s.spawn(move || -> io::Result<Digest> {
+                let plain = decompress(compressed, compression)?;
+                let mut hashing = HashingReader::new(plain, algorithm);
+                let mut receiver_gone = false;
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    let n = match read_full(&mut hashing, &mut buf) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let kind = e.kind();
+                            let msg = e.to_string();
+                            let _ = tx.send(Err(e));
+                            return Err(io::Error::new(kind, msg));
+                        }
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.truncate(n);
+                    // After the unpacker stopped (end-of-archive marker) the rest is still hashed.
+                    if !receiver_gone && tx.send(Ok(buf)).is_err() {
+                        receiver_gone = true;
+                    }
                 }
-            })?;
-        // The rest of the stream (tar padding) counts for the digest, and the compressed source must
-        // reach its end too: the caller verifies the blob's digest over every byte.
-        let (actual, _, mut rest) = hashing.drain().map_err(io_err(format!("{diff_id}")))?;
-        io::copy(&mut rest, &mut io::sink()).map_err(io_err(format!("{diff_id}")))?;
-        if actual != diff_id {
-            return Err(LayerError::DiffIdMismatch {
-                expected: diff_id,
-                actual,
+                let (d, _, _) = hashing.drain()?;
+                Ok(d)
             });
-        }
-        Ok(stats.bytes)
+            let mut reader = ChunkReader {
+                rx,
+                cur: Vec::new(),
+                pos: 0,
+            };
+            let stats = unpack::unpack(&mut reader, &diff, &UnpackOptions::default());
+            drop(reader);
+            let hashed = producer.join().expect("decompressor thread never panics");
+            let stats = stats.map_err(|source| LayerError::Unpack {
+                diff_id: self.info.diff_id.clone(),
+                source,
+            })?;
+            let actual = hashed.map_err(io_err(what()))?;
+            if actual != self.info.diff_id {
+                return Err(LayerError::DiffIdMismatch {
+                    expected: self.info.diff_id.clone(),
+                    actual,
+                });
+            }
+            Ok(stats.bytes)
+        })
     }
 
     pub fn info(&self) -> &LayerInfo {
@@ -178,7 +254,7 @@ impl LayerStore {
     /// `diff_id`. Nothing is visible until `PendingLayer::install`; dropped, it leaves nothing.
     pub fn unpack_stream(
         &self,
-        compressed: impl Read,
+        compressed: impl Read + Send,
         compression: Compression,
         diff_id: &Digest,
         chain_id: &Digest,

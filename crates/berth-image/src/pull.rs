@@ -104,28 +104,27 @@ pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<
     let top = client.get_manifest(repo, &reference.manifest_ref())?;
     let repo_digest = format!("{}@{}", reference.name(), top.digest);
     // Warm path: this exact document is already an image here with all its layers.
-    if let Some(existing) = store
-        .index()?
-        .images
-        .values()
-        .find(|i| i.repo_digests.contains(&repo_digest))
-    {
-        if existing.layers.iter().all(|l| store.layers.has(l)) {
-            let record = existing.clone();
-            let tag = reference.tag.as_ref().map(|_| reference.to_string());
-            // Rewrite the index only when the tag moves (a warm pull should cost one request).
-            if tag.as_ref().is_some_and(|t| !record.repo_tags.contains(t)) {
-                store.update_index(|idx| {
-                    idx.put(record.clone(), tag.as_deref());
-                    Ok(())
-                })?;
-            }
-            return Ok(Pulled {
-                record,
-                digest: top.digest,
-                up_to_date: true,
-            });
+    let index = store.index()?;
+    let warm = index.images.values().find(|i| {
+        i.repo_digests.contains(&repo_digest)
+            && i.layers.iter().all(|l| store.layers.has(l))
+            && serves_platform(store, i, &opts.platform)
+    });
+    if let Some(existing) = warm {
+        let record = existing.clone();
+        let tag = reference.tag.as_ref().map(|_| reference.to_string());
+        // Rewrite the index only when the tag moves (a warm pull should cost one request).
+        if tag.as_ref().is_some_and(|t| !record.repo_tags.contains(t)) {
+            store.update_index(|idx| {
+                idx.put(record.clone(), tag.as_deref());
+                Ok(())
+            })?;
         }
+        return Ok(Pulled {
+            record,
+            digest: top.digest,
+            up_to_date: true,
+        });
     }
     let doc = Document::parse(&top.bytes, top.content_type.as_deref()).map_err(|e| {
         PullError::Manifest {
@@ -191,6 +190,8 @@ pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<
         ..record
     };
     let tag = reference.tag.as_ref().map(|_| reference.to_string());
+    // Everything the image needs reaches the disk before the index names it.
+    store.content.sync()?;
     store.update_index(|idx| {
         idx.put(record.clone(), tag.as_deref());
         Ok(())
@@ -200,6 +201,23 @@ pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<
         digest: top.digest,
         up_to_date: false,
     })
+}
+
+/// Whether a stored image (from an index, possibly of another platform) is for `want`.
+fn serves_platform(store: &Store, img: &ImageRecord, want: &Platform) -> bool {
+    let Ok(bytes) = store.content.read(&img.id, MAX_CONFIG_BYTES) else {
+        return false;
+    };
+    let Ok(cfg) = ImageConfig::parse(&bytes) else {
+        return false;
+    };
+    let have = Platform {
+        architecture: cfg.architecture,
+        os: cfg.os,
+        variant: cfg.variant,
+        os_version: None,
+    };
+    want.matches(&have)
 }
 
 fn fetch_config(
@@ -319,7 +337,9 @@ fn fetch_layer(
     let id = &desc.digest;
     let compression = Compression::of_layer(&desc.media_type).expect("checked by the caller");
     let have_layer = store.layers.has(chain);
-    let have_blob = store.content.has(id);
+    // A blob of the wrong size (torn by a power loss before the pull that wrote it synced) is
+    // fetched again.
+    let have_blob = store.content.size(id).is_ok_and(|n| n == desc.size);
     if have_layer && have_blob {
         progress.finish(id, "Already exists");
         return Ok(store.layers.info(chain)?.size);

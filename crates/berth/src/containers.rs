@@ -383,72 +383,8 @@ pub fn create(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
     let e = engine(ctx).map_err(fail)?;
     let image = image_for(ctx, &e, &a).map_err(fail)?;
     let rec = e.create(&o, &image).map_err(fail)?;
-    // What `start` needs to rebuild the options is the record plus these flags.
-    let saved = serde_json::to_vec(&run_args_json(&a)).expect("serializes");
-    std::fs::write(e.records.dir(&rec.id).join("run-options.json"), saved)
-        .map_err(|x| (x.to_string(), 125))?;
     println!("{}", rec.id);
     Ok(0)
-}
-
-fn run_args_json(a: &RunArgs) -> Value {
-    json!({"memory": a.memory, "memory_swap": a.memory_swap, "cpus": a.cpus, "cpu_shares": a.cpu_shares,
-        "cpuset_cpus": a.cpuset_cpus, "pids_limit": a.pids_limit, "blkio_weight": a.blkio_weight, "device": a.device,
-        "ulimit": a.ulimit, "read_only": a.read_only, "cap_add": a.cap_add, "cap_drop": a.cap_drop,
-        "privileged": a.privileged, "security_opt": a.security_opt, "network": a.network, "tmpfs": a.tmpfs,
-        "mount": a.mount, "shm_size": a.shm_size})
-}
-
-/// The options a created container was made with (for `start`/`restart`).
-fn saved_options(e: &Engine, rec: &Record) -> RunOptions {
-    let v: Value = std::fs::read(e.records.dir(&rec.id).join("run-options.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    let strs = |k: &str| -> Vec<String> {
-        v[k].as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let bytes = |k: &str| {
-        v[k].as_str().and_then(|s| {
-            if s == "-1" {
-                Some(-1)
-            } else {
-                parse_bytes(s).ok()
-            }
-        })
-    };
-    RunOptions {
-        image: rec.image.clone(),
-        tty: rec.tty,
-        interactive: rec.open_stdin,
-        auto_remove: rec.auto_remove,
-        restart: rec.restart_policy.clone(),
-        memory: bytes("memory"),
-        memory_swap: bytes("memory_swap"),
-        cpus: v["cpus"].as_f64(),
-        cpu_shares: v["cpu_shares"].as_u64(),
-        cpuset_cpus: v["cpuset_cpus"].as_str().map(str::to_string),
-        pids_limit: v["pids_limit"].as_i64(),
-        blkio_weight: v["blkio_weight"].as_u64().map(|w| w as u16),
-        devices: strs("device"),
-        ulimits: strs("ulimit"),
-        read_only: v["read_only"].as_bool().unwrap_or(false),
-        cap_add: strs("cap_add"),
-        cap_drop: strs("cap_drop"),
-        privileged: v["privileged"].as_bool().unwrap_or(false),
-        security_opts: strs("security_opt"),
-        network: v["network"].as_str().unwrap_or("default").to_string(),
-        tmpfs: strs("tmpfs"),
-        mounts: strs("mount"),
-        shm_size: bytes("shm_size"),
-        ..RunOptions::default()
-    }
 }
 
 pub fn start(ctx: &Ctx, a: StartArgs) -> Result<u8, (String, u8)> {
@@ -460,7 +396,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> Result<u8, (String, u8)> {
             println!("{c}");
             continue;
         }
-        let o = saved_options(&e, &rec);
+        let o = e.options(&rec).map_err(fail)?;
         rec.manually_stopped = false;
         if a.attach {
             last = berth_engine::monitor::run_foreground(&e, &mut rec, &o).map_err(fail)?;
@@ -492,7 +428,7 @@ pub fn restart(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
     for c in &a.containers {
         let mut rec = e.get(c).map_err(fail)?;
         e.stop(&mut rec, a.time).map_err(fail)?;
-        let o = saved_options(&e, &rec);
+        let o = e.options(&rec).map_err(fail)?;
         let mut rec = e.get(c).map_err(fail)?;
         rec.manually_stopped = false;
         berth_engine::monitor::start_detached(&e, &mut rec, &o).map_err(fail)?;

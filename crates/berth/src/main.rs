@@ -210,6 +210,14 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // The detached container's monitor: `berth --root R --runroot R __monitor ID FD`.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.len() == 8 && argv[5] == berth_engine::monitor::MONITOR_COMMAND {
+        let fd = argv[7].parse().unwrap_or(-1);
+        let code =
+            berth_engine::monitor::monitor_entry(argv[2].as_ref(), argv[4].as_ref(), &argv[6], fd);
+        return ExitCode::from(code as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -360,7 +360,7 @@ fn index_pull_picks_the_host_platform_or_the_one_asked_for() {
 }
 
 #[test]
-#[ignore = "berth-image pull.rs:106-111: the warm path matches the index digest and ignores --platform, so a second platform of a pulled index is 'up to date' with the first"]
+
 fn platform_flag_is_honoured_when_another_platform_of_the_index_is_present() {
     let reg = Registry::start();
     let (amd, arm) = (arch_image("amd64"), arch_image("arm64"));

@@ -2,8 +2,10 @@
 //! dispatches; each command's work lives in the library crates, its printing in the modules here.
 
 mod containers;
+mod execcmd;
 mod format;
 mod imagecmd;
+mod observe;
 mod progress;
 mod transfer;
 
@@ -64,6 +66,19 @@ enum Command {
     Logs(containers::LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(containers::WaitArgs),
+    /// Execute a command in a running container
+    Exec(Box<execcmd::ExecArgs>),
+    /// Show a running container's isolation at a glance: namespaces, cgroup limits and usage,
+    /// layers, capabilities and seccomp
+    Explain(observe::ExplainArgs),
+    /// Display the running processes of a container
+    Top(observe::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(observe::StatsArgs),
+    /// Pause all processes within one or more containers
+    Pause(observe::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(observe::PauseArgs),
     /// Download an image from a registry
     Pull(transfer::PullArgs),
     /// Upload an image to a registry
@@ -179,6 +194,12 @@ fn run(cli: Cli) -> Result<u8, (String, u8)> {
         Command::Ps(a) => containers::ps(&ctx, a),
         Command::Logs(a) => containers::logs(&ctx, a),
         Command::Wait(a) => containers::wait(&ctx, a),
+        Command::Exec(a) => execcmd::exec(&ctx, *a),
+        Command::Explain(a) => observe::explain(&ctx, a),
+        Command::Top(a) => observe::top(&ctx, a),
+        Command::Stats(a) => observe::stats(&ctx, a),
+        Command::Pause(a) => observe::pause(&ctx, a, false),
+        Command::Unpause(a) => observe::pause(&ctx, a, true),
         Command::Inspect(a) => plain(imagecmd::inspect_any(&ctx, a)),
         other => plain(run_images(&ctx, other)),
     }

@@ -1,0 +1,110 @@
+//! `exec`: a new process in a running container, through the runtime library in-process. berth
+//! re-executes itself from a sealed memfd first, so the process in the container can never reach
+//! the host's berth binary through /proc (CVE-2019-5736).
+
+use crate::Ctx;
+use berth_engine::{Engine, EngineError};
+use berth_runtime::exec::ExecOptions;
+use berth_runtime::state::ContainerState;
+use clap::Args;
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    privileged: bool,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn fail(e: EngineError) -> (String, u8) {
+    let c = e.exit_code();
+    (e.msg, c)
+}
+
+pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
+    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
+    let r = e.get(&a.container).map_err(fail)?;
+    if r.state.status != "running" {
+        return Err((format!("container {} is not running", &r.id[..12]), 1));
+    }
+    if a.tty && a.detach {
+        return Err((
+            "exec -d -t is not supported yet (no terminal to hand the output to)".into(),
+            125,
+        ));
+    }
+    let st = ContainerState::load(&e.runtime_root, &r.id).map_err(|x| (x.to_string(), 125))?;
+    let mut process = st.config.process().clone().unwrap_or_default();
+    process.set_args(Some(a.command.clone()));
+    process.set_terminal(Some(a.tty));
+    let mut env = process.env().clone().unwrap_or_default();
+    for kv in &a.env {
+        let key = kv.split('=').next().unwrap_or(kv);
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    process.set_env(Some(env));
+    if let Some(w) = &a.workdir {
+        process.set_cwd(w.into());
+    }
+    if let Some(u) = &a.user {
+        let rootfs = e.records.dir(&r.id).join("rootfs");
+        let ru = berth_engine::user::resolve(&rootfs, u).map_err(|x| (x, 125))?;
+        let mut user = process.user().clone();
+        user.set_uid(ru.uid);
+        user.set_gid(ru.gid);
+        user.set_additional_gids(Some(ru.additional_gids));
+        process.set_user(user);
+    }
+    if a.privileged {
+        return Err((
+            "exec --privileged is not supported: the container's capability set applies".into(),
+            125,
+        ));
+    }
+    // Without -i the process reads nothing, as with Docker.
+    if !a.interactive {
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: replacing our stdin with /dev/null before the process inherits it.
+            unsafe { libc::dup2(null.as_raw_fd(), 0) };
+        }
+    }
+    berth_runtime::exec::reexec_from_sealed_memfd().ok();
+    let code = berth_runtime::exec::exec(ExecOptions {
+        root: e.runtime_root.clone(),
+        id: r.id.clone(),
+        process,
+        detach: a.detach,
+        pid_file: None,
+        console_socket: None,
+        preserve_fds: 0,
+        ignore_paused: false,
+        sub_cgroups: Vec::new(),
+    })
+    .map_err(|x| {
+        let ee: EngineError = x.into();
+        fail(ee)
+    })?;
+    Ok(code.clamp(0, 255) as u8)
+}

@@ -265,10 +265,13 @@ pub fn monitor_entry(
         Ok(o) => o,
         Err(e) => return fail(ready, e.msg),
     };
-    monitor_main(&engine, &mut rec, &o, ready)
+    monitor_main(&engine, &mut rec, &o, Some(ready))
 }
 
-fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: OwnedFd) -> i32 {
+/// Launches the container and hands over to the watcher. The launch touches most of berth's
+/// code; the watcher is a fresh exec of the binary (the container stays its child across exec), so
+/// a detached container costs only the pages of the copy loop.
+fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: Option<OwnedFd>) -> i32 {
     // SAFETY: a plain process-attribute syscall in the fresh monitor.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -276,91 +279,205 @@ fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: OwnedF
     berth_runtime::signals::block_all();
     let null = devnull();
     dup2(null.as_raw_fd(), 0);
-    let mut ready = Some(std::fs::File::from(ready));
-    let mut log = LogWriter::open(
-        &engine.log_path(&rec.id),
-        rec.log_max_size,
-        rec.log_max_file,
-    )
-    .ok();
-    loop {
-        let (out_r, out_w) = match pipe() {
-            Ok(p) => p,
-            Err(_) => return 1,
-        };
-        let (err_r, err_w) = match pipe() {
-            Ok(p) => p,
-            Err(_) => return 1,
-        };
-        dup2(out_w.as_raw_fd(), 1);
-        dup2(err_w.as_raw_fd(), 2);
-        let launched = engine.launch(rec, o, rec.tty);
-        dup2(null.as_raw_fd(), 1);
-        dup2(null.as_raw_fd(), 2);
-        drop((out_w, err_w));
-        let l = match launched {
-            Ok(l) => l,
-            Err(e) => {
-                rec.state.status = if rec.state.restart_count > 0 {
-                    "exited".into()
-                } else {
-                    "created".into()
-                };
-                rec.state.error = e.msg.clone();
-                rec.state.exit_code = e.exit_code() as i32;
-                let _ = engine.records.save(rec);
-                if let Some(mut r) = ready.take() {
-                    let _ = write!(r, "{} {}", e.exit_code(), e.msg);
-                }
-                return 1;
-            }
-        };
-        if let Some(mut r) = ready.take() {
-            let _ = r.write_all(b"ok");
-        }
-        match l.master {
-            Some(m) => {
-                // A terminal has one stream: an already-closed pipe stands in for stderr.
-                let closed = pipe()
-                    .map(|(r, _)| r)
-                    .unwrap_or_else(|_| dup(null.as_raw_fd()));
-                copy_output(m, closed, &mut log, None);
-            }
-            None => copy_output(out_r, err_r, &mut log, None),
-        }
-        let code = wait_exit(l.pid);
-        // Re-read what `stop`/`rm -f` may have changed while we waited.
-        let _lock = engine.records.lock(&rec.id).ok();
-        if let Ok(fresh) = engine.records.load(&rec.id) {
-            rec.manually_stopped = fresh.manually_stopped;
-            rec.auto_remove = fresh.auto_remove;
-        }
-        engine.finish(rec, &l.state, code);
-        if rec.auto_remove {
-            let _ = engine.remove_files(rec, true);
-            return 0;
-        }
-        if !should_restart(rec, code) {
-            return 0;
-        }
-        drop(_lock);
-        rec.state.restart_count += 1;
-        rec.state.status = "restarting".into();
-        rec.state.monitor_pid = std::process::id() as i32;
-        let _ = engine.records.save(rec);
-        let backoff = 100u64 << rec.state.restart_count.min(8);
-        std::thread::sleep(std::time::Duration::from_millis(backoff));
-        if engine
-            .records
-            .load(&rec.id)
-            .map(|r| r.manually_stopped)
-            .unwrap_or(true)
-        {
-            rec.state.status = "exited".into();
+    let mut ready = ready.map(std::fs::File::from);
+    let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (pipe(), pipe()) else {
+        return 1;
+    };
+    dup2(out_w.as_raw_fd(), 1);
+    dup2(err_w.as_raw_fd(), 2);
+    let launched = engine.launch(rec, o, rec.tty);
+    dup2(null.as_raw_fd(), 1);
+    dup2(null.as_raw_fd(), 2);
+    drop((out_w, err_w));
+    let l = match launched {
+        Ok(l) => l,
+        Err(e) => {
+            rec.state.status = if rec.state.restart_count > 0 {
+                "exited".into()
+            } else {
+                "created".into()
+            };
+            rec.state.error = e.msg.clone();
+            rec.state.exit_code = e.exit_code() as i32;
             let _ = engine.records.save(rec);
+            if let Some(mut r) = ready.take() {
+                let _ = write!(r, "{} {}", e.exit_code(), e.msg);
+            }
+            return 1;
+        }
+    };
+    if let Some(mut r) = ready.take() {
+        let _ = r.write_all(b"ok");
+    }
+    let (out, err) = match l.master {
+        // A terminal has one stream: an already-closed pipe stands in for stderr.
+        Some(m) => (
+            m,
+            pipe()
+                .map(|(r, _)| r)
+                .unwrap_or_else(|_| dup(null.as_raw_fd())),
+        ),
+        None => (out_r, err_r),
+    };
+    exec_watcher(engine, &rec.id, l.pid, &out, &err);
+    // Only when the exec failed: watch from here.
+    watch(engine, &rec.id, l.pid, out, err)
+}
+
+/// The hidden command line of the watcher: `berth --root R --runroot R __watch ID PID OUT ERR`.
+pub const WATCH_COMMAND: &str = "__watch";
+
+fn exec_watcher(engine: &Engine, id: &str, pid: i32, out: &OwnedFd, err: &OwnedFd) {
+    for fd in [out.as_raw_fd(), err.as_raw_fd()] {
+        // SAFETY: clearing FD_CLOEXEC on fds we own so the watcher inherits them.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    let args: Vec<std::ffi::CString> = [
+        "berth".to_string(),
+        "--root".into(),
+        engine.root.display().to_string(),
+        "--runroot".into(),
+        engine.runroot.display().to_string(),
+        WATCH_COMMAND.into(),
+        id.into(),
+        pid.to_string(),
+        out.as_raw_fd().to_string(),
+        err.as_raw_fd().to_string(),
+    ]
+    .into_iter()
+    .filter_map(|a| std::ffi::CString::new(a).ok())
+    .collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // SAFETY: NUL-terminated argv of C strings that outlive the call; returns only on failure.
+    unsafe { libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr()) };
+}
+
+/// Entry point of the watcher (called by `main` before any argument parsing).
+pub fn watch_entry(
+    root: &std::path::Path,
+    runroot: &std::path::Path,
+    id: &str,
+    pid: i32,
+    out: RawFd,
+    err: RawFd,
+) -> i32 {
+    // SAFETY: PR_SET_NAME with a NUL-terminated name; the subreaper flag again for safety.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0);
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    let Ok(engine) = Engine::open(root, runroot) else {
+        return 1;
+    };
+    // SAFETY: the fds were handed over by the monitor across exec and are ours alone.
+    let (out, err) = unsafe { (OwnedFd::from_raw_fd(out), OwnedFd::from_raw_fd(err)) };
+    for fd in [out.as_raw_fd(), err.as_raw_fd()] {
+        // SAFETY: setting FD_CLOEXEC on our own fds.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    watch(&engine, id, pid, out, err)
+}
+
+/// Unmaps the code and read-only data pages start-up faulted in (they stay in the page cache,
+/// shared): the watcher then holds only the pages its copy loop touches, one at a time
+/// (MADV_RANDOM turns off fault-around). Only file-backed mappings that were never written are
+/// dropped — the next access faults the same bytes back; relocated (dirty) pages are left alone.
+fn drop_code_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize, bool)> = None; // (start, len, candidate)
+    let flush = |m: Option<(usize, usize, bool)>, dirty: bool| {
+        if let Some((a, len, true)) = m {
+            if !dirty {
+                // SAFETY: advice on a private, clean, read-only file mapping of our own; it
+                // changes residency only, never content.
+                unsafe {
+                    libc::madvise(a as *mut libc::c_void, len, libc::MADV_RANDOM);
+                    libc::madvise(a as *mut libc::c_void, len, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    };
+    let mut dirty = false;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first
+            .split_once('-')
+            .filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
+            flush(current.take(), dirty);
+            dirty = false;
+            let perms = f.next().unwrap_or("");
+            let path = line.split_whitespace().nth(5).unwrap_or("");
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                let candidate = (perms == "r-xp" || perms == "r--p") && path.starts_with('/');
+                current = Some((a, b - a, candidate));
+            }
+        } else if (first == "Private_Dirty:" || first == "Shared_Dirty:")
+            && f.next().unwrap_or("0") != "0"
+        {
+            dirty = true;
+        }
+    }
+    flush(current.take(), dirty);
+}
+
+/// Copies the container's output into its log until it exits, records the exit, and applies
+/// `--rm` and the restart policy.
+fn watch(engine: &Engine, id: &str, pid: i32, out: OwnedFd, err: OwnedFd) -> i32 {
+    let Ok(rec) = engine.records.load(id) else {
+        return 1;
+    };
+    let mut log = LogWriter::open(&engine.log_path(id), rec.log_max_size, rec.log_max_file).ok();
+    drop_code_pages();
+    copy_output(out, err, &mut log, None);
+    drop(log);
+    let code = wait_exit(pid);
+    let lock = engine.records.lock(id).ok();
+    // Re-read what `stop`/`rm -f` may have changed while we waited.
+    let Ok(mut rec) = engine.records.load(id) else {
+        return 0;
+    };
+    match berth_runtime::state::ContainerState::load(&engine.runtime_root, id) {
+        Ok(st) => engine.finish(&mut rec, &st, code),
+        Err(_) => {
+            crate::container::unmount(&engine.records.dir(id).join("rootfs"));
+            rec.state.status = "exited".into();
+            rec.state.exit_code = code;
+            rec.state.pid = 0;
+            rec.state.finished_at = crate::logs::now_nanos();
+            let _ = engine.records.save(&rec);
+        }
+    }
+    if rec.auto_remove {
+        let _ = engine.remove_files(&rec, true);
+        return 0;
+    }
+    if !should_restart(&rec, code) {
+        return 0;
+    }
+    drop(lock);
+    rec.state.restart_count += 1;
+    rec.state.status = "restarting".into();
+    rec.state.monitor_pid = std::process::id() as i32;
+    let _ = engine.records.save(&rec);
+    let backoff = 100u64 << rec.state.restart_count.min(8);
+    std::thread::sleep(std::time::Duration::from_millis(backoff));
+    match engine.records.load(id) {
+        Ok(r) if !r.manually_stopped => {}
+        _ => {
+            rec.state.status = "exited".into();
+            let _ = engine.records.save(&rec);
             return 0;
         }
     }
+    let Ok(o) = engine.options(&rec) else {
+        return 1;
+    };
+    monitor_main(engine, &mut rec, &o, None)
 }
 
 /// Waits for `pid` (reaping every other child too: the monitor is a subreaper).

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `run --rm --network none busybox true`: berth against podman (--runtime runc) and docker, in one
+# run; then 1,000 `run --rm` cycles ten at a time (failures and leaks counted) and 200 detached
+# `sleep` containers held at once with the monitors' total RSS.
+#
+#   bench/run.sh              # RUNS=30 CYCLES=1000 DETACHED=200 by default
+# Needs (as root): busybox-static podman runc docker.io hyperfine. State lives on a tmpfs-free
+# journaled ext4 loop mount, like the image benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-30}
+CYCLES=${CYCLES:-1000}
+DETACHED=${DETACHED:-200}
+WORK=$(mktemp -d /var/tmp/berth-run-bench.XXXXXX)
+MNT=$WORK/mnt
+
+cleanup() {
+    set +e
+    [ -x "${BERTH:-}" ] && $BERTH $BR rm -f $($BERTH $BR ps -aq 2>/dev/null) >/dev/null 2>&1
+    [ -n "${DOCKERD_PID:-}" ] && kill "$DOCKERD_PID" && wait "$DOCKERD_PID" 2>/dev/null
+    podman $PR system reset -f >/dev/null 2>&1
+    grep -F " $MNT" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    umount "$MNT" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --release -p berth -q
+BERTH=$PWD/target/release/berth
+truncate -s 4G "$WORK/disk.img"
+mkfs.ext4 -q -F "$WORK/disk.img"
+mkdir -p "$MNT"
+mount -o loop "$WORK/disk.img" "$MNT"
+BR="--root $MNT/berth --runroot $WORK/run/berth"
+PR="--root $MNT/podman --runroot $WORK/run/podman --runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+
+echo "== a busybox image, the same in all three"
+mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/etc"
+cp /bin/busybox "$WORK/rootfs/bin/"
+for a in sh true sleep cat echo ls; do ln -s busybox "$WORK/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
+tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+$BERTH $BR import "$WORK/rootfs.tar" busybox:latest >/dev/null
+$BERTH $BR save -o "$WORK/busybox.tar" busybox:latest
+podman $PR load -q -i "$WORK/busybox.tar" >/dev/null
+
+DOCKER=""
+if command -v dockerd >/dev/null; then
+    dockerd --data-root "$MNT/docker" --exec-root "$WORK/run/docker" --pidfile "$WORK/dockerd.pid" \
+        -H "unix://$WORK/docker.sock" --bridge none --iptables=false >"$WORK/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    for _ in $(seq 100); do docker -H "unix://$WORK/docker.sock" info >/dev/null 2>&1 && break; sleep 0.2; done
+    docker -H "unix://$WORK/docker.sock" load -q -i "$WORK/busybox.tar" >/dev/null
+    DOCKER="docker -H unix://$WORK/docker.sock"
+fi
+
+echo "== run --rm --network none busybox true"
+cmds=(-n berth "$BERTH $BR run --rm --network none busybox true"
+      -n podman "podman $PR run --rm --network none busybox true")
+[ -n "$DOCKER" ] && cmds+=(-n docker "$DOCKER run --rm --network none busybox true")
+hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
+
+echo "== $CYCLES run --rm cycles, ten in parallel"
+fails=$(seq "$CYCLES" | xargs -P 10 -I{} sh -c "$BERTH $BR run --rm --network none busybox true >/dev/null 2>&1 || echo fail" | wc -l)
+left=$($BERTH $BR ps -aq | wc -l)
+mounts=$(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)
+cgroups=$(find /sys/fs/cgroup/*/berth -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+snaps=$(find "$MNT/berth/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
+echo "   failures: $fails   containers left: $left   mounts left: $mounts   cgroups left: $cgroups   snapshots left: $snaps"
+
+echo "== $DETACHED detached sleep containers"
+start=$(date +%s.%N)
+for i in $(seq "$DETACHED"); do $BERTH $BR run -d --network none busybox sleep 600 >/dev/null; done
+end=$(date +%s.%N)
+pids=$(pgrep -x berth-monitor || true)
+n=$(echo "$pids" | wc -w)
+rss=0; pss=0
+for p in $pids; do
+    r=$(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup"); rss=$((rss + r))
+    s=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup"); pss=$((pss + s))
+done
+echo "   started $DETACHED in $(echo "$end - $start" | bc) s; monitors: $n; total RSS $((rss / 1024)) MiB ($((rss / n)) KiB each), total PSS $((pss / 1024)) MiB"
+$BERTH $BR rm -f $($BERTH $BR ps -aq) >/dev/null
+echo "   after rm -f: containers $($BERTH $BR ps -aq | wc -l), monitors $(pgrep -cx berth-monitor || true), mounts $(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)"

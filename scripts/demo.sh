@@ -1,29 +1,53 @@
 #!/usr/bin/env bash
-# The main job: run a busybox container with berth-runtime and show it is PID 1 in its
-# own namespaces with a 64 MiB memory limit. Run as root.
+# The main job: a container from an image in a local registry, with `berth run`. Builds a busybox
+# image from Debian's busybox-static, pushes it to a real registry on 127.0.0.1, pulls it into a
+# fresh store, runs it with a 64 MiB memory limit and 20 pids, and shows its isolation from the
+# inside and with `berth explain`. Run as root; leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -n "${BERTH_RUNTIME:-}" ] || cargo build --release -p berth-runtime
-runtime="${BERTH_RUNTIME:-$PWD/target/release/berth-runtime}"
-work=$(mktemp -d /tmp/berth-demo-XXXXXX)
-id="demo-$$"
+[ -x target/release/berth ] && [ -n "${BERTH_DEMO_NO_BUILD:-}" ] || cargo build --release -p berth
+berth="$PWD/target/release/berth"
+work=$(mktemp -d /var/tmp/berth-demo-XXXXXX)
+B="$berth --root $work/store --runroot $work/run"
+port=$((20000 + RANDOM % 20000))
+reg=127.0.0.1:$port
 cleanup() {
-    "$runtime" --root "$work/state" delete -f "$id" >/dev/null 2>&1 || true
+    set +e
+    $B rm -f demo >/dev/null 2>&1
+    [ -n "${reg_pid:-}" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
     rm -rf --one-file-system "$work"
-    rmdir /sys/fs/cgroup/*/berth-demo 2>/dev/null || true
 }
 trap cleanup EXIT
 
-BUNDLE_MEMORY_LIMIT=$((64 * 1024 * 1024)) BUNDLE_CGROUPS_PATH="/berth-demo/$id" \
-    scripts/make-bundle.sh "$work/bundle" sh -c '
-echo "== processes (the shell is PID $$)"; ps -o pid,comm
-echo "== namespaces inside"; for ns in /proc/self/ns/*; do echo "$(basename $ns) $(readlink $ns)"; done
-echo "== hostname: $(hostname)"
-echo "== memory limit"
-if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then cat /sys/fs/cgroup/memory/memory.limit_in_bytes
-else cat /sys/fs/cgroup/memory.max; fi' >/dev/null
+echo "== a registry (Debian's docker-registry) on $reg"
+cat > "$work/registry.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $work/registry}, delete: {enabled: true}}
+http: {addr: $reg}
+YML
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+for _ in $(seq 50); do curl -sf "http://$reg/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== namespaces of the host"
-for ns in /proc/self/ns/*; do echo "$(basename "$ns") $(readlink "$ns")"; done
-echo "== berth-runtime run $id"
-"$runtime" --root "$work/state" run --bundle "$work/bundle" "$id"
+echo "== a busybox image: import, push, and a fresh pull"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh ps cat echo hostname ls readlink basename sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+$berth --root "$work/build" import "$work/rootfs.tar" "$reg/busybox:demo" >/dev/null
+$berth --root "$work/build" push -q "$reg/busybox:demo"
+$B pull "$reg/busybox:demo"
+$B images
+
+echo "== berth run --memory 64m --pids-limit 20 (from inside the container)"
+$B run --rm --memory 64m --pids-limit 20 --hostname demo "$reg/busybox:demo" sh -c '
+echo "processes (the shell is PID $$):"; ps -o pid,comm
+echo "hostname: $(hostname)"
+echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+echo "pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"'
+
+echo "== berth explain (a detached container, from the host)"
+$B run -d --name demo --memory 64m --pids-limit 20 "$reg/busybox:demo" sleep 60 >/dev/null
+$B explain demo

@@ -555,6 +555,7 @@ impl Engine {
             }
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
+            wait_watcher_gone(rec.state.monitor_pid);
             rec = match self.get(&rec.id) {
                 Ok(r) => r,
                 Err(_) => return Ok(rec.id), // its watcher's --rm got there first
@@ -833,6 +834,20 @@ fn write_etc_files(dir: &Path, rec: &Record) -> Result<()> {
     }
     fs::write(dir.join("resolv.conf"), out.join("\n") + "\n").map_err(io)?;
     Ok(())
+}
+
+/// Waits (up to 5 s) for a detached container's watcher to finish its bookkeeping and exit, so
+/// `rm -f` returns with nothing of the container left running.
+fn wait_watcher_gone(pid: i32) {
+    let is_watcher = || {
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim() == "berth-monitor")
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pid > 0 && is_watcher() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 pub fn is_mountpoint(p: &Path) -> bool {

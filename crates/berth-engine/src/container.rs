@@ -276,6 +276,7 @@ impl Engine {
         if !is_mountpoint(&rootfs) {
             snapshot::mount(&mount, &rootfs).map_err(err)?;
         }
+        berth_runtime::trace("engine: snapshot mounted");
         let launched = self.launch_mounted(rec, o, proxy_terminal);
         if launched.is_err() {
             unmount(&rootfs);
@@ -333,6 +334,7 @@ impl Engine {
             &serde_json::to_vec(&spec).expect("spec serializes"),
         )
         .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        berth_runtime::trace("engine: spec written");
         let h = berth_cgroups::Hierarchy::detect().map_err(|e| err(e.to_string()))?;
         let created = create::create(
             CreateOptions {
@@ -378,7 +380,9 @@ impl Engine {
             .unwrap_or(0)
             > 0;
         let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
+        berth_runtime::trace("engine: runtime container destroyed");
         unmount(&self.rootfs(&rec.id));
+        berth_runtime::trace("engine: unmounted");
         rec.state.status = "exited".into();
         rec.state.exit_code = code;
         rec.state.oom_killed = oom;

@@ -354,10 +354,13 @@ fn fail(e: EngineError) -> (String, u8) {
 
 /// `run`: returns the exit status to leave with.
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
+    berth_runtime::trace("run: start");
     let o = options(&a).map_err(fail)?;
     let e = engine(ctx).map_err(fail)?;
     let image = image_for(ctx, &e, &a).map_err(fail)?;
+    berth_runtime::trace("run: image found");
     let mut rec = e.create(&o, &image).map_err(fail)?;
+    berth_runtime::trace("run: container created");
     if a.detach {
         if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec, &o) {
             if o.auto_remove {
@@ -369,8 +372,10 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
         return Ok(0);
     }
     let result = berth_engine::monitor::run_foreground(&e, &mut rec, &o);
+    berth_runtime::trace("run: finished");
     if o.auto_remove {
         let _ = e.remove_files(&rec, true);
+        berth_runtime::trace("run: removed");
     }
     match result {
         Ok(code) => Ok(code.clamp(0, 255) as u8),

@@ -161,9 +161,6 @@ impl Engine {
         let cfg = ImageConfig::parse(&cfg_bytes)
             .map_err(|e| err(format!("image {}: config: {e}", o.image)))?;
         let rc = cfg.config.clone().unwrap_or_default();
-        if o.init {
-            return Err(err("--init is not supported yet: run a reaper from the image (e.g. tini) as the entrypoint"));
-        }
         let (path, args) = command(o, &rc)?;
         let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
         let (restart, _) = crate::options::parse_restart(&o.restart).map_err(err)?;

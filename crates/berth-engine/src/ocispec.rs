@@ -506,8 +506,13 @@ pub fn spec(i: &SpecInput) -> Result<Value, String> {
     if let Some(s) = seccomp {
         linux["seccomp"] = s;
     }
+    let mut annotations = serde_json::Map::new();
+    if o.init {
+        annotations.insert(berth_runtime::init::INIT_ANNOTATION.into(), json!("true"));
+    }
     Ok(json!({
         "ociVersion": "1.1.0",
+        "annotations": annotations,
         "process": process,
         "root": {"path": "rootfs", "readonly": o.read_only},
         "hostname": i.hostname,

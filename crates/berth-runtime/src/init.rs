@@ -214,9 +214,56 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
             fail(err);
         }
     }
+    if spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|m| m.get(INIT_ANNOTATION).is_some_and(|v| v == "true"))
+    {
+        reap_as_init(&e);
+    }
     process::reset_signals();
     let err = process::exec(&e.path, &e.args, &e.env);
-    fail(err)
+    // Like Docker: 126 when the program exists but cannot be run, 127 otherwise.
+    let code = if cannot_invoke(&err) { 126 } else { 127 };
+    crate::warn(&format!("berth-runtime: container {}: {err}", a.id));
+    // SAFETY: exit the child without unwinding.
+    unsafe { libc::_exit(code) }
+}
+
+/// The annotation that asks for a reaping PID 1 (`berth run --init`): the runtime's init forks the
+/// user's program and stays as PID 1, forwarding signals and reaping every orphan, like tini.
+pub const INIT_ANNOTATION: &str = "org.berth.init";
+
+fn cannot_invoke(err: &Error) -> bool {
+    let m = err.message();
+    m.contains("Permission denied")
+        || m.contains("Exec format error")
+        || m.contains("Is a directory")
+}
+
+/// `--init`: fork the program, then wait as PID 1 with every signal forwarded to it; exit with
+/// its status. Never returns.
+fn reap_as_init(e: &ExecPlan) -> ! {
+    crate::signals::block_all();
+    // SAFETY: PR_SET_NAME with a NUL-terminated name (what `ps` shows for PID 1).
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"init".as_ptr(), 0, 0, 0) };
+    // SAFETY: the init is single-threaded; the child only resets signals and execs.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        process::reset_signals();
+        let err = process::exec(&e.path, &e.args, &e.env);
+        let code = if cannot_invoke(&err) { 126 } else { 127 };
+        crate::warn(&format!("berth-runtime: {err}"));
+        // SAFETY: leave the forked child without unwinding.
+        unsafe { libc::_exit(code) }
+    }
+    let code = if pid < 0 {
+        127
+    } else {
+        crate::signals::forward_until_exit(pid).unwrap_or(255)
+    };
+    // SAFETY: PID 1 leaves with its child's status; the kernel ends the namespace's other processes.
+    unsafe { libc::_exit(code) }
 }
 
 /// Never let the runtime's own process be reached through /proc by what runs in the container

@@ -218,6 +218,14 @@ pub struct LogsArgs {
 }
 
 #[derive(Args)]
+pub struct AttachArgs {
+    /// Proxy received signals to the container's process
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
+    sig_proxy: bool,
+    container: String,
+}
+
+#[derive(Args)]
 pub struct WaitArgs {
     #[arg(required = true)]
     containers: Vec<String>,
@@ -625,6 +633,66 @@ fn parse_since(s: &str) -> Option<i64> {
         _ => return s.parse().ok(),
     };
     Some(crate::format::now() - secs)
+}
+
+/// `attach`: follows the container's output from now on (as its monitor logs it), forwards
+/// SIGINT/SIGTERM/SIGHUP to it, and exits with its status when it ends. Standard input is not
+/// forwarded: a detached container's stdin is /dev/null.
+pub fn attach(ctx: &Ctx, a: AttachArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    let rec = e.get(&a.container).map_err(fail)?;
+    if rec.state.status != "running" {
+        return Err((
+            "You cannot attach to a stopped container, start it first".into(),
+            1,
+        ));
+    }
+    if a.sig_proxy {
+        berth_runtime::signals::block_all();
+    }
+    let path = e.log_path(&rec.id);
+    let mut seen = berth_engine::logs::read_all(&path).len();
+    loop {
+        let all = berth_engine::logs::read_all(&path);
+        for x in all.iter().skip(seen) {
+            if x.stream == "stderr" {
+                let _ = std::io::stderr().write_all(x.log.as_bytes());
+            } else {
+                let _ = std::io::stdout().write_all(x.log.as_bytes());
+            }
+        }
+        seen = seen.max(all.len());
+        let _ = std::io::stdout().flush();
+        if a.sig_proxy {
+            // SAFETY: polling for a pending signal without waiting.
+            let sig = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::sigaddset(&mut set, s);
+                }
+                let ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&set, std::ptr::null_mut(), &ts)
+            };
+            if sig > 0 {
+                let _ = e.kill(&rec, sig);
+            }
+        }
+        match e.get(&rec.id) {
+            Ok(r) if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") => {}
+            Ok(r) => {
+                for x in berth_engine::logs::read_all(&path).iter().skip(seen) {
+                    let _ = std::io::stdout().write_all(x.log.as_bytes());
+                }
+                return Ok(r.state.exit_code.clamp(0, 255) as u8);
+            }
+            Err(_) => return Ok(0),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<u8, (String, u8)> {

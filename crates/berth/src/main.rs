@@ -1,6 +1,8 @@
 //! `berth`: Docker's everyday commands without a daemon. This file parses the command line and
 //! dispatches; each command's work lives in the library crates, its printing in the modules here.
 
+mod changecmd;
+mod containercmd;
 mod containers;
 mod execcmd;
 mod format;
@@ -8,6 +10,7 @@ mod imagecmd;
 mod observe;
 mod progress;
 mod transfer;
+mod volumecmd;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -66,6 +69,8 @@ enum Command {
     Logs(containers::LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(containers::WaitArgs),
+    /// Follow a running container's output and forward signals to it
+    Attach(containers::AttachArgs),
     /// Execute a command in a running container
     Exec(Box<execcmd::ExecArgs>),
     /// Show a running container's isolation at a glance: namespaces, cgroup limits and usage,
@@ -109,6 +114,20 @@ enum Command {
     Login(transfer::LoginArgs),
     /// Log out from a registry
     Logout(transfer::LogoutArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(changecmd::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(changecmd::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(changecmd::CpArgs),
+    /// Rename a container
+    Rename(containercmd::RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(containercmd::ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volumecmd::VolumeCommand),
 }
 
 #[derive(Subcommand)]
@@ -194,6 +213,7 @@ fn run(cli: Cli) -> Result<u8, (String, u8)> {
         Command::Ps(a) => containers::ps(&ctx, a),
         Command::Logs(a) => containers::logs(&ctx, a),
         Command::Wait(a) => containers::wait(&ctx, a),
+        Command::Attach(a) => containers::attach(&ctx, a),
         Command::Exec(a) => execcmd::exec(&ctx, *a),
         Command::Explain(a) => observe::explain(&ctx, a),
         Command::Top(a) => observe::top(&ctx, a),
@@ -201,6 +221,12 @@ fn run(cli: Cli) -> Result<u8, (String, u8)> {
         Command::Pause(a) => observe::pause(&ctx, a, false),
         Command::Unpause(a) => observe::pause(&ctx, a, true),
         Command::Inspect(a) => plain(imagecmd::inspect_any(&ctx, a)),
+        Command::Diff(a) => changecmd::diff(&ctx, a),
+        Command::Commit(a) => changecmd::commit(&ctx, a),
+        Command::Cp(a) => changecmd::cp(&ctx, a),
+        Command::Rename(a) => containercmd::rename(&ctx, a),
+        Command::Container(c) => containercmd::run(&ctx, c),
+        Command::Volume(c) => volumecmd::run(&ctx, c),
         other => plain(run_images(&ctx, other)),
     }
 }

@@ -2,13 +2,20 @@
 //! snapshot, an OCI spec and a runtime container; a foreground `run` or a detached monitor watches
 //! it, logs its output, records its exit and cleans up. It parses no command line and prints nothing.
 
+pub mod changes;
+pub mod commit;
 pub mod container;
+pub mod copy;
 pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod ocispec;
 pub mod options;
 pub mod record;
+pub mod rename;
+pub mod tree_tar;
+pub mod tree_untar;
 pub mod user;
+pub mod volume;
 
 pub use container::{Engine, EngineError};

@@ -1,0 +1,491 @@
+//! `cp` between a container and the host, with Docker's rules for files, directories, `/.` and
+//! `-` (a tar stream). Every container path is resolved by the kernel with
+//! `openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)` against the container's root, and every entry
+//! is then reached through fds, so no symlink in the container leads to the host
+//! (CVE-2018-15664, CVE-2019-14271). Nothing of the container is ever executed.
+//!
+//! A running container's root is `/proc/PID/root` (its own mounts, volumes included, are seen); a
+//! stopped one's snapshot is mounted for the copy and unmounted after. Volumes of a stopped
+//! container are not seen (the copy lands in, or reads, the directory under the mount point).
+
+use crate::container::{is_mountpoint, unmount, EngineError, Result};
+use crate::record::{Lock, Record};
+use crate::tree_tar::TreeWriter;
+use crate::tree_untar::{untar, Target};
+use crate::Engine;
+use berth_runtime::inroot;
+use berth_runtime::state::ContainerState;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+fn err(m: impl std::fmt::Display) -> EngineError {
+    EngineError::msg(m.to_string())
+}
+
+/// A container's root directory, held open for one copy.
+pub struct ContainerRoot<'a> {
+    fd: OwnedFd,
+    _mounted: Option<Mounted<'a>>,
+    _lock: Option<Lock>,
+}
+
+/// Unmounts a snapshot mounted for a copy, unless the container started on it meanwhile.
+struct Mounted<'a> {
+    e: &'a Engine,
+    id: String,
+    rootfs: PathBuf,
+}
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        let running = self
+            .e
+            .records
+            .load(&self.id)
+            .is_ok_and(|r| matches!(r.state.status.as_str(), "running" | "paused"));
+        if !running {
+            unmount(&self.rootfs);
+        }
+    }
+}
+
+fn running(rec: &Record) -> bool {
+    matches!(
+        rec.state.status.as_str(),
+        "running" | "paused" | "restarting"
+    )
+}
+
+/// Opens the root of a container: `/proc/PID/root` when it runs, else its mounted snapshot.
+pub fn open_root<'a>(e: &'a Engine, rec: &Record) -> Result<ContainerRoot<'a>> {
+    if running(rec) {
+        let st = ContainerState::load(&e.runtime_root, &rec.id)?;
+        let proc_root = format!("/proc/{}/root", st.pid);
+        let fd = open(
+            proc_root.as_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
+        // Checked after the open: the pid still names the container's init, not a reused pid.
+        if let (Ok(fd), true) = (fd, st.init_alive()) {
+            return Ok(ContainerRoot {
+                fd,
+                _mounted: None,
+                _lock: None,
+            });
+        }
+    }
+    let lock = e.records.lock(&rec.id)?;
+    let rootfs = e.records.dir(&rec.id).join("rootfs");
+    let mounted = if is_mountpoint(&rootfs) {
+        None
+    } else {
+        let m = e.snapshots.mounts(&rec.id).map_err(err)?;
+        berth_image::snapshot::mount(&m, &rootfs)
+            .map_err(|x| err(format!("container {}: {x}", rec.name)))?;
+        Some(Mounted {
+            e,
+            id: rec.id.clone(),
+            rootfs: rootfs.clone(),
+        })
+    };
+    let fd = open(
+        &rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|x| err(format!("container {}: rootfs: {x}", rec.name)))?;
+    Ok(ContainerRoot {
+        fd,
+        _mounted: mounted,
+        _lock: Some(lock),
+    })
+}
+
+/// A path as given to `cp`, with the two suffixes that change its meaning.
+#[derive(Debug, Clone)]
+pub struct CpPath {
+    /// Without a trailing `/` or `/.`.
+    pub path: PathBuf,
+    /// `dir/.`: the directory's contents, not the directory.
+    pub contents: bool,
+    /// `dir/`: must be a directory.
+    pub dir_only: bool,
+    pub shown: String,
+}
+
+impl CpPath {
+    /// `container`: relative paths are relative to the container's `/`.
+    pub fn parse(s: &str, container: bool) -> CpPath {
+        let contents = s == "." || s.ends_with("/.");
+        let dir_only = contents || s.ends_with('/');
+        let mut path = if container {
+            PathBuf::from("/")
+        } else {
+            PathBuf::new()
+        };
+        path.push(s);
+        let mut clean = PathBuf::new();
+        for c in path.components() {
+            if c != Component::CurDir {
+                clean.push(c);
+            }
+        }
+        if clean.as_os_str().is_empty() {
+            clean.push(".");
+        }
+        CpPath {
+            path: clean,
+            contents,
+            dir_only,
+            shown: s.to_string(),
+        }
+    }
+
+    /// The last name, for a copy into a directory; `None` for `/` (its contents are copied).
+    fn name(&self) -> Option<&OsStr> {
+        match self.path.components().next_back() {
+            Some(Component::Normal(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// What a copy source is: an `O_PATH` handle and whether it is a directory.
+struct Source {
+    handle: OwnedFd,
+    is_dir: bool,
+}
+
+impl Source {
+    fn check(handle: OwnedFd, p: &CpPath) -> Result<Source> {
+        let st = fstat(handle.as_fd()).map_err(|x| err(format!("{}: {x}", p.shown)))?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
+        if p.dir_only && !is_dir {
+            return Err(err(format!("{}: not a directory", p.shown)));
+        }
+        Ok(Source { handle, is_dir })
+    }
+
+    /// Archives the source: named `name`, or its contents at the top when `name` is `None`.
+    fn write(&self, out: impl Write, name: Option<&OsStr>) -> io::Result<()> {
+        let mut w = TreeWriter::new(out, false);
+        match name {
+            Some(n) => w.add(&self.handle, Path::new(n))?,
+            None => w.add_contents(&self.handle, Path::new(""))?,
+        }
+        w.finish()?.flush()
+    }
+
+    /// The top name in the archive when copying into an existing directory.
+    fn name_into_dir<'p>(&self, p: &'p CpPath) -> Option<&'p OsStr> {
+        if p.contents && self.is_dir {
+            None
+        } else {
+            p.name()
+        }
+    }
+}
+
+fn not_found(p: &Path, rec: &Record) -> EngineError {
+    err(format!(
+        "Could not find the file {} in container {}",
+        p.display(),
+        rec.name
+    ))
+}
+
+fn in_container(root: &ContainerRoot<'_>, p: &Path, flags: i32, rec: &Record) -> Result<OwnedFd> {
+    inroot::open(root.fd.as_raw_fd(), p, flags).map_err(|x| match x.raw_os_error() {
+        Some(libc::ENOENT) => not_found(p, rec),
+        _ => err(format!("{} in container {}: {x}", p.display(), rec.name)),
+    })
+}
+
+fn container_source(
+    root: &ContainerRoot<'_>,
+    p: &CpPath,
+    follow: bool,
+    rec: &Record,
+) -> Result<Source> {
+    let flags = if follow || p.dir_only {
+        0
+    } else {
+        libc::O_NOFOLLOW
+    };
+    Source::check(in_container(root, &p.path, flags, rec)?, p)
+}
+
+fn host_source(p: &CpPath, follow: bool) -> Result<Source> {
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if !follow && !p.dir_only {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let h = open(&p.path, flags, Mode::empty())
+        .map_err(|x| err(format!("lstat {}: {}", p.shown, io::Error::from(x))))?;
+    Source::check(h, p)
+}
+
+/// Where the archive goes: a directory (a container path or a host directory fd) and the top name.
+struct Placement<'n> {
+    base: PathBuf,
+    name: Option<&'n OsStr>,
+}
+
+/// Docker's rules for a destination that is a directory, a file, or missing.
+fn place<'n>(
+    src: &Source,
+    sp: &'n CpPath,
+    dest: &'n CpPath,
+    dest_is_dir: Option<bool>,
+) -> Result<Placement<'n>> {
+    let parent = || dest.path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    match dest_is_dir {
+        Some(true) => Ok(Placement {
+            base: dest.path.clone(),
+            name: src.name_into_dir(sp),
+        }),
+        Some(false) if src.is_dir => Err(err(format!(
+            "cannot copy directory {} to file {}",
+            sp.shown, dest.shown
+        ))),
+        None if dest.dir_only && !src.is_dir => {
+            Err(err(format!("{}: no such directory", dest.shown)))
+        }
+        _ => Ok(Placement {
+            base: parent(),
+            name: Some(
+                dest.name()
+                    .ok_or_else(|| err(format!("{}: not a valid destination", dest.shown)))?,
+            ),
+        }),
+    }
+}
+
+/// A `Write` that hands 64 KiB chunks to another thread.
+struct ChanWriter {
+    tx: SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+    sent: u64,
+}
+
+impl Write for ChanWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.sent += self.buf.len() as u64;
+        self.tx
+            .send(std::mem::take(&mut self.buf))
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+}
+
+struct ChanReader {
+    rx: Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(c) => (self.cur, self.pos) = (c, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Streams `src` into `target` (archive on one thread, extract on this one); returns the bytes of
+/// the archive, as Docker reports them.
+fn pipe(src: &Source, name: Option<&OsStr>, target: &Target<'_>) -> io::Result<u64> {
+    let (tx, rx) = sync_channel(8);
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> io::Result<u64> {
+            let mut w = ChanWriter {
+                tx,
+                buf: Vec::new(),
+                sent: 0,
+            };
+            src.write(&mut w, name)?;
+            w.flush()?;
+            Ok(w.sent)
+        });
+        let mut r = ChanReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let read = untar(&mut r, target).and_then(|_| io::copy(&mut r, &mut io::sink()));
+        drop(r);
+        let wrote = writer.join().expect("archive thread does not panic");
+        match (wrote, read) {
+            (Err(w), _) if w.kind() != io::ErrorKind::BrokenPipe => Err(w),
+            (_, Err(r)) => Err(r),
+            (w, Ok(_)) => w,
+        }
+    })
+}
+
+/// `cp CONTAINER:SRC DEST`.
+pub fn copy_out(
+    e: &Engine,
+    rec: &Record,
+    src: &CpPath,
+    dest: &CpPath,
+    follow: bool,
+) -> Result<u64> {
+    let root = open_root(e, rec)?;
+    let s = container_source(&root, src, follow, rec)?;
+    let dest_is_dir = match std::fs::metadata(&dest.path) {
+        Ok(m) => Some(m.is_dir()),
+        Err(x) if x.kind() == io::ErrorKind::NotFound => None,
+        Err(x) => return Err(err(format!("{}: {x}", dest.shown))),
+    };
+    let p = place(&s, src, dest, dest_is_dir)?;
+    let base = if p.base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        p.base
+    };
+    let dir = open(
+        &base,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|x| err(format!("{}: {}", base.display(), io::Error::from(x))))?;
+    let t = Target {
+        root: dir.as_fd(),
+        base: "/".into(),
+        keep_owner: false,
+    };
+    pipe(&s, p.name, &t).map_err(|x| err(format!("copying {} to {}: {x}", src.shown, dest.shown)))
+}
+
+/// `cp CONTAINER:SRC -`: a tar of SRC on `out`.
+pub fn copy_out_stream(
+    e: &Engine,
+    rec: &Record,
+    src: &CpPath,
+    out: impl Write,
+    follow: bool,
+) -> Result<()> {
+    let root = open_root(e, rec)?;
+    let s = container_source(&root, src, follow, rec)?;
+    let name = if src.contents { None } else { src.name() };
+    s.write(out, name).map_err(|x| {
+        err(format!(
+            "copying {} from container {}: {x}",
+            src.shown, rec.name
+        ))
+    })
+}
+
+/// Refuses writes to a read-only root filesystem (volumes mounted read-write aside).
+fn writable(rec: &Record, dest: &Path) -> Result<()> {
+    let ro = rec.host_config["ReadonlyRootfs"].as_bool().unwrap_or(false);
+    if ro
+        && !rec
+            .mounts
+            .iter()
+            .any(|m| m.rw && dest.starts_with(&m.destination))
+    {
+        return Err(err(format!(
+            "container {}: container rootfs is marked read-only",
+            rec.name
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a container path is a directory, following symlinks inside the root; `None` if missing
+/// (its parent must exist).
+fn container_dest(root: &ContainerRoot<'_>, dest: &CpPath, rec: &Record) -> Result<Option<bool>> {
+    match inroot::open(root.fd.as_raw_fd(), &dest.path, 0) {
+        Ok(h) => {
+            let st = fstat(h.as_fd()).map_err(|x| err(format!("{}: {x}", dest.shown)))?;
+            Ok(Some(
+                SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR,
+            ))
+        }
+        Err(x) if x.raw_os_error() == Some(libc::ENOENT) => {
+            let parent = dest.path.parent().unwrap_or(Path::new("/"));
+            in_container(root, parent, libc::O_DIRECTORY, rec)?;
+            Ok(None)
+        }
+        Err(x) => Err(err(format!(
+            "{} in container {}: {x}",
+            dest.shown, rec.name
+        ))),
+    }
+}
+
+/// `cp SRC CONTAINER:DEST`.
+pub fn copy_in(
+    e: &Engine,
+    rec: &Record,
+    src: &CpPath,
+    dest: &CpPath,
+    follow: bool,
+    keep_owner: bool,
+) -> Result<u64> {
+    writable(rec, &dest.path)?;
+    let s = host_source(src, follow)?;
+    let root = open_root(e, rec)?;
+    let p = place(&s, src, dest, container_dest(&root, dest, rec)?)?;
+    let t = Target {
+        root: root.fd.as_fd(),
+        base: p.base,
+        keep_owner,
+    };
+    pipe(&s, p.name, &t).map_err(|x| {
+        err(format!(
+            "copying {} to {}:{}: {x}",
+            src.shown, rec.name, dest.shown
+        ))
+    })
+}
+
+/// `cp - CONTAINER:DEST`: a tar from `input` extracted into the directory DEST.
+pub fn copy_in_stream(
+    e: &Engine,
+    rec: &Record,
+    input: impl Read,
+    dest: &CpPath,
+    keep_owner: bool,
+) -> Result<()> {
+    writable(rec, &dest.path)?;
+    let root = open_root(e, rec)?;
+    if container_dest(&root, dest, rec)? != Some(true) {
+        return Err(err(format!(
+            "{}:{}: extraction point is not a directory",
+            rec.name, dest.shown
+        )));
+    }
+    let t = Target {
+        root: root.fd.as_fd(),
+        base: dest.path.clone(),
+        keep_owner,
+    };
+    untar(io::BufReader::new(input), &t)
+        .map(|_| ())
+        .map_err(|x| err(format!("copying into {}:{}: {x}", rec.name, dest.shown)))
+}

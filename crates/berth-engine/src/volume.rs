@@ -1,0 +1,236 @@
+//! Volumes: `<root>/volumes/<name>/_data`, with a small `meta.json` beside it (created, labels,
+//! anonymous) written atomically. Volumes made by `run -v` have none and still count (a 64-hex name
+//! is an anonymous one). A volume any container record names is never removed. Creation and removal
+//! hold the store's names lock, which `create` holds while it makes a container's volumes.
+
+use crate::container::{EngineError, Result};
+use crate::record::{valid_name, write_atomic, Record};
+use crate::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+fn err(m: impl std::fmt::Display) -> EngineError {
+    EngineError::msg(m.to_string())
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    created: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    anonymous: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub name: String,
+    pub mountpoint: PathBuf,
+    pub created: String,
+    pub labels: BTreeMap<String, String>,
+    pub anonymous: bool,
+}
+
+impl Volume {
+    /// Docker's `volume inspect` object.
+    pub fn inspect_json(&self) -> Value {
+        json!({
+            "CreatedAt": self.created,
+            "Driver": "local",
+            "Labels": if self.labels.is_empty() { Value::Null } else { json!(self.labels) },
+            "Mountpoint": self.mountpoint.display().to_string(),
+            "Name": self.name,
+            "Options": Value::Null,
+            "Scope": "local",
+        })
+    }
+
+    /// Apparent bytes of the files in it.
+    pub fn size(&self) -> u64 {
+        crate::changes::tree_size(&self.mountpoint)
+    }
+}
+
+fn volumes_dir(e: &Engine) -> PathBuf {
+    e.root.join("volumes")
+}
+
+fn is_anonymous_name(n: &str) -> bool {
+    n.len() == 64
+        && n.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn load(e: &Engine, name: &str) -> Option<Volume> {
+    let dir = volumes_dir(e).join(name);
+    let data = dir.join("_data");
+    if name.starts_with('.') || !valid_name(name) || !data.is_dir() {
+        return None;
+    }
+    let meta: Meta = match fs::read(dir.join("meta.json")) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        Err(_) => {
+            let secs = fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            Meta {
+                created: berth_image::pull::rfc3339(secs),
+                labels: BTreeMap::new(),
+                anonymous: is_anonymous_name(name),
+            }
+        }
+    };
+    Some(Volume {
+        name: name.into(),
+        mountpoint: data,
+        created: meta.created,
+        labels: meta.labels,
+        anonymous: meta.anonymous,
+    })
+}
+
+/// `volume create [NAME]`: an existing volume of that name is returned as it is, as Docker does.
+pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) -> Result<Volume> {
+    let name = match name {
+        Some(n) if n.len() < 2 || !valid_name(n) => {
+            return Err(err(format!(
+                "create {n}: {n:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+            )))
+        }
+        Some(n) => n.to_string(),
+        None => crate::names::new_id(),
+    };
+    let _names = e.records.names_lock().map_err(err)?;
+    if let Some(v) = load(e, &name) {
+        return Ok(v);
+    }
+    let dir = volumes_dir(e).join(&name);
+    let io = |x: std::io::Error| err(format!("create {name}: {x}"));
+    fs::create_dir_all(dir.join("_data")).map_err(io)?;
+    let meta = Meta {
+        created: berth_image::pull::now_rfc3339(),
+        labels,
+        anonymous: false,
+    };
+    write_atomic(
+        &dir.join("meta.json"),
+        &serde_json::to_vec_pretty(&meta).expect("meta serializes"),
+    )
+    .map_err(io)?;
+    load(e, &name).ok_or_else(|| err(format!("create {name}: volume vanished")))
+}
+
+pub fn get(e: &Engine, name: &str) -> Result<Volume> {
+    load(e, name).ok_or_else(|| err(format!("get {name}: no such volume")))
+}
+
+/// Every volume, by name.
+pub fn list(e: &Engine) -> Vec<Volume> {
+    let Ok(rd) = fs::read_dir(volumes_dir(e)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Volume> = rd
+        .flatten()
+        .filter_map(|d| load(e, &d.file_name().to_string_lossy()))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The containers whose records name the volume.
+pub fn users(e: &Engine, name: &str) -> Vec<Record> {
+    e.records
+        .list()
+        .into_iter()
+        .filter(|r| {
+            r.mounts
+                .iter()
+                .any(|m| m.kind == "volume" && m.name.as_deref() == Some(name))
+        })
+        .collect()
+}
+
+fn delete(e: &Engine, name: &str) -> Result<()> {
+    let dir = volumes_dir(e).join(name);
+    let doomed = volumes_dir(e).join(format!(".rm-{name}-{}", std::process::id()));
+    fs::rename(&dir, &doomed).map_err(|x| err(format!("remove {name}: {x}")))?;
+    fs::remove_dir_all(&doomed).map_err(|x| err(format!("remove {name}: {x}")))
+}
+
+/// `volume rm`: refused while any container (running or not) uses it, even with `force`, as
+/// Docker does; `force` only makes a missing volume no error.
+pub fn remove(e: &Engine, name: &str, force: bool) -> Result<()> {
+    let _names = e.records.names_lock().map_err(err)?;
+    if load(e, name).is_none() {
+        return if force {
+            Ok(())
+        } else {
+            Err(err(format!("get {name}: no such volume")))
+        };
+    }
+    let using = users(e, name);
+    if !using.is_empty() {
+        let ids: Vec<&str> = using.iter().map(|r| r.id.as_str()).collect();
+        return Err(err(format!(
+            "remove {name}: volume is in use - [{}]",
+            ids.join(", ")
+        )));
+    }
+    delete(e, name)
+}
+
+/// `volume prune`: unused anonymous volumes (`all`: every unused one). Returns the names removed
+/// and the bytes they held.
+pub fn prune(e: &Engine, all: bool) -> Result<(Vec<String>, u64)> {
+    let _names = e.records.names_lock().map_err(err)?;
+    clean_leftovers(e);
+    let records = e.records.list();
+    let used = |n: &str| {
+        records.iter().any(|r| {
+            r.mounts
+                .iter()
+                .any(|m| m.kind == "volume" && m.name.as_deref() == Some(n))
+        })
+    };
+    let mut gone = Vec::new();
+    let mut bytes = 0;
+    for v in list(e) {
+        if (all || v.anonymous) && !used(&v.name) {
+            let size = v.size();
+            delete(e, &v.name)?;
+            bytes += size;
+            gone.push(v.name);
+        }
+    }
+    Ok((gone, bytes))
+}
+
+/// Leftovers of removals a crash interrupted (`.rm-*`).
+pub fn clean_leftovers(e: &Engine) {
+    let Ok(rd) = fs::read_dir(volumes_dir(e)) else {
+        return;
+    };
+    for d in rd.flatten() {
+        if d.file_name().to_string_lossy().starts_with(".rm-") {
+            let _ = fs::remove_dir_all(d.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_names_are_64_hex() {
+        assert!(is_anonymous_name(&"ab".repeat(32)));
+        assert!(!is_anonymous_name("data"));
+        assert!(!is_anonymous_name(&"AB".repeat(32)));
+    }
+}

@@ -1,0 +1,242 @@
+//! `volume create|ls|inspect|rm|prune`: Docker's flags and output for local volumes. Parsing and
+//! printing only; `berth_engine::volume` does the work.
+
+use crate::format::{human_size, print_table, render};
+use crate::Ctx;
+use berth_engine::volume::{self, Volume};
+use berth_engine::{Engine, EngineError};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+fn engine(ctx: &Ctx) -> Result<Engine, (String, u8)> {
+    Engine::open(&ctx.root, &ctx.runroot).map_err(fail)
+}
+
+fn fail(e: EngineError) -> (String, u8) {
+    (e.msg, 1)
+}
+
+#[derive(Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(CreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(InspectArgs),
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove unused local volumes
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Set metadata for a volume
+    #[arg(short, long)]
+    label: Vec<String>,
+    /// Specify volume driver name (only "local")
+    #[arg(short, long, default_value = "local")]
+    driver: String,
+    name: Option<String>,
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    /// Only display volume names
+    #[arg(short, long)]
+    quiet: bool,
+    /// Provide filter values (dangling=true|false, name=…, label=…, driver=local)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a Go-like template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Format output using a Go-like template
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    volumes: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Do not error when a volume does not exist
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    volumes: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(ctx: &Ctx, c: VolumeCommand) -> Result<u8, (String, u8)> {
+    let e = engine(ctx)?;
+    match c {
+        VolumeCommand::Create(a) => create(&e, a),
+        VolumeCommand::Ls(a) => ls(&e, a),
+        VolumeCommand::Inspect(a) => inspect(&e, a),
+        VolumeCommand::Rm(a) => rm(&e, a),
+        VolumeCommand::Prune(a) => prune(&e, a),
+    }
+}
+
+fn create(e: &Engine, a: CreateArgs) -> Result<u8, (String, u8)> {
+    if a.driver != "local" {
+        return Err((
+            format!("plugin {:?} not found: only \"local\"", a.driver),
+            1,
+        ));
+    }
+    let labels: BTreeMap<String, String> = a
+        .label
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let v = volume::create(e, a.name.as_deref(), labels).map_err(fail)?;
+    println!("{}", v.name);
+    Ok(0)
+}
+
+/// The fields `volume ls --format` knows.
+fn ls_json(v: &Volume) -> Value {
+    let labels: Vec<String> = v.labels.iter().map(|(k, x)| format!("{k}={x}")).collect();
+    json!({
+        "Name": v.name, "Driver": "local", "Scope": "local",
+        "Mountpoint": v.mountpoint.display().to_string(), "Labels": labels.join(","),
+        "Links": "N/A", "Size": "N/A", "CreatedAt": v.created,
+    })
+}
+
+fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, (String, u8)> {
+    for f in filters {
+        let ok = match f.split_once('=') {
+            Some(("dangling", d)) => {
+                let unused = volume::users(e, &v.name).is_empty();
+                unused == matches!(d, "true" | "1")
+            }
+            Some(("name", n)) => v.name.contains(n),
+            Some(("driver", d)) => d == "local",
+            Some(("label", l)) => match l.split_once('=') {
+                Some((k, x)) => v.labels.get(k).is_some_and(|y| y == x),
+                None => v.labels.contains_key(l),
+            },
+            _ => return Err((format!("invalid filter {f:?}"), 1)),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn ls(e: &Engine, a: LsArgs) -> Result<u8, (String, u8)> {
+    let mut vols = Vec::new();
+    for v in volume::list(e) {
+        if matches(e, &v, &a.filter)? {
+            vols.push(v);
+        }
+    }
+    if a.quiet {
+        for v in &vols {
+            println!("{}", v.name);
+        }
+        return Ok(0);
+    }
+    if let Some(t) = a.format.as_deref().filter(|t| *t != "table") {
+        for v in &vols {
+            println!("{}", render(t, &ls_json(v)).map_err(|m| (m, 1))?);
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = vols
+        .iter()
+        .map(|v| vec!["local".to_string(), v.name.clone()])
+        .collect();
+    print_table(&["DRIVER", "VOLUME NAME"], &rows);
+    Ok(0)
+}
+
+fn inspect(e: &Engine, a: InspectArgs) -> Result<u8, (String, u8)> {
+    let mut docs = Vec::new();
+    let mut missing = Vec::new();
+    for n in &a.volumes {
+        match volume::get(e, n) {
+            Ok(v) => docs.push(v.inspect_json()),
+            Err(x) => missing.push(x.msg),
+        }
+    }
+    match a.format {
+        Some(t) => {
+            for d in &docs {
+                println!("{}", render(&t, d).map_err(|m| (m, 1))?);
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
+        ),
+    }
+    match missing.len() {
+        0 => Ok(0),
+        _ => Err((missing.join("; "), 1)),
+    }
+}
+
+fn rm(e: &Engine, a: RmArgs) -> Result<u8, (String, u8)> {
+    let mut failed = Vec::new();
+    for n in &a.volumes {
+        match volume::remove(e, n, a.force) {
+            Ok(()) => println!("{n}"),
+            Err(x) => failed.push(x.msg),
+        }
+    }
+    match failed.len() {
+        0 => Ok(0),
+        _ => Err((failed.join("; "), 1)),
+    }
+}
+
+/// Docker's `[y/N]` question; true only for `y` or `yes`.
+pub fn confirm(warning: &str) -> bool {
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+fn prune(e: &Engine, a: PruneArgs) -> Result<u8, (String, u8)> {
+    let warning = if a.all {
+        "WARNING! This will remove all local volumes not used by at least one container."
+    } else {
+        "WARNING! This will remove anonymous local volumes not used by at least one container."
+    };
+    if !a.force && !confirm(warning) {
+        return Ok(0);
+    }
+    let (gone, bytes) = volume::prune(e, a.all).map_err(fail)?;
+    if !gone.is_empty() {
+        println!("Deleted Volumes:\n{}\n", gone.join("\n"));
+    }
+    println!("Total reclaimed space: {}", human_size(bytes));
+    Ok(0)
+}

@@ -140,6 +140,23 @@ impl Sandbox {
         id
     }
 
+    /// `berth run -d FLAGS bb sh -c SCRIPT` (flags split at whitespace); returns the ID.
+    pub fn run_d_sh(&self, flags: &str, script: &str) -> String {
+        let mut args: Vec<&str> = flags.split_whitespace().collect();
+        args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+        self.run_d(&args)
+    }
+
+    /// `State.Status` and `State.ExitCode` of a container.
+    pub fn exit_state(&self, c: &str) -> (String, i64) {
+        let v = self.inspect(c);
+        let status = v["State"]["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (status, v["State"]["ExitCode"].as_i64().unwrap_or(-1))
+    }
+
     /// Remembers a container for the guard and the leak checks.
     pub fn track(&self, id: &str) {
         self.seen.borrow_mut().insert(id.to_string());

@@ -66,6 +66,37 @@ for test in /lane/tests/*; do
     "$test" --test-threads=2 >&3 2>&1 || failed="$failed $name"
     echo "=== $name took $start..$(cut -d' ' -f1 /proc/uptime) s of guest uptime" >&3
 done
+# The engine on cgroup v2: `berth run` of an imported busybox image with limits.
+engine_check() {
+    B="/lane/berth --root /tmp/berth --runroot /run/berth"
+    mkdir -p /tmp/img/bin /tmp/img/etc
+    cp /bin/busybox /tmp/img/bin/
+    for a in sh cat echo tail sleep; do ln -s busybox "/tmp/img/bin/$a"; done
+    echo 'root:x:0:0:root:/root:/bin/sh' >/tmp/img/etc/passwd
+    tar -C /tmp/img -cf /tmp/img.tar . && $B import /tmp/img.tar busybox >/dev/null || return 1
+    mem=$($B run --rm --memory 64m busybox cat /sys/fs/cgroup/memory.max)
+    echo "berth run --memory 64m: memory.max inside = $mem"
+    [ "$mem" = 67108864 ] || return 1
+    pids=$($B run --rm --pids-limit 20 busybox cat /sys/fs/cgroup/pids.max)
+    echo "berth run --pids-limit 20: pids.max inside = $pids"
+    [ "$pids" = 20 ] || return 1
+    $B run --rm --pids-limit 5 busybox sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait' 2>/tmp/fork.err
+    echo "berth run --pids-limit 5 with 8 children: $(grep -c "can't fork" /tmp/fork.err) forks refused"
+    grep -q "can't fork" /tmp/fork.err || return 1
+    code=0
+    $B run --name oom --memory 16m --memory-swap 16m busybox sh -c 'tail /dev/zero' || code=$?
+    oom=$($B inspect --format '{{.State.OOMKilled}}' oom)
+    echo "berth run --memory 16m of a growing process: exit $code, OOMKilled $oom"
+    $B rm oom >/dev/null
+    [ "$code" = 137 ] && [ "$oom" = true ] || return 1
+    left=$(ls /sys/fs/cgroup/berth 2>/dev/null | wc -l)
+    echo "cgroups left under /sys/fs/cgroup/berth: $left"
+    [ "$left" = 0 ]
+}
+echo "=== berth (engine) on cgroup v2" >&3
+if [ -x /lane/berth ]; then
+    engine_check >&3 2>&1 || failed="$failed berth-engine"
+fi
 if [ -n "$failed" ]; then
     echo "v2-lane guest: FAILED:$failed" >&3
     status=1

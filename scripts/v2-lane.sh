@@ -30,7 +30,7 @@ tests_default="cgroup_v2 cgroup_v2_lifecycle cgroup_v2_devices resources lifecyc
 harness namespaces exec process hooks bad_input cli security seccomp_notify console \
 shared_mount_namespace"
 guest_tests=${V2_LANE_TESTS:-$tests_default}
-modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop"
+modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop overlay"
 
 # --- The kernel: the linux-image-6.1.*-amd64 package that linux-image-amd64 depends on,
 # unpacked (never installed), its compressed image turned back into the ELF vmlinux so qemu
@@ -38,7 +38,8 @@ modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
     awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }' || true)
 kdir=$lane/kernel
-if [ -s "$kdir/vmlinux" ] && { [ -z "$kernel_pkg" ] || [ "$(cat "$kdir/package")" = "$kernel_pkg" ]; }; then
+if [ -s "$kdir/vmlinux" ] && [ "$(cat "$kdir/modules.list" 2>/dev/null)" = "$modules" ] &&
+    { [ -z "$kernel_pkg" ] || [ "$(cat "$kdir/package")" = "$kernel_pkg" ]; }; then
     say "kernel $(cat "$kdir/package") (cached)"
 else
     [ -n "$kernel_pkg" ] || die "cannot resolve linux-image-amd64 (run apt-get update)"
@@ -72,6 +73,7 @@ else
         cp "$ko" "$lane/kernel.tmp/new/modules/"
     done
     echo "$kernel_pkg" >"$lane/kernel.tmp/new/package"
+    echo "$modules" >"$lane/kernel.tmp/new/modules.list"
     mv "$lane/kernel.tmp/new" "$kdir"
     rm -rf "$lane/kernel.tmp"
     say "kernel $kernel_pkg unpacked ($(du -m "$kdir/vmlinux" | cut -f1) MiB vmlinux)"
@@ -85,7 +87,7 @@ export RUSTFLAGS="-C target-feature=+crt-static"
 # build scripts and proc macros keep their own settings, so the host's debug build is not redone.
 export CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=0
 say "building static berth-runtime and test binaries for $host"
-cargo build --quiet -p berth-runtime --target "$host"
+cargo build --quiet -p berth-runtime -p berth --target "$host"
 cargo test --quiet -p berth-runtime-tests --no-run --target "$host" --message-format=json \
     >"$lane/tests.json"
 runtime_bin=$target/$host/debug/berth-runtime
@@ -105,6 +107,7 @@ printf '%s\n' $modules >"$base/lib/modules/order"
 (cd "$base" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 >"$lane/base.cpio" 2>/dev/null)
 
 strip --strip-debug -o "$lane/payload/lane/berth-runtime" "$runtime_bin"
+strip --strip-debug -o "$lane/payload/lane/berth" "$target/$host/debug/berth"
 for t in $guest_tests; do
     exe=$(jq -r --arg t "$t" 'select(.reason == "compiler-artifact" and .profile.test
         and .target.name == $t and .target.kind == ["test"]) | .executable' "$lane/tests.json" | tail -1)

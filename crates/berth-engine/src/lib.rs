@@ -2,6 +2,7 @@
 //! snapshot, an OCI spec and a runtime container; a foreground `run` or a detached monitor watches
 //! it, logs its output, records its exit and cleans up. It parses no command line and prints nothing.
 
+pub mod attach;
 pub mod changes;
 pub mod commit;
 pub mod container;

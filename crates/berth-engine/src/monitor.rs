@@ -432,8 +432,23 @@ fn watch(engine: &Engine, id: &str, pid: i32, out: OwnedFd, err: OwnedFd) -> i32
         return 1;
     };
     let mut log = LogWriter::open(&engine.log_path(id), rec.log_max_size, rec.log_max_file).ok();
+    // A terminal is served on the attach socket (run -it, attach); plain output only goes to the log.
+    let listener = if rec.tty {
+        crate::attach::listen(&engine.runroot, id).ok()
+    } else {
+        None
+    };
     drop_code_pages();
-    copy_output(out, err, &mut log, None);
+    let client = match listener {
+        Some(l) => {
+            drop(err);
+            crate::attach::serve(out, l, &mut log)
+        }
+        None => {
+            copy_output(out, err, &mut log, None);
+            None
+        }
+    };
     drop(log);
     let code = wait_exit(pid);
     let lock = engine.records.lock(id).ok();
@@ -452,6 +467,8 @@ fn watch(engine: &Engine, id: &str, pid: i32, out: OwnedFd, err: OwnedFd) -> i32
             let _ = engine.records.save(&rec);
         }
     }
+    crate::attach::send_exit(client, code);
+    let _ = std::fs::remove_file(crate::attach::socket_path(&engine.runroot, id));
     if rec.auto_remove {
         let _ = engine.remove_files(&rec, true);
         return 0;

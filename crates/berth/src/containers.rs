@@ -379,6 +379,10 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
         println!("{}", rec.id);
         return Ok(0);
     }
+    if o.tty {
+        // A terminal goes through the monitor, so ctrl-p ctrl-q can leave the container running.
+        return attach_tty(&e, &mut rec, &o, o.interactive);
+    }
     let result = berth_engine::monitor::run_foreground(&e, &mut rec, &o);
     berth_runtime::trace("run: finished");
     if o.auto_remove {
@@ -635,6 +639,45 @@ fn parse_since(s: &str) -> Option<i64> {
     Some(crate::format::now() - secs)
 }
 
+/// Starts a `-t` container under its monitor and attaches this terminal to it.
+fn attach_tty(
+    e: &Engine,
+    rec: &mut Record,
+    o: &RunOptions,
+    stdin: bool,
+) -> Result<u8, (String, u8)> {
+    std::env::set_var(berth_engine::attach::ATTACH_FIRST, "1");
+    let started = berth_engine::monitor::start_detached(e, rec, o);
+    std::env::remove_var(berth_engine::attach::ATTACH_FIRST);
+    if let Err(x) = started {
+        if o.auto_remove {
+            let _ = e.remove(&rec.id, true, true);
+        }
+        return Err(fail(x));
+    }
+    session(e, &rec.id, stdin)
+}
+
+/// An attached terminal session: the container's status when it exits, 0 on detach.
+fn session(e: &Engine, id: &str, stdin: bool) -> Result<u8, (String, u8)> {
+    let ended = berth_engine::attach::attach(&e.runroot, id, stdin)
+        .map_err(|x| (format!("attach: {x}"), 1))?;
+    match ended {
+        berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
+        berth_engine::attach::Ended::Detached => {
+            eprintln!();
+            Ok(0)
+        }
+        berth_engine::attach::Ended::Closed => {
+            e.wait_stopped(id, Some(std::time::Duration::from_secs(5)));
+            Ok(e.records
+                .load(id)
+                .map(|r| r.state.exit_code.clamp(0, 255) as u8)
+                .unwrap_or(0))
+        }
+    }
+}
+
 /// `attach`: follows the container's output from now on (as its monitor logs it), forwards
 /// SIGINT/SIGTERM/SIGHUP to it, and exits with its status when it ends. Standard input is not
 /// forwarded: a detached container's stdin is /dev/null.
@@ -646,6 +689,9 @@ pub fn attach(ctx: &Ctx, a: AttachArgs) -> Result<u8, (String, u8)> {
             "You cannot attach to a stopped container, start it first".into(),
             1,
         ));
+    }
+    if rec.tty {
+        return session(&e, &rec.id, rec.open_stdin);
     }
     if a.sig_proxy {
         berth_runtime::signals::block_all();

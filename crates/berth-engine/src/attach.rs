@@ -1,0 +1,328 @@
+//! Attaching to a container with a terminal: its watcher holds the pty master and serves one
+//! client at a time on a unix socket (`<runroot>/attach/<id12>.sock`); `run -it`, `start -ai` and
+//! `attach` are clients. Frames both ways are `[kind u8][len u32 LE][payload]`: data (stdin in,
+//! output out), a window size (in), and the exit status (out, last). Docker's detach keys
+//! (ctrl-p ctrl-q) are read by the client, which then just goes away; the container runs on.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+const DATA: u8 = 0;
+const WINSIZE: u8 = 1;
+const EXIT: u8 = 2;
+
+/// Set (in the environment the monitor inherits) by a client that will attach right after the
+/// start: the watcher waits for it before reading the terminal.
+pub const ATTACH_FIRST: &str = "BERTH_ATTACH_FIRST";
+
+pub fn socket_path(runroot: &Path, id: &str) -> PathBuf {
+    runroot
+        .join("attach")
+        .join(format!("{}.sock", &id[..12.min(id.len())]))
+}
+
+/// Binds the attach socket of a container (replacing a stale one).
+pub fn listen(runroot: &Path, id: &str) -> io::Result<UnixListener> {
+    let p = socket_path(runroot, id);
+    std::fs::create_dir_all(p.parent().expect("has a parent"))?;
+    let _ = std::fs::remove_file(&p);
+    let l = UnixListener::bind(&p)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5 + payload.len());
+    v.push(kind);
+    v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn read_frame(s: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head)?;
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > 1 << 20 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "attach frame too large",
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload)?;
+    Ok((head[0], payload))
+}
+
+fn poll(fds: &mut [libc::pollfd]) -> bool {
+    loop {
+        // SAFETY: polling a valid array of pollfd entries.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if r >= 0 {
+            return true;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
+fn pfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// The watcher's side: copies the pty's output into `log` (and to the attached client) and the
+/// client's input into the pty, until the pty closes. Returns the client still attached, to be
+/// told the exit status.
+pub fn serve(
+    master: OwnedFd,
+    listener: UnixListener,
+    log: &mut Option<crate::logs::LogWriter>,
+) -> Option<UnixStream> {
+    let mut client: Option<UnixStream> = None;
+    if std::env::var_os(ATTACH_FIRST).is_some() {
+        // `run -it`: nothing is read from the terminal before its user is there; what the
+        // container writes meanwhile waits in the pty.
+        std::env::remove_var(ATTACH_FIRST);
+        let mut fds = [pfd(listener.as_raw_fd())];
+        // SAFETY: polling one valid pollfd, for at most ten seconds.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) } > 0 {
+            if let Ok((s, _)) = listener.accept() {
+                let _ = s.set_nonblocking(false);
+                client = Some(s);
+            }
+        }
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    let m = master.as_raw_fd();
+    loop {
+        let mut fds = vec![pfd(m), pfd(listener.as_raw_fd())];
+        if let Some(c) = &client {
+            fds.push(pfd(c.as_raw_fd()));
+        }
+        if !poll(&mut fds) {
+            return client;
+        }
+        if fds[0].revents != 0 {
+            // SAFETY: reading into our buffer from the pty master we own.
+            let n = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return client; // EIO: every slave end is closed, the container is gone
+            }
+            let data = &buf[..n as usize];
+            if let Some(l) = log.as_mut() {
+                let _ = l.write(0, data);
+            }
+            if let Some(c) = client.as_mut() {
+                if c.write_all(&frame(DATA, data)).is_err() {
+                    client = None;
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            if let Ok((s, _)) = listener.accept() {
+                let _ = s.set_nonblocking(false);
+                client = Some(s); // a new client replaces the old one, as with Docker
+            }
+        }
+        if fds.len() > 2 && fds[2].revents != 0 {
+            let c = client.as_mut().expect("polled");
+            match read_frame(c) {
+                Ok((DATA, payload)) => {
+                    let mut f = std::mem::ManuallyDrop::new(
+                        // SAFETY: borrowing the master fd for a write; ManuallyDrop keeps it open.
+                        unsafe { std::fs::File::from_raw_fd(m) },
+                    );
+                    let _ = f.write_all(&payload);
+                }
+                Ok((WINSIZE, p)) if p.len() == 8 => {
+                    let ws = libc::winsize {
+                        ws_row: u16::from_le_bytes([p[0], p[1]]),
+                        ws_col: u16::from_le_bytes([p[2], p[3]]),
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+                    unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) };
+                }
+                Ok(_) => {}
+                Err(_) => client = None,
+            }
+        }
+    }
+}
+
+/// Tells the attached client the container's exit status.
+pub fn send_exit(client: Option<UnixStream>, code: i32) {
+    if let Some(mut c) = client {
+        let _ = c.write_all(&frame(EXIT, &code.to_le_bytes()));
+    }
+}
+
+/// How an attached session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Detached,
+    /// The watcher went away without a status.
+    Closed,
+}
+
+struct Raw {
+    fd: RawFd,
+    saved: Option<libc::termios>,
+}
+
+impl Raw {
+    fn enter(fd: RawFd) -> Raw {
+        // SAFETY: termios calls on our own stdin with valid out-pointers.
+        unsafe {
+            if libc::isatty(fd) == 0 {
+                return Raw { fd, saved: None };
+            }
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return Raw { fd, saved: None };
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(fd, libc::TCSANOW, &t);
+            Raw {
+                fd,
+                saved: Some(saved),
+            }
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            // SAFETY: restoring the saved terminal state.
+            unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, t) };
+        }
+    }
+}
+
+fn winsize_frame() -> Option<Vec<u8>> {
+    // SAFETY: TIOCGWINSZ into a zeroed winsize.
+    let ws = unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) != 0 {
+            return None;
+        }
+        ws
+    };
+    let mut p = Vec::with_capacity(8);
+    p.extend_from_slice(&ws.ws_row.to_le_bytes());
+    p.extend_from_slice(&ws.ws_col.to_le_bytes());
+    p.extend_from_slice(&[0; 4]);
+    Some(frame(WINSIZE, &p))
+}
+
+/// The client: attaches this terminal to the container until it exits or the user types the
+/// detach keys (ctrl-p ctrl-q). With `stdin` false, only output is shown.
+pub fn attach(runroot: &Path, id: &str, stdin: bool) -> io::Result<Ended> {
+    // The watcher binds the socket just after the container started: wait for it a little.
+    let path = socket_path(runroot, id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut s = loop {
+        match UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // SIGWINCH through a signalfd: window changes are sent as they happen.
+    // SAFETY: building a signal set and a signalfd for it; the signal is blocked first.
+    let sfd = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGWINCH);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        OwnedFd::from_raw_fd(libc::signalfd(-1, &set, libc::SFD_CLOEXEC))
+    };
+    if let Some(f) = winsize_frame() {
+        s.write_all(&f)?;
+    }
+    let _raw = stdin.then(|| Raw::enter(0));
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut pending_ctrl_p = false;
+    let mut stdin_open = stdin;
+    loop {
+        let mut fds = vec![
+            pfd(s.as_raw_fd()),
+            pfd(sfd.as_raw_fd()),
+            pfd(if stdin_open { 0 } else { -1 }),
+        ];
+        if !poll(&mut fds) {
+            return Ok(Ended::Closed);
+        }
+        if fds[0].revents != 0 {
+            match read_frame(&mut s) {
+                Ok((DATA, p)) => {
+                    let mut out = io::stdout().lock();
+                    out.write_all(&p)?;
+                    out.flush()?;
+                }
+                Ok((EXIT, p)) if p.len() == 4 => {
+                    return Ok(Ended::Exited(i32::from_le_bytes([p[0], p[1], p[2], p[3]])))
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(Ended::Closed),
+            }
+        }
+        if fds[1].revents != 0 {
+            let mut info = [0u8; 128];
+            // SAFETY: draining one signalfd_siginfo into a buffer of its size.
+            unsafe { libc::read(sfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
+            if let Some(f) = winsize_frame() {
+                s.write_all(&f)?;
+            }
+        }
+        if stdin_open && fds[2].revents != 0 {
+            // SAFETY: reading our own stdin into a buffer.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                stdin_open = false;
+                continue;
+            }
+            let mut data = Vec::with_capacity(n as usize + 1);
+            for &b in &buf[..n as usize] {
+                match (pending_ctrl_p, b) {
+                    (true, 0x11) => return Ok(Ended::Detached),
+                    (true, 0x10) => data.push(0x10),
+                    (true, other) => {
+                        data.push(0x10);
+                        data.push(other);
+                        pending_ctrl_p = false;
+                        continue;
+                    }
+                    (false, 0x10) => {}
+                    (false, other) => data.push(other),
+                }
+                pending_ctrl_p = b == 0x10 && !pending_ctrl_p;
+            }
+            if !data.is_empty() {
+                s.write_all(&frame(DATA, &data))?;
+            }
+        }
+    }
+}

@@ -268,6 +268,8 @@ impl Engine {
         o: &RunOptions,
         proxy_terminal: bool,
     ) -> Result<Launched> {
+        // Under the container's lock: a `cp` into a stopped container mounts the same snapshot.
+        let _lock = self.records.lock(&rec.id)?;
         let rootfs = self.rootfs(&rec.id);
         let mount = self.snapshots.mounts(&rec.id).map_err(err)?;
         if !is_mountpoint(&rootfs) {

@@ -100,9 +100,11 @@ pub fn ago(rfc3339: Option<&str>) -> String {
     format!("{s} ago")
 }
 
-/// Prints rows as a table whose columns are padded to their widest cell plus three spaces.
+/// Prints rows as a table whose columns are padded to their widest cell (at least 10) plus three
+/// spaces, as Docker's tabwriter does.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    // Docker's tabwriter: minimum cell width 10, padding 3.
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len().max(10)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());

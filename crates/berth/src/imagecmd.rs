@@ -212,14 +212,16 @@ pub fn tag(ctx: &Ctx, a: TagArgs) -> Result<(), String> {
 pub fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<(), String> {
     let store = ctx.store()?;
     let mut failed = Vec::new();
+    let users = container_users(ctx);
     for name in &a.images {
-        if let Err(e) = rmi_one(&store, name, a.force) {
+        if let Err(e) = rmi_one(&store, name, a.force, &users) {
             eprintln!("Error: {e}");
             failed.push(name.clone());
         }
     }
-    let freed = store.gc(&HashSet::new()).map_err(|e| e.to_string())?;
-    let _ = freed;
+    store
+        .gc(&snapshot_layers(ctx, &store))
+        .map_err(|e| e.to_string())?;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -228,7 +230,37 @@ pub fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<(), String> {
 }
 
 /// Untags `name`; removes the image when it has no tags left (or with `force`, all of them).
-fn rmi_one(store: &Store, name: &str, force: bool) -> Result<(), String> {
+/// Image ID -> (container short ID, running?) of every container made from it.
+fn container_users(ctx: &Ctx) -> Vec<(String, String, bool)> {
+    let Ok(records) = berth_engine::record::Records::open(&ctx.root) else {
+        return Vec::new();
+    };
+    records
+        .list()
+        .into_iter()
+        .map(|r| {
+            (
+                r.image_id,
+                r.id[..12].to_string(),
+                matches!(r.state.status.as_str(), "running" | "paused" | "restarting"),
+            )
+        })
+        .collect()
+}
+
+/// The layers containers' snapshots stand on: gc must keep them even when no image names them.
+fn snapshot_layers(ctx: &Ctx, store: &Store) -> HashSet<berth_image::digest::Digest> {
+    berth_image::snapshot::Snapshots::open(&ctx.root, store.layers.clone())
+        .map(|s| s.live_layers().into_iter().collect())
+        .unwrap_or_default()
+}
+
+fn rmi_one(
+    store: &Store,
+    name: &str,
+    force: bool,
+    users: &[(String, String, bool)],
+) -> Result<(), String> {
     let by_tag = Reference::parse(name)
         .ok()
         .filter(|r| r.digest.is_none())
@@ -244,6 +276,15 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> Result<(), String> {
                     println!("Untagged: {}", familiar(t));
                 }
                 _ => {
+                    let id = img.id.to_string();
+                    if let Some((_, c, running)) = users.iter().find(|(i, _, running)| *i == id && (*running || !force)) {
+                        return Err(berth_image::store::StoreError::Conflict(format!(
+                            "conflict: unable to delete {} ({}) - image is being used by {} container {c}",
+                            img.id.short(),
+                            if *running { "cannot be forced" } else { "must be forced" },
+                            if *running { "running" } else { "stopped" },
+                        )));
+                    }
                     if rec.repo_tags.len() > 1 && !force {
                         return Err(berth_image::store::StoreError::Conflict(format!(
                             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -448,12 +489,15 @@ pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), String> {
     let _ = a.force;
     let store = ctx.store()?;
+    let users = container_users(ctx);
     let removed = store
         .update_index(|idx| {
             let doomed: Vec<String> = idx
                 .images
                 .iter()
-                .filter(|(_, r)| a.all || r.repo_tags.is_empty())
+                .filter(|(k, r)| {
+                    (a.all || r.repo_tags.is_empty()) && !users.iter().any(|(i, _, _)| i == *k)
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             Ok(doomed
@@ -462,7 +506,9 @@ pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), String> {
                 .collect::<Vec<_>>())
         })
         .map_err(|e| e.to_string())?;
-    let freed = store.gc(&HashSet::new()).map_err(|e| e.to_string())?;
+    let freed = store
+        .gc(&snapshot_layers(ctx, &store))
+        .map_err(|e| e.to_string())?;
     if !removed.is_empty() {
         println!("Deleted Images:");
         for r in &removed {

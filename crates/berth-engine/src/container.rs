@@ -293,6 +293,7 @@ impl Engine {
         let rootfs = self.rootfs(&rec.id);
         write_etc_files(&dir, rec)?;
         let user = crate::user::resolve(&rootfs, &rec.user).map_err(err)?;
+        make_workdir(&rootfs, &rec.working_dir)?;
         let mut env = rec.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!(
@@ -851,6 +852,19 @@ fn wait_watcher_gone(pid: i32) {
     while pid > 0 && is_watcher() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// Creates the working directory inside the root when the image lacks it, as Docker does.
+fn make_workdir(rootfs: &Path, dir: &str) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let root = fs::File::open(rootfs).map_err(|e| err(format!("{}: {e}", rootfs.display())))?;
+    berth_runtime::inroot::open_or_create(
+        root.as_raw_fd(),
+        Path::new(dir),
+        berth_runtime::inroot::Leaf::Dir,
+    )
+    .map(drop)
+    .map_err(|e| err(format!("working directory {dir}: {e}")))
 }
 
 pub fn is_mountpoint(p: &Path) -> bool {

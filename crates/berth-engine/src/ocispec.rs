@@ -45,8 +45,30 @@ const READONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-/// Every capability the kernel knows (for `--privileged` and `--cap-add ALL`).
+/// Every capability berth itself may grant (`--privileged`, `--cap-add ALL`): those in its own
+/// bounding set, so a berth running with a reduced set still starts privileged containers.
 fn all_caps() -> Vec<String> {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    (0..=last)
+        .filter(|n| bounding & (1u64 << n) != 0)
+        .filter_map(cap_name)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every capability name the kernel knows (for checking `--cap-add`/`--cap-drop` words).
+fn known_caps() -> Vec<String> {
     let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -118,7 +140,7 @@ pub fn capabilities(o: &RunOptions) -> Result<Vec<String>, String> {
     if o.privileged {
         return Ok(all_caps());
     }
-    let known = all_caps();
+    let known = known_caps();
     let mut caps: Vec<String> = if o.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all")) {
         Vec::new()
     } else {
@@ -135,7 +157,7 @@ pub fn capabilities(o: &RunOptions) -> Result<Vec<String>, String> {
     }
     for a in &o.cap_add {
         if a.eq_ignore_ascii_case("all") {
-            return Ok(known);
+            return Ok(all_caps());
         }
         let n = normalize_cap(a);
         if !known.contains(&n) {
@@ -369,10 +391,13 @@ pub fn spec(i: &SpecInput) -> Result<Value, String> {
         mounts.push(json!({"destination": m.destination, "type": "bind", "source": m.source, "options": opts}));
     }
     for (dest, opts) in &i.tmpfs {
+        // Docker's defaults first; the user's options follow and win (`exec` undoes `noexec`).
         let mut v: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
-        if !opts.is_empty() {
-            v = opts.split(',').map(str::to_string).collect();
-        }
+        v.extend(
+            opts.split(',')
+                .filter(|o| !o.is_empty())
+                .map(str::to_string),
+        );
         mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": v}));
     }
     let mut namespaces = vec![

@@ -104,6 +104,10 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         namespaces::write_time_offsets(spec)?;
     }
     set_names(spec)?;
+    if (a.plan.clone_flags | a.plan.unshare_after_userns) & libc::CLONE_NEWNET != 0 {
+        // A new network namespace has only `lo`, down: bring it up, as runc does.
+        bring_up_loopback()?;
+    }
 
     let new_netns =
         a.plan.clone_flags & libc::CLONE_NEWNET != 0 || a.plan.joins(LinuxNamespaceType::Network);
@@ -281,6 +285,35 @@ fn become_root_in_userns() -> Result<()> {
                 "become root in the user namespace: {}",
                 std::io::Error::last_os_error()
             )));
+        }
+    }
+    Ok(())
+}
+
+/// `ip link set lo up` with two ioctls on a datagram socket (no netlink, no external program).
+fn bring_up_loopback() -> Result<()> {
+    // SAFETY: a socket we close below; ifreq is zero-initialised, named "lo" (NUL-terminated),
+    // and passed to SIOCGIFFLAGS/SIOCSIFFLAGS, which read and write only that struct.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(Error::msg(format!(
+                "loopback: socket: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        let mut r = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        if r == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            r = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+        }
+        let e = std::io::Error::last_os_error();
+        libc::close(sock);
+        if r != 0 {
+            return Err(Error::msg(format!("bring up loopback: {e}")));
         }
     }
     Ok(())

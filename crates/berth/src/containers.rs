@@ -135,11 +135,23 @@ pub struct RunArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
-    /// The image to run
+    /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command, dashes included
+    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true)]
+    image_and_command: Vec<String>,
+    #[arg(skip)]
     image: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(skip)]
     command: Vec<String>,
+}
+
+impl RunArgs {
+    /// Splits the positional words into the image and its command.
+    pub fn split(mut self) -> RunArgs {
+        let mut words = std::mem::take(&mut self.image_and_command).into_iter();
+        self.image = words.next().unwrap_or_default();
+        self.command = words.collect();
+        self
+    }
 }
 
 #[derive(Args)]
@@ -553,7 +565,10 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> Result<u8, (String, u8)> {
             && r.state.status != "running"
             && r.state.status != "paused"
             && r.state.status != "restarting"
-            && a.filter.is_empty()
+            && !a
+                .filter
+                .iter()
+                .any(|f| f.starts_with("status=") || f.starts_with("exited="))
         {
             continue;
         }

@@ -203,8 +203,8 @@ fn run(cli: Cli) -> Result<u8, (String, u8)> {
     };
     let plain = |r: Result<(), String>| r.map(|()| 0).map_err(|m| (m, 1));
     match cli.command {
-        Command::Run(a) => containers::run(&ctx, *a),
-        Command::Create(a) => containers::create(&ctx, *a),
+        Command::Run(a) => containers::run(&ctx, a.split()),
+        Command::Create(a) => containers::create(&ctx, a.split()),
         Command::Start(a) => containers::start(&ctx, a),
         Command::Stop(a) => containers::stop(&ctx, a),
         Command::Restart(a) => containers::restart(&ctx, a),

@@ -395,6 +395,7 @@ impl Engine {
     /// `volumes`), its directory. Idempotent.
     pub fn remove_files(&self, rec: &Record, volumes: bool) -> Result<()> {
         let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
+        self.remove_half_made(&rec.id);
         unmount(&self.rootfs(&rec.id));
         self.snapshots.remove(&rec.id).map_err(err)?;
         if volumes {
@@ -410,6 +411,26 @@ impl Engine {
             fs::remove_dir_all(&doomed).map_err(|e| err(format!("{}: {e}", doomed.display())))?;
         }
         Ok(())
+    }
+
+    /// What a create killed midway leaves where the runtime cannot see it (no state file yet):
+    /// the container's cgroup (and any process in it) and the runtime's state directory.
+    fn remove_half_made(&self, id: &str) {
+        if let Ok(h) = berth_cgroups::Hierarchy::detect() {
+            if let Ok(cg) = berth_cgroups::Cgroup::new(&h, &format!("/berth/{id}")) {
+                let _ = cg.kill_all(libc::SIGKILL);
+                for _ in 0..100 {
+                    if cg.procs().map(|p| p.is_empty()).unwrap_or(true) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                for dir in cg.paths().into_iter().chain(cg.unified_dir()) {
+                    let _ = fs::remove_dir(dir);
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(self.runtime_root.join(id));
     }
 
     /// Is the container's init alive (according to the runtime)?

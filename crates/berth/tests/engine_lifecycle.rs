@@ -422,7 +422,6 @@ fn ps_filters_format_quiet_and_no_trunc() {
 }
 
 #[test]
-#[ignore = "bug: any --filter makes ps list stopped containers (berth/src/containers.rs ps: the running-only check is skipped when `a.filter` is non-empty); Docker lists only running ones unless -a: `ps --filter label=team=b` shows the exited job"]
 fn ps_filter_without_all_lists_only_running_containers() {
     let sb = Sandbox::new();
     sb.cli_ok("run --name job -l team=b bb true");

@@ -143,9 +143,32 @@ fn foreground_run_killed_then_the_containers_exit_is_reported() {
     sb.assert_clean();
 }
 
+/// Runs `berth ARGS…`, failing the test if it does not finish within `limit` (a blocked lock).
+fn within(sb: &Sandbox, args: &[&str], limit: Duration) -> common::Output {
+    let mut cmd = sb.b.command(args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(cmd.spawn().expect("spawn berth"));
+    wait_until(&format!("berth {args:?} finishes"), limit, || {
+        matches!(child.0.try_wait(), Ok(Some(_)))
+    });
+    let mut out = String::new();
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = child.0.stdout.take().unwrap().read_to_string(&mut out);
+    let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+    let status = child.0.wait().unwrap();
+    common::Output {
+        status,
+        stdout: out,
+        stderr: err,
+    }
+}
+
 #[test]
-#[ignore = "bug: `berth run` SIGKILLed while it creates the container leaves things `rm -f` never cleans: (1) killed after the runtime cloned the init but before the runtime saved its state (record still Created), the init (a forked `berth`, pid 1 of its pid namespace, blocked before exec) stays alive with ppid 1 and /sys/fs/cgroup/*/berth/<id> stays: berth-engine/src/container.rs remove()/remove_files() only reach what the runtime's state.json names, though /berth/<id> is berth's own cgroup path; (2) killed between mkdir containers/<id> and the first meta.json (only meta.tmpNNN there), the directory is listed by nothing and `rm -f` says No such container (Records::orphans in record.rs is never called)"]
-fn run_killed_at_any_point_leaves_a_store_that_rm_f_cleans() {
+#[ignore = "bug: `berth run` SIGKILLed while it creates the container: (1) the container's init (a forked `berth`, pid 1 of its pid namespace, blocked before exec and reparented to pid 1) lives on and holds the fd of containers/<id>/lock that berth-engine/src/container.rs launch() flocked before the runtime cloned it, so every later `ps -a`, `inspect` or `rm -f` blocks forever in Records::lock (reconcile); nothing kills that init (the runtime's state was not saved yet); (2) killed between mkdir containers/<id> and its first meta.json, the directory is listed by nothing and `rm -f` says No such container (Records::orphans in record.rs is never called)"]
+fn run_killed_at_any_point_leaves_a_store_that_ps_and_rm_f_clean() {
     let sb = Sandbox::new();
     for ms in 0..25u64 {
         let (fg, bg) = (format!("fg{ms}"), format!("bg{ms}"));
@@ -157,16 +180,30 @@ fn run_killed_at_any_point_leaves_a_store_that_rm_f_cleans() {
         let _ = a.0.wait();
         let _ = b.0.wait();
     }
-    for id in sb.container_dirs() {
-        sb.track(&id);
+    let ids = sb.container_dirs();
+    for id in &ids {
+        sb.track(id);
     }
-    let ps = sb.cli_ok("ps -a --format {{.State}}");
+    let ps = within(&sb, &["ps", "-a", "--format", "{{.State}}"], SECS_10 * 2);
+    assert!(ps.status.success(), "{}", ps.stderr);
+    let states = ps.stdout.lines();
     assert!(
-        ps.lines()
+        states
+            .clone()
             .all(|s| matches!(s, "created" | "running" | "exited")),
-        "{ps}"
+        "{}",
+        ps.stdout
     );
-    sb.remove_all_and_assert_clean();
+    assert_eq!(
+        states.count(),
+        ids.len(),
+        "ps lists every container directory: {ids:?}"
+    );
+    for id in &ids {
+        let out = within(&sb, &["rm", "-f", id], SECS_10 * 2);
+        assert!(out.status.success(), "rm -f {id}: {}", out.stderr);
+    }
+    sb.assert_clean();
 }
 
 #[test]
@@ -233,33 +270,61 @@ fn ten_parallel_run_rm_succeed_and_leave_nothing() {
     }
 }
 
-#[test]
-fn two_racing_rm_f_on_one_running_container_leave_nothing() {
-    let sb = Sandbox::new();
-    for round in 0..3 {
+/// Races two `rm -f` of one running container `rounds` times; returns what each loser said.
+fn race_rm_f(sb: &Sandbox, rounds: usize) -> Vec<String> {
+    let mut losers = Vec::new();
+    for round in 0..rounds {
         let id = sb.run_d(&[IMAGE, "sleep", "30"]);
-        let pid = pid_of(&sb, &id);
+        let pid = pid_of(sb, &id);
         let cmds = [0, 1].map(|_| sb.b.command(&["rm", "-f", &id]));
         let outs = std::thread::scope(|s| {
             let handles = cmds.map(|c| s.spawn(move || run(c, None)));
             handles.map(|h| h.join().unwrap())
         });
-        let mut removed = 0;
+        let removed = outs.iter().filter(|o| o.status.success()).count();
+        assert!(
+            removed >= 1,
+            "round {round}: neither rm -f succeeded: {outs:?}"
+        );
         for o in &outs {
             if o.status.success() {
                 assert_eq!(o.stdout, format!("{id}\n"));
-                removed += 1;
             } else {
                 assert_eq!(o.status.code(), Some(1), "round {round}: {}", o.stderr);
-                assert!(
-                    o.stderr.contains("No such container"),
-                    "round {round}: {}",
-                    o.stderr
-                );
+                losers.push(o.stderr.clone());
             }
         }
-        assert!(removed >= 1, "round {round}: neither rm -f succeeded");
         assert!(!pid_alive(pid), "round {round}: the container still runs");
         sb.assert_clean();
     }
+    losers
+}
+
+#[test]
+fn two_racing_rm_f_on_one_running_container_leave_nothing() {
+    let sb = Sandbox::new();
+    race_rm_f(&sb, 3);
+}
+
+#[test]
+#[ignore = "bug: the loser of two racing `rm -f` sometimes fails with `container <id>: No such file or directory (os error 2)` instead of Docker's `No such container: <id>`: berth-engine/src/container.rs remove() resolves the record, then Records::lock (record.rs) opens containers/<id>/lock with O_CREAT after the winner renamed the directory away, and the ENOENT becomes RecordError::Io, not NoSuch (about 1 round in 40 here)"]
+fn the_loser_of_a_rm_f_race_says_no_such_container() {
+    let sb = Sandbox::new();
+    for said in race_rm_f(&sb, 40) {
+        assert!(said.contains("No such container"), "{said}");
+    }
+}
+
+#[test]
+#[ignore = "bug: `rm -f` of a running detached container takes about 1.5 s here: berth-engine/src/container.rs wait_watcher_gone() waits while /proc/PID/comm reads berth-monitor, which stays true for the monitor's zombie until pid 1 reaps it (the monitor's parent, `berth run -d`, is gone); a zombie should count as exited (state Z in /proc/PID/stat)"]
+fn rm_f_of_a_running_detached_container_is_prompt() {
+    let sb = Sandbox::new();
+    for _ in 0..3 {
+        let id = sb.run_d(&[IMAGE, "sleep", "30"]);
+        let start = std::time::Instant::now();
+        assert_eq!(sb.ok(&["rm", "-f", &id]), format!("{id}\n"));
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(500), "rm -f took {took:?}");
+    }
+    sb.assert_clean();
 }

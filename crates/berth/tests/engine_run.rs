@@ -178,7 +178,6 @@ fn default_seccomp_and_no_new_privs_are_on_and_security_opt_turns_them_off() {
 }
 
 #[test]
-#[ignore = "bug: --privileged asks for every capability up to cap_last_cap (berth-engine/src/ocispec.rs all_caps), not those in berth's own bounding set: under a reduced bounding set (here CAP_SYS_RESOURCE is missing) run fails 125 'set capabilities: Operation not permitted'; Docker grants the available ones"]
 fn privileged_gets_every_capability_and_no_seccomp_or_masks() {
     let sb = Sandbox::new();
     let host = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -243,7 +242,6 @@ fn workdir_hostname_and_entrypoint_flags() {
 }
 
 #[test]
-#[ignore = "bug: a command argument after IMAGE that starts with '-' is parsed as a run flag (berth/src/containers.rs RunArgs: `command` is trailing_var_arg but clap only switches to it after a non-hyphen value): `berth run --entrypoint /bin/sh bb -c 'echo $0'` fails 125 \"invalid value 'echo $0' for '--cpu-shares'\"; Docker passes everything after IMAGE to the container"]
 fn arguments_after_the_image_are_the_containers_even_with_a_dash() {
     let sb = Sandbox::new();
     let args = [
@@ -261,7 +259,6 @@ fn arguments_after_the_image_are_the_containers_even_with_a_dash() {
 }
 
 #[test]
-#[ignore = "bug: -w to a missing directory fails 125 'chdir to cwd /srv/new: No such file or directory' (berth-engine/src/container.rs launch_mounted never creates the working directory); Docker creates it"]
 fn workdir_is_created_when_missing() {
     let sb = Sandbox::new();
     assert_eq!(sb.sh_ok("-w /srv/new", "pwd"), "/srv/new\n");
@@ -363,7 +360,6 @@ fn tmpfs_and_mount_flags_mount_what_they_say() {
 }
 
 #[test]
-#[ignore = "bug: --tmpfs PATH:OPTIONS replaces Docker's defaults instead of adding to them (berth-engine/src/ocispec.rs spec(), `v = opts.split(',')`): --tmpfs /s:size=2m mounts without nosuid,nodev,noexec; Docker keeps them"]
 fn tmpfs_with_options_keeps_nosuid_nodev_noexec() {
     let sb = Sandbox::new();
     let out = sb.sh_ok("--tmpfs /s:size=2m", "grep ' /s ' /proc/mounts");
@@ -459,7 +455,6 @@ fn exit_codes_follow_docker() {
 }
 
 #[test]
-#[ignore = "bug: a command that exists but cannot be executed exits 127, not 126: the runtime's init _exit(127)s on any execve failure after start (berth-runtime/src/init.rs exec_after_start `fail`), so EACCES is reported as not-found; Docker gives 126"]
 fn non_executable_command_exits_126() {
     let sb = Sandbox::new();
     let (code, _, err) = sb.cli("run --rm bb /etc/passwd");

@@ -273,19 +273,20 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let mut ids = self.seen.borrow().clone();
         ids.extend(self.container_dirs());
-        for id in &ids {
-            let mut cmd = self.b.command(&["rm", "-f", "-v", id]);
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            run_quietly(cmd, Duration::from_secs(30));
-        }
+        // Processes first: a stuck one may hold a container's lock that `rm -f` would wait on.
         for id in &ids {
             for (pid, _) in processes_of(id) {
                 // SAFETY: SIGKILL to a process of this test's own container (found by its cgroup or
                 // its monitor's command line); a pid already gone only returns ESRCH.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
+        }
+        for id in &ids {
+            let mut cmd = self.b.command(&["rm", "-f", "-v", id]);
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            run_quietly(cmd, Duration::from_secs(30));
         }
         std::thread::sleep(Duration::from_millis(50));
         for m in mounts_under(&self.dir()) {

@@ -373,6 +373,7 @@ fn ps_filters_format_quiet_and_no_trunc() {
     let job = sb.id_of("job");
     sb.track(sb.cli_ok("create --name fresh bb true").trim());
     let (web12, job12) = (&web[..12], &job[..12]);
+    assert_eq!(sb.inspect("web")["Config"]["Labels"]["team"], "a");
     assert_eq!(sb.cli_ok("ps -q"), format!("{web12}\n"));
     assert_eq!(sb.cli_ok("ps -a -q").lines().count(), 3);
     assert_eq!(

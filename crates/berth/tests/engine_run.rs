@@ -228,6 +228,22 @@ fn workdir_hostname_and_entrypoint_flags() {
     let script = "hostname; cat /etc/hostname; grep -c myhost /etc/hosts";
     assert_eq!(sb.sh_ok("-h myhost", script), "myhost\nmyhost\n1\n");
     assert_eq!(sb.sh_ok("--hostname other", "hostname"), "other\n");
+    // Generated /etc/hosts and /etc/resolv.conf: localhost, and the host's non-loopback resolvers.
+    let hosts = sb.sh_ok("", "cat /etc/hosts");
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    let host_ns: Vec<String> = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("nameserver") && !l.contains(" 127.") && !l.contains(" ::1"))
+        .map(str::to_string)
+        .collect();
+    let inside = sb.sh_ok("", "grep ^nameserver /etc/resolv.conf");
+    let inside: Vec<&str> = inside.lines().collect();
+    if host_ns.is_empty() {
+        assert_eq!(inside, ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]);
+    } else {
+        assert_eq!(inside, host_ns);
+    }
     let out = sb.cli_ok("run --name named bb hostname");
     let id = sb.id_of("named");
     assert_eq!(

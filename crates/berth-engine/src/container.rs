@@ -195,8 +195,11 @@ impl Engine {
             }
         };
         let dir = self.records.dir(&id);
-        fs::create_dir_all(dir.join("rootfs"))
-            .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        // Made under a hidden name with its record inside, then renamed: every container
+        // directory anyone sees has a record (a create killed earlier leaves only `.new-*`).
+        let staging = self.root.join("containers").join(format!(".new-{id}"));
+        fs::create_dir_all(staging.join("rootfs"))
+            .map_err(|e| err(format!("{}: {e}", staging.display())))?;
         let mut rec = Record {
             id: id.clone(),
             name,
@@ -241,12 +244,21 @@ impl Engine {
             manually_stopped: false,
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
-        self.records.save(&rec)?;
-        crate::record::write_atomic(
-            &dir.join("options.json"),
-            &serde_json::to_vec(o).expect("options serialize"),
-        )
-        .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let staged = (|| {
+            crate::record::write_atomic(
+                &staging.join("meta.json"),
+                &serde_json::to_vec_pretty(&rec).expect("record serializes"),
+            )?;
+            crate::record::write_atomic(
+                &staging.join("options.json"),
+                &serde_json::to_vec(o).expect("options serialize"),
+            )?;
+            fs::rename(&staging, &dir)
+        })();
+        if let Err(e) = staged {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(err(format!("{}: {e}", dir.display())));
+        }
         let made = (|| -> Result<()> {
             rec.mounts = crate::container::volumes(self, o, rc.volumes.as_ref())?;
             self.snapshots.prepare(&id, &image.layers).map_err(err)?;
@@ -269,11 +281,14 @@ impl Engine {
         proxy_terminal: bool,
     ) -> Result<Launched> {
         // Under the container's lock: a `cp` into a stopped container mounts the same snapshot.
-        let _lock = self.records.lock(&rec.id)?;
+        // Released before the clone: the init is a fork of this process and would hold it.
         let rootfs = self.rootfs(&rec.id);
-        let mount = self.snapshots.mounts(&rec.id).map_err(err)?;
-        if !is_mountpoint(&rootfs) {
-            snapshot::mount(&mount, &rootfs).map_err(err)?;
+        {
+            let _lock = self.records.lock(&rec.id)?;
+            let mount = self.snapshots.mounts(&rec.id).map_err(err)?;
+            if !is_mountpoint(&rootfs) {
+                snapshot::mount(&mount, &rootfs).map_err(err)?;
+            }
         }
         berth_runtime::trace("engine: snapshot mounted");
         let launched = self.launch_mounted(rec, o, proxy_terminal);
@@ -484,8 +499,41 @@ impl Engine {
         }
     }
 
+    /// Removes what crashes left without a record: directories of creates killed before their
+    /// first `meta.json` (older than a minute, so a create in progress is never touched) and
+    /// removals killed midway (`.rm-*`).
+    fn clean_orphans(&self) {
+        let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for id in self.records.orphans() {
+            let dir = self.records.dir(&id);
+            let old = fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < minute_ago);
+            if old && id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.remove_half_made(&id);
+                unmount(&self.rootfs(&id));
+                let _ = self.snapshots.remove(&id);
+                let _ = fs::remove_dir_all(&dir);
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stale = name.starts_with(".rm-")
+                    || (name.starts_with(".new-")
+                        && e.metadata()
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t < minute_ago));
+                if stale {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+
     /// Every container, reconciled.
     pub fn list(&self) -> Vec<Record> {
+        self.clean_orphans();
         let mut all = self.records.list();
         for r in all.iter_mut() {
             self.reconcile(r);
@@ -864,10 +912,11 @@ fn write_etc_files(dir: &Path, rec: &Record) -> Result<()> {
 /// Waits (up to 5 s) for a detached container's watcher to finish its bookkeeping and exit, so
 /// `rm -f` returns with nothing of the container left running.
 fn wait_watcher_gone(pid: i32) {
+    // A zombie (exited, waiting for pid 1 to reap it) has finished its work.
     let is_watcher = || {
-        fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|c| c.trim() == "berth-monitor")
-            .unwrap_or(false)
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        comm.trim() == "berth-monitor"
+            && berth_runtime::state::proc_stat(pid).is_some_and(|(state, _)| state != 'Z')
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while pid > 0 && is_watcher() && std::time::Instant::now() < deadline {

@@ -167,9 +167,13 @@ impl Records {
 
     /// The container's own lock.
     pub fn lock(&self, id: &str) -> Result<Lock, RecordError> {
-        flock(&self.dir(id).join("lock")).map_err(|source| RecordError::Io {
-            id: id.into(),
-            source,
+        flock(&self.dir(id).join("lock")).map_err(|source| match source.kind() {
+            // Removed by someone else (a racing `rm`) since it was resolved.
+            io::ErrorKind::NotFound => RecordError::NoSuch(id.into()),
+            _ => RecordError::Io {
+                id: id.into(),
+                source,
+            },
         })
     }
 

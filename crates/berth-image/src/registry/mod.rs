@@ -227,7 +227,11 @@ impl Client {
         service: Option<&str>,
         scope: &str,
     ) -> Result<String, RegistryError> {
-        let mut req = self.agent.get(realm).query("scope", scope);
+        let mut req = self.agent.get(realm);
+        // `login` checks credentials without a repository: no scope at all, as Docker sends.
+        if !scope.is_empty() {
+            req = req.query("scope", scope);
+        }
         if let Some(s) = service {
             req = req.query("service", s);
         }

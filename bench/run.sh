@@ -61,10 +61,11 @@ cmds=(-n berth "$BERTH $BR run --rm --network none busybox true"
 hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
 
 echo "== $CYCLES run --rm cycles, ten in parallel"
+cgroups_before=$(find /sys/fs/cgroup/*/berth -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
 fails=$(seq "$CYCLES" | xargs -P 10 -I{} sh -c "$BERTH $BR run --rm --network none busybox true >/dev/null 2>&1 || echo fail" | wc -l)
 left=$($BERTH $BR ps -aq | wc -l)
 mounts=$(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)
-cgroups=$(find /sys/fs/cgroup/*/berth -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+cgroups=$(( $(find /sys/fs/cgroup/*/berth -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l) - cgroups_before ))
 snaps=$(find "$MNT/berth/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
 echo "   failures: $fails   containers left: $left   mounts left: $mounts   cgroups left: $cgroups   snapshots left: $snaps"
 
@@ -80,5 +81,9 @@ for p in $pids; do
     s=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup"); pss=$((pss + s))
 done
 echo "   started $DETACHED in $(echo "$end - $start" | bc) s; monitors: $n; total RSS $((rss / 1024)) MiB ($((rss / n)) KiB each), total PSS $((pss / 1024)) MiB"
+rm_start=$(date +%s.%N)
 $BERTH $BR rm -f $($BERTH $BR ps -aq) >/dev/null
-echo "   after rm -f: containers $($BERTH $BR ps -aq | wc -l), monitors $(pgrep -cx berth-monitor || true), mounts $(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)"
+rm_end=$(date +%s.%N)
+echo "   rm -f of all $DETACHED took $(echo "$rm_end - $rm_start" | bc) s"
+live_monitors=$(ps -eo stat=,comm= | awk '$2 == "berth-monitor" && $1 !~ /Z/' | wc -l)
+echo "   after rm -f: containers $($BERTH $BR ps -aq | wc -l), live monitors $live_monitors (exited ones may wait for pid 1 to reap them), mounts $(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)"

@@ -101,9 +101,15 @@ fn now() -> String {
     crate::logs::now_nanos()
 }
 
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+/// Is the process that watches this container still the one that started watching it? A zombie
+/// (killed, not yet reaped) or a reused pid (after a reboot) is not.
+fn watcher_alive(st: &State) -> bool {
+    match berth_runtime::state::proc_stat(st.monitor_pid) {
+        Some((state, start)) if st.monitor_pid > 0 => {
+            state != 'Z' && state != 'X' && (st.monitor_start == 0 || start == st.monitor_start)
+        }
+        _ => false,
+    }
 }
 
 /// The start time of `pid` (to tell a live process from a reused pid), 0 when it is gone.
@@ -371,6 +377,7 @@ impl Engine {
             pid,
             started_at: now(),
             monitor_pid: std::process::id() as i32,
+            monitor_start: start_time(std::process::id() as i32),
             restart_count: rec.state.restart_count,
             ..State::default()
         };
@@ -465,8 +472,8 @@ impl Engine {
         ) {
             return;
         }
-        let watcher_alive = alive(rec.state.monitor_pid);
-        if watcher_alive {
+        let watching = watcher_alive(&rec.state);
+        if watching {
             return;
         }
         let Ok(_lock) = self.records.lock(&rec.id) else {
@@ -479,7 +486,7 @@ impl Engine {
         if !matches!(
             rec.state.status.as_str(),
             "running" | "paused" | "restarting"
-        ) || alive(rec.state.monitor_pid)
+        ) || watcher_alive(&rec.state)
         {
             return;
         }

@@ -480,6 +480,7 @@ fn watch(engine: &Engine, id: &str, pid: i32, out: OwnedFd, err: OwnedFd) -> i32
     rec.state.restart_count += 1;
     rec.state.status = "restarting".into();
     rec.state.monitor_pid = std::process::id() as i32;
+    rec.state.monitor_start = crate::container::start_time(std::process::id() as i32);
     let _ = engine.records.save(&rec);
     let backoff = 100u64 << rec.state.restart_count.min(8);
     std::thread::sleep(std::time::Duration::from_millis(backoff));

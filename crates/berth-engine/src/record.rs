@@ -44,6 +44,9 @@ pub struct State {
     /// `berth run`), so a dead watcher can be told from a live container.
     #[serde(default)]
     pub monitor_pid: i32,
+    /// The watcher's start time (field 22 of /proc/PID/stat): a reused pid is not our watcher.
+    #[serde(default)]
+    pub monitor_start: u64,
     #[serde(default)]
     pub restart_count: u32,
 }

@@ -170,12 +170,16 @@ pub fn capabilities(o: &RunOptions) -> Result<Vec<String>, String> {
     Ok(caps)
 }
 
-/// Docker's default seccomp policy, written as a deny list over an allow-by-default filter: the
-/// syscalls Docker's profile leaves out (kernel modules, reboot, clock setting, keyrings, mount and
-/// namespace creation, ptrace and process_vm_*, bpf, perf, userfaultfd, …) fail with EPERM; `clone3`
-/// fails with ENOSYS so libc falls back to `clone`, whose namespace flags are refused as in Docker.
-pub fn default_seccomp() -> Value {
-    let denied = [
+/// Docker's default seccomp policy, as an allow list: every syscall the kernel tables know is
+/// allowed except those Docker's profile leaves out, and anything else (including syscalls
+/// newer than the tables, which get ENOSYS so libc falls back) is refused with EPERM. As in
+/// Docker, some of the left-out calls come back with the capability that governs them
+/// (`--cap-add SYS_ADMIN` brings mount, unshare, setns…; SYS_PTRACE brings ptrace…), `clone`
+/// may not ask for new namespaces without SYS_ADMIN, `clone3` gets ENOSYS (libc falls back to
+/// `clone`), and `personality` accepts only the harmless personas.
+pub fn default_seccomp(caps: &[String]) -> Value {
+    let has = |c: &str| caps.iter().any(|x| x == c);
+    let mut denied: Vec<&str> = vec![
         "acct",
         "add_key",
         "bpf",
@@ -225,39 +229,105 @@ pub fn default_seccomp() -> Value {
         "swapon",
         "sysfs",
         "_sysctl",
+        "syslog",
         "umount",
         "umount2",
         "unshare",
         "uselib",
         "userfaultfd",
         "ustat",
+        "vhangup",
         "vm86",
         "vm86old",
+        "personality",
+        "clone",
+        "clone3",
     ];
-    // CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME: a clone asking for
-    // any of them is refused (one rule per flag: the filter can only test masked equality).
-    let ns_flags: [u64; 8] = [
-        0x0002_0000,
-        0x0200_0000,
-        0x0400_0000,
-        0x0800_0000,
-        0x1000_0000,
-        0x2000_0000,
-        0x4000_0000,
-        0x80,
-    ];
-    let mut rules = vec![
-        json!({"names": denied.to_vec(), "action": "SCMP_ACT_ERRNO", "errnoRet": 1}),
-        json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
-    ];
-    for f in ns_flags {
-        rules.push(
-            json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-            "args": [{"index": 0, "value": f, "valueTwo": f, "op": "SCMP_CMP_MASKED_EQ"}]}),
-        );
+    let mut give_back = |cap: &str, calls: &[&str]| {
+        if has(cap) {
+            denied.retain(|d| !calls.contains(d));
+        }
+    };
+    give_back(
+        "CAP_SYS_ADMIN",
+        &[
+            "mount",
+            "umount",
+            "umount2",
+            "unshare",
+            "setns",
+            "pivot_root",
+            "fsconfig",
+            "fsmount",
+            "fsopen",
+            "fspick",
+            "move_mount",
+            "open_tree",
+            "mount_setattr",
+            "quotactl",
+            "quotactl_fd",
+            "lookup_dcookie",
+            "perf_event_open",
+            "bpf",
+            "name_to_handle_at",
+            "clone",
+            "clone3",
+        ],
+    );
+    give_back(
+        "CAP_SYS_PTRACE",
+        &["ptrace", "process_vm_readv", "process_vm_writev", "kcmp"],
+    );
+    give_back(
+        "CAP_SYS_MODULE",
+        &["init_module", "finit_module", "delete_module"],
+    );
+    give_back(
+        "CAP_SYS_TIME",
+        &["settimeofday", "stime", "clock_settime", "clock_adjtime"],
+    );
+    give_back("CAP_SYS_BOOT", &["reboot"]);
+    give_back("CAP_SYS_PACCT", &["acct"]);
+    give_back("CAP_SYS_RAWIO", &["iopl", "ioperm"]);
+    give_back(
+        "CAP_SYS_NICE",
+        &["mbind", "set_mempolicy", "get_mempolicy", "move_pages"],
+    );
+    give_back("CAP_SYSLOG", &["syslog"]);
+    give_back("CAP_SYS_TTY_CONFIG", &["vhangup"]);
+    give_back("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]);
+    give_back("CAP_BPF", &["bpf"]);
+    give_back("CAP_PERFMON", &["perf_event_open"]);
+    let allowed: Vec<&str> = berth_seccomp::known_syscalls()
+        .into_iter()
+        .filter(|n| !denied.contains(n))
+        .collect();
+    let mut rules = vec![json!({"names": allowed, "action": "SCMP_ACT_ALLOW"})];
+    if denied.contains(&"personality") {
+        // PER_LINUX, PER_LINUX32 (and their UNAME26 forms), and the query.
+        for p in [0x0u64, 0x8, 0x20000, 0x20008, 0xffff_ffff] {
+            rules.push(json!({"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 0, "value": p, "op": "SCMP_CMP_EQ"}]}));
+        }
+    }
+    if denied.contains(&"clone") {
+        // CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID and NEWNET all clear.
+        let ns_mask: u64 = 0x0002_0000
+            | 0x0200_0000
+            | 0x0400_0000
+            | 0x0800_0000
+            | 0x1000_0000
+            | 0x2000_0000
+            | 0x4000_0000;
+        rules.push(json!({"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": ns_mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}));
+    }
+    if denied.contains(&"clone3") {
+        rules.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}));
     }
     json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
         "syscalls": rules,
     })
@@ -342,7 +412,7 @@ pub fn spec(i: &SpecInput) -> Result<Value, String> {
     let o = i.opts;
     let caps = capabilities(o)?;
     let mut no_new_privs = true;
-    let mut seccomp = Some(default_seccomp());
+    let mut seccomp = Some(default_seccomp(&caps));
     for s in &o.security_opts {
         match s.split_once(['=', ':']) {
             Some(("seccomp", "unconfined")) => seccomp = None,

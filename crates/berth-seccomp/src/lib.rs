@@ -108,3 +108,22 @@ impl std::fmt::Debug for Filter {
             .finish()
     }
 }
+
+/// Every syscall name this crate knows for the host's own architecture family (x86_64 with its
+/// 32-bit x86 names, or the one native table elsewhere): what an allow-list profile that means
+/// "everything but…" is written from.
+pub fn known_syscalls() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        names.extend(syscalls::x86_64::Sysno::iter().map(|s| s.name()));
+        names.extend(syscalls::x86::Sysno::iter().map(|s| s.name()));
+    }
+    #[cfg(target_arch = "aarch64")]
+    names.extend(syscalls::aarch64::Sysno::iter().map(|s| s.name()));
+    #[cfg(target_arch = "riscv64")]
+    names.extend(syscalls::riscv64::Sysno::iter().map(|s| s.name()));
+    names.sort_unstable();
+    names.dedup();
+    names
+}

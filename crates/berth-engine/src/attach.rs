@@ -9,9 +9,23 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+/// Output to stdout (from the container) or input (to it).
 const DATA: u8 = 0;
 const WINSIZE: u8 = 1;
 const EXIT: u8 = 2;
+/// Output to stderr (containers without a terminal).
+const STDERR: u8 = 3;
+/// The client's stdin ended: close the container's.
+const CLOSE_STDIN: u8 = 4;
+
+/// What the watcher serves: the container's output (a pty master, or stdout and stderr pipes)
+/// and where client input goes (the master again, or the write end of its stdin pipe).
+pub struct Streams {
+    pub out: OwnedFd,
+    pub err: Option<OwnedFd>,
+    pub input: Option<OwnedFd>,
+    pub tty: bool,
+}
 
 /// Set (in the environment the monitor inherits) by a client that will attach right after the
 /// start: the watcher waits for it before reading the terminal.
@@ -77,11 +91,11 @@ fn pfd(fd: RawFd) -> libc::pollfd {
     }
 }
 
-/// The watcher's side: copies the pty's output into `log` (and to the attached client) and the
-/// client's input into the pty, until the pty closes. Returns the client still attached, to be
-/// told the exit status.
+/// The watcher's side: copies the container's output into `log` (and to the attached client)
+/// and the client's input to the container, until the output closes. Returns the client still
+/// attached, to be told the exit status.
 pub fn serve(
-    master: OwnedFd,
+    st: Streams,
     listener: UnixListener,
     log: &mut Option<crate::logs::LogWriter>,
 ) -> Option<UnixStream> {
@@ -100,65 +114,85 @@ pub fn serve(
         }
     }
     let mut buf = vec![0u8; 32 * 1024];
-    let m = master.as_raw_fd();
-    loop {
-        let mut fds = vec![pfd(m), pfd(listener.as_raw_fd())];
+    let outs: Vec<OwnedFd> = std::iter::once(st.out).chain(st.err).collect();
+    let mut open: Vec<bool> = vec![true; outs.len()];
+    let mut input = st.input;
+    while open.iter().any(|o| *o) {
+        let mut fds: Vec<libc::pollfd> = outs
+            .iter()
+            .zip(&open)
+            .map(|(f, o)| pfd(if *o { f.as_raw_fd() } else { -1 }))
+            .collect();
+        fds.push(pfd(listener.as_raw_fd()));
         if let Some(c) = &client {
             fds.push(pfd(c.as_raw_fd()));
         }
         if !poll(&mut fds) {
             return client;
         }
-        if fds[0].revents != 0 {
-            // SAFETY: reading into our buffer from the pty master we own.
-            let n = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+        for (i, f) in outs.iter().enumerate() {
+            if fds[i].revents == 0 {
+                continue;
+            }
+            // SAFETY: reading into our buffer from an output fd we own.
+            let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
                 if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                     continue;
                 }
-                return client; // EIO: every slave end is closed, the container is gone
+                open[i] = false; // EOF, or EIO on a pty whose every slave end closed
+                continue;
             }
             let data = &buf[..n as usize];
             if let Some(l) = log.as_mut() {
-                let _ = l.write(0, data);
+                let _ = l.write(i, data);
             }
             if let Some(c) = client.as_mut() {
-                if c.write_all(&frame(DATA, data)).is_err() {
+                if c.write_all(&frame(if i == 0 { DATA } else { STDERR }, data))
+                    .is_err()
+                {
                     client = None;
                 }
             }
         }
-        if fds[1].revents != 0 {
+        let li = outs.len();
+        if fds[li].revents != 0 {
             if let Ok((s, _)) = listener.accept() {
                 let _ = s.set_nonblocking(false);
                 client = Some(s); // a new client replaces the old one, as with Docker
             }
         }
-        if fds.len() > 2 && fds[2].revents != 0 {
+        if fds.len() > li + 1 && fds[li + 1].revents != 0 {
             let c = client.as_mut().expect("polled");
             match read_frame(c) {
                 Ok((DATA, payload)) => {
-                    let mut f = std::mem::ManuallyDrop::new(
-                        // SAFETY: borrowing the master fd for a write; ManuallyDrop keeps it open.
-                        unsafe { std::fs::File::from_raw_fd(m) },
-                    );
-                    let _ = f.write_all(&payload);
+                    if let Some(i) = &input {
+                        let mut f = std::mem::ManuallyDrop::new(
+                            // SAFETY: borrowing the input fd for a write; ManuallyDrop keeps it open.
+                            unsafe { std::fs::File::from_raw_fd(i.as_raw_fd()) },
+                        );
+                        let _ = f.write_all(&payload);
+                    }
                 }
-                Ok((WINSIZE, p)) if p.len() == 8 => {
+                Ok((WINSIZE, p)) if p.len() == 8 && st.tty => {
                     let ws = libc::winsize {
                         ws_row: u16::from_le_bytes([p[0], p[1]]),
                         ws_col: u16::from_le_bytes([p[2], p[3]]),
                         ws_xpixel: 0,
                         ws_ypixel: 0,
                     };
-                    // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
-                    unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) };
+                    if let Some(m) = &input {
+                        // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+                        unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                    }
                 }
+                Ok((CLOSE_STDIN, _)) if !st.tty => input = None,
                 Ok(_) => {}
                 Err(_) => client = None,
             }
         }
     }
+    client
 }
 
 /// Tells the attached client the container's exit status.
@@ -231,7 +265,15 @@ fn winsize_frame() -> Option<Vec<u8>> {
 
 /// The client: attaches this terminal to the container until it exits or the user types the
 /// detach keys (ctrl-p ctrl-q). With `stdin` false, only output is shown.
-pub fn attach(runroot: &Path, id: &str, stdin: bool) -> io::Result<Ended> {
+/// `tty` sets this terminal raw (the container has one); `forward`, when given, receives SIGINT,
+/// SIGTERM and SIGHUP sent to this process (Docker's --sig-proxy for containers without a tty).
+pub fn attach(
+    runroot: &Path,
+    id: &str,
+    stdin: bool,
+    tty: bool,
+    forward: Option<&dyn Fn(i32)>,
+) -> io::Result<Ended> {
     // The watcher binds the socket just after the container started: wait for it a little.
     let path = socket_path(runroot, id);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -256,13 +298,18 @@ pub fn attach(runroot: &Path, id: &str, stdin: bool) -> io::Result<Ended> {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGWINCH);
+        if forward.is_some() {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, sig);
+            }
+        }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         OwnedFd::from_raw_fd(libc::signalfd(-1, &set, libc::SFD_CLOEXEC))
     };
     if let Some(f) = winsize_frame() {
         s.write_all(&f)?;
     }
-    let _raw = stdin.then(|| Raw::enter(0));
+    let _raw = (stdin && tty).then(|| Raw::enter(0));
     let mut buf = vec![0u8; 32 * 1024];
     let mut pending_ctrl_p = false;
     let mut stdin_open = stdin;
@@ -282,6 +329,11 @@ pub fn attach(runroot: &Path, id: &str, stdin: bool) -> io::Result<Ended> {
                     out.write_all(&p)?;
                     out.flush()?;
                 }
+                Ok((STDERR, p)) => {
+                    let mut err = io::stderr().lock();
+                    err.write_all(&p)?;
+                    err.flush()?;
+                }
                 Ok((EXIT, p)) if p.len() == 4 => {
                     return Ok(Ended::Exited(i32::from_le_bytes([p[0], p[1], p[2], p[3]])))
                 }
@@ -293,8 +345,13 @@ pub fn attach(runroot: &Path, id: &str, stdin: bool) -> io::Result<Ended> {
             let mut info = [0u8; 128];
             // SAFETY: draining one signalfd_siginfo into a buffer of its size.
             unsafe { libc::read(sfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
-            if let Some(f) = winsize_frame() {
-                s.write_all(&f)?;
+            let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+            if signo == libc::SIGWINCH {
+                if let Some(f) = winsize_frame() {
+                    s.write_all(&f)?;
+                }
+            } else if let Some(f) = forward {
+                f(signo);
             }
         }
         if stdin_open && fds[2].revents != 0 {
@@ -302,6 +359,7 @@ pub fn attach(runroot: &Path, id: &str, stdin: bool) -> io::Result<Ended> {
             let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
                 stdin_open = false;
+                s.write_all(&frame(CLOSE_STDIN, &[]))?;
                 continue;
             }
             let mut data = Vec::with_capacity(n as usize + 1);

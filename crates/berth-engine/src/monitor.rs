@@ -283,12 +283,24 @@ fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: Option
     let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (pipe(), pipe()) else {
         return 1;
     };
+    // `-i` without a terminal: the container reads a pipe whose other end the watcher keeps
+    // for attached clients.
+    let stdin = if rec.open_stdin && !rec.tty {
+        pipe().ok()
+    } else {
+        None
+    };
+    if let Some((r, _)) = &stdin {
+        dup2(r.as_raw_fd(), 0);
+    }
     dup2(out_w.as_raw_fd(), 1);
     dup2(err_w.as_raw_fd(), 2);
     let launched = engine.launch(rec, o, rec.tty);
+    dup2(null.as_raw_fd(), 0);
     dup2(null.as_raw_fd(), 1);
     dup2(null.as_raw_fd(), 2);
     drop((out_w, err_w));
+    let input = stdin.map(|(_, w)| w);
     let l = match launched {
         Ok(l) => l,
         Err(e) => {
@@ -309,26 +321,38 @@ fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: Option
     if let Some(mut r) = ready.take() {
         let _ = r.write_all(b"ok");
     }
-    let (out, err) = match l.master {
-        // A terminal has one stream: an already-closed pipe stands in for stderr.
-        Some(m) => (
-            m,
-            pipe()
+    let (out, err, input) = match l.master {
+        // A terminal has one stream (an already-closed pipe stands in for stderr), and its
+        // input is the master itself.
+        Some(m) => {
+            let closed = pipe()
                 .map(|(r, _)| r)
-                .unwrap_or_else(|_| dup(null.as_raw_fd())),
-        ),
-        None => (out_r, err_r),
+                .unwrap_or_else(|_| dup(null.as_raw_fd()));
+            let input = dup(m.as_raw_fd());
+            (m, closed, Some(input))
+        }
+        None => (out_r, err_r, input),
     };
-    exec_watcher(engine, &rec.id, l.pid, &out, &err);
+    exec_watcher(engine, &rec.id, l.pid, &out, &err, input.as_ref());
     // Only when the exec failed: watch from here.
-    watch(engine, &rec.id, l.pid, out, err)
+    watch(engine, &rec.id, l.pid, out, err, input)
 }
 
 /// The hidden command line of the watcher: `berth --root R --runroot R __watch ID PID OUT ERR`.
 pub const WATCH_COMMAND: &str = "__watch";
 
-fn exec_watcher(engine: &Engine, id: &str, pid: i32, out: &OwnedFd, err: &OwnedFd) {
-    for fd in [out.as_raw_fd(), err.as_raw_fd()] {
+fn exec_watcher(
+    engine: &Engine,
+    id: &str,
+    pid: i32,
+    out: &OwnedFd,
+    err: &OwnedFd,
+    input: Option<&OwnedFd>,
+) {
+    for fd in [out.as_raw_fd(), err.as_raw_fd()]
+        .into_iter()
+        .chain(input.map(|i| i.as_raw_fd()))
+    {
         // SAFETY: clearing FD_CLOEXEC on fds we own so the watcher inherits them.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
@@ -343,6 +367,7 @@ fn exec_watcher(engine: &Engine, id: &str, pid: i32, out: &OwnedFd, err: &OwnedF
         pid.to_string(),
         out.as_raw_fd().to_string(),
         err.as_raw_fd().to_string(),
+        input.map(|i| i.as_raw_fd()).unwrap_or(-1).to_string(),
     ]
     .into_iter()
     .filter_map(|a| std::ffi::CString::new(a).ok())
@@ -361,6 +386,7 @@ pub fn watch_entry(
     pid: i32,
     out: RawFd,
     err: RawFd,
+    input: RawFd,
 ) -> i32 {
     // SAFETY: PR_SET_NAME with a NUL-terminated name; the subreaper flag again for safety.
     unsafe {
@@ -372,11 +398,16 @@ pub fn watch_entry(
     };
     // SAFETY: the fds were handed over by the monitor across exec and are ours alone.
     let (out, err) = unsafe { (OwnedFd::from_raw_fd(out), OwnedFd::from_raw_fd(err)) };
-    for fd in [out.as_raw_fd(), err.as_raw_fd()] {
+    // SAFETY: as above; -1 means there is no input to keep.
+    let input = (input >= 0).then(|| unsafe { OwnedFd::from_raw_fd(input) });
+    for fd in [out.as_raw_fd(), err.as_raw_fd()]
+        .into_iter()
+        .chain(input.as_ref().map(|i| i.as_raw_fd()))
+    {
         // SAFETY: setting FD_CLOEXEC on our own fds.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
-    watch(&engine, id, pid, out, err)
+    watch(&engine, id, pid, out, err, input)
 }
 
 /// Unmaps the code and read-only data pages start-up faulted in (they stay in the page cache,
@@ -427,22 +458,32 @@ fn drop_code_pages() {
 
 /// Copies the container's output into its log until it exits, records the exit, and applies
 /// `--rm` and the restart policy.
-fn watch(engine: &Engine, id: &str, pid: i32, out: OwnedFd, err: OwnedFd) -> i32 {
+fn watch(
+    engine: &Engine,
+    id: &str,
+    pid: i32,
+    out: OwnedFd,
+    err: OwnedFd,
+    input: Option<OwnedFd>,
+) -> i32 {
     let Ok(rec) = engine.records.load(id) else {
         return 1;
     };
     let mut log = LogWriter::open(&engine.log_path(id), rec.log_max_size, rec.log_max_file).ok();
     // A terminal is served on the attach socket (run -it, attach); plain output only goes to the log.
-    let listener = if rec.tty {
-        crate::attach::listen(&engine.runroot, id).ok()
-    } else {
-        None
-    };
+    // Every detached container is served on its attach socket (run -it, attach); without one
+    // (the socket cannot be made) the output still goes to the log.
+    let listener = crate::attach::listen(&engine.runroot, id).ok();
     drop_code_pages();
     let client = match listener {
         Some(l) => {
-            drop(err);
-            crate::attach::serve(out, l, &mut log)
+            let streams = crate::attach::Streams {
+                out,
+                err: (!rec.tty).then_some(err),
+                input,
+                tty: rec.tty,
+            };
+            crate::attach::serve(streams, l, &mut log)
         }
         None => {
             copy_output(out, err, &mut log, None);

@@ -675,7 +675,14 @@ fn attach_tty(
 
 /// An attached terminal session: the container's status when it exits, 0 on detach.
 fn session(e: &Engine, id: &str, stdin: bool) -> Result<u8, (String, u8)> {
-    let ended = berth_engine::attach::attach(&e.runroot, id, stdin)
+    let rec = e.records.load(id).map_err(|x| (x.to_string(), 1))?;
+    let forward = |sig: i32| {
+        if let Ok(r) = e.records.load(id) {
+            let _ = e.kill(&r, sig);
+        }
+    };
+    let proxy: Option<&dyn Fn(i32)> = if rec.tty { None } else { Some(&forward) };
+    let ended = berth_engine::attach::attach(&e.runroot, id, stdin, rec.tty, proxy)
         .map_err(|x| (format!("attach: {x}"), 1))?;
     match ended {
         berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
@@ -693,9 +700,9 @@ fn session(e: &Engine, id: &str, stdin: bool) -> Result<u8, (String, u8)> {
     }
 }
 
-/// `attach`: follows the container's output from now on (as its monitor logs it), forwards
-/// SIGINT/SIGTERM/SIGHUP to it, and exits with its status when it ends. Standard input is not
-/// forwarded: a detached container's stdin is /dev/null.
+/// `attach`: joins a running container's streams through its monitor's attach socket: output
+/// (stdout and stderr apart), input when it was started with `-i`, signals forwarded when it has
+/// no terminal (`--sig-proxy`), ctrl-p ctrl-q to leave it running; exits with its status.
 pub fn attach(ctx: &Ctx, a: AttachArgs) -> Result<u8, (String, u8)> {
     let e = engine(ctx).map_err(fail)?;
     let rec = e.get(&a.container).map_err(fail)?;
@@ -705,54 +712,19 @@ pub fn attach(ctx: &Ctx, a: AttachArgs) -> Result<u8, (String, u8)> {
             1,
         ));
     }
-    if rec.tty {
-        return session(&e, &rec.id, rec.open_stdin);
+    if !a.sig_proxy && !rec.tty {
+        // Without the proxy, ctrl-c ends only this client, as with Docker.
+        return session_no_proxy(&e, &rec);
     }
-    if a.sig_proxy {
-        berth_runtime::signals::block_all();
-    }
-    let path = e.log_path(&rec.id);
-    let mut seen = berth_engine::logs::read_all(&path).len();
-    loop {
-        let all = berth_engine::logs::read_all(&path);
-        for x in all.iter().skip(seen) {
-            if x.stream == "stderr" {
-                let _ = std::io::stderr().write_all(x.log.as_bytes());
-            } else {
-                let _ = std::io::stdout().write_all(x.log.as_bytes());
-            }
-        }
-        seen = seen.max(all.len());
-        let _ = std::io::stdout().flush();
-        if a.sig_proxy {
-            // SAFETY: polling for a pending signal without waiting.
-            let sig = unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                    libc::sigaddset(&mut set, s);
-                }
-                let ts = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                libc::sigtimedwait(&set, std::ptr::null_mut(), &ts)
-            };
-            if sig > 0 {
-                let _ = e.kill(&rec, sig);
-            }
-        }
-        match e.get(&rec.id) {
-            Ok(r) if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") => {}
-            Ok(r) => {
-                for x in berth_engine::logs::read_all(&path).iter().skip(seen) {
-                    let _ = std::io::stdout().write_all(x.log.as_bytes());
-                }
-                return Ok(r.state.exit_code.clamp(0, 255) as u8);
-            }
-            Err(_) => return Ok(0),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    session(&e, &rec.id, rec.open_stdin)
+}
+
+fn session_no_proxy(e: &Engine, rec: &Record) -> Result<u8, (String, u8)> {
+    match berth_engine::attach::attach(&e.runroot, &rec.id, rec.open_stdin, rec.tty, None)
+        .map_err(|x| (format!("attach: {x}"), 1))?
+    {
+        berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
+        _ => Ok(0),
     }
 }
 

@@ -259,7 +259,7 @@ fn main() -> ExitCode {
     }
     // The detached container's monitor: `berth --root R --runroot R __monitor ID FD`.
     let argv: Vec<String> = std::env::args().collect();
-    if argv.len() == 10 && argv[5] == berth_engine::monitor::WATCH_COMMAND {
+    if argv.len() == 11 && argv[5] == berth_engine::monitor::WATCH_COMMAND {
         let n = |i: usize| argv[i].parse().unwrap_or(-1);
         let code = berth_engine::monitor::watch_entry(
             argv[2].as_ref(),
@@ -268,6 +268,7 @@ fn main() -> ExitCode {
             n(7),
             n(8),
             n(9),
+            n(10),
         );
         return ExitCode::from(code as u8);
     }

@@ -249,6 +249,8 @@ pub fn monitor_entry(
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0) };
     // SAFETY: the fd number was handed to us by our parent, open and ours alone.
     let ready = unsafe { OwnedFd::from_raw_fd(ready_fd) };
+    // SAFETY: marking our own fd close-on-exec (the container must never inherit it).
+    unsafe { libc::fcntl(ready.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
     let fail = |ready: OwnedFd, msg: String| {
         let _ = std::fs::File::from(ready).write_all(format!("125 {msg}").as_bytes());
         1

@@ -261,6 +261,11 @@ fn reap_as_init(e: &ExecPlan) -> ! {
         // SAFETY: leave the forked child without unwinding.
         unsafe { libc::_exit(code) }
     }
+    // PID 1 never execs, so descriptors marked close-on-exec would stay open in it for the
+    // container's whole life (a caller waiting for a pipe's end would wait that long): close
+    // everything but stdio.
+    // SAFETY: close_range on fds this process owns; none is used after this point.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     let code = if pid < 0 {
         127
     } else {

@@ -507,3 +507,73 @@ fn log_opt_max_size_rotates_the_json_log() {
     assert_eq!(code, 125, "{err}");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn init_runs_a_reaping_pid_1_that_passes_the_status_and_signals_on() {
+    let sb = Sandbox::new();
+    // PID 1 is berth's reaper, the command is its child, and the command's status comes out.
+    let out = sb.sh_ok("--init", "cat /proc/1/comm; echo $$");
+    assert_eq!(out, "init\n2\n");
+    assert_eq!(sb.sh("--init", "exit 9").0, 9);
+    // An orphan is reaped: a backgrounded child outlives its parent and leaves no zombie.
+    let out = sb.sh_ok(
+        "--init",
+        "sh -c 'sleep 0.2 &' ; sleep 0.5; ps -o stat= | grep -c Z || true",
+    );
+    assert_eq!(out.trim(), "0", "no zombie under the reaper");
+    // `stop` reaches the command through the reaper (a shell as PID 1 would ignore SIGTERM).
+    let c = sb.run_d(&["--init", "--name", "r", "bb", "sleep", "60"]);
+    let t = std::time::Instant::now();
+    sb.ok(&["stop", "-t", "10", "r"]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "SIGTERM was forwarded: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(sb.exit_state(&c).1, 143);
+    sb.remove_all_and_assert_clean();
+}
+
+#[test]
+fn image_stop_signal_and_labels_are_honoured_and_unless_stopped_stays_stopped() {
+    let sb = Sandbox::new();
+    // An image whose config says STOPSIGNAL SIGUSR1 and carries a label.
+    sb.ok(&["create", "--name", "base", "bb", "true"]);
+    sb.ok(&[
+        "commit",
+        "-c",
+        "STOPSIGNAL SIGUSR1",
+        "-c",
+        "LABEL team=x",
+        "base",
+        "sig:1",
+    ]);
+    let c = sb.run_d(&[
+        "--name",
+        "s",
+        "sig:1",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ]);
+    let cfg = sb.inspect(&c);
+    assert_eq!(cfg["Config"]["StopSignal"], "SIGUSR1", "{cfg}");
+    assert_eq!(cfg["Config"]["Labels"]["team"], "x", "{cfg}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sb.ok(&["stop", "-t", "5", "s"]);
+    assert_eq!(sb.exit_state(&c).1, 42, "stop sent the image's stop signal");
+    // --restart unless-stopped: a stopped container is not brought back.
+    sb.run_d(&[
+        "--restart",
+        "unless-stopped",
+        "--name",
+        "u",
+        "bb",
+        "sleep",
+        "60",
+    ]);
+    sb.ok(&["stop", "-t", "1", "u"]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(sb.status("u"), "exited");
+    sb.remove_all_and_assert_clean();
+}

@@ -47,12 +47,6 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
     if r.state.status != "running" {
         return Err((format!("container {} is not running", &r.id[..12]), 1));
     }
-    if a.tty && a.detach {
-        return Err((
-            "exec -d -t is not supported yet (no terminal to hand the output to)".into(),
-            125,
-        ));
-    }
     let st = ContainerState::load(&e.runtime_root, &r.id).map_err(|x| (x.to_string(), 125))?;
     let mut process = st.config.process().clone().unwrap_or_default();
     process.set_args(Some(a.command.clone()));
@@ -82,20 +76,27 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
             125,
         ));
     }
+    berth_runtime::exec::reexec_from_sealed_memfd().ok();
+    let mut detach = a.detach;
+    if a.tty && a.detach {
+        // `-d -t`: a background keeper holds the terminal for the process (output discarded,
+        // input a pipe that never ends, so it is never hung up on) and reaps it; we return.
+        keep_terminal_in_background()?;
+        detach = false;
+    }
     // Without -i the process reads nothing, as with Docker.
-    if !a.interactive {
+    if !a.interactive && !(a.tty && a.detach) {
         if let Ok(null) = std::fs::File::open("/dev/null") {
             use std::os::fd::AsRawFd;
             // SAFETY: replacing our stdin with /dev/null before the process inherits it.
             unsafe { libc::dup2(null.as_raw_fd(), 0) };
         }
     }
-    berth_runtime::exec::reexec_from_sealed_memfd().ok();
     let code = berth_runtime::exec::exec(ExecOptions {
         root: e.runtime_root.clone(),
         id: r.id.clone(),
         process,
-        detach: a.detach,
+        detach,
         pid_file: None,
         console_socket: None,
         preserve_fds: 0,
@@ -107,4 +108,37 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
         fail(ee)
     })?;
     Ok(code.clamp(0, 255) as u8)
+}
+
+/// Forks: the parent (the user's `berth exec -d -t`) exits 0 at once; the child goes on, in its
+/// own session with stdio on /dev/null and stdin on a pipe it keeps open, to run the process with
+/// a terminal it proxies to nowhere.
+fn keep_terminal_in_background() -> Result<(), (String, u8)> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| (format!("/dev/null: {e}"), 125))?;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds; both stay open in the keeper on purpose.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), 0) } != 0 {
+        return Err((format!("pipe: {}", std::io::Error::last_os_error()), 125));
+    }
+    // SAFETY: berth is single-threaded here; the child continues with plain Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err((format!("fork: {}", std::io::Error::last_os_error()), 125));
+    }
+    if pid > 0 {
+        std::process::exit(0);
+    }
+    // SAFETY: the keeper's own session and stdio.
+    unsafe {
+        libc::setsid();
+        libc::dup2(fds[0], 0);
+        libc::dup2(null.as_raw_fd(), 1);
+        libc::dup2(null.as_raw_fd(), 2);
+    }
+    Ok(())
 }

@@ -85,7 +85,8 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
         detach = false;
     }
     // Without -i the process reads nothing, as with Docker.
-    if !a.interactive && !(a.tty && a.detach) {
+    let kept = a.tty && a.detach;
+    if !a.interactive && !kept {
         if let Ok(null) = std::fs::File::open("/dev/null") {
             use std::os::fd::AsRawFd;
             // SAFETY: replacing our stdin with /dev/null before the process inherits it.

@@ -61,11 +61,11 @@ cmds=(-n berth "$BERTH $BR run --rm --network none busybox true"
 hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
 
 echo "== $CYCLES run --rm cycles, ten in parallel"
-cgroups_before=$(find /sys/fs/cgroup/*/berth -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+cgroups_before=$(find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name 'berth*' 2>/dev/null | wc -l)
 fails=$(seq "$CYCLES" | xargs -P 10 -I{} sh -c "$BERTH $BR run --rm --network none busybox true >/dev/null 2>&1 || echo fail" | wc -l)
 left=$($BERTH $BR ps -aq | wc -l)
 mounts=$(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)
-cgroups=$(( $(find /sys/fs/cgroup/*/berth -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l) - cgroups_before ))
+cgroups=$(( $(find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name 'berth*' 2>/dev/null | wc -l) - cgroups_before ))
 snaps=$(find "$MNT/berth/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
 echo "   failures: $fails   containers left: $left   mounts left: $mounts   cgroups left: $cgroups   snapshots left: $snaps"
 

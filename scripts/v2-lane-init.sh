@@ -89,8 +89,8 @@ engine_check() {
     echo "berth run --memory 16m of a growing process: exit $code, OOMKilled $oom"
     $B rm oom >/dev/null
     [ "$code" = 137 ] && [ "$oom" = true ] || return 1
-    left=$(ls /sys/fs/cgroup/berth 2>/dev/null | wc -l)
-    echo "cgroups left under /sys/fs/cgroup/berth: $left"
+    left=$(ls -d /sys/fs/cgroup/berth* 2>/dev/null | wc -l)
+    echo "berth cgroups left under /sys/fs/cgroup: $left"
     [ "$left" = 0 ]
 }
 echo "=== berth (engine) on cgroup v2" >&3

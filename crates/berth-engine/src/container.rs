@@ -345,7 +345,7 @@ impl Engine {
             user,
             hostname: rec.hostname.clone(),
             container_dir: &dir,
-            cgroup_path: format!("/berth/{}", rec.id),
+            cgroup_path: cgroup_path(&rec.id),
             mounts: &rec.mounts,
             tmpfs,
         })
@@ -439,7 +439,7 @@ impl Engine {
     /// the container's cgroup (and any process in it) and the runtime's state directory.
     fn remove_half_made(&self, id: &str) {
         if let Ok(h) = berth_cgroups::Hierarchy::detect() {
-            if let Ok(cg) = berth_cgroups::Cgroup::new(&h, &format!("/berth/{id}")) {
+            if let Ok(cg) = berth_cgroups::Cgroup::new(&h, &cgroup_path(id)) {
                 let _ = cg.kill_all(libc::SIGKILL);
                 for _ in 0..100 {
                     if cg.procs().map(|p| p.is_empty()).unwrap_or(true) {
@@ -914,6 +914,14 @@ fn write_etc_files(dir: &Path, rec: &Record) -> Result<()> {
     }
     fs::write(dir.join("resolv.conf"), out.join("\n") + "\n").map_err(io)?;
     Ok(())
+}
+
+/// A container's cgroup: `/berth-<id>`, directly under each hierarchy's root. No parent is shared
+/// between containers: a shared `/berth` would be created by one container and outlive it
+/// whenever another was running at its end (the runtime removes only parents it made), and
+/// removing it later would race with the next container's create.
+pub fn cgroup_path(id: &str) -> String {
+    format!("/berth-{id}")
 }
 
 /// Waits (up to 5 s) for a detached container's watcher to finish its bookkeeping and exit, so

@@ -65,7 +65,7 @@ fn detached_container_outlives_the_cli_and_its_monitor_logs_json_file() {
     let pid = v["State"]["Pid"].as_i64().unwrap();
     assert!(pid_alive(pid), "the container's init {pid} runs");
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(cgroup.contains(&format!("/berth/{id}")), "{cgroup}");
+    assert!(cgroup.contains(&format!("/berth-{id}")), "{cgroup}");
     assert!(
         !cgroup_dirs(&id).is_empty(),
         "its cgroups exist while it runs"

@@ -325,3 +325,40 @@ fn rm_f_of_a_running_detached_container_is_prompt() {
     }
     sb.assert_clean();
 }
+
+#[test]
+fn overlapping_containers_share_no_cgroup_and_leave_none_behind() {
+    let sb = Sandbox::new();
+    let a = sb.run_d(&["--name", "a", IMAGE, "sleep", "30"]);
+    let b = sb.run_d(&["--name", "b", IMAGE, "sleep", "30"]);
+    // Each container's cgroup sits right under the hierarchy's root: there is no parent that
+    // one container would create and another would keep busy at its end (a shared `/berth`
+    // outlived the first container whenever its lifetime overlapped another's).
+    for (c, id) in [("a", &a), ("b", &b)] {
+        let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", pid_of(&sb, c))).unwrap();
+        let own = format!("/berth-{id}");
+        let paths: Vec<&str> = cgroups
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(2))
+            .filter(|p| *p != "/")
+            .collect();
+        assert!(
+            !paths.is_empty() && paths.iter().all(|p| *p == own),
+            "{cgroups}"
+        );
+    }
+    // The first one made is removed while the second still runs, then the second.
+    sb.ok(&["rm", "-f", "a"]);
+    assert!(
+        fixture::cgroup_dirs(&a).is_empty(),
+        "{:?}",
+        fixture::cgroup_dirs(&a)
+    );
+    sb.ok(&["rm", "-f", "b"]);
+    assert!(
+        fixture::cgroup_dirs(&b).is_empty(),
+        "{:?}",
+        fixture::cgroup_dirs(&b)
+    );
+    sb.assert_clean();
+}

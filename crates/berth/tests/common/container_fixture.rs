@@ -336,7 +336,7 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// `/sys/fs/cgroup/<hierarchy>/berth/<id>` directories that exist (v1 controllers and the v2 mount).
+/// `/sys/fs/cgroup/<hierarchy>/berth-<id>` directories that exist (v1 controllers and the v2 mount).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/sys/fs/cgroup")
@@ -344,12 +344,12 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
         .flatten()
         .flatten()
     {
-        let d = e.path().join("berth").join(id);
+        let d = e.path().join(format!("berth-{id}"));
         if d.is_dir() {
             out.push(d);
         }
     }
-    let v2 = Path::new("/sys/fs/cgroup/berth").join(id);
+    let v2 = Path::new("/sys/fs/cgroup").join(format!("berth-{id}"));
     if v2.is_dir() {
         out.push(v2);
     }
@@ -360,7 +360,7 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 /// (its monitor), with their `comm`.
 pub fn processes_of(id: &str) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
-    let needle = format!("/berth/{id}");
+    let needle = format!("/berth-{id}");
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {

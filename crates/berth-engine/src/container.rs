@@ -394,15 +394,18 @@ impl Engine {
     }
 
     /// Records the exit of a launched container and tears down its runtime container and mount.
-    pub fn finish(&self, rec: &mut Record, st: &ContainerState, code: i32) {
+    /// Without the runtime's state (a reboot emptied the runroot) there is nothing of the
+    /// runtime to tear down; the mount and the record are still put right.
+    pub fn finish(&self, rec: &mut Record, st: Option<&ContainerState>, code: i32) {
         let oom = st
-            .cgroup
-            .as_ref()
+            .and_then(|s| s.cgroup.as_ref())
             .and_then(|c| c.oom_kill_count().ok())
             .unwrap_or(0)
             > 0;
-        let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
-        berth_runtime::trace("engine: runtime container destroyed");
+        if let Some(st) = st {
+            let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
+            berth_runtime::trace("engine: runtime container destroyed");
+        }
         unmount(&self.rootfs(&rec.id));
         berth_runtime::trace("engine: unmounted");
         rec.state.status = "exited".into();
@@ -493,17 +496,8 @@ impl Engine {
         if self.init_alive(rec) {
             return; // orphaned but running: `stop`/`rm -f` still reach it through the runtime
         }
-        match ContainerState::load(&self.runtime_root, &rec.id) {
-            Ok(st) => self.finish(rec, &st, 255),
-            Err(_) => {
-                unmount(&self.rootfs(&rec.id));
-                rec.state.status = "exited".into();
-                rec.state.exit_code = 255;
-                rec.state.pid = 0;
-                rec.state.finished_at = now();
-                let _ = self.records.save(rec);
-            }
-        }
+        let st = ContainerState::load(&self.runtime_root, &rec.id).ok();
+        self.finish(rec, st.as_ref(), 255);
     }
 
     /// Removes what crashes left without a record: directories of creates killed before their
@@ -584,6 +578,20 @@ impl Engine {
         }
     }
 
+    /// `pause`/`unpause`: freezes or thaws the container's cgroup and records it, under its lock.
+    pub fn set_paused(&self, rec: &Record, paused: bool) -> Result<()> {
+        let _l = self.records.lock(&rec.id)?;
+        if paused {
+            berth_runtime::ops::pause(&self.runtime_root, &rec.id)?;
+        } else {
+            berth_runtime::ops::resume(&self.runtime_root, &rec.id)?;
+        }
+        let mut fresh = self.records.load(&rec.id)?;
+        fresh.state.status = if paused { "paused" } else { "running" }.into();
+        self.records.save(&fresh)?;
+        Ok(())
+    }
+
     /// Docker's stop: the stop signal, then SIGKILL after the timeout.
     pub fn stop(&self, rec: &mut Record, timeout: Option<u64>) -> Result<()> {
         if !matches!(
@@ -635,7 +643,7 @@ impl Engine {
             }
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
-            wait_watcher_gone(rec.state.monitor_pid);
+            wait_watcher_gone(&rec.state);
             rec = match self.get(&rec.id) {
                 Ok(r) => r,
                 Err(_) => return Ok(rec.id), // its watcher's --rm got there first
@@ -833,7 +841,10 @@ pub fn volumes(
                     anonymous: false,
                 }
             }
-            Some(name) => {
+            // A named volume, or an anonymous one (removed by `rm -v`) when no source is given.
+            named => {
+                let anonymous = named.is_none();
+                let name = named.unwrap_or_else(crate::names::new_id);
                 if !crate::record::valid_name(&name) {
                     return Err(err(format!("invalid volume name {name:?}")));
                 }
@@ -845,20 +856,7 @@ pub fn volumes(
                     source: data.display().to_string(),
                     destination: dst,
                     rw: !ro,
-                    anonymous: false,
-                }
-            }
-            None => {
-                let name = crate::names::new_id();
-                let data = e.root.join("volumes").join(&name).join("_data");
-                fs::create_dir_all(&data).map_err(|x| err(format!("volume {name}: {x}")))?;
-                MountRecord {
-                    kind: "volume".into(),
-                    name: Some(name),
-                    source: data.display().to_string(),
-                    destination: dst,
-                    rw: !ro,
-                    anonymous: true,
+                    anonymous,
                 }
             }
         };
@@ -926,15 +924,9 @@ pub fn cgroup_path(id: &str) -> String {
 
 /// Waits (up to 5 s) for a detached container's watcher to finish its bookkeeping and exit, so
 /// `rm -f` returns with nothing of the container left running.
-fn wait_watcher_gone(pid: i32) {
-    // A zombie (exited, waiting for pid 1 to reap it) has finished its work.
-    let is_watcher = || {
-        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        comm.trim() == "berth-monitor"
-            && berth_runtime::state::proc_stat(pid).is_some_and(|(state, _)| state != 'Z')
-    };
+fn wait_watcher_gone(st: &State) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while pid > 0 && is_watcher() && std::time::Instant::now() < deadline {
+    while watcher_alive(st) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -952,14 +944,14 @@ fn make_workdir(rootfs: &Path, dir: &str) -> Result<()> {
     .map_err(|e| err(format!("working directory {dir}: {e}")))
 }
 
+/// Whether the container's rootfs directory has its overlay mounted: a mount has a device of its
+/// own (two stats instead of reading the whole mount table on the start path).
 pub fn is_mountpoint(p: &Path) -> bool {
-    let want = p.display().to_string();
-    fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
-        })
-        .unwrap_or(false)
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(p), p.parent().map(fs::metadata)) {
+        (Ok(me), Some(Ok(parent))) => me.dev() != parent.dev(),
+        _ => false,
+    }
 }
 
 pub fn unmount(p: &Path) {

@@ -107,7 +107,7 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
             Some(m) => berth_runtime::ttyproxy::proxy(m, pid).unwrap_or(255),
             None => berth_runtime::signals::forward_until_exit(pid).unwrap_or(255),
         };
-        engine.finish(rec, &state, code);
+        engine.finish(rec, Some(&state), code);
         return Ok(code);
     }
     // Without a terminal: the container writes into pipes; we copy them to our stdout/stderr and
@@ -139,7 +139,7 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     });
     let code = berth_runtime::signals::forward_until_exit(l.pid).unwrap_or(255);
     let _ = copier.join();
-    engine.finish(rec, &l.state, code);
+    engine.finish(rec, Some(&l.state), code);
     Ok(code)
 }
 
@@ -165,22 +165,11 @@ fn should_restart(rec: &Record, code: i32) -> bool {
 /// The monitor lives on as the container's parent.
 pub fn start_detached(engine: &Engine, rec: &mut Record, _o: &RunOptions) -> Result<()> {
     let (ready_r, ready_w) = pipe()?;
-    let exe = std::ffi::CString::new("/proc/self/exe").expect("no NUL");
-    let args: Vec<std::ffi::CString> = [
-        "berth".to_string(),
-        "--root".into(),
-        engine.root.display().to_string(),
-        "--runroot".into(),
-        engine.runroot.display().to_string(),
-        MONITOR_COMMAND.into(),
-        rec.id.clone(),
-        ready_w.as_raw_fd().to_string(),
-    ]
-    .into_iter()
-    .map(|a| std::ffi::CString::new(a).map_err(|_| EngineError::msg("path with a NUL byte")))
-    .collect::<Result<_>>()?;
-    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
+    let argv = self_argv(
+        engine,
+        MONITOR_COMMAND,
+        &[rec.id.clone(), ready_w.as_raw_fd().to_string()],
+    );
     // The monitor must not hold the caller's stdout/stderr open (a pipe reader would never see EOF).
     let null = devnull();
     // SAFETY: the child only calls async-signal-safe functions (fcntl, setsid, execv, _exit) on
@@ -200,7 +189,7 @@ pub fn start_detached(engine: &Engine, rec: &mut Record, _o: &RunOptions) -> Res
                 libc::dup2(null.as_raw_fd(), fd);
             }
             libc::setsid();
-            libc::execv(exe.as_ptr(), argv.as_ptr());
+            libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr());
             libc::_exit(127);
         }
     }
@@ -340,6 +329,20 @@ fn monitor_main(engine: &Engine, rec: &mut Record, o: &RunOptions, ready: Option
     watch(engine, &rec.id, l.pid, out, err, input)
 }
 
+/// `berth --root R --runroot R COMMAND ARGS…`: how this binary re-executes itself as a monitor
+/// or a watcher (`main` recognises both before any other parsing).
+fn self_argv(engine: &Engine, command: &str, args: &[String]) -> berth_runtime::process::CStrings {
+    let head = [
+        "berth".to_string(),
+        "--root".into(),
+        engine.root.display().to_string(),
+        "--runroot".into(),
+        engine.runroot.display().to_string(),
+        command.into(),
+    ];
+    berth_runtime::process::CStrings::new(head.iter().chain(args).map(|a| a.as_bytes().to_vec()))
+}
+
 /// The hidden command line of the watcher: `berth --root R --runroot R __watch ID PID OUT ERR`.
 pub const WATCH_COMMAND: &str = "__watch";
 
@@ -358,24 +361,15 @@ fn exec_watcher(
         // SAFETY: clearing FD_CLOEXEC on fds we own so the watcher inherits them.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    let args: Vec<std::ffi::CString> = [
-        "berth".to_string(),
-        "--root".into(),
-        engine.root.display().to_string(),
-        "--runroot".into(),
-        engine.runroot.display().to_string(),
-        WATCH_COMMAND.into(),
-        id.into(),
+    let fd = |f: Option<&OwnedFd>| f.map(|f| f.as_raw_fd()).unwrap_or(-1).to_string();
+    let args = [
+        id.to_string(),
         pid.to_string(),
-        out.as_raw_fd().to_string(),
-        err.as_raw_fd().to_string(),
-        input.map(|i| i.as_raw_fd()).unwrap_or(-1).to_string(),
-    ]
-    .into_iter()
-    .filter_map(|a| std::ffi::CString::new(a).ok())
-    .collect();
-    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
+        fd(Some(out)),
+        fd(Some(err)),
+        fd(input),
+    ];
+    let argv = self_argv(engine, WATCH_COMMAND, &args);
     // SAFETY: NUL-terminated argv of C strings that outlive the call; returns only on failure.
     unsafe { libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr()) };
 }
@@ -499,17 +493,8 @@ fn watch(
     let Ok(mut rec) = engine.records.load(id) else {
         return 0;
     };
-    match berth_runtime::state::ContainerState::load(&engine.runtime_root, id) {
-        Ok(st) => engine.finish(&mut rec, &st, code),
-        Err(_) => {
-            crate::container::unmount(&engine.records.dir(id).join("rootfs"));
-            rec.state.status = "exited".into();
-            rec.state.exit_code = code;
-            rec.state.pid = 0;
-            rec.state.finished_at = crate::logs::now_nanos();
-            let _ = engine.records.save(&rec);
-        }
-    }
+    let st = berth_runtime::state::ContainerState::load(&engine.runtime_root, id).ok();
+    engine.finish(&mut rec, st.as_ref(), code);
     crate::attach::send_exit(client, code);
     let _ = std::fs::remove_file(crate::attach::socket_path(&engine.runroot, id));
     if rec.auto_remove {

@@ -45,13 +45,19 @@ const READONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// The capability names this kernel knows, numbered by position (up to cap_last_cap).
+fn known_caps() -> &'static [&'static str] {
+    let all = berth_runtime::features::CAPABILITIES;
+    let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(all.len() - 1);
+    &all[..=last.min(all.len() - 1)]
+}
+
 /// Every capability berth itself may grant (`--privileged`, `--cap-add ALL`): those in its own
 /// bounding set, so a berth running with a reduced set still starts privileged containers.
 fn all_caps() -> Vec<String> {
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
     let bounding = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|st| {
@@ -60,70 +66,12 @@ fn all_caps() -> Vec<String> {
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(u64::MAX);
-    (0..=last)
-        .filter(|n| bounding & (1u64 << n) != 0)
-        .filter_map(cap_name)
-        .map(str::to_string)
+    known_caps()
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| bounding & (1u64 << n) != 0)
+        .map(|(_, c)| c.to_string())
         .collect()
-}
-
-/// Every capability name the kernel knows (for checking `--cap-add`/`--cap-drop` words).
-fn known_caps() -> Vec<String> {
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    (0..=last)
-        .filter_map(cap_name)
-        .map(str::to_string)
-        .collect()
-}
-
-fn cap_name(n: u32) -> Option<&'static str> {
-    const NAMES: [&str; 41] = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETPCAP",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",
-        "CAP_NET_RAW",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_MKNOD",
-        "CAP_LEASE",
-        "CAP_AUDIT_WRITE",
-        "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ",
-        "CAP_PERFMON",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-    ];
-    NAMES.get(n as usize).copied()
 }
 
 fn normalize_cap(c: &str) -> String {
@@ -140,7 +88,7 @@ pub fn capabilities(o: &RunOptions) -> Result<Vec<String>, String> {
     if o.privileged {
         return Ok(all_caps());
     }
-    let known = known_caps();
+    let known: Vec<String> = known_caps().iter().map(|c| c.to_string()).collect();
     let mut caps: Vec<String> = if o.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all")) {
         Vec::new()
     } else {

@@ -279,6 +279,12 @@ fn fetch_layers(
     let first_error: Mutex<Option<PullError>> = Mutex::new(None);
     let sizes: Mutex<Vec<u64>> = Mutex::new(vec![0; m.layers.len()]);
     let workers = opts.parallel.clamp(1, 8).min(m.layers.len().max(1));
+    let fetch = Fetch {
+        store,
+        client,
+        repo,
+        progress: opts.progress,
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -287,16 +293,13 @@ fn fetch_layers(
                     return;
                 }
                 let parent = i.checked_sub(1).map(|p| &chains[p]);
-                match fetch_layer(
-                    store,
-                    client,
-                    repo,
-                    &m.layers[i],
-                    &diff_ids[i],
-                    &chains[i],
+                let layer = Layer {
+                    desc: &m.layers[i],
+                    diff_id: &diff_ids[i],
+                    chain: &chains[i],
                     parent,
-                    opts.progress,
-                ) {
+                };
+                match fetch.layer(&layer) {
                     Ok(size) => sizes.lock().expect("lock")[i] = size,
                     Err(e) => {
                         first_error.lock().expect("lock").get_or_insert(e);
@@ -323,62 +326,96 @@ fn fetch_layers(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fetch_layer(
-    store: &Store,
-    client: &Client,
-    repo: &str,
-    desc: &Descriptor,
-    diff_id: &Digest,
-    chain: &Digest,
-    parent: Option<&Digest>,
-    progress: &dyn Progress,
-) -> Result<u64, PullError> {
-    let id = &desc.digest;
-    let compression = Compression::of_layer(&desc.media_type).expect("checked by the caller");
-    let have_layer = store.layers.has(chain);
-    // A blob of the wrong size (torn by a power loss before the pull that wrote it synced) is
-    // fetched again.
-    let have_blob = store.content.size(id).is_ok_and(|n| n == desc.size);
-    if have_layer && have_blob {
-        progress.finish(id, "Already exists");
-        return Ok(store.layers.info(chain)?.size);
-    }
-    if !have_layer && have_blob {
-        let f = store.content.open_blob(id)?;
-        let pending = store.layers.unpack_stream(
-            io::BufReader::new(f),
-            compression,
-            diff_id,
-            chain,
-            parent,
-        )?;
-        let info = pending.install()?;
-        progress.finish(id, "Pull complete");
-        return Ok(info.size);
-    }
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        progress.start(id, desc.size);
-        match download_layer(
-            store,
-            client,
-            repo,
-            desc,
-            diff_id,
-            chain,
-            parent,
-            progress,
-            !have_layer,
-        ) {
-            Ok(size) => {
-                progress.finish(id, "Pull complete");
-                return Ok(size);
+/// Where a pull's layers come from and go to.
+struct Fetch<'a> {
+    store: &'a Store,
+    client: &'a Client,
+    repo: &'a str,
+    progress: &'a dyn Progress,
+}
+
+/// One layer of the manifest, with what the config says it unpacks to.
+struct Layer<'a> {
+    desc: &'a Descriptor,
+    diff_id: &'a Digest,
+    chain: &'a Digest,
+    parent: Option<&'a Digest>,
+}
+
+impl Fetch<'_> {
+    /// Makes sure the layer is unpacked and its blob stored; returns its unpacked size.
+    fn layer(&self, l: &Layer) -> Result<u64, PullError> {
+        let (store, progress) = (self.store, self.progress);
+        let id = &l.desc.digest;
+        let compression = Compression::of_layer(&l.desc.media_type).expect("checked by the caller");
+        let have_layer = store.layers.has(l.chain);
+        // A blob of the wrong size (torn by a power loss before the pull that wrote it synced) is
+        // fetched again.
+        let have_blob = store.content.size(id).is_ok_and(|n| n == l.desc.size);
+        if have_layer && have_blob {
+            progress.finish(id, "Already exists");
+            return Ok(store.layers.info(l.chain)?.size);
+        }
+        if !have_layer && have_blob {
+            let f = store.content.open_blob(id)?;
+            let pending = store.layers.unpack_stream(
+                io::BufReader::new(f),
+                compression,
+                l.diff_id,
+                l.chain,
+                l.parent,
+            )?;
+            let info = pending.install()?;
+            progress.finish(id, "Pull complete");
+            return Ok(info.size);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            progress.start(id, l.desc.size);
+            match self.download(l, !have_layer) {
+                Ok(size) => {
+                    progress.finish(id, "Pull complete");
+                    return Ok(size);
+                }
+                // A connection that broke mid-stream is worth another try; bad content is not.
+                Err(e) if attempt < LAYER_ATTEMPTS && is_transient(&e) => continue,
+                Err(e) => return Err(e),
             }
-            // A connection that broke mid-stream is worth another try; bad content is not.
-            Err(e) if attempt < LAYER_ATTEMPTS && is_transient(&e) => continue,
-            Err(e) => return Err(e),
+        }
+    }
+
+    /// Streams the blob into the content store and, with `unpack`, through the unpacker.
+    fn download(&self, l: &Layer, unpack: bool) -> Result<u64, PullError> {
+        let store = self.store;
+        let id = &l.desc.digest;
+        let compression = Compression::of_layer(&l.desc.media_type).expect("checked by the caller");
+        let (body, _) = self.client.get_blob(self.repo, id)?;
+        let mut blob = store.content.writer(id.algorithm())?;
+        let mut tee = Tee {
+            src: body,
+            blob: &mut blob,
+            progress: self.progress,
+            id,
+        };
+        let pending = if unpack {
+            Some(
+                store
+                    .layers
+                    .unpack_stream(&mut tee, compression, l.diff_id, l.chain, l.parent)?,
+            )
+        } else {
+            io::copy(&mut tee, &mut io::sink()).map_err(|e| LayerError::Io {
+                what: id.to_string(),
+                source: e,
+            })?;
+            None
+        };
+        // The blob is verified before the layer becomes visible.
+        blob.commit(Some(id), Some(l.desc.size))?;
+        match pending {
+            Some(p) => Ok(p.install()?.size),
+            None => Ok(store.layers.info(l.chain)?.size),
         }
     }
 }
@@ -400,49 +437,6 @@ fn is_transient(e: &PullError) -> bool {
         cur = err.source();
     }
     false
-}
-
-#[allow(clippy::too_many_arguments)]
-fn download_layer(
-    store: &Store,
-    client: &Client,
-    repo: &str,
-    desc: &Descriptor,
-    diff_id: &Digest,
-    chain: &Digest,
-    parent: Option<&Digest>,
-    progress: &dyn Progress,
-    unpack: bool,
-) -> Result<u64, PullError> {
-    let id = &desc.digest;
-    let compression = Compression::of_layer(&desc.media_type).expect("checked by the caller");
-    let (body, _) = client.get_blob(repo, id)?;
-    let mut blob = store.content.writer(id.algorithm())?;
-    let mut tee = Tee {
-        src: body,
-        blob: &mut blob,
-        progress,
-        id,
-    };
-    let pending = if unpack {
-        Some(
-            store
-                .layers
-                .unpack_stream(&mut tee, compression, diff_id, chain, parent)?,
-        )
-    } else {
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| LayerError::Io {
-            what: id.to_string(),
-            source: e,
-        })?;
-        None
-    };
-    // The blob is verified before the layer becomes visible.
-    blob.commit(Some(id), Some(desc.size))?;
-    match pending {
-        Some(p) => Ok(p.install()?.size),
-        None => Ok(store.layers.info(chain)?.size),
-    }
 }
 
 /// The current time as RFC 3339 UTC (`2026-11-28T05:20:04Z`).

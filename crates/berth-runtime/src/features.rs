@@ -86,8 +86,8 @@ const NAMESPACES: &[&str] = &[
     "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
 ];
 
-/// Every capability up to CAP_CHECKPOINT_RESTORE (40), in kernel number order.
-const CAPABILITIES: &[&str] = &[
+/// Every capability up to CAP_CHECKPOINT_RESTORE (40), in kernel number order: index = number.
+pub const CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

@@ -1,7 +1,7 @@
 //! The container commands: run, create, start, stop, kill, rm, restart, ps, logs, wait, and the
 //! container half of inspect. Parsing and printing only; the engine does the work.
 
-use crate::format::{ago, print_table, render};
+use crate::format::{ago, print_rows};
 use crate::progress::Reporter;
 use crate::Ctx;
 use berth_engine::options::{parse_bytes, RunOptions};
@@ -439,17 +439,9 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> Result<u8, (String, u8)> {
 
 pub fn stop(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
     let e = engine(ctx).map_err(fail)?;
-    let mut failed = false;
-    for c in &a.containers {
-        match e.get(c).and_then(|mut r| e.stop(&mut r, a.time)) {
-            Ok(()) => println!("{c}"),
-            Err(x) => {
-                eprintln!("Error response from daemon: {x}");
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+    Ok(each(&a.containers, |c| {
+        e.get(c).and_then(|mut r| e.stop(&mut r, a.time))
+    }))
 }
 
 pub fn restart(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
@@ -470,9 +462,24 @@ pub fn kill(ctx: &Ctx, a: KillArgs) -> Result<u8, (String, u8)> {
     let e = engine(ctx).map_err(fail)?;
     let sig = berth_engine::container::signal_number(&a.signal)
         .ok_or_else(|| (format!("invalid signal: {}", a.signal), 125))?;
+    Ok(each(&a.containers, |c| {
+        e.get(c).and_then(|r| e.kill(&r, sig))
+    }))
+}
+
+pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<u8, (String, u8)> {
+    let e = engine(ctx).map_err(fail)?;
+    Ok(each(&a.containers, |c| {
+        e.remove(c, a.force, a.volumes).map(drop)
+    }))
+}
+
+/// Runs `op` on each named container as Docker does: the name on success, an error line for
+/// each failure, and status 1 if any failed.
+pub fn each(containers: &[String], op: impl Fn(&str) -> Result<(), EngineError>) -> u8 {
     let mut failed = false;
-    for c in &a.containers {
-        match e.get(c).and_then(|r| e.kill(&r, sig)) {
+    for c in containers {
+        match op(c) {
             Ok(()) => println!("{c}"),
             Err(x) => {
                 eprintln!("Error response from daemon: {x}");
@@ -480,22 +487,7 @@ pub fn kill(ctx: &Ctx, a: KillArgs) -> Result<u8, (String, u8)> {
             }
         }
     }
-    Ok(u8::from(failed))
-}
-
-pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
-    let mut failed = false;
-    for c in &a.containers {
-        match e.remove(c, a.force, a.volumes) {
-            Ok(_) => println!("{c}"),
-            Err(x) => {
-                eprintln!("Error response from daemon: {x}");
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+    u8::from(failed)
 }
 
 pub fn wait(ctx: &Ctx, a: WaitArgs) -> Result<u8, (String, u8)> {
@@ -601,41 +593,16 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> Result<u8, (String, u8)> {
         }
         return Ok(0);
     }
-    if let Some(f) = &a.format {
-        for r in &rows {
-            println!("{}", render(f, r).map_err(|x| (x, 125))?);
-        }
-        return Ok(0);
-    }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            [
-                "ID",
-                "Image",
-                "Command",
-                "RunningFor",
-                "Status",
-                "Ports",
-                "Names",
-            ]
-            .iter()
-            .map(|k| r[*k].as_str().unwrap_or_default().to_string())
-            .collect()
-        })
-        .collect();
-    print_table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ],
-        &table,
-    );
+    let columns = [
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+    ];
+    print_rows(&rows, a.format.as_deref(), &columns).map_err(|x| (x, 125))?;
     Ok(0)
 }
 

@@ -127,6 +127,33 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// Prints rows (JSON objects) with `--format` when given, else as a table of `columns`
+/// (header, key) — the shape of every listing command.
+pub fn print_rows(
+    rows: &[Value],
+    format: Option<&str>,
+    columns: &[(&str, &str)],
+) -> Result<(), String> {
+    if let Some(f) = format {
+        for r in rows {
+            println!("{}", render(f, r)?);
+        }
+        return Ok(());
+    }
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect();
+    print_table(&header, &table);
+    Ok(())
+}
+
 /// Renders a Go-template-like `--format` against a JSON object: `{{.Field}}`, `{{json .}}`,
 /// `{{json .Field}}`, and `table` prefix (handled by the caller via `is_table`). `\t` becomes a tab.
 pub fn render(template: &str, v: &Value) -> Result<String, String> {

@@ -1,7 +1,7 @@
 //! The commands that read and name local images: images, inspect, history, tag, rmi, prune,
 //! system df. Output follows Docker's columns and JSON shapes.
 
-use crate::format::{ago, human_size, print_table, render};
+use crate::format::{ago, human_size, print_rows, print_table, render};
 use crate::{Ctx, DfArgs};
 use berth_image::images::ImageRecord;
 use berth_image::manifest::{ImageConfig, MAX_MANIFEST_BYTES};
@@ -164,31 +164,16 @@ pub fn images(ctx: &Ctx, a: ImagesArgs) -> Result<(), String> {
         }
         return Ok(());
     }
-    if let Some(f) = &a.format {
-        for r in &rows {
-            println!("{}", render(f, r)?);
-        }
-        return Ok(());
+    let mut columns = vec![("REPOSITORY", "Repository"), ("TAG", "Tag")];
+    if a.digests {
+        columns.push(("DIGEST", "Digest"));
     }
-    let cols: Vec<&str> = if a.digests {
-        vec!["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
-    } else {
-        vec!["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-    };
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-            let mut v = vec![s("Repository"), s("Tag")];
-            if a.digests {
-                v.push(s("Digest"));
-            }
-            v.extend([s("ID"), s("CreatedSince"), s("Size")]);
-            v
-        })
-        .collect();
-    print_table(&cols, &table);
-    Ok(())
+    columns.extend([
+        ("IMAGE ID", "ID"),
+        ("CREATED", "CreatedSince"),
+        ("SIZE", "Size"),
+    ]);
+    print_rows(&rows, a.format.as_deref(), &columns)
 }
 
 pub fn tag(ctx: &Ctx, a: TagArgs) -> Result<(), String> {
@@ -360,26 +345,14 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), String> {
         }
         return Ok(());
     }
-    if let Some(f) = &a.format {
-        for r in &rows {
-            println!("{}", render(f, r)?);
-        }
-        return Ok(());
-    }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
-                .iter()
-                .map(|k| r[*k].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .collect();
-    print_table(
-        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-        &table,
-    );
-    Ok(())
+    let columns = [
+        ("IMAGE", "ID"),
+        ("CREATED", "CreatedSince"),
+        ("CREATED BY", "CreatedBy"),
+        ("SIZE", "Size"),
+        ("COMMENT", "Comment"),
+    ];
+    print_rows(&rows, a.format.as_deref(), &columns)
 }
 
 /// Docker's `image inspect` document for one image.
@@ -427,12 +400,24 @@ pub fn inspect_json(store: &Store, img: &ImageRecord) -> Result<Value, String> {
 
 pub fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
     let store = ctx.store()?;
+    print_inspected(&a, "image", |n| {
+        store.find(n).ok().map(|img| inspect_json(&store, &img))
+    })
+}
+
+/// Prints the documents `find` gives for the names (a JSON array, or `--format` per document),
+/// then fails naming what was not found, as Docker does.
+fn print_inspected(
+    a: &InspectArgs,
+    kind: &str,
+    find: impl Fn(&str) -> Option<Result<Value, String>>,
+) -> Result<(), String> {
     let mut docs = Vec::new();
     let mut missing = Vec::new();
     for n in &a.names {
-        match store.find(n) {
-            Ok(img) => docs.push(inspect_json(&store, &img)?),
-            Err(_) => missing.push(n.clone()),
+        match find(n) {
+            Some(doc) => docs.push(doc?),
+            None => missing.push(n.clone()),
         }
     }
     match &a.format {
@@ -449,7 +434,7 @@ pub fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("No such image: {}", missing.join(", ")))
+        Err(format!("No such {kind}: {}", missing.join(", ")))
     }
 }
 
@@ -457,33 +442,10 @@ pub fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
 pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
     let engine = berth_engine::Engine::open(&ctx.root, &ctx.runroot).map_err(|e| e.to_string())?;
     let store = ctx.store()?;
-    let mut docs = Vec::new();
-    let mut missing = Vec::new();
-    for n in &a.names {
-        if let Ok(r) = engine.get(n) {
-            docs.push(crate::containers::inspect_json(&engine, &r));
-        } else if let Ok(img) = store.find(n) {
-            docs.push(inspect_json(&store, &img)?);
-        } else {
-            missing.push(n.clone());
-        }
-    }
-    match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", render(f, d)?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("No such object: {}", missing.join(", ")))
-    }
+    print_inspected(&a, "object", |n| match engine.get(n) {
+        Ok(r) => Some(Ok(crate::containers::inspect_json(&engine, &r))),
+        Err(_) => store.find(n).ok().map(|img| inspect_json(&store, &img)),
+    })
 }
 
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), String> {

@@ -102,54 +102,14 @@ fn limit_text(v: Option<String>) -> String {
     }
 }
 
+/// The names (`chown`, `net_raw`, …) of the capabilities set in a `CapEff:` mask.
 fn cap_names(hex: &str) -> Vec<String> {
-    const NAMES: [&str; 41] = [
-        "chown",
-        "dac_override",
-        "dac_read_search",
-        "fowner",
-        "fsetid",
-        "kill",
-        "setgid",
-        "setuid",
-        "setpcap",
-        "linux_immutable",
-        "net_bind_service",
-        "net_broadcast",
-        "net_admin",
-        "net_raw",
-        "ipc_lock",
-        "ipc_owner",
-        "sys_module",
-        "sys_rawio",
-        "sys_chroot",
-        "sys_ptrace",
-        "sys_pacct",
-        "sys_admin",
-        "sys_boot",
-        "sys_nice",
-        "sys_resource",
-        "sys_time",
-        "sys_tty_config",
-        "mknod",
-        "lease",
-        "audit_write",
-        "audit_control",
-        "setfcap",
-        "mac_override",
-        "mac_admin",
-        "syslog",
-        "wake_alarm",
-        "block_suspend",
-        "audit_read",
-        "perfmon",
-        "bpf",
-        "checkpoint_restore",
-    ];
     let bits = u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
-    (0..NAMES.len())
-        .filter(|i| bits & (1 << i) != 0)
-        .map(|i| NAMES[i].to_string())
+    berth_runtime::features::CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, c)| c.trim_start_matches("CAP_").to_ascii_lowercase())
         .collect()
 }
 
@@ -429,41 +389,16 @@ pub fn stats(ctx: &Ctx, a: StatsArgs) -> Result<u8, (String, u8)> {
                 "PIDs": s.pids.current.to_string()});
             rows.push(row);
         }
-        if let Some(f) = &a.format {
-            for r in &rows {
-                println!("{}", crate::format::render(f, r).map_err(|x| (x, 125))?);
-            }
-        } else {
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    [
-                        "Container",
-                        "Name",
-                        "CPUTime",
-                        "MemUsage",
-                        "MemPerc",
-                        "BlockIO",
-                        "PIDs",
-                    ]
-                    .iter()
-                    .map(|k| r[*k].as_str().unwrap_or("").to_string())
-                    .collect()
-                })
-                .collect();
-            print_table(
-                &[
-                    "CONTAINER ID",
-                    "NAME",
-                    "CPU TIME",
-                    "MEM USAGE / LIMIT",
-                    "MEM %",
-                    "BLOCK I/O",
-                    "PIDS",
-                ],
-                &table,
-            );
-        }
+        let columns = [
+            ("CONTAINER ID", "Container"),
+            ("NAME", "Name"),
+            ("CPU TIME", "CPUTime"),
+            ("MEM USAGE / LIMIT", "MemUsage"),
+            ("MEM %", "MemPerc"),
+            ("BLOCK I/O", "BlockIO"),
+            ("PIDS", "PIDs"),
+        ];
+        crate::format::print_rows(&rows, a.format.as_deref(), &columns).map_err(|x| (x, 125))?;
         if a.no_stream {
             return Ok(0);
         }
@@ -486,34 +421,7 @@ fn total_memory() -> u64 {
 
 pub fn pause(ctx: &Ctx, a: PauseArgs, resume: bool) -> Result<u8, (String, u8)> {
     let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
-    let mut failed = false;
-    for c in &a.containers {
-        let result = e.get(c).and_then(|mut r| {
-            let _l = e.records.lock(&r.id)?;
-            let res = if resume {
-                berth_runtime::ops::resume(&e.runtime_root, &r.id)
-            } else {
-                berth_runtime::ops::pause(&e.runtime_root, &r.id)
-            };
-            res.map_err(|x| EngineError::msg(x.to_string()))?;
-            let mut fresh = e.records.load(&r.id)?;
-            fresh.state.status = if resume {
-                "running".into()
-            } else {
-                "paused".into()
-            };
-            e.records.save(&fresh)?;
-            r = fresh;
-            let _ = r;
-            Ok(())
-        });
-        match result {
-            Ok(()) => println!("{c}"),
-            Err(x) => {
-                eprintln!("Error response from daemon: {x}");
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+    Ok(crate::containers::each(&a.containers, |c| {
+        e.get(c).and_then(|r| e.set_paused(&r, !resume))
+    }))
 }

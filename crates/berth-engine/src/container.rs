@@ -98,7 +98,7 @@ pub struct Launched {
 }
 
 fn now() -> String {
-    crate::logs::now_nanos()
+    berth_runtime::state::rfc3339_now()
 }
 
 /// Is the process that watches this container still the one that started watching it? A zombie
@@ -169,8 +169,8 @@ impl Engine {
         let rc = cfg.config.clone().unwrap_or_default();
         let (path, args) = command(o, &rc)?;
         let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
-        let (restart, _) = crate::options::parse_restart(&o.restart).map_err(err)?;
-        let _ = restart;
+        // Checked here; the watcher applies it.
+        crate::options::parse_restart(&o.restart).map_err(err)?;
         let mut labels: BTreeMap<String, String> = rc.labels.clone().unwrap_or_default();
         labels.extend(o.labels.clone());
         let (log_max_size, log_max_file) = log_opts(&o.log_opts)?;
@@ -576,6 +576,17 @@ impl Engine {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// A `start` or `restart` by the user undoes an earlier `stop` for the restart policy. Saved
+    /// (the monitor that starts the container reads the record from disk).
+    pub fn user_started(&self, rec: &mut Record) -> Result<()> {
+        let _l = self.records.lock(&rec.id)?;
+        let mut fresh = self.records.load(&rec.id)?;
+        fresh.manually_stopped = false;
+        self.records.save(&fresh)?;
+        *rec = fresh;
+        Ok(())
     }
 
     /// `pause`/`unpause`: freezes or thaws the container's cgroup and records it, under its lock.

@@ -13,15 +13,6 @@ pub struct Entry {
     pub time: String,
 }
 
-/// RFC 3339 with nanoseconds, UTC.
-pub fn now_nanos() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let base = berth_image::pull::rfc3339(d.as_secs() as i64);
-    format!("{}.{:09}Z", base.trim_end_matches('Z'), d.subsec_nanos())
-}
-
 pub struct LogWriter {
     path: PathBuf,
     file: File,
@@ -80,7 +71,7 @@ impl LogWriter {
         let e = Entry {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: if stream == 0 { "stdout" } else { "stderr" }.into(),
-            time: now_nanos(),
+            time: berth_runtime::state::rfc3339_now(),
         };
         let mut out = serde_json::to_vec(&e).expect("entry serializes");
         out.push(b'\n');

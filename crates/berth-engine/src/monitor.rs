@@ -163,7 +163,7 @@ fn should_restart(rec: &Record, code: i32) -> bool {
 /// `berth run -d` / `berth start`: starts the monitor (a fresh exec of this binary, so it carries
 /// nothing of the CLI's memory), waits until the container started (or failed), and returns.
 /// The monitor lives on as the container's parent.
-pub fn start_detached(engine: &Engine, rec: &mut Record, _o: &RunOptions) -> Result<()> {
+pub fn start_detached(engine: &Engine, rec: &mut Record) -> Result<()> {
     let (ready_r, ready_w) = pipe()?;
     let argv = self_argv(
         engine,

@@ -382,7 +382,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
     let mut rec = e.create(&o, &image).map_err(fail)?;
     berth_runtime::trace("run: container created");
     if a.detach {
-        if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec, &o) {
+        if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec) {
             if o.auto_remove {
                 let _ = e.remove(&rec.id, true, true);
             }
@@ -426,11 +426,11 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> Result<u8, (String, u8)> {
             continue;
         }
         let o = e.options(&rec).map_err(fail)?;
-        rec.manually_stopped = false;
+        e.user_started(&mut rec).map_err(fail)?;
         if a.attach {
             last = berth_engine::monitor::run_foreground(&e, &mut rec, &o).map_err(fail)?;
         } else {
-            berth_engine::monitor::start_detached(&e, &mut rec, &o).map_err(fail)?;
+            berth_engine::monitor::start_detached(&e, &mut rec).map_err(fail)?;
             println!("{c}");
         }
     }
@@ -449,10 +449,9 @@ pub fn restart(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
     for c in &a.containers {
         let mut rec = e.get(c).map_err(fail)?;
         e.stop(&mut rec, a.time).map_err(fail)?;
-        let o = e.options(&rec).map_err(fail)?;
         let mut rec = e.get(c).map_err(fail)?;
-        rec.manually_stopped = false;
-        berth_engine::monitor::start_detached(&e, &mut rec, &o).map_err(fail)?;
+        e.user_started(&mut rec).map_err(fail)?;
+        berth_engine::monitor::start_detached(&e, &mut rec).map_err(fail)?;
         println!("{c}");
     }
     Ok(0)
@@ -629,7 +628,7 @@ fn attach_tty(
     stdin: bool,
 ) -> Result<u8, (String, u8)> {
     std::env::set_var(berth_engine::attach::ATTACH_FIRST, "1");
-    let started = berth_engine::monitor::start_detached(e, rec, o);
+    let started = berth_engine::monitor::start_detached(e, rec);
     std::env::remove_var(berth_engine::attach::ATTACH_FIRST);
     if let Err(x) = started {
         if o.auto_remove {

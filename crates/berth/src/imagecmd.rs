@@ -319,7 +319,6 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), String> {
         .rev()
         .map(|c| store.layers.info(c).map(|i| i.size).unwrap_or(0));
     let mut rows = Vec::new();
-    let n = config.history.len();
     for (i, h) in config.history.iter().rev().enumerate() {
         let size = if h.empty_layer {
             0
@@ -338,7 +337,6 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), String> {
         rows.push(json!({"ID": id, "CreatedSince": ago(h.created.as_deref()), "CreatedAt": h.created.clone().unwrap_or_default(),
             "CreatedBy": created_by, "Size": human_size(size), "Comment": h.comment.clone().unwrap_or_default()}));
     }
-    let _ = n;
     if a.quiet {
         for r in &rows {
             println!("{}", r["ID"].as_str().unwrap_or_default());
@@ -449,7 +447,7 @@ pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), String> {
 }
 
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), String> {
-    let _ = a.force;
+    let _ = a.force; // accepted as Docker's: berth never asks for confirmation
     let store = ctx.store()?;
     let users = container_users(ctx);
     let removed = store

@@ -577,3 +577,29 @@ fn image_stop_signal_and_labels_are_honoured_and_unless_stopped_stays_stopped() 
     assert_eq!(sb.status("u"), "exited");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn start_after_stop_brings_the_restart_policy_back() {
+    let sb = Sandbox::new();
+    let c = sb.run_d(&[
+        "--restart",
+        "always",
+        "--name",
+        "a",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 1",
+    ]);
+    sb.ok(&["stop", "-t", "1", "a"]);
+    assert_eq!(sb.status("a"), "exited");
+    // `start` undoes the `stop`: when the process ends again, `always` restarts it.
+    sb.ok(&["start", "a"]);
+    let before = sb.inspect(&c)["RestartCount"].as_i64().unwrap();
+    fixture::wait_until(
+        "the container is restarted",
+        std::time::Duration::from_secs(10),
+        || sb.inspect(&c)["RestartCount"].as_i64().unwrap() > before,
+    );
+    sb.remove_all_and_assert_clean();
+}

@@ -176,21 +176,25 @@ impl Engine {
         let (log_max_size, log_max_file) = log_opts(&o.log_opts)?;
         let id = crate::names::new_id();
         let _names = self.records.names_lock().map_err(err)?;
-        let taken: Vec<String> = self.records.list().into_iter().map(|r| r.name).collect();
+        let reserve = |n: &str| {
+            self.records
+                .reserve_name(n, &id)
+                .map_err(|e| err(format!("name {n}: {e}")))
+        };
         let name = match &o.name {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
                 if !crate::record::valid_name(n) {
                     return Err(RecordError::BadName(n.into()).into());
                 }
-                if taken.iter().any(|t| t == n) {
+                if !reserve(n)? {
                     return Err(RecordError::NameInUse(n.into()).into());
                 }
                 n.to_string()
             }
             None => {
                 let mut n = crate::names::random_name();
-                while taken.contains(&n) {
+                while !reserve(&n)? {
                     n = format!(
                         "{}{}",
                         crate::names::random_name(),
@@ -263,6 +267,7 @@ impl Engine {
         })();
         if let Err(e) = staged {
             let _ = fs::remove_dir_all(&staging);
+            self.records.release_name(&rec.name, &id);
             return Err(err(format!("{}: {e}", dir.display())));
         }
         let made = (|| -> Result<()> {
@@ -431,6 +436,7 @@ impl Engine {
             }
         }
         let dir = self.records.dir(&rec.id);
+        self.records.release_name(&rec.name, &rec.id);
         let doomed = self.root.join("containers").join(format!(".rm-{}", rec.id));
         if fs::rename(&dir, &doomed).is_ok() {
             fs::remove_dir_all(&doomed).map_err(|e| err(format!("{}: {e}", doomed.display())))?;

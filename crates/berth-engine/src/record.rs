@@ -156,7 +156,63 @@ impl Records {
     pub fn open(root: &Path) -> io::Result<Records> {
         let dir = root.join("containers");
         fs::create_dir_all(&dir)?;
-        Ok(Records { dir })
+        let records = Records { dir };
+        if !records.names_dir().exists() {
+            records.index_names()?;
+        }
+        Ok(records)
+    }
+
+    /// `.names/<name>` is a symlink to the container's ID: names are taken atomically and looked
+    /// up without reading every record.
+    fn names_dir(&self) -> PathBuf {
+        self.dir.join(".names")
+    }
+
+    /// Builds the name index from the records (a store made before it existed), in a private
+    /// directory renamed into place so no reader sees it half made.
+    fn index_names(&self) -> io::Result<()> {
+        let tmp = self.dir.join(format!(".names-{}", std::process::id()));
+        fs::create_dir_all(&tmp)?;
+        for r in self.list() {
+            let _ = std::os::unix::fs::symlink(&r.id, tmp.join(&r.name));
+        }
+        if fs::rename(&tmp, self.names_dir()).is_err() {
+            let _ = fs::remove_dir_all(&tmp); // another berth indexed it first
+        }
+        Ok(())
+    }
+
+    /// The container holding `name`. A reservation whose container is gone (a create killed
+    /// before its record appeared, a removal killed before it let go) is stale and not an owner.
+    pub fn id_by_name(&self, name: &str) -> Option<String> {
+        let id = fs::read_link(self.names_dir().join(name))
+            .ok()?
+            .to_string_lossy()
+            .into_owned();
+        let live = self.dir(&id).join("meta.json").exists()
+            || self.dir.join(format!(".new-{id}")).exists();
+        live.then_some(id)
+    }
+
+    /// Takes `name` for `id` unless a live container holds it; false when taken. Call it under
+    /// `names_lock` (which is what makes the stale check and the replacement one step).
+    pub fn reserve_name(&self, name: &str, id: &str) -> io::Result<bool> {
+        if self.id_by_name(name).is_some() {
+            return Ok(false);
+        }
+        let link = self.names_dir().join(name);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(id, &link)?;
+        Ok(true)
+    }
+
+    /// Lets go of `name` if `id` holds it.
+    pub fn release_name(&self, name: &str, id: &str) {
+        let link = self.names_dir().join(name);
+        if fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id) {
+            let _ = fs::remove_file(link);
+        }
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -234,15 +290,75 @@ impl Records {
         if self.dir(what).join("meta.json").exists() && what.len() == 64 {
             return Ok(what.into());
         }
-        let all = self.list();
-        if let Some(r) = all.iter().find(|r| r.name == what) {
-            return Ok(r.id.clone());
+        if let Some(id) = self.id_by_name(what) {
+            return Ok(id);
         }
-        let hits: Vec<&Record> = all.iter().filter(|r| r.id.starts_with(what)).collect();
-        match hits.len() {
-            0 => Err(RecordError::NoSuch(what.into())),
-            1 => Ok(hits[0].id.clone()),
+        // An ID prefix: directory names only, no record is read.
+        let hits: Vec<String> = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                !n.starts_with('.') && n.starts_with(what) && self.dir(n).join("meta.json").exists()
+            })
+            .collect();
+        match hits.as_slice() {
+            [] => Err(RecordError::NoSuch(what.into())),
+            [one] => Ok(one.clone()),
             _ => Err(RecordError::Ambiguous(what.into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str) -> Record {
+        Record {
+            id: id.into(),
+            name: name.into(),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn a_store_without_the_name_index_gets_one_built_from_its_records() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("containers/c1");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("meta.json"),
+            serde_json::to_vec(&record("c1", "web")).unwrap(),
+        )
+        .unwrap();
+        let r = Records::open(d.path()).unwrap();
+        assert_eq!(r.id_by_name("web").as_deref(), Some("c1"));
+        assert_eq!(r.resolve("web").unwrap(), "c1");
+        assert!(
+            !r.reserve_name("web", "c2").unwrap(),
+            "a live container keeps its name"
+        );
+    }
+
+    #[test]
+    fn a_stale_reservation_is_taken_over_and_only_its_owner_releases_a_name() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Records::open(d.path()).unwrap();
+        // A create killed after reserving, before any record or staging appeared.
+        assert!(r.reserve_name("db", "dead").unwrap());
+        assert_eq!(r.id_by_name("db"), None);
+        assert!(r.reserve_name("db", "c2").unwrap());
+        fs::create_dir_all(r.dir("c2")).unwrap();
+        fs::write(
+            r.dir("c2").join("meta.json"),
+            serde_json::to_vec(&record("c2", "db")).unwrap(),
+        )
+        .unwrap();
+        r.release_name("db", "someone-else");
+        assert_eq!(r.id_by_name("db").as_deref(), Some("c2"));
+        r.release_name("db", "c2");
+        assert_eq!(r.id_by_name("db"), None);
     }
 }

@@ -24,15 +24,18 @@ pub fn rename(e: &Engine, what: &str, new: &str) -> Result<()> {
             "Renaming a container with the same name as its current name",
         ));
     }
-    if let Some(other) = e.records.list().into_iter().find(|r| r.name == new) {
+    if let Some(other) = e.records.id_by_name(new) {
         return Err(EngineError::msg(format!(
-            "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-            other.id
+            "Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
         )));
     }
     let _lock = e.records.lock(&rec.id)?;
     let mut fresh = e.records.load(&rec.id)?;
+    e.records
+        .reserve_name(new, &rec.id)
+        .map_err(|x| EngineError::msg(format!("name {new}: {x}")))?;
     fresh.name = new.to_string();
     e.records.save(&fresh)?;
+    e.records.release_name(&rec.name, &rec.id);
     Ok(())
 }

@@ -68,34 +68,45 @@ pub fn keyed(text: &str, key: &str) -> Option<u64> {
 
 /// `mkdir -p dir`, appending every directory it actually created (outermost first) to `created`.
 pub fn mkdir_all(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut cur = dir;
-    while !cur.exists() {
-        missing.push(cur.to_path_buf());
-        match cur.parent() {
-            Some(p) => cur = p,
-            None => break,
+    // mkdir first (one syscall when the parent exists, the usual case); parents only on ENOENT.
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
         }
-    }
-    for d in missing.into_iter().rev() {
-        match fs::create_dir(&d) {
-            Ok(()) => created.push(d),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(err) => {
-                return Err(Error::Dir {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && dir.parent().is_some() => {
+            mkdir_all(dir.parent().expect("checked"), created)?;
+            match fs::create_dir(dir) {
+                Ok(()) => {
+                    created.push(dir.to_path_buf());
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                Err(err) => Err(Error::Dir {
                     op: "mkdir",
-                    path: d,
+                    path: dir.to_path_buf(),
                     err,
-                })
+                }),
             }
         }
+        Err(err) => Err(Error::Dir {
+            op: "mkdir",
+            path: dir.to_path_buf(),
+            err,
+        }),
     }
-    Ok(())
 }
 
 /// Removes a cgroup directory and any child cgroups under it, deepest first. EBUSY (tasks that
 /// are still being reaped) is retried for about a second; a missing directory is fine.
 pub fn remove_tree(dir: &Path) -> Result<()> {
+    // The common case, an empty leaf, in one syscall; children (EBUSY) are removed first below.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {

@@ -103,6 +103,20 @@ impl Cgroup {
     }
 
     /// Every pid in the cgroup, child cgroups included.
+    /// Signals every process in any of the cgroup's directories (v1: every hierarchy, not just
+    /// the one `procs` lists): for what someone moved into one controller's cgroup by hand.
+    pub fn signal_stragglers(&self, sig: i32) -> Result<()> {
+        let mut pids = Vec::new();
+        for dir in self.paths() {
+            if dir.exists() {
+                cgroupfs::procs_recursive("cgroup", &dir, &mut pids)?;
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        cgroupfs::signal_all(&pids, sig)
+    }
+
     pub fn procs(&self) -> Result<Vec<i32>> {
         let mut pids = Vec::new();
         match &self.hierarchy {

@@ -317,7 +317,10 @@ fn block_io(cg: &V1, b: &LinuxBlockIo) -> Result<()> {
 /// Deny everything, then replay the rules in order (the kernel keeps the list; later wins).
 fn devices(cg: &V1, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let dir = cg.dir("devices", "device rules")?;
-    write("devices", &dir, "devices.deny", "a")?;
+    // One open per file, one write per rule (the kernel parses each write as one rule): a
+    // container's default rules are a dozen, on the path of every start.
+    let mut files = RuleFiles::new(&dir);
+    files.write("devices.deny", "a")?;
     for d in rules {
         if d.access()
             .as_deref()
@@ -330,9 +333,48 @@ fn devices(cg: &V1, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         } else {
             "devices.deny"
         };
-        write("devices", &dir, file, &v1_device_rule(d))?;
+        files.write(file, &v1_device_rule(d))?;
     }
     Ok(())
+}
+
+/// devices.allow and devices.deny, each opened once.
+struct RuleFiles<'a> {
+    dir: &'a Path,
+    open: Vec<(&'static str, std::fs::File)>,
+}
+
+impl<'a> RuleFiles<'a> {
+    fn new(dir: &'a Path) -> Self {
+        RuleFiles {
+            dir,
+            open: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, file: &'static str, rule: &str) -> Result<()> {
+        use std::io::Write;
+        let err = |err| Error::Write {
+            controller: "devices".into(),
+            file: file.into(),
+            value: rule.into(),
+            err,
+        };
+        if !self.open.iter().any(|(n, _)| *n == file) {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(self.dir.join(file))
+                .map_err(err)?;
+            self.open.push((file, f));
+        }
+        let f = &mut self
+            .open
+            .iter_mut()
+            .find(|(n, _)| *n == file)
+            .expect("opened above")
+            .1;
+        f.write_all(rule.as_bytes()).map_err(err)
+    }
 }
 
 /// `c 1:3 rwm`; a missing or negative number is `*`, a missing access is `rwm`.

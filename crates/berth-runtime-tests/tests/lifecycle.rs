@@ -179,3 +179,37 @@ fn delete_force_of_a_running_container_leaves_nothing() {
     );
     assert!(!fx.rt.root.join(&fx.id).exists(), "state dir left");
 }
+
+#[test]
+fn delete_removes_a_process_moved_into_the_cgroup_of_a_container_with_a_pid_namespace() {
+    // The init's own pid namespace is emptied by the kernel, so delete skips signalling the
+    // cgroup: a process someone moved in from outside must still not keep the cgroup alive.
+    let fx = Fixture::new("outsider", &["sleep", "100"]);
+    fx.run_detached();
+    let mut outsider = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .expect("spawn sleep");
+    let procs = berth_runtime_tests::cgroup::dir(
+        "pids",
+        &berth_runtime_tests::fixture::cgroups_path_for(&fx.id),
+    )
+    .join("cgroup.procs");
+    std::fs::write(&procs, outsider.id().to_string()).expect("move the outsider in");
+    fx.rt.exec(&["kill", &fx.id, "KILL"]).ok();
+    fx.rt.wait_status(&fx.id, "stopped");
+    let deleted = fx.rt.exec(&["delete", &fx.id]);
+    let reaped = wait_for(Duration::from_secs(5), || {
+        matches!(outsider.try_wait(), Ok(Some(_)))
+    });
+    if !reaped {
+        let _ = outsider.kill();
+        let _ = outsider.wait();
+    }
+    deleted.ok();
+    assert!(reaped, "the process moved into the cgroup survived delete");
+    assert!(
+        berth_runtime_tests::leaks::cgroups_named(&fx.id).is_empty(),
+        "cgroups left"
+    );
+}

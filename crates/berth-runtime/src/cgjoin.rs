@@ -2,7 +2,9 @@
 //! "0" to each controller's `tasks` file moves itself without taking the kernel's global
 //! threadgroup lock; the parent's write of a pid to `cgroup.procs` takes it and waits for an RCU
 //! grace period (5-35 ms here), which would dominate start-up. The files are opened by the parent
-//! before the clone, so nothing depends on the child's view of the filesystem.
+//! (before the clone, or once the cgroup exists and passed with `Go`), so nothing depends on the
+//! child's view of the filesystem, and the opens (tens of microseconds each on cgroupfs) stay off
+//! the child's path.
 
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -175,8 +177,8 @@ impl SelfJoin {
         })
     }
 
-    /// For a child that can see the host's /sys/fs/cgroup (no joined mount or user namespace) and
-    /// will open the v1 `tasks` files itself, once the parent says the cgroup exists.
+    /// For a child cloned before its cgroup existed: the parent opens the v1 `tasks` files once it
+    /// has made the cgroup and passes them with `Go` (`send_to`), off the child's critical path.
     pub fn deferred(cg: &berth_cgroups::Cgroup) -> SelfJoin {
         let deferred = if cg.hierarchy().is_v2() {
             Vec::new()
@@ -189,18 +191,31 @@ impl SelfJoin {
         }
     }
 
+    /// In the parent, after `Go`: passes the `tasks` files a `deferred` join waits for (opened by
+    /// `open`, for the same cgroup).
+    pub fn send_to(&self, opened: &SelfJoin, chan: &crate::sync::Channel) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        use std::os::fd::AsRawFd;
+        let fds: Vec<i32> = opened.files.iter().map(|(f, _)| f.as_raw_fd()).collect();
+        chan.send_fds(&fds)
+    }
+
     pub fn by_child(&self) -> bool {
         !self.files.is_empty() || !self.deferred.is_empty()
     }
 
     /// In the child: move this (single-threaded) process into every controller's cgroup.
-    pub fn join(&self) -> Result<()> {
-        for path in &self.deferred {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .with_ctx(|| format!("cgroup {}", path.display()))?;
-            f.write_all(b"0")
+    pub fn join(&self, chan: &crate::sync::Channel) -> Result<()> {
+        let passed = if self.deferred.is_empty() {
+            Vec::new()
+        } else {
+            chan.recv_fds(self.deferred.len())?
+        };
+        for (fd, path) in passed.into_iter().zip(&self.deferred) {
+            std::fs::File::from(fd)
+                .write_all(b"0")
                 .with_ctx(|| format!("join cgroup {}", path.display()))?;
         }
         for (fd, path) in &self.files {

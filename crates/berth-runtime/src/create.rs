@@ -258,7 +258,16 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     if let Some(Msg::Failed(why)) = parent.try_recv() {
         return Err(Error::msg(why));
     }
-    if let Err(e) = parent.send(&Msg::Go) {
+    let opened = if early_clone && cgroup_join.by_child() {
+        Some(crate::cgjoin::SelfJoin::open(&cgroup)?)
+    } else {
+        None
+    };
+    let sent = parent.send(&Msg::Go).and_then(|()| match &opened {
+        Some(o) => cgroup_join.send_to(o, &parent),
+        None => Ok(()),
+    });
+    if let Err(e) = sent {
         return Err(match parent.try_recv() {
             Some(Msg::Failed(why)) => Error::msg(why),
             _ => e,
@@ -277,6 +286,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         cgroup: Some(cgroup.clone()),
         config: spec.clone(),
     };
+    // Encoded while the init finishes its set-up (we would only wait): written once it is ready.
+    st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+    let encoded = st.encode()?;
     loop {
         match parent.recv()? {
             Some(Msg::RunHooks) => {
@@ -311,8 +323,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         ),
         None => None,
     };
-    st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
-    st.save(&opts.root)?;
+    st.save_encoded(&opts.root, &encoded)?;
     crate::trace("state saved");
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;

@@ -215,7 +215,7 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     chan.expect(Msg::Go)?;
     if let Some(j) = cgroup_join {
-        j.join()?;
+        j.join(chan)?;
     }
     for (t, fd) in joins.iter().filter(|(t, _)| *t != LinuxNamespaceType::Pid) {
         namespaces::setns(fd, *t, "of the container")?;

@@ -78,7 +78,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     }
     if !a.early_clone {
         a.chan.expect(Msg::Go)?;
-        a.cgroup_join.join()?;
+        a.cgroup_join.join(a.chan)?;
         crate::trace("child: cgroup joined");
     }
     if userns {
@@ -125,7 +125,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     rootfs::prepare(&ctx, &mut || {
         if a.early_clone {
             a.chan.expect(Msg::Go)?;
-            a.cgroup_join.join()?;
+            a.cgroup_join.join(a.chan)?;
             crate::trace("child: cgroup joined");
             if a.plan.unshare_cgroup {
                 namespaces::unshare(libc::CLONE_NEWCGROUP)?;

@@ -13,6 +13,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         Status::Created => {}
         s => crate::bail!("container {id:?} cannot be started: it is {s}"),
     }
+    start_created(root, &st)
+}
+
+/// `start` for a container this process has just created (`run`): no reload, no status check (a
+/// gone init shows as a start gate nobody reads).
+pub fn start_created(root: &Path, st: &ContainerState) -> Result<()> {
+    let id = &st.id;
     let fifo = st.dir(root).join(state::EXEC_FIFO);
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -27,7 +34,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     drop(f);
     if let Some(h) = st.config.hooks() {
         if h.poststart().as_ref().is_some_and(|v| !v.is_empty()) {
-            wait_for_exec(&st);
+            wait_for_exec(st);
         }
         let json = serde_json::to_vec(&st.to_oci_json(Status::Running)).ctx("state json")?;
         if let Err(e) = crate::create::run_hooks("poststart", h.poststart(), &json) {
@@ -153,15 +160,27 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
 
 pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
     // A cgroup that existed before the container (shared with others) is neither emptied nor removed.
+    let plan = crate::namespaces::Plan::from_spec(&st.config);
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| !cg.preexisted()) {
-        // Processes left behind when there was no pid namespace die with the container.
-        let _ = cg.kill_all(libc::SIGKILL);
-        cg.destroy()?;
+        // Processes left behind when there was no pid namespace of its own die with the
+        // container. With one, the kernel killed them all before the init could be reaped.
+        let pid_ns_emptied = plan.clone_flags & libc::CLONE_NEWPID != 0 && !st.init_alive();
+        if !pid_ns_emptied {
+            let _ = cg.kill_all(libc::SIGKILL);
+        }
+        if let Err(e) = cg.destroy() {
+            // Someone moved a process of their own in: it goes too, as without a pid namespace.
+            if !pid_ns_emptied {
+                return Err(e.into());
+            }
+            let _ = cg.signal_stragglers(libc::SIGKILL);
+            cg.destroy()?;
+        }
     }
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| cg.preexisted()) {
         cg.destroy_unified()?;
     }
-    if !crate::namespaces::Plan::from_spec(&st.config).has_mount_ns() {
+    if !plan.has_mount_ns() {
         crate::rootfs::unmount_under(&st.rootfs)?;
     }
     let dir = st.dir(root);

@@ -71,11 +71,20 @@ impl ContainerState {
     }
 
     pub fn save(&self, root: &Path) -> Result<()> {
+        self.save_encoded(root, &self.encode()?)
+    }
+
+    /// The record as `save` writes it.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).ctx("encode state")
+    }
+
+    /// Writes a record made by `encode` (atomically: a reader sees the old one or this one).
+    pub fn save_encoded(&self, root: &Path, data: &[u8]) -> Result<()> {
         let dir = container_dir(root, &self.id);
         let tmp = dir.join(".state.json.tmp");
-        let data = serde_json::to_vec(self).ctx("encode state")?;
         let mut f = fs::File::create(&tmp).with_ctx(|| tmp.display().to_string())?;
-        f.write_all(&data).with_ctx(|| tmp.display().to_string())?;
+        f.write_all(data).with_ctx(|| tmp.display().to_string())?;
         fs::rename(&tmp, dir.join(STATE_FILE)).with_ctx(|| format!("save state of {:?}", self.id))
     }
 

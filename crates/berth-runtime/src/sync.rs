@@ -168,13 +168,17 @@ impl Channel {
 
     /// Passes one fd (SCM_RIGHTS).
     pub fn send_fd(&self, fd: &OwnedFd) -> Result<()> {
+        self.send_fds(&[fd.as_raw_fd()])
+    }
+
+    /// Passes fds in one message (SCM_RIGHTS), in order.
+    pub fn send_fds(&self, fds: &[std::os::fd::RawFd]) -> Result<()> {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        let fds = [fd.as_raw_fd()];
         let iov = [std::io::IoSlice::new(b"F")];
         sendmsg::<()>(
             self.fd.as_raw_fd(),
             &iov,
-            &[ControlMessage::ScmRights(&fds)],
+            &[ControlMessage::ScmRights(fds)],
             MsgFlags::empty(),
             None,
         )
@@ -183,10 +187,18 @@ impl Channel {
     }
 
     pub fn recv_fd(&self) -> Result<OwnedFd> {
+        self.recv_fds(1)?
+            .pop()
+            .ok_or_else(|| Error::msg("sync channel: expected an fd, got none"))
+    }
+
+    /// Receives exactly `n` fds sent by one `send_fds`.
+    pub fn recv_fds(&self, n: usize) -> Result<Vec<OwnedFd>> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         let mut buf = [0u8; 8];
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        // Room for the cgroup v1 controllers a host can have, and more.
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 32]);
         let msg = recvmsg::<()>(
             self.fd.as_raw_fd(),
             &mut iov,
@@ -194,18 +206,23 @@ impl Channel {
             MsgFlags::MSG_CMSG_CLOEXEC,
         )
         .map_err(|e| Error::msg(format!("sync channel: receive fd: {e}")))?;
+        let mut out = Vec::new();
         for c in msg
             .cmsgs()
             .map_err(|e| Error::msg(format!("sync channel: {e}")))?
         {
             if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(&fd) = fds.first() {
-                    // SAFETY: the kernel just gave us this fd.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
+                // SAFETY: the kernel just gave us these fds.
+                out.extend(fds.iter().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) }));
             }
         }
-        Err(Error::msg("sync channel: expected an fd, got none"))
+        if out.len() != n {
+            return Err(Error::msg(format!(
+                "sync channel: expected {n} fds, got {}",
+                out.len()
+            )));
+        }
+        Ok(out)
     }
 
     /// In a cloned child: closes its copy of the other side's end, so the child's reads see EOF

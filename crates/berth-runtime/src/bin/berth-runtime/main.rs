@@ -206,7 +206,7 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     opts.proxy_terminal = !detach;
     let created = create::create(opts, &h)?;
     let st = created.state;
-    if let Err(e) = ops::start(&cli.g.root, &a.id) {
+    if let Err(e) = ops::start_created(&cli.g.root, &st) {
         let _ = ops::delete(&cli.g.root, &a.id, true);
         return Err(e);
     }

@@ -234,6 +234,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     } else {
         plan.clone_flags
     };
+    crate::debug("nsexec container setup: cloning the container's init");
     let pid = clone_init(clone_flags, into.as_ref().map(|i| &i.fd), || {
         parent.close_in_child();
         init::run(&args)

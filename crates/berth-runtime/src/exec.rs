@@ -118,6 +118,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if !opts.detach {
         crate::signals::block_all();
     }
+    crate::debug("nsexec container setup: cloning the process that joins the container");
     let pid = crate::create::clone_init(0, into.as_ref().map(|i| &i.fd), || {
         parent.close_in_child();
         let c = ExecChild {
@@ -201,6 +202,7 @@ struct ExecChild<'a> {
 }
 
 fn child_setup(c: &ExecChild) -> Result<Error> {
+    crate::debug("child process in init(): joining the container");
     let ExecChild {
         joins,
         userns,
@@ -237,6 +239,7 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     let path = process::lookup(&args[0], &env)?;
     process::cloexec_from(3 + preserve_fds);
     process::reset_signals();
+    crate::debug(&format!("setns_init: about to exec {}", path.display()));
     Ok(process::exec(&path, &args, &env))
 }
 

@@ -33,6 +33,7 @@ pub struct InitArgs<'a> {
 
 /// Runs in the cloned child; returns the exit code only on failure (exec replaces us on success).
 pub fn run(a: &InitArgs) -> i32 {
+    crate::debug("child process in init(): setting up the container");
     let err = match setup(a) {
         Ok(exec) => exec_after_start(a, exec),
         Err(e) => e,
@@ -191,6 +192,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
 
 /// Reports ready, waits for `start`, runs startContainer hooks, installs a late seccomp filter, execs.
 fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
+    crate::debug("init: closing the pipe to signal completion: ready, waiting for start");
     if let Err(err) = a.chan.send(&Msg::Ready) {
         return err;
     }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
-    about = "berth's OCI runtime (runc-compatible command line)",
+    about = "Open Container Initiative runtime (berth's, with runc's command line)",
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -191,6 +191,41 @@ pub struct DeleteArgs {
 /// The lifecycle commands containerd and podman call for every container, parsed with a clap
 /// command that holds only the one subcommand (building all sixteen costs ~0.2 ms per call).
 /// Anything unusual (help, errors, other commands) returns None and goes through `Cli::parse`.
+/// Help laid out as runc's (NAME, USAGE, then the options), which scripts and runc's tests read.
+fn help_template(name: &str) -> String {
+    format!("NAME:\n   {name} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}")
+}
+
+/// The name we were started as: help and `--version` use it, so a berth-runtime installed as
+/// `runc` (as drop-in runtimes are, for tools that look for that name) calls itself runc.
+pub fn bin_name(args: &[std::ffi::OsString]) -> String {
+    args.first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("berth-runtime")
+        .to_string()
+}
+
+/// The whole command line, with runc's help layout for every command.
+pub fn command(args: &[std::ffi::OsString]) -> clap::Command {
+    use clap::CommandFactory;
+    let bin = bin_name(args);
+    Cli::command()
+        .bin_name(&bin)
+        .help_template(help_template(&bin))
+        .mut_subcommands(|s| {
+            let t = help_template(&format!("{bin} {}", s.get_name()));
+            s.help_template(t)
+        })
+}
+
+/// Parses with the full parser (help, every command).
+pub fn parse_full(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let m = command(args).try_get_matches_from(args)?;
+    Cli::from_arg_matches(&m)
+}
+
 pub fn parse_fast(args: &[std::ffi::OsString]) -> Option<Cli> {
     use clap::{Command, FromArgMatches};
     let name = subcommand_name(args)?;

@@ -9,8 +9,6 @@ mod update;
 use std::io::Write;
 use std::path::Path;
 
-use clap::Parser;
-
 use berth_runtime::create::{self, CreateOptions};
 use berth_runtime::error::{Context, Error, Result};
 use berth_runtime::ops;
@@ -21,10 +19,21 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match cli::parse_fast(&args) {
         Some(c) => Ok(c),
-        None => Cli::try_parse_from(&args),
+        None => cli::parse_full(&args),
     };
     let cli = match parsed {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let what = e
+                .get(clap::error::ContextKind::InvalidSubcommand)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            berth_runtime::warn(&format!(
+                "{}: No help topic for '{what}': not a command (see --help for the commands)",
+                cli::bin_name(&args)
+            ));
+            std::process::exit(1);
+        }
         Err(e) => {
             let _ = e.print();
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
@@ -116,9 +125,12 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
 
 fn dispatch(cli: &Cli) -> Result<i32> {
     if cli.g.version {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         println!(
-            "berth-runtime version {}\nspec: 1.1.0",
-            env!("CARGO_PKG_VERSION")
+            "{} version {}\ncommit: {}\nspec: 1.1.0",
+            cli::bin_name(&args),
+            env!("CARGO_PKG_VERSION"),
+            option_env!("BERTH_COMMIT").unwrap_or("unknown")
         );
         return Ok(0);
     }
@@ -126,8 +138,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         berth_runtime::bail!("--log-format {:?}: must be text or json", cli.g.log_format);
     }
     let Some(cmd) = &cli.cmd else {
-        use clap::CommandFactory;
-        Cli::command().print_help().ctx("help")?;
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        cli::command(&args).print_help().ctx("help")?;
         return Ok(0);
     };
     let root = cli.g.root.as_path();

@@ -212,10 +212,11 @@ impl Cgroup {
         // Only what `create` made: a directory that was there before (another container's, or one
         // a user prepared, frozen or not) is not ours to remove.
         let created = self.created_dirs();
-        for dir in self.paths().into_iter().filter(|d| created.contains(d)) {
-            cgroupfs::remove_tree(&dir)?;
+        let paths = self.paths();
+        for dir in paths.iter().filter(|d| has(&created, d)) {
+            cgroupfs::remove_tree(dir)?;
         }
-        for dir in created.iter().rev().filter(|d| !self.paths().contains(d)) {
+        for dir in created.iter().rev().filter(|d| !has(&paths, d)) {
             cgroupfs::remove_parent_if_unused(dir)?;
         }
         Ok(())
@@ -253,8 +254,12 @@ impl Cgroup {
         !self
             .paths()
             .iter()
-            .filter(|p| Some(*p) != unified.as_ref())
-            .any(|p| created.contains(p))
+            .filter(|p| {
+                unified
+                    .as_ref()
+                    .is_none_or(|u| u.as_os_str() != p.as_os_str())
+            })
+            .any(|p| has(&created, p))
     }
 
     /// Removes what `create_unified` made (the runtime's undo when the rest was never created).
@@ -263,7 +268,7 @@ impl Cgroup {
             return Ok(());
         };
         let created = self.created_dirs();
-        if created.contains(&dir) {
+        if has(&created, &dir) {
             cgroupfs::remove_tree(&dir)?;
         }
         for d in created
@@ -305,4 +310,10 @@ impl Cgroup {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// Is `p` in `list`? By bytes: every path here is built the same way from mountinfo's strings, and
+/// Path's `==` (which parses components) showed up in start-up profiles.
+fn has(list: &[PathBuf], p: &Path) -> bool {
+    list.iter().any(|x| x.as_os_str() == p.as_os_str())
 }

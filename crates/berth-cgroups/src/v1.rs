@@ -15,7 +15,9 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn mountpoints(mounts: &BTreeMap<String, PathBuf>) -> impl Iterator<Item = &PathBuf> {
     let mut seen: Vec<&PathBuf> = Vec::new();
     mounts.values().filter(move |m| {
-        if seen.contains(m) {
+        // Byte equality: these are mountinfo's own strings (Path's `==` parses components, and
+        // this runs for every hierarchy many times per container start).
+        if seen.iter().any(|s| s.as_os_str() == m.as_os_str()) {
             false
         } else {
             seen.push(m);

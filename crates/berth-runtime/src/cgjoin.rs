@@ -23,7 +23,11 @@ fn v1_dirs(cg: &berth_cgroups::Cgroup) -> Vec<std::path::PathBuf> {
     let unified = cg.unified_dir();
     cg.paths()
         .into_iter()
-        .filter(|d| Some(d) != unified.as_ref())
+        .filter(|d| {
+            unified
+                .as_ref()
+                .is_none_or(|u| u.as_os_str() != d.as_os_str())
+        })
         .collect()
 }
 

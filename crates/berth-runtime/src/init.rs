@@ -312,10 +312,10 @@ fn bring_up_loopback() -> Result<()> {
         let mut req: libc::ifreq = std::mem::zeroed();
         req.ifr_name[0] = b'l' as libc::c_char;
         req.ifr_name[1] = b'o' as libc::c_char;
-        let mut r = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        let mut r = libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req);
         if r == 0 {
             req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            r = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+            r = libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req);
         }
         let e = std::io::Error::last_os_error();
         libc::close(sock);

@@ -11,7 +11,13 @@ use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 
 use crate::error::{Context, Error, Result};
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// setrlimit's resource type: glibc's enum, an int elsewhere (musl).
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
+fn rlimit_resource(t: PosixRlimitType) -> RlimitResource {
     use PosixRlimitType::*;
     match t {
         RlimitCpu => libc::RLIMIT_CPU,

@@ -362,7 +362,7 @@ impl Engine {
         .map_err(|e| err(format!("{}: {e}", dir.display())))?;
         berth_runtime::trace("engine: spec written");
         let h = berth_cgroups::Hierarchy::detect().map_err(|e| err(e.to_string()))?;
-        let created = create::create(
+        let mut created = create::create(
             CreateOptions {
                 root: self.runtime_root.clone(),
                 id: rec.id.clone(),
@@ -387,15 +387,15 @@ impl Engine {
             ..State::default()
         };
         self.records.save(rec)?;
-        if let Err(e) = berth_runtime::ops::start(&self.runtime_root, &rec.id) {
-            let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
-            return Err(e.into());
-        }
-        Ok(Launched {
-            pid,
-            state: created.state,
-            master: created.master,
-        })
+        let master = created.master.take();
+        let state = match berth_runtime::ops::start_created(&self.runtime_root, created) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
+                return Err(e.into());
+            }
+        };
+        Ok(Launched { pid, state, master })
     }
 
     /// Records the exit of a launched container and tears down its runtime container and mount.

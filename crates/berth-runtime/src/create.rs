@@ -32,6 +32,8 @@ pub struct CreateOptions {
 pub struct Created {
     pub state: ContainerState,
     pub master: Option<OwnedFd>,
+    /// `exec.fifo`, open read-write: `ops::start_created` opens the start gate through it.
+    pub gate: OwnedFd,
 }
 
 /// Undoes a half-made container when dropped, unless disarmed.
@@ -241,7 +243,6 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     })?;
     undo.pid = Some(pid);
     drop(child);
-    drop(fifo_fd);
     drop(console);
     crate::trace("cloned");
     if early_clone {
@@ -287,9 +288,10 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         cgroup: Some(cgroup.clone()),
         config: spec.clone(),
     };
-    // Encoded while the init finishes its set-up (we would only wait): written once it is ready.
+    // Written beside state.json while the init finishes its set-up (we would only wait there);
+    // renamed into place once it is ready.
     st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
-    let encoded = st.encode()?;
+    st.stage(&opts.root)?;
     loop {
         match parent.recv()? {
             Some(Msg::RunHooks) => {
@@ -324,13 +326,17 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         ),
         None => None,
     };
-    st.save_encoded(&opts.root, &encoded)?;
+    st.commit(&opts.root)?;
     crate::trace("state saved");
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
     undo.disarm();
-    Ok(Created { state: st, master })
+    Ok(Created {
+        state: st,
+        master,
+        gate: fifo_fd,
+    })
 }
 
 fn make_cgroup(

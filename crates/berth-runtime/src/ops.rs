@@ -13,20 +13,29 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         Status::Created => {}
         s => crate::bail!("container {id:?} cannot be started: it is {s}"),
     }
-    start_created(root, &st)
-}
-
-/// `start` for a container this process has just created (`run`): no reload, no status check (a
-/// gone init shows as a start gate nobody reads).
-pub fn start_created(root: &Path, st: &ContainerState) -> Result<()> {
-    let id = &st.id;
     let fifo = st.dir(root).join(state::EXEC_FIFO);
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo)
         .map_err(|e| Error::msg(format!("container {id:?}: its init is gone ({e})")))?;
+    open_gate(root, &st, f)
+}
+
+/// `start` for a container this process has just created (`run`, the engine): through the gate
+/// `create` kept open, without reading `state.json` back or checking the status.
+pub fn start_created(root: &Path, created: crate::create::Created) -> Result<ContainerState> {
+    let crate::create::Created { state, gate, .. } = created;
+    open_gate(root, &state, std::fs::File::from(gate))?;
+    Ok(state)
+}
+
+/// Removes `exec.fifo` (the container now reads as running) and writes the byte the init waits
+/// for; then the poststart hooks.
+fn open_gate(root: &Path, st: &ContainerState, mut f: std::fs::File) -> Result<()> {
+    let id = &st.id;
+    let fifo = st.dir(root).join(state::EXEC_FIFO);
     std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
     use std::io::Write;
     f.write_all(b"0")

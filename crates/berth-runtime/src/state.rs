@@ -70,22 +70,26 @@ impl ContainerState {
             .with_ctx(|| format!("container {id:?}: state file {}", path.display()))
     }
 
+    /// Replaces the record atomically: a reader sees the old one or this one.
     pub fn save(&self, root: &Path) -> Result<()> {
-        self.save_encoded(root, &self.encode()?)
+        self.stage(root)?;
+        self.commit(root)
     }
 
-    /// The record as `save` writes it.
-    pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).ctx("encode state")
-    }
-
-    /// Writes a record made by `encode` (atomically: a reader sees the old one or this one).
-    pub fn save_encoded(&self, root: &Path, data: &[u8]) -> Result<()> {
-        let dir = container_dir(root, &self.id);
-        let tmp = dir.join(".state.json.tmp");
+    /// Writes the record beside `state.json`, for `commit` to put in place (create writes it while
+    /// the init finishes its set-up, and only renames it once the init is ready).
+    pub fn stage(&self, root: &Path) -> Result<()> {
+        let data = serde_json::to_vec(self).ctx("encode state")?;
+        let tmp = container_dir(root, &self.id).join(".state.json.tmp");
         let mut f = fs::File::create(&tmp).with_ctx(|| tmp.display().to_string())?;
-        f.write_all(data).with_ctx(|| tmp.display().to_string())?;
-        fs::rename(&tmp, dir.join(STATE_FILE)).with_ctx(|| format!("save state of {:?}", self.id))
+        f.write_all(&data).with_ctx(|| tmp.display().to_string())
+    }
+
+    /// Puts the record `stage` wrote in place.
+    pub fn commit(&self, root: &Path) -> Result<()> {
+        let dir = container_dir(root, &self.id);
+        fs::rename(dir.join(".state.json.tmp"), dir.join(STATE_FILE))
+            .with_ctx(|| format!("save state of {:?}", self.id))
     }
 
     pub fn dir(&self, root: &Path) -> PathBuf {

@@ -216,17 +216,20 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     let mut opts = create_options(cli, a);
     // A terminal in the foreground without a console socket: we hold the pty master ourselves.
     opts.proxy_terminal = !detach;
-    let created = create::create(opts, &h)?;
-    let st = created.state;
-    if let Err(e) = ops::start_created(&cli.g.root, &st) {
-        let _ = ops::delete(&cli.g.root, &a.id, true);
-        return Err(e);
-    }
+    let mut created = create::create(opts, &h)?;
+    let master = created.master.take();
+    let st = match ops::start_created(&cli.g.root, created) {
+        Ok(st) => st,
+        Err(e) => {
+            let _ = ops::delete(&cli.g.root, &a.id, true);
+            return Err(e);
+        }
+    };
     if detach {
         return Ok(0);
     }
     berth_runtime::trace("started");
-    let code = match created.master {
+    let code = match master {
         Some(m) => berth_runtime::ttyproxy::proxy(m, st.pid)?,
         None => berth_runtime::signals::forward_until_exit(st.pid)?,
     };

@@ -123,6 +123,11 @@ impl Channel {
                 if e.raw_os_error() == Some(libc::EINTR) {
                     continue;
                 }
+                if e.raw_os_error() == Some(libc::ECONNRESET) {
+                    // The other side exited with our messages unread (the kernel reports that
+                    // first, once): what it sent before, its `Failed` above all, is still queued.
+                    return Ok(self.try_recv());
+                }
                 return Err(Error::msg(format!("sync channel: receive: {e}")));
             }
             if r == 0 {
@@ -137,19 +142,25 @@ impl Channel {
     /// A message already queued, without waiting (None when there is none).
     pub fn try_recv(&self) -> Option<Msg> {
         let mut buf = [0u8; 4096];
-        // SAFETY: buf is valid for its length.
-        let r = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if r <= 0 {
-            return None;
+        for _ in 0..2 {
+            // SAFETY: buf is valid for its length.
+            let r = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r > 0 {
+                return Msg::decode(&buf[..r as usize]);
+            }
+            // A reset is reported once, ahead of what is still queued: look again.
+            if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ECONNRESET) {
+                return None;
+            }
         }
-        Msg::decode(&buf[..r as usize])
+        None
     }
 
     /// Waits for `want`; a `Failed` from the other side becomes that error.
@@ -234,5 +245,27 @@ impl Channel {
 
     pub fn raw(&self) -> i32 {
         self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_sent_before_the_other_side_died_is_read_even_when_it_left_ours_unread() {
+        let (parent, child) = pair().unwrap();
+        // The child fails and says why; our Go is still unread in its queue when it exits, which
+        // makes the kernel report ECONNRESET to us before the queued message.
+        child
+            .send(&Msg::Failed("mount proc: not a directory".into()))
+            .unwrap();
+        parent.send(&Msg::Go).unwrap();
+        drop(child);
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some(Msg::Failed("mount proc: not a directory".into()))
+        );
+        assert_eq!(parent.recv().unwrap(), None);
     }
 }

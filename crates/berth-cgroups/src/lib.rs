@@ -206,15 +206,18 @@ impl Cgroup {
     }
 
     /// Removes the cgroup directories `create` made (child cgroups first, retrying briefly while
-    /// tasks are reaped), then
-    /// any parent directories `create` made that nothing else uses. Missing dirs are fine.
+    /// tasks are reaped), then any parent directories `create` made that nothing else uses.
+    /// A directory that was there before (another container's, or one a user prepared) goes only
+    /// if nothing is left in it, as with runc; a busy one is left alone. Missing dirs are fine.
     pub fn destroy(&self) -> Result<()> {
-        // Only what `create` made: a directory that was there before (another container's, or one
-        // a user prepared, frozen or not) is not ours to remove.
         let created = self.created_dirs();
         let paths = self.paths();
-        for dir in paths.iter().filter(|d| has(&created, d)) {
-            cgroupfs::remove_tree(dir)?;
+        for dir in &paths {
+            if has(&created, dir) {
+                cgroupfs::remove_tree(dir)?;
+            } else {
+                cgroupfs::remove_parent_if_unused(dir)?;
+            }
         }
         for dir in created.iter().rev().filter(|d| !has(&paths, d)) {
             cgroupfs::remove_parent_if_unused(dir)?;

@@ -213,3 +213,43 @@ fn delete_removes_a_process_moved_into_the_cgroup_of_a_container_with_a_pid_name
         "cgroups left"
     );
 }
+
+#[test]
+fn a_cgroup_directory_made_before_the_container_goes_with_it_once_empty_but_not_while_busy() {
+    let cg_path = berth_runtime_tests::fixture::cgroups_path_for;
+    // Prepared by someone else (as runc's tests do for a cpu.rt_* parent): removed at delete,
+    // as runc does, so it does not outlive the container.
+    let fx = Fixture::new("precg", &["true"]);
+    let dir = berth_runtime_tests::cgroup::dir("pids", &cg_path(&fx.id));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_eq!(fx.run().code(), 0);
+    assert!(!dir.exists(), "{} outlived its container", dir.display());
+    // Its parent is this test's own, as in runc's tests.
+    std::fs::remove_dir(dir.parent().unwrap()).unwrap();
+    assert!(
+        berth_runtime_tests::leaks::cgroups_named(&fx.id).is_empty(),
+        "cgroups left"
+    );
+
+    // Busy with a process of its own: kept (and the process is not killed).
+    let fx = Fixture::new("busycg", &["true"]);
+    let dir = berth_runtime_tests::cgroup::dir("pids", &cg_path(&fx.id));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tenant = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .expect("spawn sleep");
+    std::fs::write(dir.join("cgroup.procs"), tenant.id().to_string()).unwrap();
+    let out = fx.run();
+    let alive = matches!(tenant.try_wait(), Ok(None));
+    let kept = dir.exists();
+    let _ = tenant.kill();
+    let _ = tenant.wait();
+    let _ = berth_runtime_tests::wait_for(Duration::from_secs(2), || {
+        std::fs::remove_dir(&dir).is_ok() || !dir.exists()
+    });
+    let _ = std::fs::remove_dir(dir.parent().unwrap());
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(alive, "delete killed a process it did not start");
+    assert!(kept, "delete removed a cgroup that still had a process");
+}

@@ -168,7 +168,8 @@ fn kill_and_wait(st: &ContainerState) -> Result<()> {
 }
 
 pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
-    // A cgroup that existed before the container (shared with others) is neither emptied nor removed.
+    // A cgroup that existed before the container (shared with others) is never emptied; it is
+    // removed only if nothing is left in it.
     let plan = crate::namespaces::Plan::from_spec(&st.config);
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| !cg.preexisted()) {
         // Processes left behind when there was no pid namespace of its own die with the
@@ -187,7 +188,7 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
         }
     }
     if let Some(cg) = st.cgroup.as_ref().filter(|cg| cg.preexisted()) {
-        cg.destroy_unified()?;
+        cg.destroy()?;
     }
     if !plan.has_mount_ns() {
         crate::rootfs::unmount_under(&st.rootfs)?;

@@ -207,19 +207,25 @@ impl Cgroup {
 
     /// Removes the cgroup directories `create` made (child cgroups first, retrying briefly while
     /// tasks are reaped), then any parent directories `create` made that nothing else uses.
-    /// A directory that was there before (another container's, or one a user prepared) goes only
-    /// if nothing is left in it, as with runc; a busy one is left alone. Missing dirs are fine.
+    /// Missing dirs are fine. A directory that was there before is not touched (see
+    /// `remove_preexisting_if_unused`).
     pub fn destroy(&self) -> Result<()> {
         let created = self.created_dirs();
         let paths = self.paths();
-        for dir in &paths {
-            if has(&created, dir) {
-                cgroupfs::remove_tree(dir)?;
-            } else {
-                cgroupfs::remove_parent_if_unused(dir)?;
-            }
+        for dir in paths.iter().filter(|d| has(&created, d)) {
+            cgroupfs::remove_tree(dir)?;
         }
         for dir in created.iter().rev().filter(|d| !has(&paths, d)) {
+            cgroupfs::remove_parent_if_unused(dir)?;
+        }
+        Ok(())
+    }
+
+    /// The container's directories that were there before it (another container's, or prepared by
+    /// a user): removed if nothing is left in them, as runc's delete does; a busy one stays.
+    pub fn remove_preexisting_if_unused(&self) -> Result<()> {
+        let created = self.created_dirs();
+        for dir in self.paths().iter().filter(|d| !has(&created, d)) {
             cgroupfs::remove_parent_if_unused(dir)?;
         }
         Ok(())

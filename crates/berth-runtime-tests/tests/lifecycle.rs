@@ -253,3 +253,28 @@ fn a_cgroup_directory_made_before_the_container_goes_with_it_once_empty_but_not_
     assert!(alive, "delete killed a process it did not start");
     assert!(kept, "delete removed a cgroup that still had a process");
 }
+
+#[test]
+fn a_frozen_cgroup_made_before_the_container_is_refused_and_left_as_it_was() {
+    if berth_runtime_tests::cgroup::is_v2() {
+        return; // the v1 freezer file; v2 freezing is covered in cgroup_v2_lifecycle
+    }
+    let fx = Fixture::new("frozencg", &["true"]);
+    let dir = berth_runtime_tests::cgroup::dir(
+        "freezer",
+        &berth_runtime_tests::fixture::cgroups_path_for(&fx.id),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+    let tries: Vec<_> = (0..2).map(|_| fx.create()).collect();
+    let state = std::fs::read_to_string(dir.join("freezer.state")).unwrap_or_default();
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::remove_dir(dir.parent().unwrap());
+    for out in tries {
+        assert!(!out.success(), "create into a frozen cgroup succeeded");
+        assert!(out.stderr.contains("unexpectedly frozen"), "{out}");
+    }
+    // Still there and still frozen for the second try: a failed create removes only what it made.
+    assert_eq!(state.trim(), "FROZEN");
+}

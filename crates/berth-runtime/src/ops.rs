@@ -187,8 +187,12 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
             cg.destroy()?;
         }
     }
-    if let Some(cg) = st.cgroup.as_ref().filter(|cg| cg.preexisted()) {
-        cg.destroy()?;
+    if let Some(cg) = &st.cgroup {
+        if cg.preexisted() {
+            cg.destroy_unified()?;
+        }
+        // Not on a failed create (the caller's directory, frozen say, must stay for its next try).
+        cg.remove_preexisting_if_unused()?;
     }
     if !plan.has_mount_ns() {
         crate::rootfs::unmount_under(&st.rootfs)?;

@@ -102,7 +102,6 @@ impl Cgroup {
         }
     }
 
-    /// Every pid in the cgroup, child cgroups included.
     /// Signals every process in any of the cgroup's directories (v1: every hierarchy, not just
     /// the one `procs` lists): for what someone moved into one controller's cgroup by hand.
     pub fn signal_stragglers(&self, sig: i32) -> Result<()> {
@@ -117,6 +116,7 @@ impl Cgroup {
         cgroupfs::signal_all(&pids, sig)
     }
 
+    /// Every pid in the cgroup, child cgroups included.
     pub fn procs(&self) -> Result<Vec<i32>> {
         let mut pids = Vec::new();
         match &self.hierarchy {

@@ -38,3 +38,39 @@ fn console_socket_receives_a_pty_of_the_configured_size() {
     );
     fx.rt.wait_status(&fx.id, "stopped");
 }
+
+#[test]
+fn debug_lines_of_the_init_stay_out_of_the_containers_terminal() {
+    let mut fx = Fixture::new("consoledebug", &["echo", "only-this"]);
+    fx.bundle.spec["process"]["terminal"] = json!(true);
+    let sock = ConsoleSocket::bind(&fx.base.join("console.sock"));
+    fx.bundle.write();
+    let create = fx.rt.spawn(&[
+        "--debug",
+        "create",
+        "--bundle",
+        &fx.bundle_dir(),
+        "--console-socket",
+        &sock.path.display().to_string(),
+        &fx.id,
+    ]);
+    let master = sock.receive_master(Duration::from_secs(20));
+    let created = create.wait(Duration::from_secs(20)).ok();
+    fx.start().ok();
+    let text = read_until_closed(master, Duration::from_secs(10));
+    fx.rt.wait_status(&fx.id, "stopped");
+    // The init logs after it has put the terminal on its stdio: that line goes to the runtime's
+    // stderr, not into what the container prints.
+    assert!(
+        created
+            .stderr
+            .contains("init: closing the pipe to signal completion"),
+        "{}",
+        created.stderr
+    );
+    assert!(
+        !text.contains("level=debug"),
+        "debug line in the terminal: {text:?}"
+    );
+    assert!(text.contains("only-this"), "{text:?}");
+}

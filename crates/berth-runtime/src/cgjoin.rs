@@ -13,7 +13,8 @@ use crate::error::{Context, Result};
 
 pub struct SelfJoin {
     files: Vec<(OwnedFd, String)>,
-    /// Opened by the child itself (the cgroup is created while the child sets up its mounts).
+    /// The `tasks` files the parent passes with `Go` once it has made the cgroup (the child is
+    /// cloned before that): their paths, for the count and for error messages.
     deferred: Vec<std::path::PathBuf>,
 }
 

@@ -27,6 +27,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// `create` kept open, without reading `state.json` back or checking the status.
 pub fn start_created(root: &Path, created: crate::create::Created) -> Result<ContainerState> {
     let crate::create::Created { state, gate, .. } = created;
+    // The gate is read-write, so a write to it cannot tell that the init is gone (an OOM kill or
+    // a stray signal since `Ready`): ask, as `start`'s open of a fifo without readers would.
+    if !state.init_alive() {
+        crate::bail!("container {:?}: its init is gone", state.id);
+    }
     open_gate(root, &state, std::fs::File::from(gate))?;
     Ok(state)
 }
@@ -178,11 +183,9 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
         if !pid_ns_emptied {
             let _ = cg.kill_all(libc::SIGKILL);
         }
-        if let Err(e) = cg.destroy() {
-            // Someone moved a process of their own in: it goes too, as without a pid namespace.
-            if !pid_ns_emptied {
-                return Err(e.into());
-            }
+        if cg.destroy().is_err() {
+            // Someone moved a process of their own into one of the hierarchies (kill_all lists
+            // one, and was skipped with a pid namespace): it goes too, then try again.
             let _ = cg.signal_stragglers(libc::SIGKILL);
             cg.destroy()?;
         }
@@ -192,7 +195,8 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
             cg.destroy_unified()?;
         }
         // Not on a failed create (the caller's directory, frozen say, must stay for its next try).
-        cg.remove_preexisting_if_unused()?;
+        // Best effort: the directory is not ours, and an error here must not block the delete.
+        let _ = cg.remove_preexisting_if_unused();
     }
     if !plan.has_mount_ns() {
         crate::rootfs::unmount_under(&st.rootfs)?;

@@ -190,7 +190,7 @@ impl Channel {
             self.fd.as_raw_fd(),
             &iov,
             &[ControlMessage::ScmRights(fds)],
-            MsgFlags::empty(),
+            MsgFlags::MSG_NOSIGNAL,
             None,
         )
         .map_err(|e| Error::msg(format!("sync channel: pass fd: {e}")))?;

@@ -188,9 +188,6 @@ pub struct DeleteArgs {
     pub id: String,
 }
 
-/// The lifecycle commands containerd and podman call for every container, parsed with a clap
-/// command that holds only the one subcommand (building all sixteen costs ~0.2 ms per call).
-/// Anything unusual (help, errors, other commands) returns None and goes through `Cli::parse`.
 /// Help laid out as runc's (NAME, USAGE, then the options), which scripts and runc's tests read.
 fn help_template(name: &str) -> String {
     format!("NAME:\n   {name} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}")
@@ -226,6 +223,9 @@ pub fn parse_full(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     Cli::from_arg_matches(&m)
 }
 
+/// The lifecycle commands containerd and podman call for every container, parsed with a clap
+/// command that holds only the one subcommand (building all sixteen costs ~0.2 ms per call).
+/// Anything unusual (help, errors, other commands) returns None and goes through `parse_full`.
 pub fn parse_fast(args: &[std::ffi::OsString]) -> Option<Cli> {
     use clap::{Command, FromArgMatches};
     let name = subcommand_name(args)?;

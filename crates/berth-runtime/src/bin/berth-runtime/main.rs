@@ -7,6 +7,7 @@ mod execcmd;
 mod update;
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use berth_runtime::create::{self, CreateOptions};
@@ -66,21 +67,24 @@ fn log_line(json: bool, level: &str, msg: &str) -> String {
 /// `--debug`: the create path's phases as debug lines, to --log if given, else to stderr.
 fn set_debug_log(cli: &Cli) {
     let json = cli.g.log_format == "json";
-    let file = cli.g.log.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new()
+    let file = match &cli.g.log {
+        Some(p) => std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
+            .ok(),
+        // A close-on-exec copy of our stderr: the container's init, which logs too, later puts
+        // its terminal or stdio on fd 2, and debug lines must not land in the container's output.
+        None => std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
             .ok()
-    });
+            .map(std::fs::File::from),
+    };
     berth_runtime::set_debug_sink(Box::new(move |msg| {
-        let line = log_line(json, "debug", msg);
-        match &file {
-            Some(f) => {
-                let mut f: &std::fs::File = f;
-                let _ = writeln!(f, "{line}");
-            }
-            None => berth_runtime::warn(&line),
+        if let Some(f) = &file {
+            let mut f: &std::fs::File = f;
+            let _ = writeln!(f, "{}", log_line(json, "debug", msg));
         }
     }));
 }

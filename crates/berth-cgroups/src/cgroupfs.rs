@@ -69,27 +69,19 @@ pub fn keyed(text: &str, key: &str) -> Option<u64> {
 /// `mkdir -p dir`, appending every directory it actually created (outermost first) to `created`.
 pub fn mkdir_all(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
     // mkdir first (one syscall when the parent exists, the usual case); parents only on ENOENT.
-    match fs::create_dir(dir) {
+    let mut res = fs::create_dir(dir);
+    if let (Err(e), Some(parent)) = (&res, dir.parent()) {
+        if e.kind() == io::ErrorKind::NotFound {
+            mkdir_all(parent, created)?;
+            res = fs::create_dir(dir);
+        }
+    }
+    match res {
         Ok(()) => {
             created.push(dir.to_path_buf());
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && dir.parent().is_some() => {
-            mkdir_all(dir.parent().expect("checked"), created)?;
-            match fs::create_dir(dir) {
-                Ok(()) => {
-                    created.push(dir.to_path_buf());
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-                Err(err) => Err(Error::Dir {
-                    op: "mkdir",
-                    path: dir.to_path_buf(),
-                    err,
-                }),
-            }
-        }
         Err(err) => Err(Error::Dir {
             op: "mkdir",
             path: dir.to_path_buf(),

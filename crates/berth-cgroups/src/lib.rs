@@ -223,12 +223,17 @@ impl Cgroup {
 
     /// The container's directories that were there before it (another container's, or prepared by
     /// a user): removed if nothing is left in them, as runc's delete does; a busy one stays.
+    /// Every directory is tried; the first error is returned.
     pub fn remove_preexisting_if_unused(&self) -> Result<()> {
         let created = self.created_dirs();
+        let mut first = Ok(());
         for dir in self.paths().iter().filter(|d| !has(&created, d)) {
-            cgroupfs::remove_parent_if_unused(dir)?;
+            let res = cgroupfs::remove_parent_if_unused(dir);
+            if first.is_ok() {
+                first = res;
+            }
         }
-        Ok(())
+        first
     }
 
     /// The cgroup's directories: one per distinct v1 mountpoint, or the single v2 directory.
@@ -259,16 +264,20 @@ impl Cgroup {
     /// or a leftover): the caller warns about processes in it and refuses a frozen one, like runc.
     pub fn preexisted(&self) -> bool {
         let created = self.created_dirs();
+        !self.controller_paths().iter().any(|p| has(&created, p))
+    }
+
+    /// `paths` without a hybrid host's cgroup2 (`unified`) directory: the controllers' own.
+    pub fn controller_paths(&self) -> Vec<PathBuf> {
         let unified = self.unified_dir();
-        !self
-            .paths()
-            .iter()
+        self.paths()
+            .into_iter()
             .filter(|p| {
                 unified
                     .as_ref()
                     .is_none_or(|u| u.as_os_str() != p.as_os_str())
             })
-            .any(|p| has(&created, p))
+            .collect()
     }
 
     /// Removes what `create_unified` made (the runtime's undo when the rest was never created).

@@ -338,17 +338,19 @@ fn devices(cg: &V1, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     Ok(())
 }
 
-/// devices.allow and devices.deny, each opened once.
+/// devices.allow and devices.deny, each opened once (on its first rule).
 struct RuleFiles<'a> {
     dir: &'a Path,
-    open: Vec<(&'static str, std::fs::File)>,
+    allow: Option<std::fs::File>,
+    deny: Option<std::fs::File>,
 }
 
 impl<'a> RuleFiles<'a> {
     fn new(dir: &'a Path) -> Self {
         RuleFiles {
             dir,
-            open: Vec::new(),
+            allow: None,
+            deny: None,
         }
     }
 
@@ -360,19 +362,20 @@ impl<'a> RuleFiles<'a> {
             value: rule.into(),
             err,
         };
-        if !self.open.iter().any(|(n, _)| *n == file) {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(self.dir.join(file))
-                .map_err(err)?;
-            self.open.push((file, f));
-        }
-        let f = &mut self
-            .open
-            .iter_mut()
-            .find(|(n, _)| *n == file)
-            .expect("opened above")
-            .1;
+        let slot = if file == "devices.allow" {
+            &mut self.allow
+        } else {
+            &mut self.deny
+        };
+        let f = match slot {
+            Some(f) => f,
+            None => slot.insert(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.dir.join(file))
+                    .map_err(err)?,
+            ),
+        };
         f.write_all(rule.as_bytes()).map_err(err)
     }
 }

@@ -255,10 +255,7 @@ impl Engine {
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
         let staged = (|| {
-            crate::record::write_atomic(
-                &staging.join("meta.json"),
-                &serde_json::to_vec_pretty(&rec).expect("record serializes"),
-            )?;
+            crate::record::write_meta(&staging, &rec)?;
             crate::record::write_atomic(
                 &staging.join("options.json"),
                 &serde_json::to_vec(o).expect("options serialize"),
@@ -456,9 +453,8 @@ impl Engine {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-                for dir in cg.paths().into_iter().chain(cg.unified_dir()) {
-                    let _ = fs::remove_dir(dir);
-                }
+                // A handle from `new` made nothing: every directory is removed if it is empty.
+                let _ = cg.remove_preexisting_if_unused();
             }
         }
         let _ = fs::remove_dir_all(self.runtime_root.join(id));

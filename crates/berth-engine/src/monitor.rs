@@ -466,7 +466,6 @@ fn watch(
         return 1;
     };
     let mut log = LogWriter::open(&engine.log_path(id), rec.log_max_size, rec.log_max_file).ok();
-    // A terminal is served on the attach socket (run -it, attach); plain output only goes to the log.
     // Every detached container is served on its attach socket (run -it, attach); without one
     // (the socket cannot be made) the output still goes to the log.
     let listener = crate::attach::listen(&engine.runroot, id).ok();

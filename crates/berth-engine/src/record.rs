@@ -127,6 +127,14 @@ pub fn flock(path: &Path) -> io::Result<Lock> {
     }
 }
 
+/// Writes `r` as `dir/meta.json` (atomically), where `Records::save` and a staged create put it.
+pub fn write_meta(dir: &Path, r: &Record) -> io::Result<()> {
+    write_atomic(
+        &dir.join("meta.json"),
+        &serde_json::to_vec_pretty(r).expect("record serializes"),
+    )
+}
+
 /// Writes `data` to `path` through a temp file and a rename: readers see the old or the new
 /// record, never a torn one, whatever process dies when. No fsync (it cost a millisecond per
 /// write on the hot path): ext4's replace-by-rename flushes the data before the rename commits,
@@ -252,8 +260,7 @@ impl Records {
     }
 
     pub fn save(&self, r: &Record) -> Result<(), RecordError> {
-        let data = serde_json::to_vec_pretty(r).expect("record serializes");
-        write_atomic(&self.dir(&r.id).join("meta.json"), &data).map_err(|source| RecordError::Io {
+        write_meta(&self.dir(&r.id), r).map_err(|source| RecordError::Io {
             id: r.id.clone(),
             source,
         })

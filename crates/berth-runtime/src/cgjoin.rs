@@ -18,20 +18,6 @@ pub struct SelfJoin {
     deferred: Vec<std::path::PathBuf>,
 }
 
-/// The v1 controller directories (a hybrid host's cgroup2 directory has no `tasks`: the child is
-/// cloned straight into it, see `IntoCgroup`).
-fn v1_dirs(cg: &berth_cgroups::Cgroup) -> Vec<std::path::PathBuf> {
-    let unified = cg.unified_dir();
-    cg.paths()
-        .into_iter()
-        .filter(|d| {
-            unified
-                .as_ref()
-                .is_none_or(|u| u.as_os_str() != d.as_os_str())
-        })
-        .collect()
-}
-
 /// `exec --cgroup [CONTROLLER[,CONTROLLER]:]PATH`: sub-cgroups of the container's cgroup to join,
 /// per controller or for all.
 #[derive(Debug, Default)]
@@ -156,7 +142,9 @@ impl SelfJoin {
     pub fn open_sub(cg: &berth_cgroups::Cgroup, sub: &SubCgroups) -> Result<SelfJoin> {
         let mut files = Vec::new();
         if !cg.hierarchy().is_v2() {
-            for dir in v1_dirs(cg) {
+            // A hybrid host's cgroup2 directory has no `tasks`: the child is cloned straight
+            // into it (see `IntoCgroup`).
+            for dir in cg.controller_paths() {
                 let name = controller_dir_name(cg, &dir);
                 let dir = match sub.for_controller_dir(name.as_deref()) {
                     Some(s) => {
@@ -188,7 +176,10 @@ impl SelfJoin {
         let deferred = if cg.hierarchy().is_v2() {
             Vec::new()
         } else {
-            v1_dirs(cg).into_iter().map(|d| d.join("tasks")).collect()
+            cg.controller_paths()
+                .into_iter()
+                .map(|d| d.join("tasks"))
+                .collect()
         };
         SelfJoin {
             files: Vec::new(),
@@ -196,14 +187,11 @@ impl SelfJoin {
         }
     }
 
-    /// In the parent, after `Go`: passes the `tasks` files a `deferred` join waits for (opened by
-    /// `open`, for the same cgroup).
-    pub fn send_to(&self, opened: &SelfJoin, chan: &crate::sync::Channel) -> Result<()> {
-        if self.deferred.is_empty() {
-            return Ok(());
-        }
+    /// In the parent, after `Go`: passes the `tasks` files this join (made by `open`) holds to a
+    /// child whose join was `deferred`, for the same cgroup.
+    pub fn pass(&self, chan: &crate::sync::Channel) -> Result<()> {
         use std::os::fd::AsRawFd;
-        let fds: Vec<i32> = opened.files.iter().map(|(f, _)| f.as_raw_fd()).collect();
+        let fds: Vec<i32> = self.files.iter().map(|(f, _)| f.as_raw_fd()).collect();
         chan.send_fds(&fds)
     }
 

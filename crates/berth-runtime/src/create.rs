@@ -266,7 +266,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         None
     };
     let sent = parent.send(&Msg::Go).and_then(|()| match &opened {
-        Some(o) => cgroup_join.send_to(o, &parent),
+        Some(o) => o.pass(&parent),
         None => Ok(()),
     });
     if let Err(e) = sent {

@@ -70,7 +70,5 @@ pub fn trace(what: &str) {
             std::process::id()
         ));
     }
-    if let Some(sink) = DEBUG_SINK.get() {
-        sink(&format!("pid {}: {what}", std::process::id()));
-    }
+    debug(what);
 }

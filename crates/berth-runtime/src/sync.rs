@@ -113,54 +113,44 @@ impl Channel {
 
     /// Receives one message; `None` when the other end closed (e.g. the child exec'd or died).
     pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = [0u8; 4096];
-        loop {
-            // SAFETY: buf is valid for its length.
-            let r =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                if e.raw_os_error() == Some(libc::ECONNRESET) {
-                    // The other side exited with our messages unread (the kernel reports that
-                    // first, once): what it sent before, its `Failed` above all, is still queued.
-                    return Ok(self.try_recv());
-                }
-                return Err(Error::msg(format!("sync channel: receive: {e}")));
-            }
-            if r == 0 {
-                return Ok(None);
-            }
-            return Msg::decode(&buf[..r as usize])
-                .map(Some)
-                .ok_or_else(|| Error::msg("sync channel: malformed message"));
-        }
+        self.recv_with(0)
+            .map_err(|e| Error::msg(format!("sync channel: receive: {e}")))
     }
 
     /// A message already queued, without waiting (None when there is none).
     pub fn try_recv(&self) -> Option<Msg> {
+        self.recv_with(libc::MSG_DONTWAIT).ok().flatten()
+    }
+
+    /// One message with `flags`, past EINTR and past a reset: when the other side exits with our
+    /// messages unread, the kernel reports ECONNRESET once, ahead of what it sent before (its
+    /// `Failed` above all), which is still queued.
+    fn recv_with(&self, flags: libc::c_int) -> std::io::Result<Option<Msg>> {
         let mut buf = [0u8; 4096];
-        for _ in 0..2 {
+        loop {
             // SAFETY: buf is valid for its length.
             let r = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
-                    libc::MSG_DONTWAIT,
+                    flags,
                 )
             };
-            if r > 0 {
-                return Msg::decode(&buf[..r as usize]);
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ECONNRESET)) {
+                    continue;
+                }
+                return Err(e);
             }
-            // A reset is reported once, ahead of what is still queued: look again.
-            if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ECONNRESET) {
-                return None;
+            if r == 0 {
+                return Ok(None);
             }
+            return Msg::decode(&buf[..r as usize]).map(Some).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed message")
+            });
         }
-        None
     }
 
     /// Waits for `want`; a `Failed` from the other side becomes that error.

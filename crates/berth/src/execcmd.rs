@@ -77,15 +77,14 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
         ));
     }
     berth_runtime::exec::reexec_from_sealed_memfd().ok();
-    let mut detach = a.detach;
-    if a.tty && a.detach {
-        // `-d -t`: a background keeper holds the terminal for the process (output discarded,
-        // input a pipe that never ends, so it is never hung up on) and reaps it; we return.
-        keep_terminal_in_background()?;
-        detach = false;
-    }
-    // Without -i the process reads nothing, as with Docker.
+    // `-d -t`: a background keeper holds the terminal for the process (output discarded, input
+    // a pipe that never ends, so it is never hung up on) and reaps it; we return.
     let kept = a.tty && a.detach;
+    if kept {
+        keep_terminal_in_background()?;
+    }
+    let detach = a.detach && !kept;
+    // Without -i the process reads nothing, as with Docker.
     if !a.interactive && !kept {
         if let Ok(null) = std::fs::File::open("/dev/null") {
             use std::os::fd::AsRawFd;

@@ -195,18 +195,22 @@ fn help_template(name: &str) -> String {
 
 /// The name we were started as: help and `--version` use it, so a berth-runtime installed as
 /// `runc` (as drop-in runtimes are, for tools that look for that name) calls itself runc.
-pub fn bin_name(args: &[std::ffi::OsString]) -> String {
-    args.first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("berth-runtime")
-        .to_string()
+pub fn bin_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "berth-runtime".into())
 }
 
 /// The whole command line, with runc's help layout for every command.
-pub fn command(args: &[std::ffi::OsString]) -> clap::Command {
+pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    let bin = bin_name(args);
+    let bin = bin_name();
     Cli::command()
         .bin_name(&bin)
         .help_template(help_template(&bin))
@@ -219,7 +223,7 @@ pub fn command(args: &[std::ffi::OsString]) -> clap::Command {
 /// Parses with the full parser (help, every command).
 pub fn parse_full(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let m = command(args).try_get_matches_from(args)?;
+    let m = command().try_get_matches_from(args)?;
     Cli::from_arg_matches(&m)
 }
 

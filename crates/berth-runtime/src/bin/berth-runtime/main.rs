@@ -31,7 +31,7 @@ fn main() {
                 .unwrap_or_default();
             berth_runtime::warn(&format!(
                 "{}: No help topic for '{what}': not a command (see --help for the commands)",
-                cli::bin_name(&args)
+                cli::bin_name()
             ));
             std::process::exit(1);
         }
@@ -129,10 +129,9 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
 
 fn dispatch(cli: &Cli) -> Result<i32> {
     if cli.g.version {
-        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         println!(
             "{} version {}\ncommit: {}\nspec: 1.1.0",
-            cli::bin_name(&args),
+            cli::bin_name(),
             env!("CARGO_PKG_VERSION"),
             option_env!("BERTH_COMMIT").unwrap_or("unknown")
         );
@@ -142,8 +141,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         berth_runtime::bail!("--log-format {:?}: must be text or json", cli.g.log_format);
     }
     let Some(cmd) = &cli.cmd else {
-        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        cli::command(&args).print_help().ctx("help")?;
+        cli::command().print_help().ctx("help")?;
         return Ok(0);
     };
     let root = cli.g.root.as_path();

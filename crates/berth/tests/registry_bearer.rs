@@ -144,6 +144,19 @@ fn private_repository_pull_fails_without_login_then_works_with_basic_credentials
     );
 }
 
+/// A refusal names the registry and says why, without repeating the (wrong) password.
+#[track_caller]
+fn assert_refused(err: &str, addr: &str) {
+    assert!(
+        err.contains("authentication required") && err.contains(addr),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong"),
+        "the password stays out of errors: {err}"
+    );
+}
+
 #[test]
 fn wrong_password_is_refused_at_the_token_endpoint_with_a_clear_error() {
     let reg = Registry::start();
@@ -158,14 +171,7 @@ fn wrong_password_is_refused_at_the_token_endpoint_with_a_clear_error() {
         b"wrong\n",
     );
     let err = common::expect_failure(out, "login with a wrong password");
-    assert!(
-        err.contains("authentication required") && err.contains(&proxy.addr),
-        "{err}"
-    );
-    assert!(
-        !err.contains("wrong"),
-        "the password stays out of errors: {err}"
-    );
+    assert_refused(&err, &proxy.addr);
     assert_eq!(
         config(&b)["auths"].get(&proxy.addr),
         None,
@@ -187,14 +193,7 @@ fn wrong_password_is_refused_at_the_token_endpoint_with_a_clear_error() {
     )
     .unwrap();
     let err = b.fails(&["pull", &name]);
-    assert!(
-        err.contains("authentication required") && err.contains(&proxy.addr),
-        "{err}"
-    );
-    assert!(
-        !err.contains("wrong"),
-        "the password stays out of errors: {err}"
-    );
+    assert_refused(&err, &proxy.addr);
     assert_eq!(
         proxy.token_requests()[1..],
         [request(

@@ -149,11 +149,26 @@ fn proxy_one(
         client.write_all(body)?;
         return client.shutdown(Shutdown::Both);
     }
-    // One request per connection, so every request passes the rules: ask upstream to close.
-    let text = String::from_utf8_lossy(&head).into_owned();
+    // One request per connection, so every request passes the rules.
+    pipe_request(client, upstream, &head, &rest, &[])
+}
+
+/// Sends one request (its `head` and what was read past it) to `upstream`, asking it to close
+/// afterwards and leaving out the headers named in `drop` (lowercase), then pipes the body up and
+/// the answer back.
+pub fn pipe_request(
+    mut client: TcpStream,
+    upstream: &str,
+    head: &[u8],
+    rest: &[u8],
+    drop: &[&str],
+) -> io::Result<()> {
+    let text = String::from_utf8_lossy(head).into_owned();
     let mut rewritten = String::new();
     for line in text.split("\r\n").filter(|l| !l.is_empty()) {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
+        let lower = line.to_ascii_lowercase();
+        let name = lower.split(':').next().unwrap_or_default();
+        if name != "connection" && !drop.contains(&name) {
             rewritten.push_str(line);
             rewritten.push_str("\r\n");
         }
@@ -161,7 +176,7 @@ fn proxy_one(
     rewritten.push_str("Connection: close\r\n\r\n");
     let mut up = TcpStream::connect(upstream)?;
     up.write_all(rewritten.as_bytes())?;
-    up.write_all(&rest)?;
+    up.write_all(rest)?;
     let mut up_read = up.try_clone()?;
     let mut client_write = client.try_clone()?;
     let body = std::thread::spawn(move || {

@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 }
 
 /// Standard base64 (for the Basic authorization header).
-fn base64(data: &[u8]) -> String {
+pub fn base64(data: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {

@@ -165,24 +165,7 @@ impl Drop for TokenProxy {
 }
 
 /// Standard base64 with padding (what `Basic` credentials are written in).
-pub fn base64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+pub use crate::common::registry::base64;
 
 /// `Basic base64(user:password)`.
 pub fn basic(user: &str, password: &str) -> String {
@@ -472,29 +455,13 @@ fn token(mut s: TcpStream, state: &State, head: &Head, query: &str) -> io::Resul
 
 /// Pipes one request to the registry (asking it to close after answering) and its answer back.
 /// The bearer token stays here: the registry behind has no auth of its own.
-fn forward(mut client: TcpStream, state: &State, head: &Head, rest: Vec<u8>) -> io::Result<()> {
+fn forward(client: TcpStream, state: &State, head: &Head, rest: Vec<u8>) -> io::Result<()> {
     state.forwarded.fetch_add(1, Ordering::SeqCst);
-    let text = String::from_utf8_lossy(&head.raw).into_owned();
-    let mut rewritten = String::new();
-    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
-        let lower = line.to_ascii_lowercase();
-        if !lower.starts_with("connection:") && !lower.starts_with("authorization:") {
-            rewritten.push_str(line);
-            rewritten.push_str("\r\n");
-        }
-    }
-    rewritten.push_str("Connection: close\r\n\r\n");
-    let mut up = TcpStream::connect(&state.upstream)?;
-    up.write_all(rewritten.as_bytes())?;
-    up.write_all(&rest)?;
-    let mut up_read = up.try_clone()?;
-    let mut client_write = client.try_clone()?;
-    let body = std::thread::spawn(move || {
-        let _ = io::copy(&mut client, &mut up);
-        let _ = up.shutdown(Shutdown::Write);
-    });
-    let _ = io::copy(&mut up_read, &mut client_write);
-    let _ = client_write.shutdown(Shutdown::Both);
-    let _ = body.join();
-    Ok(())
+    crate::common::proxy::pipe_request(
+        client,
+        &state.upstream,
+        &head.raw,
+        &rest,
+        &["authorization"],
+    )
 }

@@ -68,7 +68,8 @@ pub fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
     Ok(out)
 }
 
-/// The extended attributes of an open file or directory, `trusted.overlay.*` left out.
+/// The extended attributes of an open file or directory that a tar may carry into a layer (the
+/// same allow-list the unpacker applies: overlayfs's own `trusted.overlay.*` never leave).
 pub fn xattrs(fd: BorrowedFd<'_>) -> Vec<(CString, Vec<u8>)> {
     let mut list = vec![0u8; 4096];
     // SAFETY: the buffer is valid for its length; the kernel writes at most that many bytes.
@@ -78,7 +79,7 @@ pub fn xattrs(fd: BorrowedFd<'_>) -> Vec<(CString, Vec<u8>)> {
     }
     list.truncate(n as usize);
     list.split(|b| *b == 0)
-        .filter(|n| !n.is_empty() && !n.starts_with(b"trusted.overlay."))
+        .filter(|n| !n.is_empty() && berth_image::unpack::xattr_allowed(n))
         .filter_map(|n| CString::new(n).ok())
         .filter_map(|n| get_xattr(fd, &n).map(|v| (n, v)))
         .collect()

@@ -51,7 +51,7 @@ fn clean(raw: &[u8]) -> io::Result<PathBuf> {
 
 /// Extracts `reader` into the target. Returns the bytes of file data written.
 pub fn untar(reader: impl Read, t: &Target<'_>) -> io::Result<u64> {
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(berth_image::tarfmt::Compat::new(reader));
     let mut dirs: Vec<(PathBuf, tar::Header)> = Vec::new();
     let mut bytes = 0;
     for entry in archive.entries()? {

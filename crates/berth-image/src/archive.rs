@@ -309,7 +309,9 @@ impl Extracted {
         };
         let mut src = BufReader::with_capacity(256 * 1024, source);
         let c = sniff(&src.fill_buf_peek()?);
-        let mut ar = tar::Archive::new(decompress(src, c).map_err(io_err("archive"))?);
+        let mut ar = tar::Archive::new(crate::tarfmt::Compat::new(
+            decompress(src, c).map_err(io_err("archive"))?,
+        ));
         let mut links: Vec<(String, String)> = Vec::new();
         for (i, entry) in ar.entries().map_err(io_err("archive"))?.enumerate() {
             let mut entry = entry.map_err(io_err("archive"))?;

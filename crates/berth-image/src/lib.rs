@@ -13,4 +13,5 @@ pub mod reference;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
+pub mod tarfmt;
 pub mod unpack;

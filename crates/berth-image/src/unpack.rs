@@ -22,6 +22,7 @@ use nix::unistd::{linkat, symlinkat};
 use tar::EntryType;
 
 use layer_dir::{make_dir, open_dir_in_root, replacing, LayerDir};
+pub use meta::xattr_allowed;
 use meta::{finish_dirs, set_dir_xattr, Meta};
 use path::{BadPath, BadWhiteout, Kind, LayerPath};
 
@@ -90,6 +91,8 @@ pub enum EntryProblem {
     TooManyEntries(u64),
     #[error("regular files exceed the bound of {0} bytes")]
     TooLarge(u64),
+    #[error("{what} is {len} bytes long, over the bound of {MAX_NAME} (PATH_MAX)")]
+    NameTooLong { what: &'static str, len: usize },
     #[error("{what} needs root: {source}")]
     NeedsRoot {
         what: &'static str,
@@ -131,7 +134,21 @@ fn shown(raw: &[u8]) -> String {
 
 /// What the tar crate may read on its own before handing over an entry: its header and any
 /// extension headers (PAX records, GNU long names), which it holds in memory whole.
-const HEADER_BUDGET: u64 = 16 << 20;
+const HEADER_BUDGET: u64 = 1 << 20;
+
+/// The longest entry name or link target: the kernel's PATH_MAX (no longer name can be made).
+pub const MAX_NAME: usize = 4096;
+
+/// Refuses a name or link target longer than `MAX_NAME`.
+fn bounded_name<'n>(what: &'static str, name: &'n [u8]) -> Result<&'n [u8], EntryProblem> {
+    if name.len() > MAX_NAME {
+        return Err(EntryProblem::NameTooLong {
+            what,
+            len: name.len(),
+        });
+    }
+    Ok(name)
+}
 
 /// The stream, with a budget that `unpack` sets to `HEADER_BUDGET` while the tar crate looks for the
 /// next entry, so a stream cannot make it hold gigabytes of "headers".
@@ -146,7 +163,10 @@ impl<R: Read> Read for Budgeted<'_, R> {
         if left == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("entry headers exceed {} MiB", HEADER_BUDGET >> 20),
+                format!(
+                    "entry headers (PAX records, long names) exceed {} MiB",
+                    HEADER_BUDGET >> 20
+                ),
             ));
         }
         let len = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -184,10 +204,10 @@ pub fn unpack(
         source,
     })?;
     let budget = Cell::new(HEADER_BUDGET);
-    let mut archive = tar::Archive::new(Budgeted {
+    let mut archive = tar::Archive::new(crate::tarfmt::Compat::new(Budgeted {
         inner: reader,
         left: &budget,
-    });
+    }));
     let mut entries = archive.entries().map_err(|source| UnpackError::Stream {
         after: None,
         source,
@@ -243,7 +263,7 @@ impl Run<'_> {
         if self.stats.entries > self.opts.max_entries {
             return Err(EntryProblem::TooManyEntries(self.opts.max_entries));
         }
-        let path = LayerPath::clean(raw).map_err(|e| match e {
+        let path = LayerPath::clean(bounded_name("the name", raw)?).map_err(|e| match e {
             BadPath::Escapes => EntryProblem::Escapes,
             BadPath::Nul => EntryProblem::Invalid("path holds a NUL byte".into()),
         })?;
@@ -284,6 +304,7 @@ impl Run<'_> {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| EntryProblem::Invalid("symlink has no target".into()))?;
+                bounded_name("the symlink target", &target)?;
                 let dir = layer.dir(parent).op("opening the parent")?;
                 replacing(dir, name, || symlinkat(&*target, dir, name)).op("making the symlink")?;
                 meta.apply_at(dir, name, self.opts.same_owner, false)
@@ -428,6 +449,7 @@ fn hardlink<R: Read>(
     let raw_target = entry
         .link_name_bytes()
         .ok_or_else(|| EntryProblem::Invalid("hardlink has no target".into()))?;
+    bounded_name("the hardlink target", &raw_target)?;
     let target = LayerPath::clean(&raw_target).map_err(|e| match e {
         BadPath::Escapes => EntryProblem::LinkEscapes(shown(&raw_target)),
         BadPath::Nul => EntryProblem::Invalid("hardlink target holds a NUL byte".into()),

@@ -19,6 +19,16 @@ use super::{one_line, shown, Context, EntryProblem, UnpackError};
 
 const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
 
+/// Whether an extended attribute from a tar stream may be set (containerd's and moby's rule):
+/// file capabilities and plain `user.*` ones only. overlayfs reads `trusted.overlay.*` (and, in a
+/// user namespace, `user.overlay.*`) as instructions (`redirect`, `metacopy`, `opaque`, `origin`)
+/// that could point a directory at another layer's content; `security.selinux` and the rest of
+/// `trusted.*`/`security.*` are the host's business, never an image's.
+pub fn xattr_allowed(name: &[u8]) -> bool {
+    name == b"security.capability"
+        || (name.starts_with(b"user.") && !name.starts_with(b"user.overlay."))
+}
+
 /// What an entry says about its file besides the contents.
 pub(super) struct Meta {
     pub(super) uid: u32,
@@ -50,6 +60,9 @@ impl Meta {
                 let rec = rec.map_err(bad)?;
                 let key = rec.key_bytes();
                 if let Some(name) = key.strip_prefix(XATTR_PREFIX) {
+                    if !xattr_allowed(name) {
+                        continue;
+                    }
                     let name = CString::new(name)
                         .map_err(|_| EntryProblem::Invalid("xattr name holds a NUL byte".into()))?;
                     xattrs.push((name, rec.value_bytes().to_vec()));

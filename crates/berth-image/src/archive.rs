@@ -390,15 +390,21 @@ pub fn load(
 ) -> Result<Vec<(ImageRecord, Vec<String>)>, ArchiveError> {
     let _adding = store.adding()?;
     let ex = Extracted::read(store, source)?;
-    if ex.files.contains_key("manifest.json") {
-        load_docker(store, &ex)
+    let (what, loaded) = if ex.files.contains_key("manifest.json") {
+        ("manifest.json", load_docker(store, &ex)?)
     } else if ex.files.contains_key("index.json") {
-        load_oci(store, &ex)
+        ("index.json", load_oci(store, &ex)?)
     } else {
-        Err(ArchiveError::Format(
+        return Err(ArchiveError::Format(
             "neither manifest.json (docker save) nor index.json (OCI layout) found".into(),
-        ))
+        ));
+    };
+    if loaded.is_empty() {
+        return Err(ArchiveError::Format(format!(
+            "{what} lists no image: nothing was loaded"
+        )));
     }
+    Ok(loaded)
 }
 
 fn normalize_tags(tags: &[String]) -> Result<Vec<String>, ArchiveError> {
@@ -416,7 +422,7 @@ fn load_docker(
     ex: &Extracted,
 ) -> Result<Vec<(ImageRecord, Vec<String>)>, ArchiveError> {
     let entries: Vec<SaveEntry> =
-        serde_json::from_slice(&ex.read_small("manifest.json", MAX_MANIFEST_BYTES)?)
+        crate::gojson::from_slice(&ex.read_small("manifest.json", MAX_MANIFEST_BYTES)?)
             .map_err(|e| ArchiveError::Format(format!("manifest.json: {e}")))?;
     let mut out = Vec::new();
     for e in entries {
@@ -450,27 +456,35 @@ fn load_docker(
 }
 
 /// Copies an OCI layout blob into the content store, verifying its digest.
+/// A member whose size differs from its descriptor's is refused before a byte is copied.
 fn copy_blob(store: &Store, ex: &Extracted, d: &Descriptor) -> Result<(), ArchiveError> {
     if store.content.has(&d.digest) {
         return Ok(());
     }
     let name = format!("blobs/{}/{}", d.digest.algorithm().name(), d.digest.hex());
+    let file = File::open(ex.get(&name)?).map_err(io_err(name.clone()))?;
+    let len = file.metadata().map_err(io_err(name.clone()))?.len();
+    if len != d.size {
+        return Err(ArchiveError::Format(format!(
+            "{name}: {len} bytes, but its descriptor says {}",
+            d.size
+        )));
+    }
     let mut w = store.content.writer(d.digest.algorithm())?;
-    io::copy(
-        &mut File::open(ex.get(&name)?).map_err(io_err(name.clone()))?,
-        &mut w,
-    )
-    .map_err(io_err(name))?;
+    io::copy(&mut file.take(d.size), &mut w).map_err(io_err(name))?;
     w.commit(Some(&d.digest), Some(d.size))?;
     Ok(())
 }
+
+/// How many indexes `load` follows from `index.json` down to a manifest.
+const MAX_INDEX_DEPTH: usize = 4;
 
 fn load_oci(
     store: &Store,
     ex: &Extracted,
 ) -> Result<Vec<(ImageRecord, Vec<String>)>, ArchiveError> {
     let index: manifest::Index =
-        serde_json::from_slice(&ex.read_small("index.json", MAX_MANIFEST_BYTES)?)
+        crate::gojson::from_slice(&ex.read_small("index.json", MAX_MANIFEST_BYTES)?)
             .map_err(|e| ArchiveError::Format(format!("index.json: {e}")))?;
     let mut out = Vec::new();
     let host = Platform::host();
@@ -484,14 +498,28 @@ fn load_oci(
             _ => Vec::new(),
         };
         let mut desc = top.clone();
-        // Follow indexes down to this host's manifest.
-        for _ in 0..4 {
+        // Follow indexes down to this host's manifest, at most MAX_INDEX_DEPTH of them.
+        let mut depth = 0;
+        loop {
+            if desc.size > MAX_MANIFEST_BYTES {
+                return Err(ArchiveError::Format(format!(
+                    "{}: a manifest of {} bytes, over the bound of {MAX_MANIFEST_BYTES}",
+                    desc.digest, desc.size
+                )));
+            }
             copy_blob(store, ex, &desc)?;
             let bytes = store.content.read(&desc.digest, MAX_MANIFEST_BYTES)?;
-            match Document::parse(&bytes, Some(&desc.media_type))
+            match Document::parse_as(&bytes, None, Some(&desc.media_type))
                 .map_err(|e| ArchiveError::Format(format!("{}: {e}", desc.digest)))?
             {
+                Document::Index(_) if depth == MAX_INDEX_DEPTH => {
+                    return Err(ArchiveError::Format(format!(
+                        "{}: indexes nested deeper than {MAX_INDEX_DEPTH} levels",
+                        top.digest
+                    )))
+                }
                 Document::Index(i) => {
+                    depth += 1;
                     desc = i
                         .select(&host)
                         .map_err(|avail| {
@@ -503,6 +531,12 @@ fn load_oci(
                         .clone();
                 }
                 Document::Manifest(m) => {
+                    if m.config.size > MAX_CONFIG_BYTES {
+                        return Err(ArchiveError::Format(format!(
+                            "config {}: {} bytes, over the bound of {MAX_CONFIG_BYTES}",
+                            m.config.digest, m.config.size
+                        )));
+                    }
                     copy_blob(store, ex, &m.config)?;
                     for l in &m.layers {
                         copy_blob(store, ex, l)?;
@@ -542,7 +576,7 @@ pub fn save(
     let result = (|| -> Result<(), ArchiveError> {
         for (img, tags) in images {
             let m: Manifest =
-                serde_json::from_slice(&store.content.read(&img.manifest, MAX_MANIFEST_BYTES)?)
+                crate::gojson::from_slice(&store.content.read(&img.manifest, MAX_MANIFEST_BYTES)?)
                     .map_err(|e| ArchiveError::Format(format!("manifest {}: {e}", img.manifest)))?;
             let config = store.content.read(&img.id, MAX_CONFIG_BYTES)?;
             let parsed = ImageConfig::parse(&config)

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod content;
 pub mod digest;
+pub mod gojson;
 pub mod images;
 pub mod layers;
 pub mod manifest;

@@ -169,8 +169,8 @@ pub struct Index {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-/// A manifest or an index, told apart by media type (from the registry's Content-Type or the
-/// document's own `mediaType`) or, failing both, by shape.
+/// A manifest or an index, told apart by media type (from the registry's Content-Type, the
+/// referring descriptor or the document's own `mediaType`) or, failing all three, by shape.
 #[allow(clippy::large_enum_variant)] // parsed once per pull; boxing buys nothing
 pub enum Document {
     Manifest(Manifest),
@@ -185,10 +185,51 @@ pub enum ManifestError {
     Malformed(serde_json::Error),
     #[error("manifest schema version {0} is not supported (only 2)")]
     SchemaVersion(u32),
+    /// The document's type and its fields or labels disagree (CVE-2021-41190): refused, since two
+    /// readers could take the same bytes for two different images.
+    #[error("ambiguous document: {0}")]
+    Ambiguous(String),
+}
+
+/// Whether a media type names an index (true), a manifest (false), or neither (an error).
+fn kind_of(media_type: &str) -> Result<bool, ManifestError> {
+    match media_type {
+        OCI_INDEX | DOCKER_LIST => Ok(true),
+        OCI_MANIFEST | DOCKER_MANIFEST => Ok(false),
+        other if other.starts_with("application/vnd.docker.distribution.manifest.v1") => Err(
+            ManifestError::UnknownMediaType(format!("{other} (Docker schema 1 is deprecated)")),
+        ),
+        other => Err(ManifestError::UnknownMediaType(other.to_string())),
+    }
+}
+
+/// A Content-Type that says something: parameters dropped, generic types ignored.
+fn meaningful(content_type: Option<&str>) -> Option<&str> {
+    content_type
+        .map(|c| c.split(';').next().unwrap_or("").trim())
+        .filter(|c| {
+            !c.is_empty()
+                && !matches!(
+                    *c,
+                    "application/json" | "text/plain" | "application/octet-stream"
+                )
+        })
 }
 
 impl Document {
+    /// Parses a manifest or index served with `content_type` (a registry's header, or None).
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Document, ManifestError> {
+        Document::parse_as(bytes, content_type, None)
+    }
+
+    /// Parses a document that `descriptor_type` (the media type of the descriptor that pointed at
+    /// it) says it is. Every label present must agree with the others and with the fields: a
+    /// manifest may not carry `manifests`, an index may not carry `layers` or `config`.
+    pub fn parse_as(
+        bytes: &[u8],
+        content_type: Option<&str>,
+        descriptor_type: Option<&str>,
+    ) -> Result<Document, ManifestError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Probe {
@@ -198,33 +239,73 @@ impl Document {
             media_type: Option<String>,
             #[serde(default)]
             manifests: Option<serde_json::Value>,
+            #[serde(default)]
+            layers: Option<serde_json::Value>,
+            #[serde(default)]
+            config: Option<serde_json::Value>,
+            #[serde(default)]
+            fs_layers: Option<serde_json::Value>,
         }
-        let probe: Probe = serde_json::from_slice(bytes).map_err(ManifestError::Malformed)?;
-        let ct = content_type
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
-            .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain")
-            .or(probe.media_type.clone());
-        let is_index = match ct.as_deref() {
-            Some(OCI_INDEX | DOCKER_LIST) => true,
-            Some(OCI_MANIFEST | DOCKER_MANIFEST) => false,
-            Some(other) if other.starts_with("application/vnd.docker.distribution.manifest.v1") => {
-                return Err(ManifestError::UnknownMediaType(format!(
-                    "{other} (Docker schema 1 is deprecated)"
-                )))
+        let probe: Probe = crate::gojson::from_slice(bytes).map_err(ManifestError::Malformed)?;
+        if probe.fs_layers.is_some() {
+            return Err(ManifestError::UnknownMediaType(
+                "Docker schema 1 (fsLayers) is deprecated".into(),
+            ));
+        }
+        let labels = [
+            ("the Content-Type", meaningful(content_type)),
+            ("the descriptor", descriptor_type.filter(|d| !d.is_empty())),
+            (
+                "the mediaType field",
+                probe.media_type.as_deref().filter(|m| !m.is_empty()),
+            ),
+        ];
+        let mut named: Option<(&str, &str)> = None;
+        for (source, label) in labels {
+            let Some(label) = label else { continue };
+            kind_of(label)?;
+            match named {
+                Some((first, seen)) if seen != label => {
+                    return Err(ManifestError::Ambiguous(format!(
+                        "{first} says {seen} but {source} says {label}"
+                    )))
+                }
+                Some(_) => {}
+                None => named = Some((source, label)),
             }
-            Some(other) => return Err(ManifestError::UnknownMediaType(other.to_string())),
-            None => probe.manifests.is_some(),
+        }
+        let has_manifest_fields = probe.layers.is_some() || probe.config.is_some();
+        let is_index = match named {
+            Some((_, label)) => kind_of(label)?,
+            None => match (probe.manifests.is_some(), has_manifest_fields) {
+                (true, true) => {
+                    return Err(ManifestError::Ambiguous(
+                        "untyped document with both manifests and layers/config".into(),
+                    ))
+                }
+                (is_index, _) => is_index,
+            },
         };
+        if is_index && has_manifest_fields {
+            return Err(ManifestError::Ambiguous(
+                "an index with layers or config fields".into(),
+            ));
+        }
+        if !is_index && probe.manifests.is_some() {
+            return Err(ManifestError::Ambiguous(
+                "a manifest with a manifests field".into(),
+            ));
+        }
         if probe.schema_version != 2 {
             return Err(ManifestError::SchemaVersion(probe.schema_version));
         }
         if is_index {
             Ok(Document::Index(
-                serde_json::from_slice(bytes).map_err(ManifestError::Malformed)?,
+                crate::gojson::from_slice(bytes).map_err(ManifestError::Malformed)?,
             ))
         } else {
             Ok(Document::Manifest(
-                serde_json::from_slice(bytes).map_err(ManifestError::Malformed)?,
+                crate::gojson::from_slice(bytes).map_err(ManifestError::Malformed)?,
             ))
         }
     }
@@ -310,7 +391,7 @@ pub struct History {
 
 impl ImageConfig {
     pub fn parse(bytes: &[u8]) -> Result<ImageConfig, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        crate::gojson::from_slice(bytes)
     }
 }
 
@@ -352,5 +433,72 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("application/x-weird"), "{e}");
+    }
+
+    fn ambiguous(bytes: &str, ct: Option<&str>, desc: Option<&str>) -> String {
+        match Document::parse_as(bytes.as_bytes(), ct, desc) {
+            Err(e @ ManifestError::Ambiguous(_)) => e.to_string(),
+            Err(e) => panic!("not refused as ambiguous: {e}"),
+            Ok(_) => panic!("accepted: {bytes}"),
+        }
+    }
+
+    #[test]
+    fn documents_whose_type_and_fields_disagree_are_refused() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let config = format!(r#""config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":2}}"#);
+        let desc = format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":2}}"#);
+        let both = format!(r#"{{"schemaVersion":2,{config},"layers":[],"manifests":[{desc}]}}"#);
+        // A manifest carrying manifests, an index carrying layers or config.
+        assert_eq!(
+            ambiguous(&both, Some(OCI_MANIFEST), None),
+            "ambiguous document: a manifest with a manifests field"
+        );
+        assert_eq!(
+            ambiguous(&both, Some(OCI_INDEX), None),
+            "ambiguous document: an index with layers or config fields"
+        );
+        let index_with_config = format!(r#"{{"schemaVersion":2,{config},"manifests":[]}}"#);
+        assert_eq!(
+            ambiguous(&index_with_config, None, Some(DOCKER_LIST)),
+            "ambiguous document: an index with layers or config fields"
+        );
+        assert_eq!(
+            ambiguous(&both, None, None),
+            "ambiguous document: untyped document with both manifests and layers/config"
+        );
+        // The mediaType field contradicting the Content-Type or the descriptor.
+        let typed =
+            format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{desc}]}}"#);
+        assert_eq!(
+            ambiguous(&typed, Some(OCI_MANIFEST), None),
+            format!("ambiguous document: the Content-Type says {OCI_MANIFEST} but the mediaType field says {OCI_INDEX}")
+        );
+        assert_eq!(
+            ambiguous(&typed, None, Some(DOCKER_LIST)),
+            format!("ambiguous document: the descriptor says {DOCKER_LIST} but the mediaType field says {OCI_INDEX}")
+        );
+        // Agreeing labels, and a generic Content-Type, are fine.
+        assert!(matches!(
+            Document::parse_as(typed.as_bytes(), Some("application/json"), Some(OCI_INDEX)),
+            Ok(Document::Index(_))
+        ));
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_manifest_read_as_go_reads_them() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let m = format!(
+            r#"{{"schemaVersion":1,"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":9}},"config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":2}},"Layers":[]}}"#
+        );
+        match Document::parse(m.as_bytes(), Some(OCI_MANIFEST)).unwrap() {
+            Document::Manifest(m) => assert_eq!(m.config.size, 2),
+            Document::Index(_) => panic!("an index"),
+        }
+        let c = ImageConfig::parse(
+            br#"{"architecture":"amd64","os":"linux","OS":"linux","config":{"Env":["A=1"],"Env":["B=2"]},"rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.config.unwrap().env, Some(vec!["B=2".to_string()]));
     }
 }

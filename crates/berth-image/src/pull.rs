@@ -154,12 +154,18 @@ pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<
                     },
                 })?;
             let fetched = client.get_manifest(repo, &desc.digest.to_string())?;
-            let m = match Document::parse(&fetched.bytes, fetched.content_type.as_deref()) {
+            let m = match Document::parse_as(
+                &fetched.bytes,
+                fetched.content_type.as_deref(),
+                Some(&desc.media_type),
+            ) {
                 Ok(Document::Manifest(m)) => m,
                 Ok(Document::Index(_)) => {
                     return Err(PullError::Manifest {
                         digest: desc.digest.clone(),
-                        message: "nested index".into(),
+                        message: "an index inside an index: berth follows one level \
+                                  (index, then a platform's manifest)"
+                            .into(),
                     })
                 }
                 Err(e) => {
@@ -235,13 +241,10 @@ fn fetch_config(
         return Err(bad(format!("larger than {MAX_CONFIG_BYTES} bytes")));
     }
     if !store.content.has(d) {
-        let (mut body, _) = client.get_blob(repo, d)?;
+        // The reader stops one byte past the descriptor's size (checked above).
+        let mut body = client.get_blob(repo, d, m.config.size)?;
         let mut w = store.content.writer(d.algorithm())?;
-        let n = io::copy(&mut (&mut body).take(MAX_CONFIG_BYTES + 1), &mut w)
-            .map_err(|e| bad(e.to_string()))?;
-        if n > MAX_CONFIG_BYTES {
-            return Err(bad(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
+        io::copy(&mut body, &mut w).map_err(|e| bad(e.to_string()))?;
         w.commit(Some(d), Some(m.config.size))?;
     }
     let bytes = store.content.read(d, MAX_CONFIG_BYTES)?;
@@ -390,7 +393,7 @@ impl Fetch<'_> {
         let store = self.store;
         let id = &l.desc.digest;
         let compression = Compression::of_layer(&l.desc.media_type).expect("checked by the caller");
-        let (body, _) = self.client.get_blob(self.repo, id)?;
+        let body = self.client.get_blob(self.repo, id, l.desc.size)?;
         let mut blob = store.content.writer(id.algorithm())?;
         let mut tee = Tee {
             src: body,

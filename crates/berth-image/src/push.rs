@@ -20,7 +20,7 @@ pub fn push(
     let repo = target.repository.as_str();
     let manifest_bytes = store.content.read(&image.manifest, MAX_MANIFEST_BYTES)?;
     let manifest: Manifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| PullError::Manifest {
+        crate::gojson::from_slice(&manifest_bytes).map_err(|e| PullError::Manifest {
             digest: image.manifest.clone(),
             message: e.to_string(),
         })?;

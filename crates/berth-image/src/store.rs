@@ -135,7 +135,7 @@ impl Store {
                 .content
                 .read(&img.manifest, crate::manifest::MAX_MANIFEST_BYTES)
             {
-                if let Ok(m) = serde_json::from_slice::<crate::manifest::Manifest>(&bytes) {
+                if let Ok(m) = crate::gojson::from_slice::<crate::manifest::Manifest>(&bytes) {
                     live_blobs.extend(m.layers.into_iter().map(|l| l.digest));
                 }
             }

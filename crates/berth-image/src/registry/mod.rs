@@ -8,7 +8,7 @@ use crate::digest::{Digest, Hasher};
 use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST};
 use auth::{Challenge, Credentials};
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -93,14 +93,11 @@ impl Client {
         } else {
             "https"
         };
-        let stall = std::env::var("BERTH_STALL_TIMEOUT_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30);
+        let idle = idle_timeout();
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(15))
-            .timeout_read(Duration::from_secs(stall))
-            .timeout_write(Duration::from_secs(stall))
+            .timeout_read(idle)
+            .timeout_write(idle)
             .max_idle_connections_per_host(8)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -252,19 +249,28 @@ impl Client {
                 })
             }
         };
-        let v: serde_json::Value = serde_json::from_reader(resp.into_reader().take(1 << 20))
-            .map_err(|e| RegistryError::Token {
-                host: self.host.clone(),
-                message: e.to_string(),
-            })?;
-        let token = v
-            .get("token")
-            .or_else(|| v.get("access_token"))
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| RegistryError::Token {
-                host: self.host.clone(),
-                message: "no token field".into(),
-            })?;
+        /// The token server's answer (Docker's `token` or OAuth2's `access_token`).
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+        }
+        let bad = |message: String| RegistryError::Token {
+            host: self.host.clone(),
+            message,
+        };
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(1 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| bad(e.to_string()))?;
+        let v: TokenResponse = crate::gojson::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let token = [v.token, v.access_token]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .ok_or_else(|| bad("no token field".into()))?;
         Ok(format!("Bearer {token}"))
     }
 
@@ -366,23 +372,68 @@ impl Client {
         }
     }
 
-    /// Opens a blob for streaming. The caller verifies the digest as it reads.
-    pub fn get_blob(
+    /// Opens a blob of `size` bytes (its descriptor's) for streaming. The caller verifies the
+    /// digest as it reads; the stream never yields more than `size` bytes, and resumes where it
+    /// broke off when the connection stalls or drops (see `BlobReader`).
+    pub fn get_blob<'c>(
+        &'c self,
+        repo: &'c str,
+        digest: &'c Digest,
+        size: u64,
+    ) -> Result<BlobReader<'c>, RegistryError> {
+        let body = self.open_blob(repo, digest, 0)?;
+        Ok(BlobReader {
+            client: self,
+            repo,
+            digest,
+            size,
+            offset: 0,
+            body,
+            resumes: 0,
+        })
+    }
+
+    /// GETs a blob from byte `offset` on (a Range request past 0); a server that ignores the
+    /// range and sends the whole blob has the bytes before `offset` skipped.
+    fn open_blob(
         &self,
         repo: &str,
         digest: &Digest,
-    ) -> Result<(Box<dyn Read + Send + Sync>, Option<u64>), RegistryError> {
+        offset: u64,
+    ) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
-        match self.send(&Self::scope(repo, false), &|a| a.get(&url), None) {
-            Ok(resp) => {
-                let len = resp.header("Content-Length").and_then(|l| l.parse().ok());
-                Ok((resp.into_reader(), len))
+        let range = format!("bytes={offset}-");
+        let build = |a: &ureq::Agent| {
+            let req = a.get(&url);
+            if offset > 0 {
+                req.set("Range", &range)
+            } else {
+                req
             }
+        };
+        match self.send(&Self::scope(repo, false), &build, None) {
+            Ok(resp) if offset > 0 && resp.status() != 206 => {
+                let mut body = resp.into_reader();
+                let skipped = io::copy(&mut (&mut body).take(offset), &mut io::sink())
+                    .map_err(|e| self.transport(e))?;
+                if skipped < offset {
+                    return Err(self.transport(io::ErrorKind::UnexpectedEof.into()));
+                }
+                Ok(body)
+            }
+            Ok(resp) => Ok(resp.into_reader()),
             Err(RegistryError::Status { status: 404, .. }) => Err(RegistryError::NotFound {
                 host: self.host.clone(),
                 what: format!("blob {digest}"),
             }),
             Err(e) => Err(e),
+        }
+    }
+
+    fn transport(&self, e: io::Error) -> RegistryError {
+        RegistryError::Transport {
+            host: self.host.clone(),
+            message: e.to_string(),
         }
     }
 
@@ -447,6 +498,117 @@ impl Client {
             Some(data),
         )?;
         Ok(())
+    }
+}
+
+/// How long a transfer may go without a byte before it counts as stalled:
+/// `BERTH_PULL_IDLE_TIMEOUT` seconds (fractions allowed), 30 by default. The older
+/// `BERTH_STALL_TIMEOUT_SECS` is still read.
+pub fn idle_timeout() -> Duration {
+    ["BERTH_PULL_IDLE_TIMEOUT", "BERTH_STALL_TIMEOUT_SECS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .and_then(|s| s.trim().trim_end_matches('s').parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(30))
+}
+
+/// How many times one blob's stream is resumed after a stall or a dropped connection.
+const RESUMES: u32 = 5;
+
+/// A blob's bytes as the registry sends them, bounded by the descriptor's size. A dropped
+/// connection reopens the blob from the current offset with a Range request, so the bytes already
+/// read (and hashed, and unpacked) are never fetched again and the reader above sees one unbroken
+/// stream. A stall (no byte for `idle_timeout()`) fails the read at once: a registry that stopped
+/// sending is not waited for again. Errors name the blob.
+pub struct BlobReader<'c> {
+    client: &'c Client,
+    repo: &'c str,
+    digest: &'c Digest,
+    size: u64,
+    offset: u64,
+    body: Box<dyn Read + Send + Sync>,
+    resumes: u32,
+}
+
+impl BlobReader<'_> {
+    /// A final error (kind `Other`: nothing above retries it).
+    fn fail(&self, what: String) -> io::Error {
+        io::Error::other(format!("blob {}: {what}", self.digest))
+    }
+
+    fn describe(&self, e: &io::Error) -> String {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
+                "no data for {:?} at byte {} of {} (BERTH_PULL_IDLE_TIMEOUT)",
+                idle_timeout(),
+                self.offset,
+                self.size
+            ),
+            io::ErrorKind::UnexpectedEof => format!(
+                "the connection ended at byte {} of {}",
+                self.offset, self.size
+            ),
+            _ => format!("at byte {} of {}: {e}", self.offset, self.size),
+        }
+    }
+
+    /// Reopens the blob at the current offset, or gives up with what went wrong.
+    fn resume(&mut self, e: io::Error) -> io::Result<()> {
+        let why = self.describe(&e);
+        if self.resumes >= RESUMES {
+            return Err(self.fail(format!("{why}; gave up after {RESUMES} resumes")));
+        }
+        self.resumes += 1;
+        match self.client.open_blob(self.repo, self.digest, self.offset) {
+            Ok(body) => {
+                self.body = body;
+                Ok(())
+            }
+            Err(r) => Err(self.fail(format!("{why}; resuming failed: {r}"))),
+        }
+    }
+}
+
+/// A connection that broke (as opposed to one that stalled, or bad data).
+fn dropped(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+    )
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // One byte past the size is asked for, so a registry sending too much is caught.
+            let left = (self.size - self.offset).saturating_add(1);
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let result = match self.body.read(&mut buf[..want]) {
+                Ok(0) if self.offset < self.size => Err(io::ErrorKind::UnexpectedEof.into()),
+                other => other,
+            };
+            match result {
+                Ok(n) => {
+                    self.offset += n as u64;
+                    if self.offset > self.size {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "blob {}: the registry sent more than its {} bytes",
+                                self.digest, self.size
+                            ),
+                        ));
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if dropped(&e) => self.resume(e)?,
+                Err(e) => return Err(self.fail(self.describe(&e))),
+            }
+        }
     }
 }
 

@@ -163,7 +163,7 @@ impl Berth {
             .args(args)
             .env("DOCKER_CONFIG", &self.docker_config)
             .env("HOME", self.dir.path())
-            .env("BERTH_STALL_TIMEOUT_SECS", "15")
+            .env("BERTH_PULL_IDLE_TIMEOUT", "15")
             .env_remove("BERTH_ROOT")
             .env_remove("BERTH_RUNROOT")
             .env_remove("BERTH_INSECURE_REGISTRIES");

@@ -258,7 +258,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     // The child may have failed already (it sets up its mounts while we make the cgroup): its own
     // message says why, better than the broken pipe our `Go` would meet.
     if let Some(Msg::Failed(why)) = parent.try_recv() {
-        return Err(Error::msg(why));
+        return Err(why.into_error());
     }
     let opened = if early_clone && cgroup_join.by_child() {
         Some(crate::cgjoin::SelfJoin::open(&cgroup)?)
@@ -271,7 +271,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     });
     if let Err(e) = sent {
         return Err(match parent.try_recv() {
-            Some(Msg::Failed(why)) => Error::msg(why),
+            Some(Msg::Failed(why)) => why.into_error(),
             _ => e,
         });
     }
@@ -312,7 +312,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
                     st.to_oci_json(Status::Creating),
                 )?;
             }
-            Some(Msg::Failed(e)) => return Err(Error::msg(e)),
+            Some(Msg::Failed(e)) => return Err(e.into_error()),
             Some(m) => crate::bail!("container init: unexpected message {m:?}"),
             None => crate::bail!("container init exited during set-up"),
         }

@@ -135,7 +135,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             Ok(e) => e,
             Err(e) => e,
         };
-        let _ = child.send(&Msg::Failed(e.to_string()));
+        let _ = child.send(&crate::sync::Failure::of(&e));
         127
     })?;
     drop(child);
@@ -171,7 +171,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         Some(Msg::Failed(e)) => {
             // SAFETY: reaping our own child.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-            return Err(Error::msg(e));
+            return Err(e.into_error());
         }
         Some(m) => crate::bail!("exec: unexpected message {m:?}"),
     }
@@ -243,15 +243,54 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     Ok(process::exec(&path, &args, &env))
 }
 
-/// Re-executes the runtime from a sealed memfd copy of itself, so no process in a container can ever
-/// open the host binary through /proc/PID/exe. Returns only if that is impossible (then we go on, still
-/// protected by being non-dumpable).
+/// The seals on berth's memfd copy of itself: nothing may change, shrink or grow it, and the
+/// seals themselves are final.
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// Set to `1`, lets `exec` go on without the sealed copy when one cannot be made (the host binary
+/// is then exposed to the container as in CVE-2019-5736): an explicit, documented opt-out.
+pub const UNSEALED_OPT_OUT: &str = "BERTH_EXEC_UNSEALED";
+
+/// Whether this process runs from a memfd carrying exactly our seals (checked on the binary
+/// itself, not on anything the environment says).
+fn running_sealed() -> bool {
+    let Ok(exe) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    // SAFETY: F_GET_SEALS on an fd we own; it only reads the seals.
+    let seals = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&exe), libc::F_GET_SEALS) };
+    seals == SEALS
+}
+
+/// Re-executes the current program from a sealed memfd copy of itself, so no process in a
+/// container can ever open the host binary through /proc/PID/exe (CVE-2019-5736). Returns `Ok`
+/// in the sealed copy. Fails closed: if the copy cannot be made, sealed and executed, this is an
+/// error and the caller must not join the container, unless `BERTH_EXEC_UNSEALED=1` opts out.
 pub fn reexec_from_sealed_memfd() -> Result<()> {
-    const MARK: &str = "_BERTH_RUNTIME_SEALED";
-    if std::env::var_os(MARK).is_some() {
-        std::env::remove_var(MARK);
+    use crate::error::IntoError;
+    if running_sealed() {
         return Ok(());
     }
+    match sealed_exec() {
+        Err(e) if std::env::var_os(UNSEALED_OPT_OUT).is_some_and(|v| v == "1") => {
+            crate::warn(&format!(
+                "warning: {e}; going on unprotected ({UNSEALED_OPT_OUT}=1)"
+            ));
+            Ok(())
+        }
+        Err(e) => Err(e.with_context(format!(
+            "refusing to exec into a container without the sealed copy of the runtime \
+             (CVE-2019-5736; {UNSEALED_OPT_OUT}=1 overrides)"
+        ))),
+        Ok(never) => match never {},
+    }
+}
+
+/// Copies /proc/self/exe into a memfd, seals it and `fexecve`s it; returns only on failure.
+fn sealed_exec() -> Result<std::convert::Infallible> {
+    use crate::error::IntoError;
+    use std::os::fd::{AsRawFd, FromRawFd};
     // SAFETY: memfd_create with a valid C string name.
     let fd = unsafe {
         libc::memfd_create(
@@ -260,32 +299,30 @@ pub fn reexec_from_sealed_memfd() -> Result<()> {
         )
     };
     if fd < 0 {
-        return Err(Error::msg(format!(
-            "memfd_create: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(Error::last_os("memfd_create"));
     }
-    use std::os::fd::FromRawFd;
     // SAFETY: fd is fresh and ours.
     let mut mem = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut exe = std::fs::File::open("/proc/self/exe").ctx("open /proc/self/exe")?;
-    std::io::copy(&mut exe, &mut mem).ctx("copy runtime binary")?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    std::io::copy(&mut exe, &mut mem).ctx("copy the runtime binary into the memfd")?;
     // SAFETY: fcntl on our own fd.
-    unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) };
-    std::env::set_var(MARK, "1");
-    let argv = process::CStrings::new(std::env::args_os().map(|a| a.into_encoded_bytes()));
-    let envp = process::CStrings::new(std::env::vars_os().map(|(k, v)| {
-        let mut b = k.into_encoded_bytes();
-        b.push(b'=');
-        b.extend(v.into_encoded_bytes());
-        b
-    }));
+    if unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
+        return Err(Error::last_os("sealing the memfd (F_ADD_SEALS)"));
+    }
+    let argv = process::CStrings::new(
+        "argument",
+        std::env::args_os().map(|a| a.into_encoded_bytes()),
+    )?;
+    let envp = process::CStrings::new(
+        "environment entry",
+        std::env::vars_os().map(|(k, v)| {
+            let mut b = k.into_encoded_bytes();
+            b.push(b'=');
+            b.extend(v.into_encoded_bytes());
+            b
+        }),
+    )?;
     // SAFETY: valid fd and null-terminated arrays of C strings.
-    unsafe { libc::fexecve(fd, argv.as_ptr(), envp.as_ptr()) };
-    std::env::remove_var(MARK);
-    Err(Error::msg(format!(
-        "fexecve sealed copy: {}",
-        std::io::Error::last_os_error()
-    )))
+    unsafe { libc::fexecve(mem.as_raw_fd(), argv.as_ptr(), envp.as_ptr()) };
+    Err(std::io::Error::last_os_error().with_context("fexecve of the sealed copy".into()))
 }

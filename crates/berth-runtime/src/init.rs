@@ -38,7 +38,7 @@ pub fn run(a: &InitArgs) -> i32 {
         Ok(exec) => exec_after_start(a, exec),
         Err(e) => e,
     };
-    let _ = a.chan.send(&Msg::Failed(err.to_string()));
+    let _ = a.chan.send(&crate::sync::Failure::of(&err));
     1
 }
 
@@ -229,8 +229,8 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
     }
     process::reset_signals();
     let err = process::exec(&e.path, &e.args, &e.env);
-    // Like Docker: 126 when the program exists but cannot be run, 127 otherwise.
-    let code = if cannot_invoke(&err) { 126 } else { 127 };
+    // Like Docker: 126 when the program exists but cannot be run, 127 when it is missing.
+    let code = exec_exit_code(&err);
     crate::warn(&format!("berth-runtime: container {}: {err}", a.id));
     // SAFETY: exit the child without unwinding.
     unsafe { libc::_exit(code) }
@@ -240,11 +240,13 @@ fn exec_after_start(a: &InitArgs, e: ExecPlan) -> Error {
 /// user's program and stays as PID 1, forwarding signals and reaping every orphan, like tini.
 pub const INIT_ANNOTATION: &str = "org.berth.init";
 
-fn cannot_invoke(err: &Error) -> bool {
-    let m = err.message();
-    m.contains("Permission denied")
-        || m.contains("Exec format error")
-        || m.contains("Is a directory")
+/// The status a process leaves with when its program could not be executed, from the error's
+/// kind (a failure that is no exec failure at all, like a NUL byte in an argument, is 127 too).
+fn exec_exit_code(err: &Error) -> i32 {
+    match err.kind() {
+        crate::error::ErrorKind::CannotInvoke => 126,
+        _ => 127,
+    }
 }
 
 /// `--init`: fork the program, then wait as PID 1 with every signal forwarded to it; exit with
@@ -258,7 +260,7 @@ fn reap_as_init(e: &ExecPlan) -> ! {
     if pid == 0 {
         process::reset_signals();
         let err = process::exec(&e.path, &e.args, &e.env);
-        let code = if cannot_invoke(&err) { 126 } else { 127 };
+        let code = exec_exit_code(&err);
         crate::warn(&format!("berth-runtime: {err}"));
         // SAFETY: leave the forked child without unwinding.
         unsafe { libc::_exit(code) }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 
 /// setrlimit's resource type: glibc's enum, an int elsewhere (musl).
 #[cfg(target_env = "gnu")]
@@ -302,9 +302,10 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::msg(format!(
-        "exec: {arg0:?}: executable file not found in $PATH"
-    )))
+    Err(Error::Exec {
+        kind: ErrorKind::CommandNotFound,
+        message: format!("exec: {arg0:?}: executable file not found in $PATH"),
+    })
 }
 
 /// Restores the signal state a fresh program expects: nothing blocked, SIGPIPE default (Rust ignores it).
@@ -318,20 +319,27 @@ pub fn reset_signals() {
     }
 }
 
-/// execve; returns only on failure.
+/// execve; returns only on failure, with the kind its errno means (127 or 126 to Docker).
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
-    let p = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    let (argv, envp) = (
-        CStrings::new(args.iter().map(|a| a.as_bytes().to_vec())),
-        CStrings::new(env.iter().map(|e| e.as_bytes().to_vec())),
+    let strings = (
+        CString::new(path.as_os_str().as_encoded_bytes()).ctx("exec: the program path"),
+        CStrings::new("argument", args.iter().map(|a| a.as_bytes().to_vec())),
+        CStrings::new(
+            "environment entry",
+            env.iter().map(|e| e.as_bytes().to_vec()),
+        ),
     );
+    let (p, argv, envp) = match strings {
+        (Ok(p), Ok(a), Ok(e)) => (p, a, e),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
+    };
     // SAFETY: null-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(p.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Error::msg(format!(
-        "exec {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    ))
+    let os = std::io::Error::last_os_error();
+    Error::Exec {
+        kind: ErrorKind::of_exec_errno(os.raw_os_error().unwrap_or(libc::ENOENT)),
+        message: format!("exec {}: {}", path.display(), os),
+    }
 }
 
 /// A NULL-terminated `char *[]` for execve and friends, owning its strings.
@@ -341,14 +349,26 @@ pub struct CStrings {
 }
 
 impl CStrings {
-    pub fn new(items: impl Iterator<Item = Vec<u8>>) -> CStrings {
-        let owned: Vec<CString> = items.map(|b| CString::new(b).unwrap_or_default()).collect();
+    /// The strings as C strings; one holding a NUL byte is an error naming it (`what` says what
+    /// the strings are: "argument", "environment entry"), never silently emptied.
+    pub fn new(what: &str, items: impl Iterator<Item = Vec<u8>>) -> Result<CStrings> {
+        let owned: Vec<CString> = items
+            .enumerate()
+            .map(|(i, b)| {
+                CString::new(b).map_err(|e| {
+                    Error::msg(format!(
+                        "{what} {i} ({:?}) holds a NUL byte",
+                        String::from_utf8_lossy(&e.into_vec()).replace('\0', "\\0")
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
         let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(std::ptr::null());
-        CStrings {
+        Ok(CStrings {
             _owned: owned,
             ptrs,
-        }
+        })
     }
 
     pub fn as_ptr(&self) -> *const *const libc::c_char {

@@ -124,7 +124,15 @@ fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
             p.cwd()
         );
     }
-    for e in p.env().iter().flatten() {
+    for (i, a) in p.args().iter().flatten().enumerate() {
+        if a.contains('\0') {
+            crate::bail!("config.json: process.args[{i}] {a:?}: holds a NUL byte");
+        }
+    }
+    for (i, e) in p.env().iter().flatten().enumerate() {
+        if e.contains('\0') {
+            crate::bail!("config.json: process.env[{i}] {e:?}: holds a NUL byte");
+        }
         if !e.contains('=') {
             crate::bail!("config.json: process.env {e:?}: must be KEY=VALUE");
         }

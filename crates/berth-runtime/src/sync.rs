@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -16,12 +16,36 @@ pub enum Msg {
     HooksDone,
     /// child -> parent: the container is set up and waits at the start gate.
     Ready,
-    /// child -> parent: setting up failed; the child exits after sending this.
-    Failed(String),
+    /// child -> parent: setting up failed (its kind and sentence); the child exits after this.
+    Failed(Failure),
     /// child -> parent: a seccomp notify listener follows (`send_fd`); the parent answers `SeccompDone`.
     SeccompFd,
     /// parent -> child: the listener was handed to `listenerPath`.
     SeccompDone,
+}
+
+/// Why the other side failed, as it can cross a socket: the kind that decides exit codes, and the
+/// sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn of(e: &Error) -> Msg {
+        Msg::Failed(Failure {
+            kind: e.kind(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn into_error(self) -> Error {
+        Error::Remote {
+            kind: self.kind,
+            message: self.message,
+        }
+    }
 }
 
 impl Msg {
@@ -33,9 +57,9 @@ impl Msg {
             Msg::Ready => vec![4],
             Msg::SeccompFd => vec![6],
             Msg::SeccompDone => vec![7],
-            Msg::Failed(s) => {
-                let mut v = vec![5];
-                v.extend_from_slice(s.as_bytes());
+            Msg::Failed(f) => {
+                let mut v = vec![5, f.kind.code()];
+                v.extend_from_slice(f.message.as_bytes());
                 v
             }
         }
@@ -47,7 +71,10 @@ impl Msg {
             2 => Msg::RunHooks,
             3 => Msg::HooksDone,
             4 => Msg::Ready,
-            5 => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            5 => Msg::Failed(Failure {
+                kind: ErrorKind::from_code(*b.get(1)?),
+                message: String::from_utf8_lossy(&b[2..]).into_owned(),
+            }),
             6 => Msg::SeccompFd,
             7 => Msg::SeccompDone,
             _ => return None,
@@ -91,6 +118,11 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    /// A channel over an end handed over by another process (across exec).
+    pub fn from_fd(fd: OwnedFd) -> Channel {
+        Channel { fd }
+    }
+
     pub fn send(&self, m: &Msg) -> Result<()> {
         let b = m.encode();
         // SAFETY: b is a valid buffer of b.len() bytes.
@@ -157,7 +189,7 @@ impl Channel {
     pub fn expect(&self, want: Msg) -> Result<()> {
         match self.recv()? {
             Some(m) if m == want => Ok(()),
-            Some(Msg::Failed(s)) => Err(Error::msg(s)),
+            Some(Msg::Failed(f)) => Err(f.into_error()),
             Some(m) => Err(Error::msg(format!(
                 "sync channel: expected {want:?}, got {m:?}"
             ))),
@@ -247,15 +279,14 @@ mod tests {
         let (parent, child) = pair().unwrap();
         // The child fails and says why; our Go is still unread in its queue when it exits, which
         // makes the kernel report ECONNRESET to us before the queued message.
-        child
-            .send(&Msg::Failed("mount proc: not a directory".into()))
-            .unwrap();
+        let failure = Failure {
+            kind: ErrorKind::CannotInvoke,
+            message: "mount proc: not a directory".into(),
+        };
+        child.send(&Msg::Failed(failure.clone())).unwrap();
         parent.send(&Msg::Go).unwrap();
         drop(child);
-        assert_eq!(
-            parent.recv().unwrap(),
-            Some(Msg::Failed("mount proc: not a directory".into()))
-        );
+        assert_eq!(parent.recv().unwrap(), Some(Msg::Failed(failure)));
         assert_eq!(parent.recv().unwrap(), None);
     }
 }

@@ -197,7 +197,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             );
         }
         Cmd::Exec(a) => {
-            berth_runtime::exec::reexec_from_sealed_memfd().ok();
+            berth_runtime::exec::reexec_from_sealed_memfd()?;
             // Like runc: a failure of exec itself is 255, so it never looks like the process's status.
             return execcmd::run(root, a).or_else(|e| {
                 log_error(cli, &Error::msg(format!("exec failed: {e}")));

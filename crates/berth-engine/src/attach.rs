@@ -97,7 +97,7 @@ fn pfd(fd: RawFd) -> libc::pollfd {
 pub fn serve(
     st: Streams,
     listener: UnixListener,
-    log: &mut Option<crate::logs::LogWriter>,
+    log: &mut crate::logs::LogWriter,
 ) -> Option<UnixStream> {
     let mut client: Option<UnixStream> = None;
     if std::env::var_os(ATTACH_FIRST).is_some() {
@@ -144,9 +144,7 @@ pub fn serve(
                 continue;
             }
             let data = &buf[..n as usize];
-            if let Some(l) = log.as_mut() {
-                let _ = l.write(i, data);
-            }
+            log.write_or_note(i, data);
             if let Some(c) = client.as_mut() {
                 if c.write_all(&frame(if i == 0 { DATA } else { STDERR }, data))
                     .is_err()

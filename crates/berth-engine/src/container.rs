@@ -18,7 +18,8 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// Why a container could not run, as Docker's exit codes tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Failure {
     /// berth itself failed (125).
     Engine,
@@ -59,18 +60,15 @@ impl From<RecordError> for EngineError {
 
 impl From<berth_runtime::Error> for EngineError {
     fn from(e: berth_runtime::Error) -> Self {
-        let m = e.message();
-        let kind =
-            if m.contains("executable file not found") || m.contains("no such file or directory") {
-                Failure::NotFound
-            } else if m.contains("permission denied") {
-                Failure::CannotInvoke
-            } else {
-                Failure::Engine
-            };
+        use berth_runtime::error::ErrorKind;
+        let kind = match e.kind() {
+            ErrorKind::CommandNotFound => Failure::NotFound,
+            ErrorKind::CannotInvoke => Failure::CannotInvoke,
+            ErrorKind::Other => Failure::Engine,
+        };
         EngineError {
             kind,
-            msg: m.to_string(),
+            msg: e.to_string(),
         }
     }
 }
@@ -101,15 +99,22 @@ fn now() -> String {
     berth_runtime::state::rfc3339_now()
 }
 
-/// Is the process that watches this container still the one that started watching it? A zombie
-/// (killed, not yet reaped) or a reused pid (after a reboot) is not.
-fn watcher_alive(st: &State) -> bool {
-    match berth_runtime::state::proc_stat(st.monitor_pid) {
-        Some((state, start)) if st.monitor_pid > 0 => {
-            state != 'Z' && state != 'X' && (st.monitor_start == 0 || start == st.monitor_start)
+/// Is `pid` still the process that started at `start`? A zombie (killed, not yet reaped) or a
+/// reused pid (after a reboot) is not.
+fn same_process_alive(pid: i32, start: u64) -> bool {
+    match berth_runtime::state::proc_stat(pid) {
+        Some((state, started)) if pid > 0 => {
+            state != 'Z' && state != 'X' && (start == 0 || started == start)
         }
         _ => false,
     }
+}
+
+/// Is someone still watching this container: its monitor, or the keeper that takes over when
+/// the monitor is killed?
+fn watcher_alive(st: &State) -> bool {
+    same_process_alive(st.monitor_pid, st.monitor_start)
+        || same_process_alive(st.keeper_pid, st.keeper_start)
 }
 
 /// The start time of `pid` (to tell a live process from a reused pid), 0 when it is gone.
@@ -380,6 +385,8 @@ impl Engine {
             started_at: now(),
             monitor_pid: std::process::id() as i32,
             monitor_start: start_time(std::process::id() as i32),
+            keeper_pid: rec.state.keeper_pid,
+            keeper_start: rec.state.keeper_start,
             restart_count: rec.state.restart_count,
             ..State::default()
         };
@@ -393,6 +400,36 @@ impl Engine {
             }
         };
         Ok(Launched { pid, state, master })
+    }
+
+    /// Records the end of a watched container whose status is `code`, or was lost (None: its
+    /// parent was killed and no keeper caught it). A lost status is 128 + the signal when berth
+    /// itself sent a certainly fatal one (SIGKILL), else 255 with `State.Error` saying why.
+    /// Returns the code recorded.
+    pub fn finish_watched(
+        &self,
+        rec: &mut Record,
+        st: Option<&ContainerState>,
+        code: Option<i32>,
+    ) -> i32 {
+        let code = match code {
+            Some(c) => c,
+            None => self.lost_status(rec),
+        };
+        self.finish(rec, st, code);
+        code
+    }
+
+    /// The exit code of a container whose status nobody could reap.
+    fn lost_status(&self, rec: &mut Record) -> i32 {
+        if rec.state.killed_by == libc::SIGKILL {
+            return 128 + libc::SIGKILL;
+        }
+        if rec.state.error.is_empty() {
+            rec.state.error =
+                "exit status unknown: the container ended while no monitor watched it".into();
+        }
+        255
     }
 
     /// Records the exit of a launched container and tears down its runtime container and mount.
@@ -432,6 +469,7 @@ impl Engine {
                 }
             }
         }
+        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
         let dir = self.records.dir(&rec.id);
         self.records.release_name(&rec.name, &rec.id);
         let doomed = self.root.join("containers").join(format!(".rm-{}", rec.id));
@@ -499,7 +537,8 @@ impl Engine {
             return; // orphaned but running: `stop`/`rm -f` still reach it through the runtime
         }
         let st = ContainerState::load(&self.runtime_root, &rec.id).ok();
-        self.finish(rec, st.as_ref(), 255);
+        self.finish_watched(rec, st.as_ref(), None);
+        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
     }
 
     /// Removes what crashes left without a record: directories of creates killed before their
@@ -559,7 +598,20 @@ impl Engine {
                 &rec.id[..12]
             )));
         }
+        if sig == libc::SIGKILL {
+            self.note_kill(&rec.id, sig)?;
+        }
         berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false)?;
+        Ok(())
+    }
+
+    /// Records, before sending it, a signal that will certainly end the container: if nobody is
+    /// left to reap it, its status is still known.
+    fn note_kill(&self, id: &str, sig: i32) -> Result<()> {
+        let _l = self.records.lock(id)?;
+        let mut fresh = self.records.load(id)?;
+        fresh.state.killed_by = sig;
+        self.records.save(&fresh)?;
         Ok(())
     }
 
@@ -626,6 +678,7 @@ impl Engine {
         }
         let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false);
         if !self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(t))) {
+            self.note_kill(&rec.id, libc::SIGKILL)?;
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
         }
@@ -651,7 +704,8 @@ impl Engine {
                 if let Ok(mut fresh) = self.records.load(&rec.id) {
                     fresh.manually_stopped = true;
                     fresh.auto_remove = false;
-                    let _ = self.records.save(&fresh);
+                    fresh.state.killed_by = libc::SIGKILL;
+                    self.records.save(&fresh)?;
                 }
             }
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
@@ -701,31 +755,56 @@ fn command(o: &RunOptions, rc: &berth_image::manifest::RunConfig) -> Result<(Str
     Ok((path, full))
 }
 
-fn merge_env(image: &[String], user: &[String], tty: bool) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut set = |kv: &str| {
+/// Environment entries by name, the last setting of a name winning in its first position.
+/// Linear: each name is looked up in a hash index, never searched for.
+#[derive(Default)]
+pub struct EnvList {
+    entries: Vec<Option<String>>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl EnvList {
+    /// `NAME=value` (or a bare `NAME`) replaces an earlier setting of NAME, in place.
+    pub fn set(&mut self, kv: &str) {
         let key = kv.split('=').next().unwrap_or(kv);
-        out.retain(|e| e.split('=').next() != Some(key));
-        out.push(kv.to_string());
-    };
+        match self.index.get(key) {
+            Some(&i) => self.entries[i] = Some(kv.to_string()),
+            None => {
+                self.index.insert(key.to_string(), self.entries.len());
+                self.entries.push(Some(kv.to_string()));
+            }
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.entries.into_iter().flatten().collect()
+    }
+}
+
+fn merge_env(image: &[String], user: &[String], tty: bool) -> Vec<String> {
+    let mut env = EnvList::default();
     if !image.iter().any(|e| e.starts_with("PATH=")) {
-        set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        env.set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     }
     for e in image {
-        set(e);
+        env.set(e);
     }
     if tty {
-        set("TERM=xterm");
+        env.set("TERM=xterm");
     }
     for e in user {
         if e.contains('=') {
-            set(e);
+            env.set(e);
         } else if let Ok(v) = std::env::var(e) {
             // `-e NAME` passes the caller's value through, as Docker does.
-            set(&format!("{e}={v}"));
+            env.set(&format!("{e}={v}"));
         }
     }
-    out
+    env.into_vec()
 }
 
 fn log_opts(opts: &[String]) -> Result<(Option<u64>, Option<u32>)> {
@@ -763,6 +842,9 @@ fn host_config(o: &RunOptions) -> serde_json::Value {
         "ShmSize": o.shm_size.unwrap_or(64 << 20),
     })
 }
+
+/// The most `Volumes` an image may declare: each is a directory and a mount of its own.
+pub const MAX_IMAGE_VOLUMES: usize = 1024;
 
 /// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as bind mounts of host paths.
 pub fn volumes(
@@ -827,8 +909,17 @@ pub fn volumes(
         }
         specs.push((src, dst, ro));
     }
-    for (dst, _) in image_volumes.into_iter().flatten() {
-        if !specs.iter().any(|(_, d, _)| d == dst) {
+    let declared = image_volumes.map_or(0, BTreeMap::len);
+    if declared > MAX_IMAGE_VOLUMES {
+        return Err(err(format!(
+            "image config: Volumes has {declared} entries, over the limit of {MAX_IMAGE_VOLUMES}"
+        )));
+    }
+    let image_volumes = image_volumes.into_iter().flatten();
+    let taken: std::collections::HashSet<String> =
+        specs.iter().map(|(_, d, _)| d.clone()).collect();
+    for (dst, _) in image_volumes {
+        if !taken.contains(dst) {
             specs.push((None, dst.clone(), false));
         }
     }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -21,6 +22,8 @@ pub struct LogWriter {
     max_file: u32,
     /// Unfinished line per stream (stdout, stderr).
     partial: [Vec<u8>; 2],
+    /// The first write that failed (a full disk), for the record once the container ends.
+    failure: Option<String>,
 }
 
 impl LogWriter {
@@ -29,7 +32,23 @@ impl LogWriter {
         max_size: Option<u64>,
         max_file: Option<u32>,
     ) -> io::Result<LogWriter> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)?;
+        LogWriter::adopt(path, file, max_size, max_file)
+    }
+
+    /// A writer over `file`, already open for appending at `path` (handed over by a process
+    /// that opened it).
+    pub fn adopt(
+        path: &Path,
+        file: File,
+        max_size: Option<u64>,
+        max_file: Option<u32>,
+    ) -> io::Result<LogWriter> {
         let size = file.metadata()?.len();
         Ok(LogWriter {
             path: path.into(),
@@ -38,7 +57,38 @@ impl LogWriter {
             max_size,
             max_file: max_file.unwrap_or(1).max(1),
             partial: [Vec::new(), Vec::new()],
+            failure: None,
         })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Appends output like `write`; a failure is kept (the first one) for `failure`, so copying
+    /// the container's output goes on whatever the disk does.
+    pub fn write_or_note(&mut self, stream: usize, data: &[u8]) {
+        if let Err(e) = self.write(stream, data) {
+            self.note(e);
+        }
+    }
+
+    /// `flush_partial`, with a failure kept like `write_or_note`.
+    pub fn finish(&mut self) {
+        if let Err(e) = self.flush_partial() {
+            self.note(e);
+        }
+    }
+
+    fn note(&mut self, e: io::Error) {
+        if self.failure.is_none() {
+            self.failure = Some(format!("writing the log {}: {e}", self.path.display()));
+        }
+    }
+
+    /// What went wrong writing the log, if anything did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// Appends output of `stream` (0 stdout, 1 stderr), one entry per complete line.
@@ -98,6 +148,8 @@ impl LogWriter {
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
             .open(&self.path)?;
         self.size = 0;
         Ok(())

@@ -49,6 +49,16 @@ pub struct State {
     pub monitor_start: u64,
     #[serde(default)]
     pub restart_count: u32,
+    /// The keeper above a detached container's monitor, which takes over the watch if the
+    /// monitor is killed (0: none), and its start time.
+    #[serde(default)]
+    pub keeper_pid: i32,
+    #[serde(default)]
+    pub keeper_start: u64,
+    /// A certainly fatal signal berth sent the container (SIGKILL): the exit status to record if
+    /// nobody is left to reap it.
+    #[serde(default)]
+    pub killed_by: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -145,6 +155,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     f.write_all(data)?;
     drop(f);
     fs::rename(&tmp, path)
+}
+
+impl Record {
+    /// Running, paused or restarting: a container someone should be watching.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        )
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -51,19 +51,17 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
     let mut process = st.config.process().clone().unwrap_or_default();
     process.set_args(Some(a.command.clone()));
     process.set_terminal(Some(a.tty));
-    let mut env = process.env().clone().unwrap_or_default();
-    for kv in &a.env {
-        let key = kv.split('=').next().unwrap_or(kv);
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(kv.clone());
+    let mut env = berth_engine::container::EnvList::default();
+    for kv in process.env().iter().flatten().chain(&a.env) {
+        env.set(kv);
     }
-    process.set_env(Some(env));
+    process.set_env(Some(env.into_vec()));
     if let Some(w) = &a.workdir {
         process.set_cwd(w.into());
     }
     if let Some(u) = &a.user {
         let rootfs = e.records.dir(&r.id).join("rootfs");
-        let ru = berth_engine::user::resolve(&rootfs, u).map_err(|x| (x, 125))?;
+        let ru = berth_engine::user::resolve(&rootfs, u).map_err(|x| (x.to_string(), 125))?;
         let mut user = process.user().clone();
         user.set_uid(ru.uid);
         user.set_gid(ru.gid);
@@ -76,7 +74,7 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<u8, (String, u8)> {
             125,
         ));
     }
-    berth_runtime::exec::reexec_from_sealed_memfd().ok();
+    berth_runtime::exec::reexec_from_sealed_memfd().map_err(|e| (e.to_string(), 125))?;
     // `-d -t`: a background keeper holds the terminal for the process (output discarded, input
     // a pipe that never ends, so it is never hung up on) and reaps it; we return.
     let kept = a.tty && a.detach;

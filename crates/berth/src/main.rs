@@ -257,25 +257,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // The detached container's monitor: `berth --root R --runroot R __monitor ID FD`.
+    // A detached container's keeper or watcher (hidden command lines the engine decodes).
     let argv: Vec<String> = std::env::args().collect();
-    if argv.len() == 11 && argv[5] == berth_engine::monitor::WATCH_COMMAND {
-        let n = |i: usize| argv[i].parse().unwrap_or(-1);
-        let code = berth_engine::monitor::watch_entry(
-            argv[2].as_ref(),
-            argv[4].as_ref(),
-            &argv[6],
-            n(7),
-            n(8),
-            n(9),
-            n(10),
-        );
-        return ExitCode::from(code as u8);
-    }
-    if argv.len() == 8 && argv[5] == berth_engine::monitor::MONITOR_COMMAND {
-        let fd = argv[7].parse().unwrap_or(-1);
-        let code =
-            berth_engine::monitor::monitor_entry(argv[2].as_ref(), argv[4].as_ref(), &argv[6], fd);
+    if let Some(code) = berth_engine::monitor::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     let cli = match Cli::try_parse() {

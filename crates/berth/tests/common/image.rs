@@ -241,6 +241,22 @@ impl Image {
         img
     }
 
+    /// An image whose config is `config` as given (bytes, so duplicate keys and odd spellings
+    /// survive); its `rootfs.diff_ids` must match `layers`.
+    pub fn with_config(layers: Vec<Layer>, config: Vec<u8>) -> Image {
+        let mut img = Image {
+            layers,
+            config_digest: sha256(&config),
+            config,
+            manifest: Vec::new(),
+            manifest_digest: String::new(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+        };
+        img.set_manifest(None);
+        img
+    }
+
     /// Rewrites the manifest, with `annotations` when given.
     pub fn set_manifest(&mut self, annotations: Option<Value>) {
         let mut m = json!({

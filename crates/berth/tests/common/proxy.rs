@@ -189,6 +189,108 @@ pub fn pipe_request(
     Ok(())
 }
 
+/// What a `CutProxy` does to a matching response once it has passed `after` body bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Sends nothing more and keeps the connection open (a registry that stopped sending).
+    Stall,
+    /// Closes the connection (a dropped connection).
+    Drop,
+}
+
+/// A proxy in front of a registry that cuts the first `times` responses to requests whose path
+/// contains a pattern after `after` bytes of their body; every request head is kept.
+pub struct CutProxy {
+    pub addr: String,
+    heads: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CutProxy {
+    pub fn start(upstream: &str, pattern: &str, after: usize, cut: Cut, times: usize) -> CutProxy {
+        let (listener, addr) = listen();
+        let stop = Arc::new(AtomicBool::new(false));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let left = Arc::new(AtomicUsize::new(times));
+        let (upstream, pattern) = (upstream.to_string(), pattern.to_string());
+        let (seen, stopping) = (heads.clone(), stop.clone());
+        let thread = accept_loop(listener, stop.clone(), move |s| {
+            let _ = cut_one(s, &upstream, &pattern, after, cut, &left, &seen, &stopping);
+        });
+        CutProxy {
+            addr,
+            heads,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The request heads seen so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().expect("heads").clone()
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cut_one(
+    mut client: TcpStream,
+    upstream: &str,
+    pattern: &str,
+    after: usize,
+    cut: Cut,
+    left: &AtomicUsize,
+    seen: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let (head, rest) = read_head(&mut client)?;
+    seen.lock()
+        .expect("heads")
+        .push(String::from_utf8_lossy(&head).into_owned());
+    let (_, path) = request_line(&head);
+    let matched = path.contains(pattern)
+        && left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if !matched {
+        return pipe_request(client, upstream, &head, &rest, &[]);
+    }
+    let mut up = TcpStream::connect(upstream)?;
+    let text = String::from_utf8_lossy(&head).replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n");
+    up.write_all(text.as_bytes())?;
+    up.write_all(&rest)?;
+    let (resp_head, body) = read_head(&mut up)?;
+    client.write_all(&resp_head)?;
+    let mut sent = body.len().min(after);
+    client.write_all(&body[..sent])?;
+    let mut buf = [0u8; 4096];
+    while sent < after {
+        let n = up.read(&mut buf[..(after - sent).min(4096)])?;
+        if n == 0 {
+            break;
+        }
+        client.write_all(&buf[..n])?;
+        sent += n;
+    }
+    client.flush()?;
+    if cut == Cut::Stall {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    client.shutdown(Shutdown::Both)
+}
+
 /// A fake registry that serves fixed documents by exact path (GET and HEAD) and 404s the rest.
 pub struct FakeRegistry {
     pub addr: String,

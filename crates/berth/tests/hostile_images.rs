@@ -503,3 +503,74 @@ fn exec_refuses_to_join_a_container_without_the_sealed_binary_copy() {
     assert_eq!(stdout_of(&sb, &["exec", &id, "echo", "sealed"]), "sealed\n");
     sb.remove_all_and_assert_clean();
 }
+
+/// Sets an xattr on `path` (not following a final symlink).
+fn set_xattr(path: &std::path::Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: both strings are NUL-terminated and the value is valid for its length.
+    let r = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    assert_eq!(r, 0, "setxattr {name}: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn commit_and_cp_carry_only_allowed_xattrs_into_the_store() {
+    let sb = Sandbox::new();
+    let id = sb.run_d(&["--name", "x", fixture::IMAGE, "sh", "-c", "mkdir /d; echo f > /d/f; sleep 30"]);
+    fixture::wait_until("the files exist", std::time::Duration::from_secs(10), || {
+        sb.code(&["exec", "x", "test", "-f", "/d/f"]).0 == 0
+    });
+    // What overlayfs or a process with the host's privileges could leave in the upper layer.
+    let upper = sb.b.root.join("snapshots").join(&id).join("upper");
+    for (name, value) in [
+        ("trusted.overlay.redirect", &b"/etc"[..]),
+        ("trusted.berth", b"x"),
+        ("security.selinux", b"system_u:object_r:etc_t:s0"),
+        ("user.overlay.opaque", b"y"),
+        ("user.keep", b"kept"),
+    ] {
+        set_xattr(&upper.join("d/f"), name, value);
+    }
+    sb.ok(&["commit", "x", "committed:1"]);
+    let dirs = sb.b.diff_dirs("committed:1");
+    let top = dirs.last().unwrap().join("d/f");
+    assert_eq!(common::xattr(&top, "user.keep").as_deref(), Some(&b"kept"[..]));
+    for name in ["trusted.overlay.redirect", "trusted.berth", "security.selinux", "user.overlay.opaque"] {
+        assert_eq!(common::xattr(&top, name), None, "{name} reached the layer");
+    }
+    // The committed blob itself never carries them either (push and save send those bytes).
+    let layers = sb.b.inspect("committed:1")["RootFS"]["Layers"].clone();
+    let diff_id = layers.as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let saved = sb.b.path("committed.tar");
+    sb.ok(&["save", "-o", saved.to_str().unwrap(), "committed:1"]);
+    let blob = std::fs::read(&saved).unwrap();
+    for needle in [&b"trusted.overlay"[..], b"security.selinux", b"user.overlay"] {
+        assert!(
+            !blob.windows(needle.len()).any(|w| w == needle),
+            "{} in the saved layer {diff_id}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+
+    // cp of a tar into the container applies none of them.
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append_pax_extensions([
+        ("SCHILY.xattr.trusted.overlay.opaque", &b"y"[..]),
+        ("SCHILY.xattr.security.selinux", &b"x"[..]),
+    ])
+    .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    tar.append_data(&mut h, "copied", &[][..]).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let out = sb.b.run_with_stdin(&["cp", "-", "x:/"], &bytes);
+    assert!(out.status.success(), "{}", out.stderr);
+    let copied = upper.join("copied");
+    assert!(copied.is_dir());
+    assert_eq!(common::xattr(&copied, "trusted.overlay.opaque"), None);
+    assert_eq!(common::xattr(&copied, "security.selinux"), None);
+    sb.remove_all_and_assert_clean();
+}

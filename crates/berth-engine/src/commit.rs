@@ -12,8 +12,9 @@ use berth_image::archive::{register, LocalLayer};
 use berth_image::digest::{Algorithm, Digest, HashingWriter};
 use berth_image::images::ImageRecord;
 use berth_image::manifest::{self, Manifest, MAX_MANIFEST_BYTES};
-use berth_image::pull::{now_rfc3339, MAX_CONFIG_BYTES};
+use berth_image::pull::MAX_CONFIG_BYTES;
 use berth_image::reference::Reference;
+use berth_sys::time::now_rfc3339;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 

@@ -96,32 +96,15 @@ pub struct Launched {
 }
 
 fn now() -> String {
-    berth_runtime::state::rfc3339_now()
-}
-
-/// Is `pid` still the process that started at `start`? A zombie (killed, not yet reaped) or a
-/// reused pid (after a reboot) is not.
-fn same_process_alive(pid: i32, start: u64) -> bool {
-    match berth_runtime::state::proc_stat(pid) {
-        Some((state, started)) if pid > 0 => {
-            state != 'Z' && state != 'X' && (start == 0 || started == start)
-        }
-        _ => false,
-    }
+    berth_sys::time::now_rfc3339_nanos()
 }
 
 /// Is someone still watching this container: its monitor, or the keeper that takes over when
 /// the monitor is killed?
 fn watcher_alive(st: &State) -> bool {
-    same_process_alive(st.monitor_pid, st.monitor_start)
-        || same_process_alive(st.keeper_pid, st.keeper_start)
-}
-
-/// The start time of `pid` (to tell a live process from a reused pid), 0 when it is gone.
-pub fn start_time(pid: i32) -> u64 {
-    berth_runtime::state::proc_stat(pid)
-        .map(|(_, t)| t)
-        .unwrap_or(0)
+    // A zombie (killed, not yet reaped) or a reused pid (after a reboot) is not watching.
+    berth_sys::process::alive(st.monitor_pid, st.monitor_start)
+        || berth_sys::process::alive(st.keeper_pid, st.keeper_start)
 }
 
 impl Engine {
@@ -384,7 +367,7 @@ impl Engine {
             pid,
             started_at: now(),
             monitor_pid: std::process::id() as i32,
-            monitor_start: start_time(std::process::id() as i32),
+            monitor_start: berth_sys::process::start_time(std::process::id() as i32),
             keeper_pid: rec.state.keeper_pid,
             keeper_start: rec.state.keeper_start,
             restart_count: rec.state.restart_count,

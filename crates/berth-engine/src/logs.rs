@@ -121,7 +121,7 @@ impl LogWriter {
         let e = Entry {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: if stream == 0 { "stdout" } else { "stderr" }.into(),
-            time: berth_runtime::state::rfc3339_now(),
+            time: berth_sys::time::now_rfc3339_nanos(),
         };
         let mut out = serde_json::to_vec(&e).expect("entry serializes");
         out.push(b'\n');

@@ -80,7 +80,7 @@ fn load(e: &Engine, name: &str) -> Option<Volume> {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
             Meta {
-                created: berth_image::pull::rfc3339(secs),
+                created: berth_sys::time::rfc3339(secs),
                 labels: BTreeMap::new(),
                 anonymous: is_anonymous_name(name),
             }
@@ -114,7 +114,7 @@ pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) 
     let io = |x: std::io::Error| err(format!("create {name}: {x}"));
     fs::create_dir_all(dir.join("_data")).map_err(io)?;
     let meta = Meta {
-        created: berth_image::pull::now_rfc3339(),
+        created: berth_sys::time::now_rfc3339(),
         labels,
         anonymous: false,
     };

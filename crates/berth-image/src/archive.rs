@@ -9,9 +9,10 @@ use crate::layers::{chain_ids, decompress};
 use crate::manifest::{
     self, Compression, Descriptor, Document, ImageConfig, Manifest, Platform, MAX_MANIFEST_BYTES,
 };
-use crate::pull::{now_rfc3339, PullError, MAX_CONFIG_BYTES};
+use crate::pull::{PullError, MAX_CONFIG_BYTES};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
+use berth_sys::time::now_rfc3339;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, Write};

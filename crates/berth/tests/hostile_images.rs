@@ -510,17 +510,34 @@ fn set_xattr(path: &std::path::Path, name: &str, value: &[u8]) {
     let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     let n = std::ffi::CString::new(name).unwrap();
     // SAFETY: both strings are NUL-terminated and the value is valid for its length.
-    let r = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     assert_eq!(r, 0, "setxattr {name}: {}", std::io::Error::last_os_error());
 }
 
 #[test]
 fn commit_and_cp_carry_only_allowed_xattrs_into_the_store() {
     let sb = Sandbox::new();
-    let id = sb.run_d(&["--name", "x", fixture::IMAGE, "sh", "-c", "mkdir /d; echo f > /d/f; sleep 30"]);
-    fixture::wait_until("the files exist", std::time::Duration::from_secs(10), || {
-        sb.code(&["exec", "x", "test", "-f", "/d/f"]).0 == 0
-    });
+    let id = sb.run_d(&[
+        "--name",
+        "x",
+        fixture::IMAGE,
+        "sh",
+        "-c",
+        "mkdir /d; echo f > /d/f; sleep 30",
+    ]);
+    fixture::wait_until(
+        "the files exist",
+        std::time::Duration::from_secs(10),
+        || sb.code(&["exec", "x", "test", "-f", "/d/f"]).0 == 0,
+    );
     // What overlayfs or a process with the host's privileges could leave in the upper layer.
     let upper = sb.b.root.join("snapshots").join(&id).join("upper");
     for (name, value) in [
@@ -535,17 +552,36 @@ fn commit_and_cp_carry_only_allowed_xattrs_into_the_store() {
     sb.ok(&["commit", "x", "committed:1"]);
     let dirs = sb.b.diff_dirs("committed:1");
     let top = dirs.last().unwrap().join("d/f");
-    assert_eq!(common::xattr(&top, "user.keep").as_deref(), Some(&b"kept"[..]));
-    for name in ["trusted.overlay.redirect", "trusted.berth", "security.selinux", "user.overlay.opaque"] {
+    assert_eq!(
+        common::xattr(&top, "user.keep").as_deref(),
+        Some(&b"kept"[..])
+    );
+    for name in [
+        "trusted.overlay.redirect",
+        "trusted.berth",
+        "security.selinux",
+        "user.overlay.opaque",
+    ] {
         assert_eq!(common::xattr(&top, name), None, "{name} reached the layer");
     }
     // The committed blob itself never carries them either (push and save send those bytes).
     let layers = sb.b.inspect("committed:1")["RootFS"]["Layers"].clone();
-    let diff_id = layers.as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let diff_id = layers
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
     let saved = sb.b.path("committed.tar");
     sb.ok(&["save", "-o", saved.to_str().unwrap(), "committed:1"]);
     let blob = std::fs::read(&saved).unwrap();
-    for needle in [&b"trusted.overlay"[..], b"security.selinux", b"user.overlay"] {
+    for needle in [
+        &b"trusted.overlay"[..],
+        b"security.selinux",
+        b"user.overlay",
+    ] {
         assert!(
             !blob.windows(needle.len()).any(|w| w == needle),
             "{} in the saved layer {diff_id}",

@@ -141,7 +141,7 @@ fn take_over(engine: &Engine, id: &str, monitor: i32, chan: &Channel) -> i32 {
             return 0; // finished, or already someone else's
         }
         rec.state.monitor_pid = me;
-        rec.state.monitor_start = crate::container::start_time(me);
+        rec.state.monitor_start = berth_sys::process::start_time(me);
         rec.state.keeper_pid = 0;
         rec.state.keeper_start = 0;
         if engine.records.save(&rec).is_err() {

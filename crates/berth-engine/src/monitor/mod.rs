@@ -246,7 +246,7 @@ fn monitor_main(
     dup2(out.as_raw_fd(), 1);
     dup2(err.as_raw_fd(), 2);
     rec.state.keeper_pid = keeper::pid_of_parent(keeper);
-    rec.state.keeper_start = crate::container::start_time(rec.state.keeper_pid);
+    rec.state.keeper_start = berth_sys::process::start_time(rec.state.keeper_pid);
     let launched = engine.launch(rec, o, rec.tty);
     if let Ok(null) = devnull() {
         for fd in 0..3 {
@@ -493,7 +493,7 @@ fn finish_watch(
     rec.state.restart_count += 1;
     rec.state.status = "restarting".into();
     rec.state.monitor_pid = std::process::id() as i32;
-    rec.state.monitor_start = crate::container::start_time(std::process::id() as i32);
+    rec.state.monitor_start = berth_sys::process::start_time(std::process::id() as i32);
     let _ = engine.records.save(&rec);
     let backoff = 100u64 << rec.state.restart_count.min(8);
     std::thread::sleep(std::time::Duration::from_millis(backoff));

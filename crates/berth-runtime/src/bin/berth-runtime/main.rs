@@ -56,7 +56,7 @@ fn main() {
 
 /// One log line in runc's shapes: logrus text (`time=… level=… msg=…`) or JSON.
 fn log_line(json: bool, level: &str, msg: &str) -> String {
-    let time = berth_runtime::state::rfc3339_now();
+    let time = berth_sys::time::now_rfc3339_nanos();
     if json {
         serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
     } else {

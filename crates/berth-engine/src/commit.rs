@@ -34,20 +34,6 @@ pub struct CommitOptions {
     pub reference: Option<String>,
 }
 
-/// Thaws a container frozen for the commit, whatever happens.
-struct Paused<'a> {
-    e: &'a Engine,
-    id: Option<String>,
-}
-
-impl Drop for Paused<'_> {
-    fn drop(&mut self) {
-        if let Some(id) = &self.id {
-            let _ = berth_runtime::ops::resume(&self.e.runtime_root, id);
-        }
-    }
-}
-
 /// Makes the new image; returns its record.
 pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> {
     let rec = e.get(what)?;
@@ -78,12 +64,11 @@ pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> 
     .map_err(|x| err(format!("image {}: config: {x}", base.id)))?;
     let mut layers = base_layers(e, &base, &config)?;
     let _adding = e.store.adding().map_err(err)?;
-    let _paused = Paused {
-        e,
-        id: (o.pause && rec.state.status == "running")
-            .then(|| berth_runtime::ops::pause(&e.runtime_root, &rec.id).ok())
-            .flatten()
-            .map(|()| rec.id.clone()),
+    // Recorded before the freeze: a commit killed while the container is frozen is thawed by
+    // the next command that reads it.
+    let _frozen = match o.pause {
+        true => Some(e.freeze_for(&rec.id, "commit")?),
+        false => None,
     };
     // Judged as `diff` does, so the mount targets the runtime made do not make a layer.
     let new = if crate::changes::changes(e, &rec)?.is_empty() {

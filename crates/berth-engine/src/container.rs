@@ -75,7 +75,7 @@ impl From<berth_runtime::Error> for EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-fn err(m: impl std::fmt::Display) -> EngineError {
+pub(crate) fn err(m: impl std::fmt::Display) -> EngineError {
     EngineError::msg(m.to_string())
 }
 
@@ -86,6 +86,16 @@ pub struct Engine {
     pub snapshots: Snapshots,
     pub records: Records,
     pub runtime_root: PathBuf,
+}
+
+/// Who watches a container being launched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watcher {
+    /// The user's own `berth run` in the foreground: with `--rm` the container belongs to it and
+    /// is killed if it dies (what Docker users expect of `run --rm`: no orphan outlives it).
+    Foreground,
+    /// A detached container's monitor: the container outlives it (its keeper takes over).
+    Monitor,
 }
 
 /// A started container: its init's pid, the runtime's state, and the pty master for `-t`.
@@ -195,9 +205,10 @@ impl Engine {
         let dir = self.records.dir(&id);
         // Made under a hidden name with its record inside, then renamed: every container
         // directory anyone sees has a record (a create killed earlier leaves only `.new-*`).
-        let staging = self.root.join("containers").join(format!(".new-{id}"));
-        fs::create_dir_all(staging.join("rootfs"))
-            .map_err(|e| err(format!("{}: {e}", staging.display())))?;
+        let staging = self
+            .records
+            .make_staging(&id)
+            .map_err(|e| err(format!("{}: {e}", self.records.staging_dir(&id).display())))?;
         let mut rec = Record {
             id: id.clone(),
             name,
@@ -240,6 +251,7 @@ impl Engine {
             log_max_size,
             log_max_file,
             manually_stopped: false,
+            holds: Vec::new(),
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
         let staged = (|| {
@@ -248,6 +260,7 @@ impl Engine {
                 &staging.join("options.json"),
                 &serde_json::to_vec(o).expect("options serialize"),
             )?;
+            fs::remove_file(staging.join("owner"))?;
             fs::rename(&staging, &dir)
         })();
         if let Err(e) = staged {
@@ -270,12 +283,7 @@ impl Engine {
 
     /// Mounts the snapshot, writes the generated files and the spec, creates and starts the
     /// container through the runtime library. Signals must already be blocked by a foreground caller.
-    pub fn launch(
-        &self,
-        rec: &mut Record,
-        o: &RunOptions,
-        proxy_terminal: bool,
-    ) -> Result<Launched> {
+    pub fn launch(&self, rec: &mut Record, o: &RunOptions, watcher: Watcher) -> Result<Launched> {
         // Under the container's lock: a `cp` into a stopped container mounts the same snapshot.
         // Released before the clone: the init is a fork of this process and would hold it.
         let rootfs = self.rootfs(&rec.id);
@@ -287,7 +295,7 @@ impl Engine {
             }
         }
         berth_runtime::trace("engine: snapshot mounted");
-        let launched = self.launch_mounted(rec, o, proxy_terminal);
+        let launched = self.launch_mounted(rec, o, watcher);
         if launched.is_err() {
             unmount(&rootfs);
         }
@@ -298,7 +306,7 @@ impl Engine {
         &self,
         rec: &mut Record,
         o: &RunOptions,
-        proxy_terminal: bool,
+        watcher: Watcher,
     ) -> Result<Launched> {
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
@@ -357,7 +365,10 @@ impl Engine {
                 no_pivot: false,
                 no_new_keyring: false,
                 preserve_fds: 0,
-                proxy_terminal,
+                // A terminal is proxied by whoever watches: the pty master comes back here.
+                proxy_terminal: rec.tty,
+                parent_death_signal: (watcher == Watcher::Foreground && rec.auto_remove)
+                    .then_some(libc::SIGKILL),
             },
             &h,
         )?;
@@ -492,10 +503,15 @@ impl Engine {
     /// Makes the record tell the truth after crashes and reboots: a container whose watcher is gone
     /// and whose init is dead is exited, and its runtime container and mount are torn down.
     pub fn reconcile(&self, rec: &mut Record) {
-        if !matches!(
-            rec.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        ) {
+        if rec.holds.iter().any(|h| !h.owner().alive()) {
+            if let Ok(_lock) = self.records.lock(&rec.id) {
+                if let Ok(mut fresh) = self.records.load(&rec.id) {
+                    self.release_dead_holds(&mut fresh);
+                    *rec = fresh;
+                }
+            }
+        }
+        if !rec.is_active() {
             return;
         }
         let watching = watcher_alive(&rec.state);
@@ -522,6 +538,10 @@ impl Engine {
         let st = ContainerState::load(&self.runtime_root, &rec.id).ok();
         self.finish_watched(rec, st.as_ref(), None);
         let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
+        if rec.auto_remove {
+            // Its watcher died before it could: `--rm` still holds.
+            let _ = self.remove_files(rec, true);
+        }
     }
 
     /// Removes what crashes left without a record: directories of creates killed before their
@@ -545,10 +565,9 @@ impl Engine {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let stale = name.starts_with(".rm-")
-                    || (name.starts_with(".new-")
-                        && e.metadata()
-                            .and_then(|m| m.modified())
-                            .is_ok_and(|t| t < minute_ago));
+                    || name
+                        .strip_prefix(".new-")
+                        .is_some_and(|id| !self.records.staging_alive(id));
                 if stale {
                     let _ = fs::remove_dir_all(e.path());
                 }
@@ -559,10 +578,14 @@ impl Engine {
     /// Every container, reconciled.
     pub fn list(&self) -> Vec<Record> {
         self.clean_orphans();
+        // Staging whose owners died (killed pulls, commits, loads) goes with the next listing.
+        self.store.reclaim_staging();
         let mut all = self.records.list();
         for r in all.iter_mut() {
             self.reconcile(r);
         }
+        // Reconciling applies a `--rm` its dead watcher could not.
+        all.retain(|r| self.records.dir(&r.id).join("meta.json").exists());
         all
     }
 
@@ -570,6 +593,9 @@ impl Engine {
         let id = self.records.resolve(what)?;
         let mut r = self.records.load(&id)?;
         self.reconcile(&mut r);
+        if !self.records.dir(&id).join("meta.json").exists() {
+            return Err(RecordError::NoSuch(what.to_string()).into());
+        }
         Ok(r)
     }
 

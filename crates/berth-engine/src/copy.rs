@@ -8,7 +8,7 @@
 //! stopped one's snapshot is mounted for the copy and unmounted after. Volumes of a stopped
 //! container are not seen (the copy lands in, or reads, the directory under the mount point).
 
-use crate::container::{is_mountpoint, unmount, EngineError, Result};
+use crate::container::{EngineError, Result};
 use crate::record::{Lock, Record};
 use crate::tree_tar::TreeWriter;
 use crate::tree_untar::{untar, Target};
@@ -27,31 +27,13 @@ fn err(m: impl std::fmt::Display) -> EngineError {
     EngineError::msg(m.to_string())
 }
 
-/// A container's root directory, held open for one copy.
+/// A container's root directory, held open for one copy. A stopped container's snapshot is
+/// mounted under a hold (unmounted when the copy ends, or by the next command if it is killed);
+/// fields drop in order, so the hold is released while the lock is still held.
 pub struct ContainerRoot<'a> {
     fd: OwnedFd,
-    _mounted: Option<Mounted<'a>>,
+    _mounted: Option<crate::holds::Held<'a>>,
     _lock: Option<Lock>,
-}
-
-/// Unmounts a snapshot mounted for a copy, unless the container started on it meanwhile.
-struct Mounted<'a> {
-    e: &'a Engine,
-    id: String,
-    rootfs: PathBuf,
-}
-
-impl Drop for Mounted<'_> {
-    fn drop(&mut self) {
-        let running = self
-            .e
-            .records
-            .load(&self.id)
-            .is_ok_and(|r| matches!(r.state.status.as_str(), "running" | "paused"));
-        if !running {
-            unmount(&self.rootfs);
-        }
-    }
 }
 
 fn running(rec: &Record) -> bool {
@@ -82,18 +64,7 @@ pub fn open_root<'a>(e: &'a Engine, rec: &Record) -> Result<ContainerRoot<'a>> {
     }
     let lock = e.records.lock(&rec.id)?;
     let rootfs = e.records.dir(&rec.id).join("rootfs");
-    let mounted = if is_mountpoint(&rootfs) {
-        None
-    } else {
-        let m = e.snapshots.mounts(&rec.id).map_err(err)?;
-        berth_image::snapshot::mount(&m, &rootfs)
-            .map_err(|x| err(format!("container {}: {x}", rec.name)))?;
-        Some(Mounted {
-            e,
-            id: rec.id.clone(),
-            rootfs: rootfs.clone(),
-        })
-    };
+    let mounted = e.mount_for(rec, "cp")?;
     let fd = open(
         &rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,

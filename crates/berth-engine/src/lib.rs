@@ -7,6 +7,7 @@ pub mod changes;
 pub mod commit;
 pub mod container;
 pub mod copy;
+pub mod holds;
 pub mod logs;
 pub mod monitor;
 pub mod names;

@@ -99,6 +99,35 @@ pub struct Record {
     /// Set by `stop`: an unless-stopped or always policy does not restart it.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// What operations in progress did to the container (froze it, mounted its root), recorded
+    /// before they did it, so the next command undoes what a killed one left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+}
+
+/// One operation's hold on a container: who (pid and start time) and what it did.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Hold {
+    /// `commit`, `cp`.
+    pub op: String,
+    pub pid: i32,
+    pub start: u64,
+    /// It froze the running container (thawed when it ends).
+    #[serde(default)]
+    pub froze: bool,
+    /// It mounted the stopped container's root (unmounted when it ends).
+    #[serde(default)]
+    pub mounted: bool,
+}
+
+impl Hold {
+    pub fn owner(&self) -> berth_sys::process::Owner {
+        berth_sys::process::Owner {
+            pid: self.pid,
+            start: self.start,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -218,9 +247,37 @@ impl Records {
             .ok()?
             .to_string_lossy()
             .into_owned();
-        let live = self.dir(&id).join("meta.json").exists()
-            || self.dir.join(format!(".new-{id}")).exists();
+        let live = self.dir(&id).join("meta.json").exists() || self.staging_alive(&id);
         live.then_some(id)
+    }
+
+    /// The staging directory of a create in progress (`.new-<id>`), made before its record.
+    pub fn staging_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(format!(".new-{id}"))
+    }
+
+    /// Makes the staging directory of a create, marked with its owner (this process).
+    pub fn make_staging(&self, id: &str) -> io::Result<PathBuf> {
+        let dir = self.staging_dir(id);
+        fs::create_dir_all(dir.join("rootfs"))?;
+        fs::write(dir.join("owner"), berth_sys::process::Owner::me().tag())?;
+        Ok(dir)
+    }
+
+    /// Whether the create staging `.new-<id>` still belongs to a live process. A staging whose
+    /// owner is dead (a killed `run`) is no owner of anything: it and its name are taken over at
+    /// once. One without an owner mark (the owner died between mkdir and write) counts as live
+    /// for a minute.
+    pub fn staging_alive(&self, id: &str) -> bool {
+        let dir = self.staging_dir(id);
+        match fs::read_to_string(dir.join("owner")) {
+            Ok(tag) => berth_sys::process::Owner::from_tag(tag.trim()).is_some_and(|o| o.alive()),
+            Err(_) => fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| {
+                    t.elapsed().unwrap_or_default() < std::time::Duration::from_secs(60)
+                }),
+        }
     }
 
     /// Takes `name` for `id` unless a live container holds it; false when taken. Call it under

@@ -301,7 +301,7 @@ impl Extracted {
         let dir = store
             .root()
             .join("layers/tmp")
-            .join(format!("load-{}", std::process::id()));
+            .join(crate::staging::name("load"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(io_err(dir.display().to_string()))?;
         let mut ex = Extracted {
@@ -572,7 +572,7 @@ pub fn save(
     let scratch = store
         .root()
         .join("layers/tmp")
-        .join(format!("save-{}", std::process::id()));
+        .join(crate::staging::name("save"));
     let _ = fs::remove_file(&scratch);
     let result = (|| -> Result<(), ArchiveError> {
         for (img, tags) in images {

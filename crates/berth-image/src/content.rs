@@ -7,7 +7,6 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
@@ -31,8 +30,6 @@ pub enum ContentError {
 pub struct ContentStore {
     root: PathBuf,
 }
-
-static INGEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
     move |source| ContentError::Io {
@@ -114,12 +111,7 @@ impl ContentStore {
 
     /// A writer into `ingest/`; `commit` verifies and renames it into place.
     pub fn writer(&self, algorithm: crate::digest::Algorithm) -> Result<BlobWriter, ContentError> {
-        let name = format!(
-            "{}-{}",
-            std::process::id(),
-            INGEST_SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = self.root.join("ingest").join(name);
+        let path = self.root.join("ingest").join(crate::staging::name(""));
         let file = fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -176,20 +168,10 @@ impl ContentStore {
         Ok(())
     }
 
-    /// Removes ingest files left by processes that no longer run (a crash mid-download).
-    pub fn clean_ingest(&self) {
-        let dir = self.root.join("ingest");
-        let Ok(entries) = fs::read_dir(&dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid: Option<i32> = name.split('-').next().and_then(|p| p.parse().ok());
-            let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-            if !alive {
-                let _ = fs::remove_file(e.path());
-            }
-        }
+    /// Removes ingest files left by processes that no longer run (a crash mid-download);
+    /// returns the disk space freed.
+    pub fn clean_ingest(&self) -> u64 {
+        crate::staging::reclaim(&self.root.join("ingest"))
     }
 }
 

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -195,8 +194,6 @@ pub struct LayerStore {
     root: PathBuf,
 }
 
-static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> LayerError {
     let what = what.into();
     move |source| LayerError::Io { what, source }
@@ -260,11 +257,7 @@ impl LayerStore {
         chain_id: &Digest,
         parent: Option<&Digest>,
     ) -> Result<PendingLayer, LayerError> {
-        let tmp = self.root.join("layers/tmp").join(format!(
-            "{}-{}",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = self.root.join("layers/tmp").join(crate::staging::name(""));
         let link = chain_id.hex()[..26].to_string();
         let info = LayerInfo {
             chain_id: chain_id.clone(),
@@ -319,7 +312,8 @@ impl LayerStore {
             .collect()
     }
 
-    /// Removes every layer not in `live`, and unpack directories left by dead processes.
+    /// Removes every layer not in `live`. Unpack directories left by dead processes go with
+    /// `reclaim_staging`.
     pub fn gc(&self, live: &HashSet<Digest>) -> Vec<LayerInfo> {
         let mut removed = Vec::new();
         for info in self.list() {
@@ -337,17 +331,13 @@ impl LayerStore {
                 removed.push(info);
             }
         }
-        if let Ok(rd) = fs::read_dir(self.root.join("layers/tmp")) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let pid: Option<i32> = name.split('-').next().and_then(|p| p.parse().ok());
-                let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-                if !alive {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
-        }
         removed
+    }
+
+    /// Removes unpack and scratch directories dead processes left in `layers/tmp`; returns the
+    /// disk space freed.
+    pub fn reclaim_staging(&self) -> u64 {
+        crate::staging::reclaim(&self.root.join("layers/tmp"))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
+pub mod staging;
 pub mod store;
 pub mod tarfmt;
 pub mod unpack;

@@ -91,8 +91,17 @@ impl Store {
     }
 
     /// Held (shared) while adding content, so `gc` never removes a layer about to be referenced.
+    /// Whoever takes it first reclaims what killed pulls, loads and commits left in `ingest/`
+    /// and `layers/tmp/` (their owners are dead, so nothing in progress is touched).
     pub fn adding(&self) -> Result<Lock, StoreError> {
-        flock(&self.root.join("gc.lock"), false)
+        let lock = flock(&self.root.join("gc.lock"), false)?;
+        self.reclaim_staging();
+        Ok(lock)
+    }
+
+    /// Removes the staging of dead processes; returns the disk space freed.
+    pub fn reclaim_staging(&self) -> u64 {
+        self.content.clean_ingest() + self.layers.reclaim_staging()
     }
 
     /// The index as it is now (no lock: rewrites are atomic renames).
@@ -120,7 +129,7 @@ impl Store {
     }
 
     /// Removes layers and blobs no image (or snapshot in `extra_live`) references, and leftovers of
-    /// crashed processes. Returns the bytes of layer content freed.
+    /// crashed processes. Returns the bytes freed: layer content, and the staging reclaimed.
     pub fn gc(&self, extra_live: &HashSet<Digest>) -> Result<u64, StoreError> {
         let _gc = flock(&self.root.join("gc.lock"), true)?;
         let _idx = flock(&self.root.join("index.lock"), true)?;
@@ -145,7 +154,7 @@ impl Store {
                 }
             }
         }
-        let mut freed = 0;
+        let mut freed = self.reclaim_staging();
         for info in self.layers.gc(&live_layers) {
             freed += info.size;
         }
@@ -154,7 +163,6 @@ impl Store {
                 self.content.delete(&d)?;
             }
         }
-        self.content.clean_ingest();
         Ok(freed)
     }
 }

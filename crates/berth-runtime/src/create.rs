@@ -26,6 +26,9 @@ pub struct CreateOptions {
     /// `run` in the foreground: when the process wants a terminal and no console socket is given,
     /// receive the pty master here and hand it back (`Created::master`) for the caller to proxy.
     pub proxy_terminal: bool,
+    /// A signal the container's init gets when the process that created it dies (a client whose
+    /// container must not outlive it); None: the container lives on.
+    pub parent_death_signal: Option<i32>,
 }
 
 /// A created container, and the pty master when `CreateOptions::proxy_terminal` applied.
@@ -239,6 +242,11 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     crate::debug("nsexec container setup: cloning the container's init");
     let pid = clone_init(clone_flags, into.as_ref().map(|i| &i.fd), || {
         parent.close_in_child();
+        if let Some(sig) = opts.parent_death_signal {
+            // SAFETY: a process-attribute prctl in the fresh child. Should the parent already be
+            // gone, the closed sync channel ends the set-up instead.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+        }
         init::run(&args)
     })?;
     undo.pid = Some(pid);

@@ -8,7 +8,7 @@
 mod keeper;
 mod streams;
 
-use crate::container::{Engine, EngineError, Failure, Launched, Result};
+use crate::container::{Engine, EngineError, Failure, Launched, Result, Watcher};
 use crate::logs::LogWriter;
 use crate::options::RunOptions;
 use crate::record::Record;
@@ -23,7 +23,7 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     berth_runtime::signals::block_all();
     let mut log = streams::open_log(engine, rec)?;
     if rec.tty {
-        let l = engine.launch(rec, o, true)?;
+        let l = engine.launch(rec, o, Watcher::Foreground)?;
         let Launched { pid, state, master } = l;
         let code = match master {
             Some(m) => berth_runtime::ttyproxy::proxy(m, pid).unwrap_or(255),
@@ -43,7 +43,7 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     }
     dup2(out_w.as_raw_fd(), 1);
     dup2(err_w.as_raw_fd(), 2);
-    let launched = engine.launch(rec, o, false);
+    let launched = engine.launch(rec, o, Watcher::Foreground);
     dup2(saved.0.as_raw_fd(), 0);
     dup2(saved.1.as_raw_fd(), 1);
     dup2(saved.2.as_raw_fd(), 2);
@@ -247,7 +247,7 @@ fn monitor_main(
     dup2(err.as_raw_fd(), 2);
     rec.state.keeper_pid = keeper::pid_of_parent(keeper);
     rec.state.keeper_start = berth_sys::process::start_time(rec.state.keeper_pid);
-    let launched = engine.launch(rec, o, rec.tty);
+    let launched = engine.launch(rec, o, Watcher::Monitor);
     if let Ok(null) = devnull() {
         for fd in 0..3 {
             dup2(null.as_raw_fd(), fd);

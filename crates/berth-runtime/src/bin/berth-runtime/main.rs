@@ -124,6 +124,7 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         proxy_terminal: false,
+        parent_death_signal: None,
     }
 }
 

@@ -1,0 +1,144 @@
+//! Holds: what an operation does to a container on the user's behalf besides its job (freezes it
+//! for a `commit`, mounts a stopped one's root for a `cp`) is written into the record, under the
+//! container's lock, before it is done, and taken out after it is undone. A process killed in
+//! between leaves its hold behind with its pid and start time; the next command that reads the
+//! container (every `ps`, `inspect`, `start`…) finds the owner dead and undoes what it did.
+
+use crate::container::{is_mountpoint, unmount, Engine, Result};
+use crate::record::{Hold, Record};
+use berth_sys::process::Owner;
+
+/// What a hold does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Freeze the running container (its cgroup's freezer).
+    Freeze,
+    /// Mount the stopped container's snapshot on its root (the caller holds the container lock).
+    Mount,
+}
+
+/// An operation's hold; undone and taken out of the record when dropped.
+pub struct Held<'e> {
+    e: &'e Engine,
+    id: String,
+    hold: Hold,
+}
+
+impl Engine {
+    /// Records `op`'s freeze of container `id`, then freezes it. Not an error when the container
+    /// is not running (nothing is frozen then).
+    pub fn freeze_for(&self, id: &str, op: &str) -> Result<Held<'_>> {
+        let hold = Hold {
+            op: op.into(),
+            froze: true,
+            ..mine()
+        };
+        {
+            let _l = self.records.lock(id)?;
+            let mut rec = self.records.load(id)?;
+            if rec.state.status != "running" {
+                return Ok(Held {
+                    e: self,
+                    id: id.into(),
+                    hold: Hold {
+                        froze: false,
+                        ..hold
+                    },
+                });
+            }
+            rec.holds.push(hold.clone());
+            self.records.save(&rec)?;
+        }
+        let held = Held {
+            e: self,
+            id: id.into(),
+            hold,
+        };
+        berth_runtime::ops::pause(&self.runtime_root, id)?;
+        Ok(held)
+    }
+
+    /// Records `op`'s mount of the stopped container's root, then mounts it (unless mounted
+    /// already). The caller holds the container's lock for as long as the hold lives.
+    pub fn mount_for(&self, rec: &Record, op: &str) -> Result<Option<Held<'_>>> {
+        let rootfs = self.records.dir(&rec.id).join("rootfs");
+        if is_mountpoint(&rootfs) {
+            return Ok(None);
+        }
+        let hold = Hold {
+            op: op.into(),
+            mounted: true,
+            ..mine()
+        };
+        let mut fresh = self.records.load(&rec.id)?;
+        fresh.holds.push(hold.clone());
+        self.records.save(&fresh)?;
+        let held = Held {
+            e: self,
+            id: rec.id.clone(),
+            hold,
+        };
+        let m = self
+            .snapshots
+            .mounts(&rec.id)
+            .map_err(crate::container::err)?;
+        berth_image::snapshot::mount(&m, &rootfs)
+            .map_err(|x| crate::container::err(format!("container {}: {x}", rec.name)))?;
+        Ok(Some(held))
+    }
+
+    /// Undoes the holds of dead owners (with the container's lock held by the caller); true when
+    /// the record changed (it is saved here).
+    pub(crate) fn release_dead_holds(&self, rec: &mut Record) -> bool {
+        let (dead, live): (Vec<Hold>, Vec<Hold>) =
+            rec.holds.drain(..).partition(|h| !h.owner().alive());
+        rec.holds = live;
+        if dead.is_empty() {
+            return false;
+        }
+        for h in &dead {
+            self.undo(rec, h);
+        }
+        let _ = self.records.save(rec);
+        true
+    }
+
+    /// Undoes one hold's effect, unless another live hold (or the user) still wants it.
+    fn undo(&self, rec: &Record, h: &Hold) {
+        if h.froze && rec.state.status == "running" && !rec.holds.iter().any(|o| o.froze) {
+            let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);
+        }
+        if h.mounted && !rec.is_active() && !rec.holds.iter().any(|o| o.mounted) {
+            unmount(&self.records.dir(&rec.id).join("rootfs"));
+        }
+    }
+}
+
+fn mine() -> Hold {
+    let me = Owner::me();
+    Hold {
+        pid: me.pid,
+        start: me.start,
+        ..Hold::default()
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if !self.hold.froze && !self.hold.mounted {
+            return;
+        }
+        // A mount hold's caller holds the container lock already: flock is per open file, so
+        // taking it again here would wait on ourselves. Only a freeze takes it.
+        let _lock = self.hold.froze.then(|| self.e.records.lock(&self.id).ok());
+        let Ok(mut rec) = self.e.records.load(&self.id) else {
+            return;
+        };
+        let Some(i) = rec.holds.iter().position(|h| *h == self.hold) else {
+            return;
+        };
+        rec.holds.remove(i);
+        self.e.undo(&rec, &self.hold);
+        let _ = self.e.records.save(&rec);
+    }
+}

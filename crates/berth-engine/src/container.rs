@@ -17,69 +17,15 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-/// Why a container could not run, as Docker's exit codes tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Failure {
-    /// berth itself failed (125).
-    Engine,
-    /// The command exists but cannot be invoked (126).
-    CannotInvoke,
-    /// The command was not found (127).
-    NotFound,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{msg}")]
-pub struct EngineError {
-    pub kind: Failure,
-    pub msg: String,
-}
-
-impl EngineError {
-    pub fn msg(m: impl Into<String>) -> EngineError {
-        EngineError {
-            kind: Failure::Engine,
-            msg: m.into(),
-        }
-    }
-    pub fn exit_code(&self) -> u8 {
-        match self.kind {
-            Failure::Engine => 125,
-            Failure::CannotInvoke => 126,
-            Failure::NotFound => 127,
-        }
-    }
-}
-
-impl From<RecordError> for EngineError {
-    fn from(e: RecordError) -> Self {
-        EngineError::msg(e.to_string())
-    }
-}
-
-impl From<berth_runtime::Error> for EngineError {
-    fn from(e: berth_runtime::Error) -> Self {
-        use berth_runtime::error::ErrorKind;
-        let kind = match e.kind() {
-            ErrorKind::CommandNotFound => Failure::NotFound,
-            ErrorKind::CannotInvoke => Failure::CannotInvoke,
-            ErrorKind::Other => Failure::Engine,
-        };
-        EngineError {
-            kind,
-            msg: e.to_string(),
-        }
-    }
-}
-
-pub type Result<T> = std::result::Result<T, EngineError>;
+pub use crate::error::{EngineError, Failure, Result};
 
 pub(crate) fn err(m: impl std::fmt::Display) -> EngineError {
     EngineError::msg(m.to_string())
 }
 
 pub struct Engine {
+    /// Registries (host[:port]) that may be reached over plain HTTP besides loopback ones.
+    pub insecure: Vec<String>,
     pub root: PathBuf,
     pub runroot: PathBuf,
     pub store: Store,
@@ -128,6 +74,7 @@ impl Engine {
         fs::create_dir_all(root.join("volumes"))
             .map_err(|e| err(format!("{}: {e}", root.display())))?;
         Ok(Engine {
+            insecure: Vec::new(),
             root: root.into(),
             runroot: runroot.into(),
             store,
@@ -1075,26 +1022,7 @@ pub fn unmount(p: &Path) {
     while unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {}
 }
 
-/// `SIGTERM`, `TERM`, `15` → the number.
+/// `SIGTERM`, `TERM`, `15` → the number (0 is no signal here).
 pub fn signal_number(s: &str) -> Option<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    Some(match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "STOP" => libc::SIGSTOP,
-        "CONT" => libc::SIGCONT,
-        "WINCH" => libc::SIGWINCH,
-        "ALRM" => libc::SIGALRM,
-        "PIPE" => libc::SIGPIPE,
-        _ => return None,
-    })
+    berth_sys::signal::parse_signal(s).filter(|n| *n > 0)
 }

@@ -49,20 +49,7 @@ pub struct RunOptions {
 
 /// Parses Docker's sizes: `64m`, `1g`, `512k`, `100` (bytes), `1.5g`.
 pub fn parse_bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v: f64 = num.parse().map_err(|_| format!("invalid size: {s:?}"))?;
-    if v.is_nan() || v < 0.0 {
-        return Err(format!("invalid size: {s:?}"));
-    }
-    Ok((v * mult as f64) as i64)
+    berth_sys::units::parse_size(s).map_err(|e| e.to_string())
 }
 
 /// The restart policy, checked: `no`, `always`, `unless-stopped`, `on-failure[:N]`.

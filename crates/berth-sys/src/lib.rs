@@ -1,6 +1,9 @@
 //! Low-level helpers every berth crate needs, each in one place: who a process is (its pid and
-//! start time, so a reused pid is never mistaken for the process that left a mark), and RFC 3339
-//! time. Nothing here knows of containers, images or command lines.
+//! start time, so a reused pid is never mistaken for the process that left a mark), RFC 3339
+//! time, sizes and signal names as Docker and runc read them. Nothing here knows of containers,
+//! images or command lines.
 
 pub mod process;
+pub mod signal;
 pub mod time;
+pub mod units;

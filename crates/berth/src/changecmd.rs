@@ -2,18 +2,15 @@
 //! out of a container. Parsing and printing only; the engine does the work.
 
 use crate::format::human_size;
-use crate::Ctx;
+use crate::{CliError, CliResult, Ctx};
 use berth_engine::commit::CommitOptions;
 use berth_engine::copy::{self, CpPath};
-use berth_engine::{Engine, EngineError};
+use berth_engine::Engine;
 use clap::{ArgAction, Args};
 
-fn engine(ctx: &Ctx) -> Result<Engine, (String, u8)> {
-    Engine::open(&ctx.root, &ctx.runroot).map_err(fail)
-}
-
-fn fail(e: EngineError) -> (String, u8) {
-    (e.msg, 1)
+/// The engine, for commands whose failures exit 1.
+fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
+    ctx.engine().map_err(|e| CliError::new(e.message, 1))
 }
 
 #[derive(Args)]
@@ -60,18 +57,18 @@ pub struct CpArgs {
     dest: String,
 }
 
-pub fn diff(ctx: &Ctx, a: DiffArgs) -> Result<u8, (String, u8)> {
+pub fn diff(ctx: &Ctx, a: DiffArgs) -> CliResult {
     let e = engine(ctx)?;
-    let rec = e.get(&a.container).map_err(fail)?;
+    let rec = e.get(&a.container).map_err(CliError::status1)?;
     let mut out = String::new();
-    for c in berth_engine::changes::changes(&e, &rec).map_err(fail)? {
+    for c in berth_engine::changes::changes(&e, &rec).map_err(CliError::status1)? {
         out.push_str(&format!("{} /{}\n", c.kind.letter(), c.path.display()));
     }
     print!("{out}");
     Ok(0)
 }
 
-pub fn commit(ctx: &Ctx, a: CommitArgs) -> Result<u8, (String, u8)> {
+pub fn commit(ctx: &Ctx, a: CommitArgs) -> CliResult {
     let e = engine(ctx)?;
     let o = CommitOptions {
         message: a.message,
@@ -80,7 +77,7 @@ pub fn commit(ctx: &Ctx, a: CommitArgs) -> Result<u8, (String, u8)> {
         pause: a.pause,
         reference: a.reference,
     };
-    let img = berth_engine::commit::commit(&e, &a.container, &o).map_err(fail)?;
+    let img = berth_engine::commit::commit(&e, &a.container, &o).map_err(CliError::status1)?;
     println!("{}", img.id);
     Ok(0)
 }
@@ -97,38 +94,46 @@ fn split(arg: &str) -> (Option<&str>, &str) {
     }
 }
 
-pub fn cp(ctx: &Ctx, a: CpArgs) -> Result<u8, (String, u8)> {
+pub fn cp(ctx: &Ctx, a: CpArgs) -> CliResult {
     let (src_ctr, src) = split(&a.src);
     let (dst_ctr, dst) = split(&a.dest);
     let e = engine(ctx)?;
     match (src_ctr, dst_ctr) {
-        (Some(_), Some(_)) => Err(("copying between containers is not supported".into(), 1)),
-        (None, None) => Err(("must specify at least one container source".into(), 1)),
+        (Some(_), Some(_)) => Err(CliError::new(
+            "copying between containers is not supported",
+            1,
+        )),
+        (None, None) => Err(CliError::new(
+            "must specify at least one container source",
+            1,
+        )),
         (Some(c), None) => {
-            let rec = e.get(c).map_err(fail)?;
+            let rec = e.get(c).map_err(CliError::status1)?;
             let sp = CpPath::parse(src, true);
             if dst == "-" {
                 let out = std::io::stdout().lock();
-                copy::copy_out_stream(&e, &rec, &sp, out, a.follow_link).map_err(fail)?;
+                copy::copy_out_stream(&e, &rec, &sp, out, a.follow_link)
+                    .map_err(CliError::status1)?;
                 return Ok(0);
             }
             let n = copy::copy_out(&e, &rec, &sp, &CpPath::parse(dst, false), a.follow_link)
-                .map_err(fail)?;
+                .map_err(CliError::status1)?;
             if !a.quiet {
                 eprintln!("Successfully copied {} to {dst}", human_size(n));
             }
             Ok(0)
         }
         (None, Some(c)) => {
-            let rec = e.get(c).map_err(fail)?;
+            let rec = e.get(c).map_err(CliError::status1)?;
             let dp = CpPath::parse(dst, true);
             if src == "-" {
                 let input = std::io::stdin().lock();
-                copy::copy_in_stream(&e, &rec, input, &dp, a.archive).map_err(fail)?;
+                copy::copy_in_stream(&e, &rec, input, &dp, a.archive).map_err(CliError::status1)?;
                 return Ok(0);
             }
             let sp = CpPath::parse(src, false);
-            let n = copy::copy_in(&e, &rec, &sp, &dp, a.follow_link, a.archive).map_err(fail)?;
+            let n = copy::copy_in(&e, &rec, &sp, &dp, a.follow_link, a.archive)
+                .map_err(CliError::status1)?;
             if !a.quiet {
                 eprintln!("Successfully copied {} to {c}:{dst}", human_size(n));
             }

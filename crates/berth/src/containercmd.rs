@@ -3,13 +3,8 @@
 
 use crate::changecmd::{CommitArgs, CpArgs, DiffArgs};
 use crate::format::human_size;
-use crate::Ctx;
-use berth_engine::{Engine, EngineError};
+use crate::{CliError, CliResult, Ctx};
 use clap::{Args, Subcommand};
-
-fn fail(e: EngineError) -> (String, u8) {
-    (e.msg, 1)
-}
 
 #[derive(Subcommand)]
 pub enum ContainerCommand {
@@ -38,7 +33,7 @@ pub struct RenameArgs {
     new_name: String,
 }
 
-pub fn run(ctx: &Ctx, c: ContainerCommand) -> Result<u8, (String, u8)> {
+pub fn run(ctx: &Ctx, c: ContainerCommand) -> CliResult {
     match c {
         ContainerCommand::Prune(a) => prune(ctx, a),
         ContainerCommand::Rename(a) => rename(ctx, a),
@@ -48,19 +43,19 @@ pub fn run(ctx: &Ctx, c: ContainerCommand) -> Result<u8, (String, u8)> {
     }
 }
 
-pub fn rename(ctx: &Ctx, a: RenameArgs) -> Result<u8, (String, u8)> {
-    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
-    berth_engine::rename::rename(&e, &a.container, &a.new_name).map_err(fail)?;
+pub fn rename(ctx: &Ctx, a: RenameArgs) -> CliResult {
+    let e = ctx.engine().map_err(|e| CliError::new(e.message, 1))?;
+    berth_engine::rename::rename(&e, &a.container, &a.new_name).map_err(CliError::status1)?;
     Ok(0)
 }
 
 /// Removes every container that is not running (through the engine's `rm`, which refuses one that
 /// started meanwhile); prints their IDs and the writable-layer bytes freed.
-pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, (String, u8)> {
+pub fn prune(ctx: &Ctx, a: PruneArgs) -> CliResult {
     if !a.force && !crate::volumecmd::confirm("WARNING! This will remove all stopped containers.") {
         return Ok(0);
     }
-    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
+    let e = ctx.engine().map_err(|e| CliError::new(e.message, 1))?;
     let mut gone = Vec::new();
     let mut bytes = 0;
     for r in e.list() {

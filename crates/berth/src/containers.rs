@@ -3,15 +3,13 @@
 
 use crate::format::{ago, print_rows};
 use crate::progress::Reporter;
-use crate::Ctx;
+use crate::{CliError, CliResult, Ctx};
+use berth_engine::images::PullPolicy;
 use berth_engine::options::{parse_bytes, RunOptions};
 use berth_engine::record::Record;
 use berth_engine::{Engine, EngineError};
-use berth_image::manifest::Platform;
-use berth_image::pull::PullOptions;
-use berth_image::reference::Reference;
 use clap::{ArgAction, Args};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -243,10 +241,6 @@ pub struct WaitArgs {
     containers: Vec<String>,
 }
 
-fn engine(ctx: &Ctx) -> Result<Engine, EngineError> {
-    Engine::open(&ctx.root, &ctx.runroot)
-}
-
 fn read_env_files(files: &[String]) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     for f in files {
@@ -283,12 +277,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             "conflicting options: cannot specify both --restart and --rm",
         ));
     }
-    if !matches!(a.pull.as_str(), "missing" | "always" | "never") {
-        return Err(EngineError::msg(format!(
-            "invalid pull option {:?}: must be one of \"always\", \"missing\" or \"never\"",
-            a.pull
-        )));
-    }
+    a.pull.parse::<PullPolicy>()?;
     Ok(RunOptions {
         image: a.image.clone(),
         name: a.name.clone(),
@@ -330,63 +319,33 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
     })
 }
 
-/// The image for `run`/`create`, pulled per `--pull`.
-fn image_for(
-    ctx: &Ctx,
-    e: &Engine,
-    a: &RunArgs,
-) -> Result<berth_image::images::ImageRecord, EngineError> {
-    let local = e.store.find(&a.image).ok();
-    let need = match a.pull.as_str() {
-        "always" => true,
-        "never" => false,
-        _ => local.is_none(),
-    };
-    if !need {
-        return local.ok_or_else(|| EngineError::msg(format!("No such image: {}", a.image)));
-    }
-    let reference = Reference::parse(&a.image).map_err(|x| EngineError::msg(x.to_string()))?;
-    if local.is_none() {
+/// The image for `run`/`create`, pulled per `--pull` (progress on stderr: stdout is the
+/// container's).
+fn image_for(e: &Engine, a: &RunArgs) -> Result<berth_image::images::ImageRecord, EngineError> {
+    let policy: PullPolicy = a.pull.parse()?;
+    if policy != PullPolicy::Never && e.image(&a.image).is_err() {
         eprintln!("Unable to find image '{}' locally", a.image);
     }
-    let platform = match &a.platform {
-        Some(p) => {
-            Platform::parse(p).ok_or_else(|| EngineError::msg(format!("invalid platform {p:?}")))?
-        }
-        None => Platform::host(),
-    };
     let reporter = Reporter::with_stream(false, true);
-    let opts = PullOptions {
-        platform,
-        insecure: ctx.insecure.clone(),
-        progress: &reporter,
-        parallel: 4,
-    };
-    berth_image::pull::pull(&e.store, &reference, &opts)
-        .map(|p| p.record)
-        .map_err(|x| EngineError::msg(format!("pull {}: {x}", a.image)))
-}
-
-fn fail(e: EngineError) -> (String, u8) {
-    let code = e.exit_code();
-    (e.msg, code)
+    e.image_for(&a.image, policy, a.platform.as_deref(), &reporter)
+        .map(|(img, _)| img)
 }
 
 /// `run`: returns the exit status to leave with.
-pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
+pub fn run(ctx: &Ctx, a: RunArgs) -> CliResult {
     berth_runtime::trace("run: start");
-    let o = options(&a).map_err(fail)?;
-    let e = engine(ctx).map_err(fail)?;
-    let image = image_for(ctx, &e, &a).map_err(fail)?;
+    let o = options(&a)?;
+    let e = ctx.engine()?;
+    let image = image_for(&e, &a)?;
     berth_runtime::trace("run: image found");
-    let mut rec = e.create(&o, &image).map_err(fail)?;
+    let mut rec = e.create(&o, &image)?;
     berth_runtime::trace("run: container created");
     if a.detach {
         if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec) {
             if o.auto_remove {
                 let _ = e.remove(&rec.id, true, true);
             }
-            return Err(fail(x));
+            return Err(x.into());
         }
         println!("{}", rec.id);
         return Ok(0);
@@ -403,71 +362,71 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
     }
     match result {
         Ok(code) => Ok(code.clamp(0, 255) as u8),
-        Err(x) => Err(fail(x)),
+        Err(x) => Err(x.into()),
     }
 }
 
-pub fn create(ctx: &Ctx, a: RunArgs) -> Result<u8, (String, u8)> {
-    let o = options(&a).map_err(fail)?;
-    let e = engine(ctx).map_err(fail)?;
-    let image = image_for(ctx, &e, &a).map_err(fail)?;
-    let rec = e.create(&o, &image).map_err(fail)?;
+pub fn create(ctx: &Ctx, a: RunArgs) -> CliResult {
+    let o = options(&a)?;
+    let e = ctx.engine()?;
+    let image = image_for(&e, &a)?;
+    let rec = e.create(&o, &image)?;
     println!("{}", rec.id);
     Ok(0)
 }
 
-pub fn start(ctx: &Ctx, a: StartArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
+    let e = ctx.engine()?;
     let mut last = 0;
     for c in &a.containers {
-        let mut rec = e.get(c).map_err(fail)?;
+        let mut rec = e.get(c)?;
         if rec.state.status == "running" {
             println!("{c}");
             continue;
         }
-        let o = e.options(&rec).map_err(fail)?;
-        e.user_started(&mut rec).map_err(fail)?;
+        let o = e.options(&rec)?;
+        e.user_started(&mut rec)?;
         if a.attach {
-            last = berth_engine::monitor::run_foreground(&e, &mut rec, &o).map_err(fail)?;
+            last = berth_engine::monitor::run_foreground(&e, &mut rec, &o)?;
         } else {
-            berth_engine::monitor::start_detached(&e, &mut rec).map_err(fail)?;
+            berth_engine::monitor::start_detached(&e, &mut rec)?;
             println!("{c}");
         }
     }
     Ok(last.clamp(0, 255) as u8)
 }
 
-pub fn stop(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn stop(ctx: &Ctx, a: StopArgs) -> CliResult {
+    let e = ctx.engine()?;
     Ok(each(&a.containers, |c| {
         e.get(c).and_then(|mut r| e.stop(&mut r, a.time))
     }))
 }
 
-pub fn restart(ctx: &Ctx, a: StopArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn restart(ctx: &Ctx, a: StopArgs) -> CliResult {
+    let e = ctx.engine()?;
     for c in &a.containers {
-        let mut rec = e.get(c).map_err(fail)?;
-        e.stop(&mut rec, a.time).map_err(fail)?;
-        let mut rec = e.get(c).map_err(fail)?;
-        e.user_started(&mut rec).map_err(fail)?;
-        berth_engine::monitor::start_detached(&e, &mut rec).map_err(fail)?;
+        let mut rec = e.get(c)?;
+        e.stop(&mut rec, a.time)?;
+        let mut rec = e.get(c)?;
+        e.user_started(&mut rec)?;
+        berth_engine::monitor::start_detached(&e, &mut rec)?;
         println!("{c}");
     }
     Ok(0)
 }
 
-pub fn kill(ctx: &Ctx, a: KillArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn kill(ctx: &Ctx, a: KillArgs) -> CliResult {
+    let e = ctx.engine()?;
     let sig = berth_engine::container::signal_number(&a.signal)
-        .ok_or_else(|| (format!("invalid signal: {}", a.signal), 125))?;
+        .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal), 125))?;
     Ok(each(&a.containers, |c| {
         e.get(c).and_then(|r| e.kill(&r, sig))
     }))
 }
 
-pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
+    let e = ctx.engine()?;
     Ok(each(&a.containers, |c| {
         e.remove(c, a.force, a.volumes).map(drop)
     }))
@@ -489,10 +448,10 @@ pub fn each(containers: &[String], op: impl Fn(&str) -> Result<(), EngineError>)
     u8::from(failed)
 }
 
-pub fn wait(ctx: &Ctx, a: WaitArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn wait(ctx: &Ctx, a: WaitArgs) -> CliResult {
+    let e = ctx.engine()?;
     for c in &a.containers {
-        let rec = e.get(c).map_err(fail)?;
+        let rec = e.get(c)?;
         e.wait_stopped(&rec.id, None);
         let code = e
             .records
@@ -548,8 +507,8 @@ fn matches_filter(r: &Record, f: &str) -> Result<bool, String> {
     })
 }
 
-pub fn ps(ctx: &Ctx, a: PsArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
+pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
+    let e = ctx.engine()?;
     let mut rows = Vec::new();
     for r in e.list() {
         if !a.all
@@ -565,7 +524,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> Result<u8, (String, u8)> {
         }
         let mut keep = true;
         for f in &a.filter {
-            keep &= matches_filter(&r, f).map_err(|x| (x, 125))?;
+            keep &= matches_filter(&r, f).map_err(|x| CliError::new(x, 125))?;
         }
         if !keep {
             continue;
@@ -601,7 +560,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> Result<u8, (String, u8)> {
         ("PORTS", "Ports"),
         ("NAMES", "Names"),
     ];
-    print_rows(&rows, a.format.as_deref(), &columns).map_err(|x| (x, 125))?;
+    print_rows(&rows, a.format.as_deref(), &columns).map_err(|x| CliError::new(x, 125))?;
     Ok(0)
 }
 
@@ -621,12 +580,7 @@ fn parse_since(s: &str) -> Option<i64> {
 }
 
 /// Starts a `-t` container under its monitor and attaches this terminal to it.
-fn attach_tty(
-    e: &Engine,
-    rec: &mut Record,
-    o: &RunOptions,
-    stdin: bool,
-) -> Result<u8, (String, u8)> {
+fn attach_tty(e: &Engine, rec: &mut Record, o: &RunOptions, stdin: bool) -> CliResult {
     std::env::set_var(berth_engine::attach::ATTACH_FIRST, "1");
     let started = berth_engine::monitor::start_detached(e, rec);
     std::env::remove_var(berth_engine::attach::ATTACH_FIRST);
@@ -634,14 +588,17 @@ fn attach_tty(
         if o.auto_remove {
             let _ = e.remove(&rec.id, true, true);
         }
-        return Err(fail(x));
+        return Err(x.into());
     }
     session(e, &rec.id, stdin)
 }
 
 /// An attached terminal session: the container's status when it exits, 0 on detach.
-fn session(e: &Engine, id: &str, stdin: bool) -> Result<u8, (String, u8)> {
-    let rec = e.records.load(id).map_err(|x| (x.to_string(), 1))?;
+fn session(e: &Engine, id: &str, stdin: bool) -> CliResult {
+    let rec = e
+        .records
+        .load(id)
+        .map_err(|x| CliError::new(x.to_string(), 1))?;
     let forward = |sig: i32| {
         if let Ok(r) = e.records.load(id) {
             let _ = e.kill(&r, sig);
@@ -649,7 +606,7 @@ fn session(e: &Engine, id: &str, stdin: bool) -> Result<u8, (String, u8)> {
     };
     let proxy: Option<&dyn Fn(i32)> = if rec.tty { None } else { Some(&forward) };
     let ended = berth_engine::attach::attach(&e.runroot, id, stdin, rec.tty, proxy)
-        .map_err(|x| (format!("attach: {x}"), 1))?;
+        .map_err(|x| CliError::new(format!("attach: {x}"), 1))?;
     match ended {
         berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
         berth_engine::attach::Ended::Detached => {
@@ -669,12 +626,12 @@ fn session(e: &Engine, id: &str, stdin: bool) -> Result<u8, (String, u8)> {
 /// `attach`: joins a running container's streams through its monitor's attach socket: output
 /// (stdout and stderr apart), input when it was started with `-i`, signals forwarded when it has
 /// no terminal (`--sig-proxy`), ctrl-p ctrl-q to leave it running; exits with its status.
-pub fn attach(ctx: &Ctx, a: AttachArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
-    let rec = e.get(&a.container).map_err(fail)?;
+pub fn attach(ctx: &Ctx, a: AttachArgs) -> CliResult {
+    let e = ctx.engine()?;
+    let rec = e.get(&a.container)?;
     if rec.state.status != "running" {
-        return Err((
-            "You cannot attach to a stopped container, start it first".into(),
+        return Err(CliError::new(
+            "You cannot attach to a stopped container, start it first",
             1,
         ));
     }
@@ -685,23 +642,26 @@ pub fn attach(ctx: &Ctx, a: AttachArgs) -> Result<u8, (String, u8)> {
     session(&e, &rec.id, rec.open_stdin)
 }
 
-fn session_no_proxy(e: &Engine, rec: &Record) -> Result<u8, (String, u8)> {
+fn session_no_proxy(e: &Engine, rec: &Record) -> CliResult {
     match berth_engine::attach::attach(&e.runroot, &rec.id, rec.open_stdin, rec.tty, None)
-        .map_err(|x| (format!("attach: {x}"), 1))?
+        .map_err(|x| CliError::new(format!("attach: {x}"), 1))?
     {
         berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
         _ => Ok(0),
     }
 }
 
-pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<u8, (String, u8)> {
-    let e = engine(ctx).map_err(fail)?;
-    let rec = e.get(&a.container).map_err(fail)?;
+pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
+    let e = ctx.engine()?;
+    let rec = e.get(&a.container)?;
     let path = e.log_path(&rec.id);
     let since = a
         .since
         .as_deref()
-        .map(|s| parse_since(s).ok_or_else(|| (format!("invalid value for \"since\": {s}"), 125)))
+        .map(|s| {
+            parse_since(s)
+                .ok_or_else(|| CliError::new(format!("invalid value for \"since\": {s}"), 125))
+        })
         .transpose()?;
     let mut entries = berth_engine::logs::read_all(&path);
     if let Some(t) = since {
@@ -710,7 +670,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<u8, (String, u8)> {
     if let Some(n) = a.tail.as_deref().filter(|t| *t != "all") {
         let n: usize = n
             .parse()
-            .map_err(|_| (format!("invalid --tail {n:?}"), 125))?;
+            .map_err(|_| CliError::new(format!("invalid --tail {n:?}"), 125))?;
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
     }
@@ -747,28 +707,4 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<u8, (String, u8)> {
         }
     }
     Ok(0)
-}
-
-/// Docker's container inspect document.
-pub fn inspect_json(e: &Engine, r: &Record) -> Value {
-    let mount = e.snapshot_mount(&r.id);
-    let lowers: Vec<String> = mount
-        .as_ref()
-        .map(|m| m.lowers.iter().map(|p| p.display().to_string()).collect())
-        .unwrap_or_default();
-    json!({
-        "Id": r.id, "Created": r.created, "Path": r.path, "Args": r.args,
-        "State": {"Status": r.state.status, "Running": r.state.status == "running", "Paused": r.state.status == "paused",
-            "Restarting": r.state.status == "restarting", "OOMKilled": r.state.oom_killed, "Dead": r.state.status == "dead",
-            "Pid": r.state.pid, "ExitCode": r.state.exit_code, "Error": r.state.error, "StartedAt": r.state.started_at,
-            "FinishedAt": r.state.finished_at},
-        "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": r.state.restart_count,
-        "LogPath": e.log_path(&r.id), "HostConfig": r.host_config,
-        "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": lowers.join(":"), "UpperDir": e.upper_dir(&r.id),
-            "MergedDir": e.records.dir(&r.id).join("rootfs")}},
-        "Mounts": r.mounts.iter().map(|m| json!({"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.destination, "RW": m.rw})).collect::<Vec<_>>(),
-        "Config": {"Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.open_stdin, "Env": r.env,
-            "Cmd": r.args, "Image": r.image, "WorkingDir": r.working_dir, "Entrypoint": [r.path], "Labels": r.labels,
-            "StopSignal": r.stop_signal, "StopTimeout": r.stop_timeout},
-    })
 }

@@ -3,32 +3,7 @@
 
 use serde_json::Value;
 
-/// Docker's `units.HumanSize`: decimal units, `%.4g` of the value.
-pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 1000.0 {
-        0
-    } else if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    format!("{s}{}", units[i])
-}
+pub use berth_sys::units::human_size;
 
 pub use berth_sys::time::{now_secs as now, parse_rfc3339};
 
@@ -172,15 +147,6 @@ fn eval(action: &str, v: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_like_docker() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_261_000), "4.261MB");
-        assert_eq!(human_size(1_500_000_000), "1.5GB");
-        assert_eq!(human_size(123_456_789), "123.5MB");
-    }
 
     #[test]
     fn rfc3339_round_trip_and_templates() {

@@ -174,20 +174,57 @@ pub struct DfArgs {
 /// What every command gets: the parsed globals.
 pub struct Ctx {
     pub root: PathBuf,
-    #[allow(dead_code)]
     pub runroot: PathBuf,
     pub insecure: Vec<String>,
 }
 
-// `inspect` without a kind looks for a container first, then an image, as Docker does.
-
 impl Ctx {
-    pub fn store(&self) -> Result<berth_image::store::Store, String> {
-        berth_image::store::Store::open(&self.root).map_err(|e| e.to_string())
+    /// The engine over this store and runroot.
+    pub fn engine(&self) -> Result<berth_engine::Engine, CliError> {
+        let mut e = berth_engine::Engine::open(&self.root, &self.runroot)?;
+        e.insecure = self.insecure.clone();
+        Ok(e)
     }
 }
 
-fn run(cli: Cli) -> Result<u8, (String, u8)> {
+/// A failed command: the one line printed after `berth: `, and the status to exit with.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>, code: u8) -> CliError {
+        CliError {
+            message: message.into(),
+            code,
+        }
+    }
+
+    /// A bad flag or argument: Docker's 125.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError::new(message, 125)
+    }
+
+    /// An engine failure in a command that exits 1 on failure (the image commands, as Docker).
+    pub fn status1(e: berth_engine::EngineError) -> CliError {
+        CliError::new(e.to_string(), 1)
+    }
+}
+
+/// An engine failure in a container command: Docker's 125, or 126/127 when the container's
+/// program could not be run.
+impl From<berth_engine::EngineError> for CliError {
+    fn from(e: berth_engine::EngineError) -> CliError {
+        CliError::new(e.to_string(), e.exit_code())
+    }
+}
+
+/// What a command returns: the status to exit with, or why it failed.
+pub type CliResult = Result<u8, CliError>;
+
+fn run(cli: Cli) -> CliResult {
     let mut insecure = cli.insecure_registries;
     if let Ok(list) = std::env::var("BERTH_INSECURE_REGISTRIES") {
         insecure.extend(
@@ -201,7 +238,7 @@ fn run(cli: Cli) -> Result<u8, (String, u8)> {
         runroot: cli.runroot,
         insecure,
     };
-    let plain = |r: Result<(), String>| r.map(|()| 0).map_err(|m| (m, 1));
+    let plain = |r: Result<(), CliError>| r.map(|()| 0);
     match cli.command {
         Command::Run(a) => containers::run(&ctx, a.split()),
         Command::Create(a) => containers::create(&ctx, a.split()),
@@ -231,7 +268,7 @@ fn run(cli: Cli) -> Result<u8, (String, u8)> {
     }
 }
 
-fn run_images(ctx: &Ctx, command: Command) -> Result<(), String> {
+fn run_images(ctx: &Ctx, command: Command) -> Result<(), CliError> {
     match command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => transfer::pull(ctx, a),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => transfer::push(ctx, a),
@@ -272,9 +309,9 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err((msg, code)) => {
-            eprintln!("berth: {msg}");
-            ExitCode::from(code)
+        Err(e) => {
+            eprintln!("berth: {}", e.message);
+            ExitCode::from(e.code)
         }
     }
 }

@@ -1,14 +1,13 @@
-//! Looking at running containers: `explain` (each namespace, the cgroup's limits beside usage, the
-//! layers, capabilities and seccomp — isolation at a glance), `top`, `stats`, `pause`/`unpause`.
+//! Looking at running containers: `explain`, `top`, `stats`, `pause`/`unpause`. Printing only:
+//! `berth_engine::observe` gathers what they show.
 
 use crate::format::{human_size, print_table};
-use crate::Ctx;
+use crate::{CliError, CliResult, Ctx};
+use berth_engine::observe::Explanation;
 use berth_engine::record::Record;
-use berth_engine::{Engine, EngineError};
-use berth_runtime::state::ContainerState;
+use berth_engine::EngineError;
 use clap::Args;
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use serde_json::json;
 
 #[derive(Args)]
 pub struct ExplainArgs {
@@ -46,231 +45,76 @@ pub struct PauseArgs {
     containers: Vec<String>,
 }
 
-fn fail(e: EngineError) -> (String, u8) {
-    let c = e.exit_code();
-    (e.msg, c)
-}
-
-fn running(e: &Engine, what: &str) -> Result<(Record, ContainerState), (String, u8)> {
-    let r = e.get(what).map_err(fail)?;
-    if !matches!(r.state.status.as_str(), "running" | "paused") {
-        return Err((format!("container {} is not running", r.name), 1));
-    }
-    let st = ContainerState::load(&e.runtime_root, &r.id).map_err(|x| (x.to_string(), 1))?;
-    Ok((r, st))
-}
-
-const NAMESPACES: [(&str, &str); 8] = [
-    ("pid", "process IDs"),
-    ("net", "network stack"),
-    ("ipc", "System V IPC, POSIX queues"),
-    ("mnt", "mount table"),
-    ("uts", "hostname"),
-    ("user", "user and group IDs"),
-    ("cgroup", "cgroup root"),
-    ("time", "clocks"),
-];
-
-fn ns_inode(pid: &str, ns: &str) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/{pid}/ns/{ns}"))
-        .ok()
-        .map(|m| m.ino())
-}
-
-/// The first of `names` found in the container's cgroup directories, trimmed.
-fn cg_file(dirs: &[PathBuf], names: &[&str]) -> Option<String> {
-    for n in names {
-        for d in dirs {
-            if let Ok(s) = std::fs::read_to_string(d.join(n)) {
-                return Some(s.trim().to_string());
-            }
-        }
-    }
-    None
-}
-
-fn limit_text(v: Option<String>) -> String {
-    match v.as_deref() {
-        None => "-".into(),
-        Some("max") | Some("-1") => "unlimited".into(),
-        Some(s) => match s.parse::<u64>() {
-            Ok(n) if n >= 1 << 60 => "unlimited".into(),
-            Ok(n) if n > 1 << 20 => human_size(n),
-            _ => s.to_string(),
-        },
+/// A container that must run for the command: Docker's status 1 when it does not.
+fn not_running(e: EngineError) -> CliError {
+    match e {
+        EngineError::NotRunning(_) => CliError::new(e.to_string(), 1),
+        e => e.into(),
     }
 }
 
-/// The names (`chown`, `net_raw`, …) of the capabilities set in a `CapEff:` mask.
-fn cap_names(hex: &str) -> Vec<String> {
-    let bits = u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
-    berth_runtime::features::CAPABILITIES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, c)| c.trim_start_matches("CAP_").to_ascii_lowercase())
-        .collect()
-}
-
-fn du(path: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if let Ok(m) = e.path().symlink_metadata() {
-                if m.is_dir() {
-                    stack.push(e.path());
-                } else if m.is_file() {
-                    total += m.size();
-                }
-            }
-        }
+pub fn explain(ctx: &Ctx, a: ExplainArgs) -> CliResult {
+    if a.format != "text" && a.format != "json" {
+        return Err(CliError::usage(format!(
+            "invalid --format {:?}: text or json",
+            a.format
+        )));
     }
-    total
-}
-
-/// Everything `explain` shows, as JSON.
-fn explain_json(e: &Engine, r: &Record, st: &ContainerState) -> Value {
-    let pid = st.pid.to_string();
-    let namespaces: Vec<Value> = NAMESPACES
-        .iter()
-        .filter_map(|(ns, what)| {
-            let mine = ns_inode(&pid, ns)?;
-            // berth itself runs in the host's namespaces.
-            let host = ns_inode("self", ns);
-            Some(json!({"type": ns, "isolates": what, "inode": mine, "shared_with_host": host == Some(mine)}))
-        })
-        .collect();
-    let dirs: Vec<PathBuf> = st.cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
-    let stats = st
-        .cgroup
-        .as_ref()
-        .and_then(|c| c.stats().ok())
-        .unwrap_or_default();
-    let limits = json!([
-        {"resource": "memory", "limit": limit_text(cg_file(&dirs, &["memory.max", "memory.limit_in_bytes"])), "usage": human_size(stats.memory.usage)},
-        {"resource": "memory+swap", "limit": limit_text(cg_file(&dirs, &["memory.swap.max", "memory.memsw.limit_in_bytes"])), "usage": human_size(stats.memory.swap_usage)},
-        {"resource": "pids", "limit": limit_text(cg_file(&dirs, &["pids.max"])), "usage": stats.pids.current.to_string()},
-        {"resource": "cpu quota", "limit": cg_file(&dirs, &["cpu.max"]).or_else(|| {
-            let q = cg_file(&dirs, &["cpu.cfs_quota_us"])?;
-            let p = cg_file(&dirs, &["cpu.cfs_period_us"])?;
-            Some(if q == "-1" { "unlimited".into() } else { format!("{q}us per {p}us") })
-        }).unwrap_or_else(|| "-".into()), "usage": format!("{:.2}s cpu", stats.cpu.usage_total_ns as f64 / 1e9)},
-        {"resource": "cpu weight", "limit": cg_file(&dirs, &["cpu.weight", "cpu.shares"]).unwrap_or_else(|| "-".into()), "usage": ""},
-        {"resource": "cpuset", "limit": cg_file(&dirs, &["cpuset.cpus"]).filter(|s| !s.is_empty()).unwrap_or_else(|| "all".into()), "usage": ""},
-        {"resource": "block I/O weight", "limit": cg_file(&dirs, &["io.weight", "blkio.weight"]).unwrap_or_else(|| "-".into()),
-         "usage": human_size(stats.blkio_bytes.iter().filter(|b| b.op == "Total").map(|b| b.value).sum())},
-    ]);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(k))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let seccomp = match field("Seccomp:").as_str() {
-        "0" => "disabled",
-        "1" => "strict",
-        "2" => "filter",
-        _ => "unknown",
-    };
-    let mount = e.snapshot_mount(&r.id);
-    let layers: Vec<Value> = r
-        .layers
-        .iter()
-        .rev()
-        .filter_map(|c| berth_image::digest::Digest::parse(c).ok())
-        .map(|c| {
-            let size = e.store.layers.info(&c).map(|i| i.size).unwrap_or(0);
-            json!({"chain_id": c.to_string(), "dir": e.store.layers.diff_dir(&c), "size": size, "shared_by_images": e.store.index().map(|i| i.images.values().filter(|im| im.layers.contains(&c)).count()).unwrap_or(0)})
-        })
-        .collect();
-    let upper = e.upper_dir(&r.id);
-    json!({
-        "id": r.id, "name": r.name, "image": r.image, "pid": st.pid, "status": r.state.status,
-        "namespaces": namespaces,
-        "cgroup": {"path": st.cgroup.as_ref().map(|c| c.path().display().to_string()), "limits": limits},
-        "filesystem": {"type": mount.as_ref().map(|m| m.kind.clone()), "lower_layers": layers,
-            "upper": {"dir": upper, "size": du(&upper)}, "read_only_root": r.host_config["ReadonlyRootfs"]},
-        "security": {"capabilities": cap_names(&field("CapEff:")), "seccomp": seccomp,
-            "no_new_privs": field("NoNewPrivs:") == "1", "uid_map": std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ")},
-    })
-}
-
-pub fn explain(ctx: &Ctx, a: ExplainArgs) -> Result<u8, (String, u8)> {
-    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
-    let (r, st) = running(&e, &a.container)?;
-    let v = explain_json(&e, &r, &st);
+    let v = ctx.engine()?.explain(&a.container).map_err(not_running)?;
     if a.format == "json" {
         println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
         return Ok(0);
     }
-    if a.format != "text" {
-        return Err((
-            format!("invalid --format {:?}: text or json", a.format),
-            125,
-        ));
-    }
+    print_explanation(&v);
+    Ok(0)
+}
+
+fn print_explanation(v: &Explanation) {
     println!(
         "Container {} ({}), image {}, init pid {} on the host",
-        r.name,
-        &r.id[..12],
-        r.image,
-        st.pid
+        v.name,
+        &v.id[..12],
+        v.image,
+        v.pid
     );
     println!("\nNamespaces (what the container sees of its own):");
-    let rows: Vec<Vec<String>> = v["namespaces"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = v
+        .namespaces
+        .iter()
         .map(|n| {
-            let shared = n["shared_with_host"].as_bool().unwrap_or(false);
+            let shared = if n.shared_with_host {
+                "shared with host"
+            } else {
+                "private"
+            };
             vec![
-                n["type"].as_str().unwrap_or("").into(),
-                n["inode"].to_string(),
-                if shared {
-                    "shared with host".into()
-                } else {
-                    "private".into()
-                },
-                n["isolates"].as_str().unwrap_or("").into(),
+                format!("  {}", n.kind),
+                n.inode.to_string(),
+                shared.into(),
+                n.isolates.clone(),
             ]
         })
         .collect();
-    print_table(
-        &["  NAMESPACE", "INODE", "", "ISOLATES"],
-        &rows
-            .into_iter()
-            .map(|mut r| {
-                r[0] = format!("  {}", r[0]);
-                r
-            })
-            .collect::<Vec<_>>(),
-    );
-    println!("\nCgroup {}:", v["cgroup"]["path"].as_str().unwrap_or("-"));
-    let rows: Vec<Vec<String>> = v["cgroup"]["limits"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    print_table(&["  NAMESPACE", "INODE", "", "ISOLATES"], &rows);
+    println!("\nCgroup {}:", v.cgroup.path.as_deref().unwrap_or("-"));
+    let rows: Vec<Vec<String>> = v
+        .cgroup
+        .limits
+        .iter()
         .map(|l| {
             vec![
-                format!("  {}", l["resource"].as_str().unwrap_or("")),
-                l["limit"].as_str().unwrap_or("").into(),
-                l["usage"].as_str().unwrap_or("").into(),
+                format!("  {}", l.resource),
+                l.limit.clone(),
+                l.usage.clone(),
             ]
         })
         .collect();
     print_table(&["  RESOURCE", "LIMIT", "USAGE"], &rows);
+    let fs = &v.filesystem;
     println!(
         "\nFilesystem ({}, root {}):",
-        v["filesystem"]["type"].as_str().unwrap_or("-"),
-        if v["filesystem"]["read_only_root"].as_bool().unwrap_or(false) {
+        fs.kind.as_deref().unwrap_or("-"),
+        if fs.read_only_root.as_bool().unwrap_or(false) {
             "read-only"
         } else {
             "read-write"
@@ -278,52 +122,35 @@ pub fn explain(ctx: &Ctx, a: ExplainArgs) -> Result<u8, (String, u8)> {
     );
     let mut rows = vec![vec![
         "  upper (writable)".to_string(),
-        human_size(v["filesystem"]["upper"]["size"].as_u64().unwrap_or(0)),
+        human_size(fs.upper.size),
         "this container".into(),
-        v["filesystem"]["upper"]["dir"]
-            .as_str()
-            .unwrap_or("")
-            .into(),
+        fs.upper.dir.display().to_string(),
     ]];
-    for (i, l) in v["filesystem"]["lower_layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let chain = l["chain_id"].as_str().unwrap_or("");
+    for (i, l) in fs.lower_layers.iter().enumerate() {
         rows.push(vec![
-            format!("  lower {} {}", i + 1, chain.get(7..19).unwrap_or("")),
-            human_size(l["size"].as_u64().unwrap_or(0)),
-            format!("{} image(s)", l["shared_by_images"]),
-            l["dir"].as_str().unwrap_or("").into(),
+            format!("  lower {} {}", i + 1, l.chain_id.get(7..19).unwrap_or("")),
+            human_size(l.size),
+            format!("{} image(s)", l.shared_by_images),
+            l.dir.display().to_string(),
         ]);
     }
     print_table(&["  LAYER", "SIZE", "SHARED BY", "DIRECTORY"], &rows);
-    let caps: Vec<String> = v["security"]["capabilities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(str::to_string))
-        .collect();
+    let sec = &v.security;
     println!("\nSecurity:");
-    println!("  capabilities ({}): {}", caps.len(), caps.join(" "));
+    println!(
+        "  capabilities ({}): {}",
+        sec.capabilities.len(),
+        sec.capabilities.join(" ")
+    );
     println!(
         "  seccomp: {}   no_new_privs: {}",
-        v["security"]["seccomp"].as_str().unwrap_or(""),
-        v["security"]["no_new_privs"]
+        sec.seccomp, sec.no_new_privs
     );
-    println!(
-        "  uid map (inside outside count): {}",
-        v["security"]["uid_map"].as_str().unwrap_or("")
-    );
-    Ok(0)
+    println!("  uid map (inside outside count): {}", sec.uid_map);
 }
 
-pub fn top(ctx: &Ctx, a: TopArgs) -> Result<u8, (String, u8)> {
-    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
-    let (r, _) = running(&e, &a.container)?;
-    let pids = berth_runtime::ops::pids(&e.runtime_root, &r.id).map_err(|x| (x.to_string(), 1))?;
+pub fn top(ctx: &Ctx, a: TopArgs) -> CliResult {
+    let pids = ctx.engine()?.pids(&a.container).map_err(not_running)?;
     let args = if a.ps_args.is_empty() {
         vec!["-ef".to_string()]
     } else {
@@ -332,14 +159,14 @@ pub fn top(ctx: &Ctx, a: TopArgs) -> Result<u8, (String, u8)> {
     let out = std::process::Command::new("ps")
         .args(&args)
         .output()
-        .map_err(|x| (format!("ps: {x}"), 1))?;
+        .map_err(|x| CliError::new(format!("ps: {x}"), 1))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
     let pid_col = header
         .split_whitespace()
         .position(|h| h == "PID")
-        .ok_or(("ps output has no PID column".to_string(), 1))?;
+        .ok_or_else(|| CliError::new("ps output has no PID column", 1))?;
     println!("{header}");
     for l in lines {
         if l.split_whitespace()
@@ -353,8 +180,8 @@ pub fn top(ctx: &Ctx, a: TopArgs) -> Result<u8, (String, u8)> {
     Ok(0)
 }
 
-pub fn stats(ctx: &Ctx, a: StatsArgs) -> Result<u8, (String, u8)> {
-    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
+pub fn stats(ctx: &Ctx, a: StatsArgs) -> CliResult {
+    let e = ctx.engine()?;
     loop {
         let recs: Vec<Record> = if a.containers.is_empty() {
             e.list()
@@ -365,30 +192,20 @@ pub fn stats(ctx: &Ctx, a: StatsArgs) -> Result<u8, (String, u8)> {
             a.containers
                 .iter()
                 .map(|c| e.get(c))
-                .collect::<Result<_, _>>()
-                .map_err(fail)?
+                .collect::<Result<_, _>>()?
         };
-        let mut rows = Vec::new();
-        for r in &recs {
-            let st = ContainerState::load(&e.runtime_root, &r.id).ok();
-            let s = st
-                .as_ref()
-                .and_then(|s| s.cgroup.as_ref())
-                .and_then(|c| c.stats().ok())
-                .unwrap_or_default();
-            let mem_limit = if s.memory.limit == 0 || s.memory.limit >= 1 << 60 {
-                total_memory()
-            } else {
-                s.memory.limit
-            };
-            let row = json!({"Container": &r.id[..12], "Name": r.name, "ID": r.id,
-                "CPUTime": format!("{:.2}s", s.cpu.usage_total_ns as f64 / 1e9),
-                "MemUsage": format!("{} / {}", human_size(s.memory.usage), human_size(mem_limit)),
-                "MemPerc": format!("{:.2}%", s.memory.usage as f64 * 100.0 / mem_limit.max(1) as f64),
-                "BlockIO": human_size(s.blkio_bytes.iter().filter(|b| b.op == "Total").map(|b| b.value).sum()),
-                "PIDs": s.pids.current.to_string()});
-            rows.push(row);
-        }
+        let rows: Vec<serde_json::Value> = recs
+            .iter()
+            .map(|r| {
+                let u = e.usage(r);
+                json!({"Container": &r.id[..12], "Name": r.name, "ID": r.id,
+                    "CPUTime": format!("{:.2}s", u.cpu_ns as f64 / 1e9),
+                    "MemUsage": format!("{} / {}", human_size(u.memory), human_size(u.memory_limit)),
+                    "MemPerc": format!("{:.2}%", u.memory as f64 * 100.0 / u.memory_limit.max(1) as f64),
+                    "BlockIO": human_size(u.block_io),
+                    "PIDs": u.pids.to_string()})
+            })
+            .collect();
         let columns = [
             ("CONTAINER ID", "Container"),
             ("NAME", "Name"),
@@ -398,7 +215,7 @@ pub fn stats(ctx: &Ctx, a: StatsArgs) -> Result<u8, (String, u8)> {
             ("BLOCK I/O", "BlockIO"),
             ("PIDS", "PIDs"),
         ];
-        crate::format::print_rows(&rows, a.format.as_deref(), &columns).map_err(|x| (x, 125))?;
+        crate::format::print_rows(&rows, a.format.as_deref(), &columns).map_err(CliError::usage)?;
         if a.no_stream {
             return Ok(0);
         }
@@ -407,20 +224,8 @@ pub fn stats(ctx: &Ctx, a: StatsArgs) -> Result<u8, (String, u8)> {
     }
 }
 
-fn total_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|k| k * 1024)
-        .unwrap_or(0)
-}
-
-pub fn pause(ctx: &Ctx, a: PauseArgs, resume: bool) -> Result<u8, (String, u8)> {
-    let e = Engine::open(&ctx.root, &ctx.runroot).map_err(fail)?;
+pub fn pause(ctx: &Ctx, a: PauseArgs, resume: bool) -> CliResult {
+    let e = ctx.engine()?;
     Ok(crate::containers::each(&a.containers, |c| {
         e.get(c).and_then(|r| e.set_paused(&r, !resume))
     }))

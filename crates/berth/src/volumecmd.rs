@@ -2,20 +2,17 @@
 //! printing only; `berth_engine::volume` does the work.
 
 use crate::format::{human_size, print_table, render};
-use crate::Ctx;
+use crate::{CliError, CliResult, Ctx};
 use berth_engine::volume::{self, Volume};
-use berth_engine::{Engine, EngineError};
+use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
-fn engine(ctx: &Ctx) -> Result<Engine, (String, u8)> {
-    Engine::open(&ctx.root, &ctx.runroot).map_err(fail)
-}
-
-fn fail(e: EngineError) -> (String, u8) {
-    (e.msg, 1)
+/// The engine, for commands whose failures exit 1.
+fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
+    ctx.engine().map_err(|e| CliError::new(e.message, 1))
 }
 
 #[derive(Subcommand)]
@@ -86,7 +83,7 @@ pub struct PruneArgs {
     force: bool,
 }
 
-pub fn run(ctx: &Ctx, c: VolumeCommand) -> Result<u8, (String, u8)> {
+pub fn run(ctx: &Ctx, c: VolumeCommand) -> CliResult {
     let e = engine(ctx)?;
     match c {
         VolumeCommand::Create(a) => create(&e, a),
@@ -97,9 +94,9 @@ pub fn run(ctx: &Ctx, c: VolumeCommand) -> Result<u8, (String, u8)> {
     }
 }
 
-fn create(e: &Engine, a: CreateArgs) -> Result<u8, (String, u8)> {
+fn create(e: &Engine, a: CreateArgs) -> CliResult {
     if a.driver != "local" {
-        return Err((
+        return Err(CliError::new(
             format!("plugin {:?} not found: only \"local\"", a.driver),
             1,
         ));
@@ -112,7 +109,7 @@ fn create(e: &Engine, a: CreateArgs) -> Result<u8, (String, u8)> {
             (k.to_string(), v.to_string())
         })
         .collect();
-    let v = volume::create(e, a.name.as_deref(), labels).map_err(fail)?;
+    let v = volume::create(e, a.name.as_deref(), labels).map_err(CliError::status1)?;
     println!("{}", v.name);
     Ok(0)
 }
@@ -127,7 +124,7 @@ fn ls_json(v: &Volume) -> Value {
     })
 }
 
-fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, (String, u8)> {
+fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, CliError> {
     for f in filters {
         let ok = match f.split_once('=') {
             Some(("dangling", d)) => {
@@ -140,7 +137,7 @@ fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, (String, 
                 Some((k, x)) => v.labels.get(k).is_some_and(|y| y == x),
                 None => v.labels.contains_key(l),
             },
-            _ => return Err((format!("invalid filter {f:?}"), 1)),
+            _ => return Err(CliError::new(format!("invalid filter {f:?}"), 1)),
         };
         if !ok {
             return Ok(false);
@@ -149,7 +146,7 @@ fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, (String, 
     Ok(true)
 }
 
-fn ls(e: &Engine, a: LsArgs) -> Result<u8, (String, u8)> {
+fn ls(e: &Engine, a: LsArgs) -> CliResult {
     let mut vols = Vec::new();
     for v in volume::list(e) {
         if matches(e, &v, &a.filter)? {
@@ -164,7 +161,10 @@ fn ls(e: &Engine, a: LsArgs) -> Result<u8, (String, u8)> {
     }
     if let Some(t) = a.format.as_deref().filter(|t| *t != "table") {
         for v in &vols {
-            println!("{}", render(t, &ls_json(v)).map_err(|m| (m, 1))?);
+            println!(
+                "{}",
+                render(t, &ls_json(v)).map_err(|m| CliError::new(m, 1))?
+            );
         }
         return Ok(0);
     }
@@ -176,19 +176,19 @@ fn ls(e: &Engine, a: LsArgs) -> Result<u8, (String, u8)> {
     Ok(0)
 }
 
-fn inspect(e: &Engine, a: InspectArgs) -> Result<u8, (String, u8)> {
+fn inspect(e: &Engine, a: InspectArgs) -> CliResult {
     let mut docs = Vec::new();
     let mut missing = Vec::new();
     for n in &a.volumes {
         match volume::get(e, n) {
             Ok(v) => docs.push(v.inspect_json()),
-            Err(x) => missing.push(x.msg),
+            Err(x) => missing.push(x.to_string()),
         }
     }
     match a.format {
         Some(t) => {
             for d in &docs {
-                println!("{}", render(&t, d).map_err(|m| (m, 1))?);
+                println!("{}", render(&t, d).map_err(|m| CliError::new(m, 1))?);
             }
         }
         None => println!(
@@ -198,21 +198,21 @@ fn inspect(e: &Engine, a: InspectArgs) -> Result<u8, (String, u8)> {
     }
     match missing.len() {
         0 => Ok(0),
-        _ => Err((missing.join("; "), 1)),
+        _ => Err(CliError::new(missing.join("; "), 1)),
     }
 }
 
-fn rm(e: &Engine, a: RmArgs) -> Result<u8, (String, u8)> {
+fn rm(e: &Engine, a: RmArgs) -> CliResult {
     let mut failed = Vec::new();
     for n in &a.volumes {
         match volume::remove(e, n, a.force) {
             Ok(()) => println!("{n}"),
-            Err(x) => failed.push(x.msg),
+            Err(x) => failed.push(x.to_string()),
         }
     }
     match failed.len() {
         0 => Ok(0),
-        _ => Err((failed.join("; "), 1)),
+        _ => Err(CliError::new(failed.join("; "), 1)),
     }
 }
 
@@ -224,7 +224,7 @@ pub fn confirm(warning: &str) -> bool {
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-fn prune(e: &Engine, a: PruneArgs) -> Result<u8, (String, u8)> {
+fn prune(e: &Engine, a: PruneArgs) -> CliResult {
     let warning = if a.all {
         "WARNING! This will remove all local volumes not used by at least one container."
     } else {
@@ -233,7 +233,7 @@ fn prune(e: &Engine, a: PruneArgs) -> Result<u8, (String, u8)> {
     if !a.force && !confirm(warning) {
         return Ok(0);
     }
-    let (gone, bytes) = volume::prune(e, a.all).map_err(fail)?;
+    let (gone, bytes) = volume::prune(e, a.all).map_err(CliError::status1)?;
     if !gone.is_empty() {
         println!("Deleted Volumes:\n{}\n", gone.join("\n"));
     }

@@ -33,6 +33,10 @@ fn named(id: &str, comm: &str) -> Vec<i32> {
 }
 
 fn kill_all_named(id: &str, comm: &str) {
+    // A watcher re-executing itself is briefly named after its binary: wait for the name.
+    wait_until(&format!("a {comm} runs"), SECS_10, || {
+        named(id, comm).len() == 1
+    });
     let pids = named(id, comm);
     assert_eq!(pids.len(), 1, "one {comm}: {:?}", processes_of(id));
     sigkill(pids[0]);

@@ -39,7 +39,7 @@ pub(super) fn main(root: &Path, runroot: &Path, id: &str, ready_fd: i32) -> i32 
     };
     let engine = match Engine::open(root, runroot) {
         Ok(e) => e,
-        Err(e) => return fail(ready, e.msg),
+        Err(e) => return fail(ready, e.to_string()),
     };
     let mut rec = match engine.records.load(id) {
         Ok(r) => r,
@@ -47,7 +47,7 @@ pub(super) fn main(root: &Path, runroot: &Path, id: &str, ready_fd: i32) -> i32 
     };
     let o = match engine.options(&rec) {
         Ok(o) => o,
-        Err(e) => return fail(ready, e.msg),
+        Err(e) => return fail(ready, e.to_string()),
     };
     let (ours, theirs) = match berth_runtime::sync::pair() {
         Ok(p) => p,
@@ -173,7 +173,7 @@ fn abandon(engine: &Engine, id: &str, why: EngineError) {
         return;
     };
     if let Ok(mut rec) = engine.records.load(id) {
-        rec.state.error = why.msg;
+        rec.state.error = why.to_string();
         let st = berth_runtime::state::ContainerState::load(&engine.runtime_root, id).ok();
         engine.finish_watched(&mut rec, st.as_ref(), code);
     }

@@ -140,7 +140,7 @@ pub fn start_detached(engine: &Engine, rec: &mut Record) -> Result<()> {
             *rec = engine.records.load(&rec.id)?;
             Ok(())
         }
-        Ok(Ready::Failed { kind, message }) => Err(EngineError { kind, msg: message }),
+        Ok(Ready::Failed { kind, message }) => Err(EngineError::Reported { kind, message }),
         Err(_) => Err(EngineError::msg(match read {
             Err(e) => format!("reading the monitor's answer: {e}"),
             Ok(_) => "the monitor died before the container started".to_string(),
@@ -217,7 +217,7 @@ fn monitor_main(
         } else {
             "created".into()
         };
-        rec.state.error = e.msg.clone();
+        rec.state.error = e.to_string();
         rec.state.exit_code = e.exit_code() as i32;
         // The report below carries the failure to the caller; a record that cannot be saved
         // is reconciled by the next command that reads it.
@@ -225,8 +225,8 @@ fn monitor_main(
         report(
             ready,
             &Ready::Failed {
-                kind: e.kind,
-                message: e.msg,
+                kind: e.failure(),
+                message: e.to_string(),
             },
         );
         1
@@ -263,7 +263,7 @@ fn monitor_main(
         Err(e) => {
             // No way to read the container's output: it cannot run unwatched.
             let _ = berth_runtime::ops::kill(&engine.runtime_root, &rec.id, libc::SIGKILL, true);
-            rec.state.error = e.msg;
+            rec.state.error = e.to_string();
             let code = streams::wait_exit(l.pid);
             return finish_watch(engine, &rec.id, code, None, None, keeper);
         }
@@ -509,7 +509,7 @@ fn finish_watch(
         Ok(o) => o,
         Err(e) => {
             rec.state.status = "exited".into();
-            rec.state.error = e.msg;
+            rec.state.error = e.to_string();
             let _ = engine.records.save(&rec);
             return 1;
         }

@@ -245,57 +245,8 @@ fn run(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
 }
 
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (0..=64).contains(&n) {
-            return Ok(n);
-        }
-        berth_runtime::bail!("invalid signal {s:?}");
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    let n = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "ILL" => libc::SIGILL,
-        "TRAP" => libc::SIGTRAP,
-        "ABRT" | "IOT" => libc::SIGABRT,
-        "BUS" => libc::SIGBUS,
-        "FPE" => libc::SIGFPE,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "SEGV" => libc::SIGSEGV,
-        "USR2" => libc::SIGUSR2,
-        "PIPE" => libc::SIGPIPE,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "STKFLT" => libc::SIGSTKFLT,
-        "CHLD" | "CLD" => libc::SIGCHLD,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "TSTP" => libc::SIGTSTP,
-        "TTIN" => libc::SIGTTIN,
-        "TTOU" => libc::SIGTTOU,
-        "URG" => libc::SIGURG,
-        "XCPU" => libc::SIGXCPU,
-        "XFSZ" => libc::SIGXFSZ,
-        "VTALRM" => libc::SIGVTALRM,
-        "PROF" => libc::SIGPROF,
-        "WINCH" => libc::SIGWINCH,
-        "IO" | "POLL" => libc::SIGIO,
-        "PWR" => libc::SIGPWR,
-        "SYS" => libc::SIGSYS,
-        _ => {
-            if let Some(rt) = name
-                .strip_prefix("RTMIN+")
-                .and_then(|x| x.parse::<i32>().ok())
-            {
-                return Ok(libc::SIGRTMIN() + rt);
-            }
-            berth_runtime::bail!("invalid signal {s:?}")
-        }
-    };
-    Ok(n)
+    berth_sys::signal::parse_signal(s)
+        .ok_or_else(|| berth_runtime::error::Error::msg(format!("invalid signal {s:?}")))
 }
 
 fn list(root: &Path, quiet: bool, format: &str) -> Result<()> {

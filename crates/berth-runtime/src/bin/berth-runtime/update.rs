@@ -45,28 +45,7 @@ pub struct UpdateArgs {
 
 /// "128M" -> 134217728; "-1" stays -1.
 pub fn parse_size(s: &str) -> Result<i64> {
-    let t = s.trim();
-    if t == "-1" {
-        return Ok(-1);
-    }
-    let lower = t.to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(digits_end);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| Error::msg(format!("invalid size {s:?}")))?;
-    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(Error::msg(format!("invalid size {s:?}: unknown unit"))),
-    };
-    Ok((n * mult) as i64)
+    berth_sys::units::parse_size_or_unlimited(s).map_err(|e| Error::msg(e.to_string()))
 }
 
 fn set(obj: &mut Map<String, Value>, section: &str, key: &str, v: Value) {

@@ -1,0 +1,317 @@
+//! Images as users see them, over the image crate's store: listing and naming them, removing and
+//! pruning them (never one a container stands on), their history and inspect documents, disk
+//! usage, and moving them (pull, push, load, save, import, login). Every front end (the CLI, the
+//! API socket) calls these; the results are typed rows, never printed here.
+
+mod inspect;
+mod transfer;
+
+pub use inspect::ImageInspect;
+pub use transfer::{registry_host, PullPolicy, PullReport, PushReport};
+
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use berth_image::digest::Digest;
+use berth_image::images::ImageRecord;
+use berth_image::manifest::ImageConfig;
+use berth_image::pull::MAX_CONFIG_BYTES;
+use berth_image::reference::Reference;
+use berth_image::store::StoreError;
+use std::collections::HashSet;
+
+/// One row of `images`: an image under one of its names (`<none>` when it has none).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageRow {
+    pub repository: String,
+    pub tag: String,
+    /// The repo digest for this repository, `<none>` when the image has none.
+    pub digest: String,
+    pub id: Digest,
+    pub created: Option<String>,
+    pub size: u64,
+}
+
+/// One step of an image's history, newest first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryRow {
+    /// The image's ID on the newest step, None on the others (Docker's `<missing>`).
+    pub id: Option<Digest>,
+    pub created: Option<String>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+}
+
+/// What removing an image did, line by line (Docker's `ImageDeleteResponseItem`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Removed {
+    Untagged(String),
+    Deleted(String),
+}
+
+/// Disk used by images and their layers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DiskUsage {
+    pub images: usize,
+    /// Unpacked layers: (chain ID, size, images using it).
+    pub layers: Vec<(Digest, u64, usize)>,
+    /// Bytes of all unpacked layers, each counted once.
+    pub on_disk: u64,
+    /// Bytes the images would take with nothing shared.
+    pub sum_of_images: u64,
+    /// Compressed blobs kept for push and save.
+    pub blobs: u64,
+}
+
+/// A name as users write it: `busybox:latest` for `docker.io/library/busybox:latest`.
+pub fn familiar(full: &str) -> String {
+    match Reference::parse(full) {
+        Ok(r) => {
+            let mut s = r.familiar_name();
+            if let Some(t) = &r.tag {
+                s.push(':');
+                s.push_str(t);
+            }
+            if let Some(d) = &r.digest {
+                s.push('@');
+                s.push_str(&d.to_string());
+            }
+            s
+        }
+        Err(_) => full.to_string(),
+    }
+}
+
+fn split_tag(t: &str) -> (String, String) {
+    match Reference::parse(t) {
+        Ok(r) => (r.familiar_name(), r.tag.unwrap_or_else(|| "<none>".into())),
+        Err(_) => ("<none>".into(), "<none>".into()),
+    }
+}
+
+impl Engine {
+    /// An image by name, ID or ID prefix.
+    pub fn image(&self, name: &str) -> Result<ImageRecord> {
+        Ok(self.store.find(name)?)
+    }
+
+    /// The parsed config of a stored image.
+    pub fn image_config(&self, img: &ImageRecord) -> Result<ImageConfig> {
+        let bytes = self
+            .store
+            .content
+            .read(&img.id, MAX_CONFIG_BYTES)
+            .map_err(StoreError::from)?;
+        ImageConfig::parse(&bytes)
+            .map_err(|e| EngineError::msg(format!("image {}: config: {e}", img.id)))
+    }
+
+    /// Every image under each of its names, newest first; `filter` (`REPOSITORY[:TAG]`) keeps
+    /// one repository (and tag, when it names one).
+    pub fn image_rows(&self, filter: Option<&str>) -> Result<Vec<ImageRow>> {
+        let index = self.store.index()?;
+        let wanted = filter
+            .map(Reference::parse)
+            .transpose()
+            .map_err(|e| EngineError::msg(e.to_string()))?;
+        let explicit_tag = filter.is_some_and(|r| r.rsplit('/').next().unwrap_or("").contains(':'));
+        let mut imgs: Vec<&ImageRecord> = index.images.values().collect();
+        imgs.sort_by(|x, y| y.created.cmp(&x.created).then(y.added.cmp(&x.added)));
+        let mut rows = Vec::new();
+        for img in imgs {
+            let mut names: Vec<(String, String)> =
+                img.repo_tags.iter().map(|t| split_tag(t)).collect();
+            if names.is_empty() {
+                names.push(("<none>".into(), "<none>".into()));
+            }
+            for (repository, tag) in names {
+                if let Some(f) = &wanted {
+                    let other_tag = explicit_tag && Some(&tag) != f.tag.as_ref();
+                    if repository != f.familiar_name() || other_tag {
+                        continue;
+                    }
+                }
+                rows.push(ImageRow {
+                    digest: repo_digest(img, &repository),
+                    repository,
+                    tag,
+                    id: img.id.clone(),
+                    created: img.created.clone(),
+                    size: img.size,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// `tag SOURCE TARGET`.
+    pub fn tag_image(&self, source: &str, target: &str) -> Result<()> {
+        let img = self.image(source)?;
+        let target_ref = Reference::parse(target).map_err(|e| EngineError::msg(e.to_string()))?;
+        if target_ref.digest.is_some() {
+            return Err(EngineError::msg(format!(
+                "refusing to create a tag with a digest reference: {target}"
+            )));
+        }
+        self.store.update_index(|idx| {
+            idx.tag(&img.id, &target_ref.to_string());
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The image's steps, newest first.
+    pub fn image_history(&self, name: &str) -> Result<Vec<HistoryRow>> {
+        let img = self.image(name)?;
+        let config = self.image_config(&img)?;
+        let mut layer_sizes = img
+            .layers
+            .iter()
+            .rev()
+            .map(|c| self.store.layers.info(c).map(|i| i.size).unwrap_or(0));
+        Ok(config
+            .history
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, h)| HistoryRow {
+                id: (i == 0).then(|| img.id.clone()),
+                created: h.created.clone(),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                size: if h.empty_layer {
+                    0
+                } else {
+                    layer_sizes.next().unwrap_or(0)
+                },
+                comment: h.comment.clone().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The images containers were made from: (image ID, container short ID, running?).
+    fn image_users(&self) -> Vec<(String, String, bool)> {
+        self.records
+            .list()
+            .into_iter()
+            .map(|r| (r.image_id.clone(), r.id[..12].to_string(), r.is_active()))
+            .collect()
+    }
+
+    /// Removes layers and blobs nothing needs (images, containers' snapshots); returns the bytes
+    /// freed, staging of dead processes included.
+    pub fn collect_garbage(&self) -> Result<u64> {
+        let live: HashSet<Digest> = self.snapshots.live_layers().into_iter().collect();
+        Ok(self.store.gc(&live)?)
+    }
+
+    /// `rmi NAME`: untags `name`; removes the image when no tag is left (or, with `force`, all
+    /// of them). An image a container uses is refused (a stopped one's with `force` allowed).
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
+        let users = self.image_users();
+        let by_tag = Reference::parse(name)
+            .ok()
+            .filter(|r| r.digest.is_none())
+            .map(|r| r.to_string());
+        let removed = self.store.update_index(|idx| {
+            let img = idx
+                .find(name)
+                .cloned()
+                .ok_or_else(|| StoreError::NoSuchImage(name.to_string()))?;
+            let id = img.id.to_string();
+            let rec = idx.images.get_mut(&id).expect("found above");
+            let mut out = Vec::new();
+            match by_tag.as_ref().filter(|t| rec.repo_tags.contains(t)) {
+                Some(t) if rec.repo_tags.len() > 1 && !force => {
+                    rec.repo_tags.retain(|x| x != t);
+                    out.push(Removed::Untagged(familiar(t)));
+                }
+                _ => {
+                    let user = users.iter().find(|(i, _, running)| *i == id && (*running || !force));
+                    if let Some((_, c, running)) = user {
+                        return Err(StoreError::Conflict(format!(
+                            "conflict: unable to delete {} ({}) - image is being used by {} container {c}",
+                            img.id.short(),
+                            if *running { "cannot be forced" } else { "must be forced" },
+                            if *running { "running" } else { "stopped" },
+                        )));
+                    }
+                    if rec.repo_tags.len() > 1 && !force {
+                        return Err(StoreError::Conflict(format!(
+                            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                            img.id.short()
+                        )));
+                    }
+                    out.extend(rec.repo_tags.iter().map(|t| Removed::Untagged(familiar(t))));
+                    out.extend(rec.repo_digests.iter().map(|d| Removed::Untagged(familiar(d))));
+                    idx.images.remove(&id);
+                    out.push(Removed::Deleted(id));
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(removed)
+    }
+
+    /// `image prune [-a]`: removes untagged images (with `all`, every image) no container uses,
+    /// then what they leave unused; returns the images removed and the bytes freed.
+    pub fn prune_images(&self, all: bool) -> Result<(Vec<ImageRecord>, u64)> {
+        let users = self.image_users();
+        let removed = self.store.update_index(|idx| {
+            let doomed: Vec<String> = idx
+                .images
+                .iter()
+                .filter(|(k, r)| {
+                    (all || r.repo_tags.is_empty()) && !users.iter().any(|(i, _, _)| i == *k)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            Ok(doomed
+                .into_iter()
+                .filter_map(|k| idx.images.remove(&k))
+                .collect::<Vec<_>>())
+        })?;
+        let freed = self.collect_garbage()?;
+        Ok((removed, freed))
+    }
+
+    /// What images and layers take on disk.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let index = self.store.index()?;
+        let layers = self.store.layers.list();
+        let blobs = self
+            .store
+            .content
+            .list()
+            .map_err(StoreError::from)?
+            .iter()
+            .map(|(_, s)| s)
+            .sum();
+        Ok(DiskUsage {
+            images: index.images.len(),
+            on_disk: layers.iter().map(|l| l.size).sum(),
+            sum_of_images: index.images.values().map(|i| i.size).sum(),
+            layers: layers
+                .iter()
+                .map(|l| {
+                    let users = index
+                        .images
+                        .values()
+                        .filter(|i| i.layers.contains(&l.chain_id))
+                        .count();
+                    (l.chain_id.clone(), l.size, users)
+                })
+                .collect(),
+            blobs,
+        })
+    }
+}
+
+/// The digest `img` was pulled by from `repository`, `<none>` when there is none.
+fn repo_digest(img: &ImageRecord, repository: &str) -> String {
+    img.repo_digests
+        .iter()
+        .filter_map(|d| d.rsplit_once('@'))
+        .find(|(name, _)| Reference::parse(name).is_ok_and(|r| r.familiar_name() == repository))
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_else(|| "<none>".into())
+}

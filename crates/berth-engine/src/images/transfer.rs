@@ -1,0 +1,250 @@
+//! Moving images in and out of the store: pull (also as `run`'s `--pull` policy), push, load,
+//! save, import, and registry credentials (login, logout). Progress goes to the caller's
+//! `Progress`; nothing is printed here.
+
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use berth_image::digest::Digest;
+use berth_image::images::ImageRecord;
+use berth_image::manifest::Platform;
+use berth_image::pull::{Progress, PullOptions};
+use berth_image::reference::Reference;
+use berth_image::registry::{auth, Client};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// `run --pull`: when to fetch the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<PullPolicy> {
+        match s {
+            "always" => Ok(PullPolicy::Always),
+            "missing" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(EngineError::msg(format!(
+                "invalid pull option {s:?}: must be one of \"always\", \"missing\" or \"never\""
+            ))),
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct PullReport {
+    pub reference: Reference,
+    pub record: ImageRecord,
+    /// The digest the registry served (index or manifest).
+    pub digest: Digest,
+    /// Nothing was downloaded: the store had it all.
+    pub up_to_date: bool,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct PushReport {
+    pub tag: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+fn parse_ref(name: &str) -> Result<Reference> {
+    Reference::parse(name).map_err(|e| EngineError::msg(e.to_string()))
+}
+
+fn platform(p: Option<&str>) -> Result<Platform> {
+    match p {
+        Some(p) => Platform::parse(p).ok_or_else(|| {
+            EngineError::msg(format!(
+                "invalid platform {p:?}: expected os/arch[/variant]"
+            ))
+        }),
+        None => Ok(Platform::host()),
+    }
+}
+
+/// The registry host a `login`/`logout` server argument names (`docker.io` for Docker Hub's
+/// historic names).
+pub fn registry_host(server: &str) -> String {
+    let s = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let s = s.split('/').next().unwrap_or(s);
+    if s == "index.docker.io" || s == "registry-1.docker.io" {
+        "docker.io".into()
+    } else {
+        s.into()
+    }
+}
+
+impl Engine {
+    /// Pulls `name` for `platform` (os/arch[/variant], default this host's).
+    pub fn pull(
+        &self,
+        name: &str,
+        platform_name: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<PullReport> {
+        let reference = parse_ref(name)?;
+        let opts = PullOptions {
+            platform: platform(platform_name)?,
+            insecure: self.insecure.clone(),
+            progress,
+            parallel: 4,
+        };
+        let pulled = berth_image::pull::pull(&self.store, &reference, &opts)
+            .map_err(|e| EngineError::from(e).context(format!("pull {name}")))?;
+        Ok(PullReport {
+            reference,
+            record: pulled.record,
+            digest: pulled.digest,
+            up_to_date: pulled.up_to_date,
+        })
+    }
+
+    /// The image `run`/`create` uses, pulled as `policy` says; true when it was pulled.
+    pub fn image_for(
+        &self,
+        name: &str,
+        policy: PullPolicy,
+        platform_name: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<(ImageRecord, bool)> {
+        let local = self.store.find(name).ok();
+        let need = match policy {
+            PullPolicy::Always => true,
+            PullPolicy::Never => false,
+            PullPolicy::Missing => local.is_none(),
+        };
+        if !need {
+            return local
+                .map(|i| (i, false))
+                .ok_or_else(|| EngineError::msg(format!("No such image: {name}")));
+        }
+        let report = self.pull(name, platform_name, progress)?;
+        Ok((report.record, true))
+    }
+
+    /// Pushes the local image `name` to the registry its name points at.
+    pub fn push(&self, name: &str, progress: &dyn Progress) -> Result<PushReport> {
+        let target = parse_ref(name)?;
+        let image = self.store.find(name).map_err(|_| {
+            EngineError::msg(format!(
+                "An image does not exist locally with the tag: {name}"
+            ))
+        })?;
+        let digest =
+            berth_image::push::push(&self.store, &image, &target, &self.insecure, progress)
+                .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
+        let size = self.store.content.size(&digest).unwrap_or(0);
+        self.store.update_index(|idx| {
+            if let Some(r) = idx.images.get_mut(&image.id.to_string()) {
+                let rd = format!("{}@{digest}", target.name());
+                if !r.repo_digests.contains(&rd) {
+                    r.repo_digests.push(rd);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(PushReport {
+            tag: target.tag.clone().unwrap_or_else(|| "latest".into()),
+            digest,
+            size,
+        })
+    }
+
+    /// Loads a `docker save` archive or OCI layout; returns each image with its tags.
+    pub fn load(&self, input: impl Read) -> Result<Vec<(ImageRecord, Vec<String>)>> {
+        berth_image::archive::load(&self.store, input)
+            .map_err(|e| EngineError::from(e).context("load"))
+    }
+
+    /// The images `save` writes, each with the tags it goes under (only the one named, when a
+    /// name is one of its tags).
+    fn images_to_save(&self, names: &[String]) -> Result<Vec<(ImageRecord, Vec<String>)>> {
+        names
+            .iter()
+            .map(|name| {
+                let img = self.image(name)?;
+                let tags = match Reference::parse(name) {
+                    Ok(r) if img.repo_tags.contains(&r.to_string()) => vec![r.to_string()],
+                    _ => img.repo_tags.clone(),
+                };
+                Ok((img, tags))
+            })
+            .collect()
+    }
+
+    /// `save` to a stream.
+    pub fn save(&self, names: &[String], out: impl Write) -> Result<()> {
+        let images = self.images_to_save(names)?;
+        berth_image::archive::save(&self.store, &images, out)
+            .map_err(|e| EngineError::from(e).context("save"))
+    }
+
+    /// `save -o FILE`: written beside the file and renamed into place only when whole.
+    pub fn save_to_file(&self, names: &[String], path: &Path) -> Result<()> {
+        let images = self.images_to_save(names)?;
+        let tmp = path.with_extension("berth-partial");
+        let f = std::fs::File::create(&tmp)
+            .map_err(|e| EngineError::io(format!("create {}", tmp.display()), e))?;
+        let mut w = std::io::BufWriter::new(f);
+        let written = berth_image::archive::save(&self.store, &images, &mut w)
+            .map_err(|e| EngineError::from(e).context("save"))
+            .and_then(|()| w.flush().map_err(|e| EngineError::io("save", e)));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, path)
+            .map_err(|e| EngineError::io(format!("save {}", path.display()), e))
+    }
+
+    /// `import`: a one-layer image from a root filesystem tarball.
+    pub fn import(
+        &self,
+        input: impl Read,
+        what: &str,
+        tag: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<ImageRecord> {
+        let tag = tag.map(parse_ref).transpose()?;
+        berth_image::archive::import(&self.store, input, tag.as_ref(), message)
+            .map_err(|e| EngineError::from(e).context(format!("import {what}")))
+    }
+
+    /// Checks `creds` against `server` and stores them (Docker's config.json).
+    pub fn login(&self, server: &str, creds: auth::Credentials) -> Result<String> {
+        let registry = registry_host(server);
+        let api = if registry == "docker.io" {
+            berth_image::reference::DOCKER_HUB_API.to_string()
+        } else {
+            registry.clone()
+        };
+        Client::new(&api, &self.insecure, Some(creds.clone()))
+            .ping()
+            .map_err(|e| EngineError::msg(format!("login {registry}: {e}")))?;
+        auth::store(&registry, &creds).map_err(|e| {
+            EngineError::io(
+                format!("saving credentials to {}", auth::config_path().display()),
+                e,
+            )
+        })?;
+        Ok(registry)
+    }
+
+    /// Forgets the credentials for `server`; returns the registry and whether any were stored.
+    pub fn logout(&self, server: &str) -> Result<(String, bool)> {
+        let registry = registry_host(server);
+        let removed = auth::remove(&registry)
+            .map_err(|e| EngineError::io(format!("logout {registry}"), e))?;
+        Ok((registry, removed))
+    }
+}

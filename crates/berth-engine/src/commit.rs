@@ -3,10 +3,9 @@
 //! container's command, environment, user and working directory as the new image's config. It
 //! reads the writable layer through fds (a symlink there is archived, never followed).
 
-use crate::changes::{open_store_dir, placeholders};
-use crate::container::{EngineError, Result};
+use crate::changes::placeholders;
+use crate::error::{EngineError, Result};
 use crate::record::Record;
-use crate::tree_tar::TreeWriter;
 use crate::Engine;
 use berth_image::archive::{register, LocalLayer};
 use berth_image::digest::{Algorithm, Digest, HashingWriter};
@@ -14,13 +13,11 @@ use berth_image::images::ImageRecord;
 use berth_image::manifest::{self, Manifest, MAX_MANIFEST_BYTES};
 use berth_image::pull::MAX_CONFIG_BYTES;
 use berth_image::reference::Reference;
+use berth_image::tree::diff::open_store_dir;
+use berth_image::tree::tar::TreeWriter;
 use berth_sys::time::now_rfc3339;
 use serde_json::{json, Map, Value};
 use std::path::Path;
-
-fn err(m: impl std::fmt::Display) -> EngineError {
-    EngineError::msg(m.to_string())
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -39,9 +36,9 @@ pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> 
     let rec = e.get(what)?;
     let tag = match &o.reference {
         Some(r) => {
-            let r = Reference::parse(r).map_err(err)?;
+            let r = Reference::parse(r).map_err(EngineError::other)?;
             if r.digest.is_some() {
-                return Err(err(format!(
+                return Err(EngineError::msg(format!(
                     "refusing to create a tag with a digest reference: {r}"
                 )));
             }
@@ -50,7 +47,7 @@ pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> 
         None => Vec::new(),
     };
     let base = e.store.find(&rec.image_id).map_err(|x| {
-        err(format!(
+        EngineError::msg(format!(
             "container {}: image {}: {x}",
             rec.name, rec.image_id
         ))
@@ -59,11 +56,11 @@ pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> 
         &e.store
             .content
             .read(&base.id, MAX_CONFIG_BYTES)
-            .map_err(err)?,
+            .map_err(EngineError::other)?,
     )
-    .map_err(|x| err(format!("image {}: config: {x}", base.id)))?;
+    .map_err(|x| EngineError::msg(format!("image {}: config: {x}", base.id)))?;
     let mut layers = base_layers(e, &base, &config)?;
-    let _adding = e.store.adding().map_err(err)?;
+    let _adding = e.store.adding().map_err(EngineError::other)?;
     // Recorded before the freeze: a commit killed while the container is frozen is thawed by
     // the next command that reads it.
     let _frozen = match o.pause {
@@ -79,7 +76,7 @@ pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> 
     let now = now_rfc3339();
     let obj = config
         .as_object_mut()
-        .ok_or_else(|| err(format!("image {}: config is not an object", base.id)))?;
+        .ok_or_else(|| EngineError::msg(format!("image {}: config is not an object", base.id)))?;
     obj.insert("created".into(), json!(now));
     if let Some(a) = &o.author {
         obj.insert("author".into(), json!(a));
@@ -116,7 +113,7 @@ pub fn commit(e: &Engine, what: &str, o: &CommitOptions) -> Result<ImageRecord> 
         }
     }
     let bytes = serde_json::to_vec(&config).expect("config serializes");
-    register(&e.store, &bytes, &layers, &tag).map_err(err)
+    register(&e.store, &bytes, &layers, &tag).map_err(EngineError::other)
 }
 
 /// The layers of the container's image, as blobs in the content store with their diff_ids.
@@ -125,9 +122,9 @@ fn base_layers(e: &Engine, base: &ImageRecord, config: &Value) -> Result<Vec<Loc
         &e.store
             .content
             .read(&base.manifest, MAX_MANIFEST_BYTES)
-            .map_err(err)?,
+            .map_err(EngineError::other)?,
     )
-    .map_err(|x| err(format!("image {}: manifest: {x}", base.id)))?;
+    .map_err(|x| EngineError::msg(format!("image {}: manifest: {x}", base.id)))?;
     let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"]
         .as_array()
         .into_iter()
@@ -135,7 +132,7 @@ fn base_layers(e: &Engine, base: &ImageRecord, config: &Value) -> Result<Vec<Loc
         .filter_map(|d| d.as_str().and_then(|s| Digest::parse(s).ok()))
         .collect();
     if diff_ids.len() != m.layers.len() {
-        return Err(err(format!(
+        return Err(EngineError::msg(format!(
             "image {}: {} diff_ids for {} layers",
             base.id,
             diff_ids.len(),
@@ -156,9 +153,15 @@ fn base_layers(e: &Engine, base: &ImageRecord, config: &Value) -> Result<Vec<Loc
 
 /// The writable layer as a gzip tar in the content store.
 fn write_layer(e: &Engine, rec: &Record) -> Result<LocalLayer> {
-    let what = |x: std::io::Error| err(format!("container {}: writable layer: {x}", rec.name));
-    let upper = open_store_dir(&e.snapshots.upper_dir(&rec.id))?;
-    let mut blob = e.store.content.writer(Algorithm::Sha256).map_err(err)?;
+    let what = |x: std::io::Error| {
+        EngineError::msg(format!("container {}: writable layer: {x}", rec.name))
+    };
+    let upper = open_store_dir(&e.snapshots.upper_dir(&rec.id)).map_err(what)?;
+    let mut blob = e
+        .store
+        .content
+        .writer(Algorithm::Sha256)
+        .map_err(EngineError::other)?;
     let gz = flate2::write::GzEncoder::new(&mut blob, flate2::Compression::fast());
     let plain = HashingWriter::new(gz, Algorithm::Sha256);
     let mut w = TreeWriter::new(plain, true).skip(placeholders(e, rec));
@@ -166,7 +169,7 @@ fn write_layer(e: &Engine, rec: &Record) -> Result<LocalLayer> {
     let (diff_id, _, gz) = w.finish().map_err(what)?.finish();
     gz.finish().map_err(what)?;
     let size = blob.written();
-    let digest = blob.commit(None, Some(size)).map_err(err)?;
+    let digest = blob.commit(None, Some(size)).map_err(EngineError::other)?;
     Ok(LocalLayer {
         blob: digest,
         media_type: manifest::OCI_LAYER_GZIP.into(),
@@ -256,7 +259,9 @@ fn exec_form(rest: &str) -> Value {
 fn pairs(rest: &str, instr: &str) -> Result<Vec<(String, String)>> {
     let ws = words(rest);
     if ws.is_empty() {
-        return Err(err(format!("{instr} requires at least one argument")));
+        return Err(EngineError::msg(format!(
+            "{instr} requires at least one argument"
+        )));
     }
     if !ws[0].contains('=') {
         let (k, v) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -266,7 +271,9 @@ fn pairs(rest: &str, instr: &str) -> Result<Vec<(String, String)>> {
         .map(|w| {
             w.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .ok_or_else(|| err(format!("{instr} names must be followed by '=': {w:?}")))
+                .ok_or_else(|| {
+                    EngineError::msg(format!("{instr} names must be followed by '=': {w:?}"))
+                })
         })
         .collect()
 }
@@ -334,8 +341,12 @@ pub fn apply_change(c: &mut Map<String, Value>, line: &str) -> Result<()> {
                 None => *list = json!([rest]),
             }
         }
-        "" => return Err(err("empty --change instruction")),
-        _ => return Err(err(format!("{up} is not a valid change command"))),
+        "" => return Err(EngineError::msg("empty --change instruction")),
+        _ => {
+            return Err(EngineError::msg(format!(
+                "{up} is not a valid change command"
+            )))
+        }
     }
     Ok(())
 }

@@ -8,13 +8,13 @@
 //! stopped one's snapshot is mounted for the copy and unmounted after. Volumes of a stopped
 //! container are not seen (the copy lands in, or reads, the directory under the mount point).
 
-use crate::container::{EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::record::{Lock, Record};
-use crate::tree_tar::TreeWriter;
-use crate::tree_untar::{untar, Target};
 use crate::Engine;
-use berth_runtime::inroot;
+use berth_image::tree::tar::TreeWriter;
+use berth_image::tree::untar::{untar, Target};
 use berth_runtime::state::ContainerState;
+use berth_sys::root as inroot;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use std::ffi::OsStr;
@@ -22,10 +22,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-
-fn err(m: impl std::fmt::Display) -> EngineError {
-    EngineError::msg(m.to_string())
-}
 
 /// A container's root directory, held open for one copy. A stopped container's snapshot is
 /// mounted under a hold (unmounted when the copy ends, or by the next command if it is killed);
@@ -70,7 +66,7 @@ pub fn open_root<'a>(e: &'a Engine, rec: &Record) -> Result<ContainerRoot<'a>> {
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|x| err(format!("container {}: rootfs: {x}", rec.name)))?;
+    .map_err(|x| EngineError::msg(format!("container {}: rootfs: {x}", rec.name)))?;
     Ok(ContainerRoot {
         fd,
         _mounted: mounted,
@@ -135,10 +131,11 @@ struct Source {
 
 impl Source {
     fn check(handle: OwnedFd, p: &CpPath) -> Result<Source> {
-        let st = fstat(handle.as_fd()).map_err(|x| err(format!("{}: {x}", p.shown)))?;
+        let st =
+            fstat(handle.as_fd()).map_err(|x| EngineError::msg(format!("{}: {x}", p.shown)))?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
         if p.dir_only && !is_dir {
-            return Err(err(format!("{}: not a directory", p.shown)));
+            return Err(EngineError::msg(format!("{}: not a directory", p.shown)));
         }
         Ok(Source { handle, is_dir })
     }
@@ -164,7 +161,7 @@ impl Source {
 }
 
 fn not_found(p: &Path, rec: &Record) -> EngineError {
-    err(format!(
+    EngineError::msg(format!(
         "Could not find the file {} in container {}",
         p.display(),
         rec.name
@@ -174,7 +171,7 @@ fn not_found(p: &Path, rec: &Record) -> EngineError {
 fn in_container(root: &ContainerRoot<'_>, p: &Path, flags: i32, rec: &Record) -> Result<OwnedFd> {
     inroot::open(root.fd.as_raw_fd(), p, flags).map_err(|x| match x.raw_os_error() {
         Some(libc::ENOENT) => not_found(p, rec),
-        _ => err(format!("{} in container {}: {x}", p.display(), rec.name)),
+        _ => EngineError::msg(format!("{} in container {}: {x}", p.display(), rec.name)),
     })
 }
 
@@ -198,7 +195,7 @@ fn host_source(p: &CpPath, follow: bool) -> Result<Source> {
         flags |= OFlag::O_NOFOLLOW;
     }
     let h = open(&p.path, flags, Mode::empty())
-        .map_err(|x| err(format!("lstat {}: {}", p.shown, io::Error::from(x))))?;
+        .map_err(|x| EngineError::msg(format!("lstat {}: {}", p.shown, io::Error::from(x))))?;
     Source::check(h, p)
 }
 
@@ -221,19 +218,19 @@ fn place<'n>(
             base: dest.path.clone(),
             name: src.name_into_dir(sp),
         }),
-        Some(false) if src.is_dir => Err(err(format!(
+        Some(false) if src.is_dir => Err(EngineError::msg(format!(
             "cannot copy directory {} to file {}",
             sp.shown, dest.shown
         ))),
-        None if dest.dir_only && !src.is_dir => {
-            Err(err(format!("{}: no such directory", dest.shown)))
-        }
+        None if dest.dir_only && !src.is_dir => Err(EngineError::msg(format!(
+            "{}: no such directory",
+            dest.shown
+        ))),
         _ => Ok(Placement {
             base: parent(),
-            name: Some(
-                dest.name()
-                    .ok_or_else(|| err(format!("{}: not a valid destination", dest.shown)))?,
-            ),
+            name: Some(dest.name().ok_or_else(|| {
+                EngineError::msg(format!("{}: not a valid destination", dest.shown))
+            })?),
         }),
     }
 }
@@ -329,7 +326,7 @@ pub fn copy_out(
     let dest_is_dir = match std::fs::metadata(&dest.path) {
         Ok(m) => Some(m.is_dir()),
         Err(x) if x.kind() == io::ErrorKind::NotFound => None,
-        Err(x) => return Err(err(format!("{}: {x}", dest.shown))),
+        Err(x) => return Err(EngineError::msg(format!("{}: {x}", dest.shown))),
     };
     let p = place(&s, src, dest, dest_is_dir)?;
     let base = if p.base.as_os_str().is_empty() {
@@ -342,13 +339,14 @@ pub fn copy_out(
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|x| err(format!("{}: {}", base.display(), io::Error::from(x))))?;
+    .map_err(|x| EngineError::msg(format!("{}: {}", base.display(), io::Error::from(x))))?;
     let t = Target {
         root: dir.as_fd(),
         base: "/".into(),
         keep_owner: false,
     };
-    pipe(&s, p.name, &t).map_err(|x| err(format!("copying {} to {}: {x}", src.shown, dest.shown)))
+    pipe(&s, p.name, &t)
+        .map_err(|x| EngineError::msg(format!("copying {} to {}: {x}", src.shown, dest.shown)))
 }
 
 /// `cp CONTAINER:SRC -`: a tar of SRC on `out`.
@@ -363,7 +361,7 @@ pub fn copy_out_stream(
     let s = container_source(&root, src, follow, rec)?;
     let name = if src.contents { None } else { src.name() };
     s.write(out, name).map_err(|x| {
-        err(format!(
+        EngineError::msg(format!(
             "copying {} from container {}: {x}",
             src.shown, rec.name
         ))
@@ -379,7 +377,7 @@ fn writable(rec: &Record, dest: &Path) -> Result<()> {
             .iter()
             .any(|m| m.rw && dest.starts_with(&m.destination))
     {
-        return Err(err(format!(
+        return Err(EngineError::msg(format!(
             "container {}: container rootfs is marked read-only",
             rec.name
         )));
@@ -392,7 +390,8 @@ fn writable(rec: &Record, dest: &Path) -> Result<()> {
 fn container_dest(root: &ContainerRoot<'_>, dest: &CpPath, rec: &Record) -> Result<Option<bool>> {
     match inroot::open(root.fd.as_raw_fd(), &dest.path, 0) {
         Ok(h) => {
-            let st = fstat(h.as_fd()).map_err(|x| err(format!("{}: {x}", dest.shown)))?;
+            let st =
+                fstat(h.as_fd()).map_err(|x| EngineError::msg(format!("{}: {x}", dest.shown)))?;
             Ok(Some(
                 SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR,
             ))
@@ -402,7 +401,7 @@ fn container_dest(root: &ContainerRoot<'_>, dest: &CpPath, rec: &Record) -> Resu
             in_container(root, parent, libc::O_DIRECTORY, rec)?;
             Ok(None)
         }
-        Err(x) => Err(err(format!(
+        Err(x) => Err(EngineError::msg(format!(
             "{} in container {}: {x}",
             dest.shown, rec.name
         ))),
@@ -428,7 +427,7 @@ pub fn copy_in(
         keep_owner,
     };
     pipe(&s, p.name, &t).map_err(|x| {
-        err(format!(
+        EngineError::msg(format!(
             "copying {} to {}:{}: {x}",
             src.shown, rec.name, dest.shown
         ))
@@ -446,7 +445,7 @@ pub fn copy_in_stream(
     writable(rec, &dest.path)?;
     let root = open_root(e, rec)?;
     if container_dest(&root, dest, rec)? != Some(true) {
-        return Err(err(format!(
+        return Err(EngineError::msg(format!(
             "{}:{}: extraction point is not a directory",
             rec.name, dest.shown
         )));
@@ -458,5 +457,5 @@ pub fn copy_in_stream(
     };
     untar(io::BufReader::new(input), &t)
         .map(|_| ())
-        .map_err(|x| err(format!("copying into {}:{}: {x}", rec.name, dest.shown)))
+        .map_err(|x| EngineError::msg(format!("copying into {}:{}: {x}", rec.name, dest.shown)))
 }

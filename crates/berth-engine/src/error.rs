@@ -78,6 +78,11 @@ impl EngineError {
         EngineError::Msg(m.into())
     }
 
+    /// A failure from below that has no variant of its own, kept as its sentence.
+    pub fn other(e: impl std::fmt::Display) -> EngineError {
+        EngineError::Msg(e.to_string())
+    }
+
     /// `context` failed with `source`.
     pub fn io(context: impl std::fmt::Display, source: std::io::Error) -> EngineError {
         EngineError::Io {

@@ -3,7 +3,8 @@
 //! The runtime first re-executes this program from a sealed memfd (CVE-2019-5736), so the process
 //! in the container can never reach the host's berth binary through /proc; that step fails closed.
 
-use crate::container::{EngineError, EnvList, Result};
+use crate::create::EnvList;
+use crate::error::{EngineError, Result};
 use crate::Engine;
 use berth_runtime::exec::ExecOptions;
 use berth_runtime::state::ContainerState;

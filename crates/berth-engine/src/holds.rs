@@ -4,7 +4,9 @@
 //! between leaves its hold behind with its pid and start time; the next command that reads the
 //! container (every `ps`, `inspect`, `start`…) finds the owner dead and undoes what it did.
 
-use crate::container::{is_mountpoint, unmount, Engine, Result};
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use crate::launch::{is_mountpoint, unmount};
 use crate::record::{Hold, Record};
 use berth_sys::process::Owner;
 
@@ -78,12 +80,9 @@ impl Engine {
             id: rec.id.clone(),
             hold,
         };
-        let m = self
-            .snapshots
-            .mounts(&rec.id)
-            .map_err(crate::container::err)?;
+        let m = self.snapshots.mounts(&rec.id).map_err(EngineError::other)?;
         berth_image::snapshot::mount(&m, &rootfs)
-            .map_err(|x| crate::container::err(format!("container {}: {x}", rec.name)))?;
+            .map_err(|x| EngineError::msg(format!("container {}: {x}", rec.name)))?;
         Ok(Some(held))
     }
 

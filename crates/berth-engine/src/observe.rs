@@ -2,7 +2,7 @@
 //! limits beside usage, the layers, capabilities and seccomp — isolation at a glance), the
 //! processes of `top` and the figures of `stats`. Reads /proc and cgroupfs; changes nothing.
 
-use crate::container::{EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::record::Record;
 use crate::Engine;
 use berth_runtime::state::ContainerState;

@@ -1,7 +1,7 @@
 //! `rename`: a container's name changes under the store's names lock (so no `create` takes the
 //! same name meanwhile) and the container's own lock (so no other berth rewrites its record).
 
-use crate::container::{EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::record::{valid_name, RecordError};
 use crate::Engine;
 

@@ -71,7 +71,7 @@ fn read_in_root(rootfs: &Path, path: &'static str) -> Result<String, UserError> 
     let root = std::fs::File::open(rootfs).map_err(fail)?;
     // An O_PATH handle resolved inside the root, reopened for reading through /proc (the kernel
     // does not resolve the path again).
-    let fd = match berth_runtime::inroot::open(root.as_raw_fd(), Path::new(path), 0) {
+    let fd = match berth_sys::root::open(root.as_raw_fd(), Path::new(path), 0) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
         Err(e) => return Err(fail(e)),

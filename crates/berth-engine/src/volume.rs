@@ -3,18 +3,15 @@
 //! is an anonymous one). A volume any container record names is never removed. Creation and removal
 //! hold the store's names lock, which `create` holds while it makes a container's volumes.
 
-use crate::container::{EngineError, Result};
-use crate::record::{valid_name, write_atomic, Record};
+use crate::error::{EngineError, Result};
+use crate::options::{parse_bytes, RunOptions};
+use crate::record::{valid_name, write_atomic, MountRecord, Record};
 use crate::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
-
-fn err(m: impl std::fmt::Display) -> EngineError {
-    EngineError::msg(m.to_string())
-}
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Meta {
@@ -50,7 +47,7 @@ impl Volume {
 
     /// Apparent bytes of the files in it.
     pub fn size(&self) -> u64 {
-        crate::changes::tree_size(&self.mountpoint)
+        berth_image::tree::diff::tree_size(&self.mountpoint)
     }
 }
 
@@ -99,19 +96,19 @@ fn load(e: &Engine, name: &str) -> Option<Volume> {
 pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) -> Result<Volume> {
     let name = match name {
         Some(n) if n.len() < 2 || !valid_name(n) => {
-            return Err(err(format!(
+            return Err(EngineError::msg(format!(
                 "create {n}: {n:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
             )))
         }
         Some(n) => n.to_string(),
         None => crate::names::new_id(),
     };
-    let _names = e.records.names_lock().map_err(err)?;
+    let _names = e.records.names_lock().map_err(EngineError::other)?;
     if let Some(v) = load(e, &name) {
         return Ok(v);
     }
     let dir = volumes_dir(e).join(&name);
-    let io = |x: std::io::Error| err(format!("create {name}: {x}"));
+    let io = |x: std::io::Error| EngineError::msg(format!("create {name}: {x}"));
     fs::create_dir_all(dir.join("_data")).map_err(io)?;
     let meta = Meta {
         created: berth_sys::time::now_rfc3339(),
@@ -123,11 +120,11 @@ pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) 
         &serde_json::to_vec_pretty(&meta).expect("meta serializes"),
     )
     .map_err(io)?;
-    load(e, &name).ok_or_else(|| err(format!("create {name}: volume vanished")))
+    load(e, &name).ok_or_else(|| EngineError::msg(format!("create {name}: volume vanished")))
 }
 
 pub fn get(e: &Engine, name: &str) -> Result<Volume> {
-    load(e, name).ok_or_else(|| err(format!("get {name}: no such volume")))
+    load(e, name).ok_or_else(|| EngineError::msg(format!("get {name}: no such volume")))
 }
 
 /// Every volume, by name.
@@ -159,25 +156,25 @@ pub fn users(e: &Engine, name: &str) -> Vec<Record> {
 fn delete(e: &Engine, name: &str) -> Result<()> {
     let dir = volumes_dir(e).join(name);
     let doomed = volumes_dir(e).join(format!(".rm-{name}-{}", std::process::id()));
-    fs::rename(&dir, &doomed).map_err(|x| err(format!("remove {name}: {x}")))?;
-    fs::remove_dir_all(&doomed).map_err(|x| err(format!("remove {name}: {x}")))
+    fs::rename(&dir, &doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))?;
+    fs::remove_dir_all(&doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))
 }
 
 /// `volume rm`: refused while any container (running or not) uses it, even with `force`, as
 /// Docker does; `force` only makes a missing volume no error.
 pub fn remove(e: &Engine, name: &str, force: bool) -> Result<()> {
-    let _names = e.records.names_lock().map_err(err)?;
+    let _names = e.records.names_lock().map_err(EngineError::other)?;
     if load(e, name).is_none() {
         return if force {
             Ok(())
         } else {
-            Err(err(format!("get {name}: no such volume")))
+            Err(EngineError::msg(format!("get {name}: no such volume")))
         };
     }
     let using = users(e, name);
     if !using.is_empty() {
         let ids: Vec<&str> = using.iter().map(|r| r.id.as_str()).collect();
-        return Err(err(format!(
+        return Err(EngineError::msg(format!(
             "remove {name}: volume is in use - [{}]",
             ids.join(", ")
         )));
@@ -188,7 +185,7 @@ pub fn remove(e: &Engine, name: &str, force: bool) -> Result<()> {
 /// `volume prune`: unused anonymous volumes (`all`: every unused one). Returns the names removed
 /// and the bytes they held.
 pub fn prune(e: &Engine, all: bool) -> Result<(Vec<String>, u64)> {
-    let _names = e.records.names_lock().map_err(err)?;
+    let _names = e.records.names_lock().map_err(EngineError::other)?;
     clean_leftovers(e);
     let records = e.records.list();
     let used = |n: &str| {
@@ -233,4 +230,166 @@ mod tests {
         assert!(!is_anonymous_name("data"));
         assert!(!is_anonymous_name(&"AB".repeat(32)));
     }
+}
+
+/// The most `Volumes` an image may declare: each is a directory and a mount of its own.
+pub const MAX_IMAGE_VOLUMES: usize = 1024;
+
+/// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as bind mounts of host paths.
+pub fn volumes(
+    e: &Engine,
+    o: &RunOptions,
+    image_volumes: Option<&BTreeMap<String, serde_json::Value>>,
+) -> Result<Vec<MountRecord>> {
+    let mut out: Vec<MountRecord> = Vec::new();
+    let mut specs: Vec<(Option<String>, String, bool)> = Vec::new(); // (source, destination, ro)
+    for v in &o.volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [d] => (None, *d, ""),
+            [s, d] => (Some(*s), *d, ""),
+            [s, d, m] => (Some(*s), *d, *m),
+            _ => {
+                return Err(EngineError::msg(format!(
+                    "invalid volume specification: {v:?}"
+                )))
+            }
+        };
+        let ro = mode.split(',').any(|m| m == "ro");
+        if !mode.is_empty()
+            && !mode
+                .split(',')
+                .all(|m| matches!(m, "ro" | "rw" | "z" | "Z" | "rprivate" | "private"))
+        {
+            return Err(EngineError::msg(format!(
+                "invalid mode {mode:?} in volume specification {v:?}"
+            )));
+        }
+        specs.push((src.map(str::to_string), dst.to_string(), ro));
+    }
+    for m in &o.mounts {
+        let mut kind = "volume";
+        let (mut src, mut dst, mut ro) = (None, None, false);
+        for kv in m.split(',') {
+            match kv.split_once('=') {
+                Some(("type", t)) => {
+                    kind = if t == "bind" {
+                        "bind"
+                    } else if t == "volume" {
+                        "volume"
+                    } else if t == "tmpfs" {
+                        "tmpfs"
+                    } else {
+                        return Err(EngineError::msg(format!("invalid --mount type {t:?}")));
+                    }
+                }
+                Some(("source" | "src", s)) => src = Some(s.to_string()),
+                Some(("target" | "destination" | "dst", d)) => dst = Some(d.to_string()),
+                Some(("readonly" | "ro", v)) => ro = v != "false" && v != "0",
+                None if kv == "readonly" || kv == "ro" => ro = true,
+                Some(("tmpfs-size" | "tmpfs-mode", _)) => {}
+                _ => return Err(EngineError::msg(format!("invalid --mount field {kv:?}"))),
+            }
+        }
+        if kind == "tmpfs" {
+            continue;
+        }
+        let dst = dst.ok_or_else(|| {
+            EngineError::msg(format!("invalid --mount {m:?}: target is required"))
+        })?;
+        if kind == "bind" && !src.as_deref().is_some_and(|s| s.starts_with('/')) {
+            return Err(EngineError::msg(format!(
+                "invalid --mount {m:?}: a bind needs an absolute source"
+            )));
+        }
+        specs.push((src, dst, ro));
+    }
+    let declared = image_volumes.map_or(0, BTreeMap::len);
+    if declared > MAX_IMAGE_VOLUMES {
+        return Err(EngineError::msg(format!(
+            "image config: Volumes has {declared} entries, over the limit of {MAX_IMAGE_VOLUMES}"
+        )));
+    }
+    let image_volumes = image_volumes.into_iter().flatten();
+    let taken: std::collections::HashSet<String> =
+        specs.iter().map(|(_, d, _)| d.clone()).collect();
+    for (dst, _) in image_volumes {
+        if !taken.contains(dst) {
+            specs.push((None, dst.clone(), false));
+        }
+    }
+    for (src, dst, ro) in specs {
+        if !dst.starts_with('/') {
+            return Err(EngineError::msg(format!(
+                "invalid mount destination {dst:?}: must be an absolute path"
+            )));
+        }
+        let rec = match src {
+            Some(s) if s.starts_with('/') => {
+                if !Path::new(&s).exists() {
+                    return Err(EngineError::msg(format!(
+                        "invalid mount config: bind source path does not exist: {s}"
+                    )));
+                }
+                MountRecord {
+                    kind: "bind".into(),
+                    name: None,
+                    source: s,
+                    destination: dst,
+                    rw: !ro,
+                    anonymous: false,
+                }
+            }
+            // A named volume, or an anonymous one (removed by `rm -v`) when no source is given.
+            named => {
+                let anonymous = named.is_none();
+                let name = named.unwrap_or_else(crate::names::new_id);
+                if !crate::record::valid_name(&name) {
+                    return Err(EngineError::msg(format!("invalid volume name {name:?}")));
+                }
+                let data = e.root.join("volumes").join(&name).join("_data");
+                fs::create_dir_all(&data)
+                    .map_err(|x| EngineError::msg(format!("volume {name}: {x}")))?;
+                MountRecord {
+                    kind: "volume".into(),
+                    name: Some(name),
+                    source: data.display().to_string(),
+                    destination: dst,
+                    rw: !ro,
+                    anonymous,
+                }
+            }
+        };
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+pub(crate) fn mount_tmpfs(mounts: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for m in mounts {
+        if !m.split(',').any(|kv| kv == "type=tmpfs") {
+            continue;
+        }
+        let mut dst = None;
+        let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
+        for kv in m.split(',') {
+            match kv.split_once('=') {
+                Some(("target" | "destination" | "dst", d)) => dst = Some(d.to_string()),
+                Some(("tmpfs-size", s)) => opts.push(format!(
+                    "size={}",
+                    parse_bytes(s).map_err(EngineError::other)?
+                )),
+                Some(("tmpfs-mode", s)) => opts.push(format!("mode={s}")),
+                _ => {}
+            }
+        }
+        out.push((
+            dst.ok_or_else(|| {
+                EngineError::msg(format!("invalid --mount {m:?}: target is required"))
+            })?,
+            opts.join(","),
+        ));
+    }
+    Ok(out)
 }

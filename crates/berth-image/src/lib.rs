@@ -16,4 +16,5 @@ pub mod snapshot;
 pub mod staging;
 pub mod store;
 pub mod tarfmt;
+pub mod tree;
 pub mod unpack;

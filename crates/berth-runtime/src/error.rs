@@ -59,7 +59,7 @@ impl ErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call or file operation failed; the source keeps the errno.
-    #[error("{context}: {}", strip_errno(&.source.to_string()))]
+    #[error("{}", io_text(.context, .source))]
     Io {
         context: String,
         #[source]
@@ -127,6 +127,26 @@ impl Error {
             Error::Io { source, .. } => source.raw_os_error(),
             Error::Context { source, .. } => source.errno(),
             _ => None,
+        }
+    }
+}
+
+/// `context: cause`, or the cause alone when it says everything (an error that names its path).
+fn io_text(context: &str, source: &std::io::Error) -> String {
+    let cause = strip_errno(&source.to_string()).to_string();
+    if context.is_empty() {
+        cause
+    } else {
+        format!("{context}: {cause}")
+    }
+}
+
+/// An io::Error that names its object already (e.g. from `berth_sys::root`).
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Error {
+        Error::Io {
+            context: String::new(),
+            source,
         }
     }
 }

@@ -14,7 +14,6 @@ pub mod features;
 pub mod hooks;
 pub mod id;
 pub mod init;
-pub mod inroot;
 pub mod mountopts;
 pub mod namespaces;
 pub mod notify;

@@ -4,6 +4,7 @@
 //! images or command lines.
 
 pub mod process;
+pub mod root;
 pub mod signal;
 pub mod time;
 pub mod units;

@@ -418,7 +418,7 @@ pub fn restart(ctx: &Ctx, a: StopArgs) -> CliResult {
 
 pub fn kill(ctx: &Ctx, a: KillArgs) -> CliResult {
     let e = ctx.engine()?;
-    let sig = berth_engine::container::signal_number(&a.signal)
+    let sig = berth_engine::lifecycle::signal_number(&a.signal)
         .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal), 125))?;
     Ok(each(&a.containers, |c| {
         e.get(c).and_then(|r| e.kill(&r, sig))

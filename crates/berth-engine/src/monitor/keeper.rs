@@ -6,7 +6,7 @@
 //! monitor. It never launches anything itself before a takeover.
 
 use super::{monitor_main, report, watch, Ready, Watched};
-use crate::container::{EngineError, Failure};
+use crate::error::{EngineError, Failure};
 use crate::Engine;
 use berth_runtime::sync::Channel;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

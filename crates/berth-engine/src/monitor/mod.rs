@@ -8,7 +8,9 @@
 mod keeper;
 mod streams;
 
-use crate::container::{Engine, EngineError, Failure, Launched, Result, Watcher};
+use crate::container::Engine;
+use crate::error::{EngineError, Failure, Result};
+use crate::launch::{Launched, Watcher};
 use crate::logs::LogWriter;
 use crate::options::RunOptions;
 use crate::record::Record;

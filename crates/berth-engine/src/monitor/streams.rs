@@ -2,7 +2,7 @@
 //! the copy loop from pipes into the json-file log (and a foreground terminal), and the watcher's
 //! trick for a small resident set. Nothing here decides a container's fate.
 
-use crate::container::{EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::logs::LogWriter;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

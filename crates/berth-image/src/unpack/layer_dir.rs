@@ -10,7 +10,7 @@ use std::path::Path;
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
@@ -80,18 +80,12 @@ pub(super) fn open_dir_in_root(
     path: &[u8],
     extra: OFlag,
 ) -> io::Result<OwnedFd> {
-    let path: &[u8] = if path.is_empty() { b"." } else { path };
-    let how = OpenHow::new()
-        .flags(DIR_FLAGS | extra)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    // EAGAIN: a rename raced with a `..` lookup; the kernel asks for a retry.
-    let mut tries = 0;
-    loop {
-        match openat2(root, path, how) {
-            Err(Errno::EAGAIN) if tries < 16 => tries += 1,
-            r => return r.map_err(io::Error::from),
-        }
-    }
+    berth_sys::root::open_at(
+        root,
+        path,
+        DIR_FLAGS | extra,
+        berth_sys::root::Resolve::InRoot,
+    )
 }
 
 fn resolve_dir(root: BorrowedFd<'_>, path: &[u8]) -> io::Result<OwnedFd> {

@@ -11,7 +11,7 @@ use oci_spec::runtime::LinuxDeviceType;
 
 use super::{mount, RootfsContext};
 use crate::error::{Context, Error, Result};
-use crate::inroot::{self, Leaf};
+use berth_sys::root::{self as inroot, Leaf};
 
 struct Dev {
     path: &'static str,

@@ -11,8 +11,8 @@ use libc::c_ulong;
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Context, Error, Result};
-use crate::inroot::{self, Leaf};
 use crate::mountopts::{self, MountOptions};
+use berth_sys::root::{self as inroot, Leaf};
 
 mod dev;
 mod pivot;

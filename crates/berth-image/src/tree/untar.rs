@@ -3,8 +3,8 @@
 //! fd, and the entry itself is made with an `*at` call that never follows a final symlink. Entry
 //! names with `..` are refused; nothing is ever created outside the root.
 
-use crate::tree_tar::file_type;
-use berth_runtime::inroot;
+use super::file_type;
+use berth_sys::root as inroot;
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{
@@ -51,7 +51,7 @@ fn clean(raw: &[u8]) -> io::Result<PathBuf> {
 
 /// Extracts `reader` into the target. Returns the bytes of file data written.
 pub fn untar(reader: impl Read, t: &Target<'_>) -> io::Result<u64> {
-    let mut archive = tar::Archive::new(berth_image::tarfmt::Compat::new(reader));
+    let mut archive = tar::Archive::new(crate::tarfmt::Compat::new(reader));
     let mut dirs: Vec<(PathBuf, tar::Header)> = Vec::new();
     let mut bytes = 0;
     for entry in archive.entries()? {
@@ -148,7 +148,7 @@ pub fn untar(reader: impl Read, t: &Target<'_>) -> io::Result<u64> {
         let full = t.base.join(rel);
         let handle = inroot::open(t.root.as_raw_fd(), &full, libc::O_DIRECTORY)
             .map_err(|e| err(&full, e))?;
-        let dir = crate::tree_tar::open_dir(handle.as_fd()).map_err(|e| err(&full, e))?;
+        let dir = super::open_dir(handle.as_fd()).map_err(|e| err(&full, e))?;
         meta_fd(dir.as_fd(), h, t.keep_owner).map_err(|e| err(&full, e))?;
     }
     Ok(bytes)
@@ -208,7 +208,7 @@ fn meta_at(dir: BorrowedFd<'_>, name: &OsStr, h: &tar::Header, keep_owner: bool)
 /// (`fchmodat` cannot refuse to follow a symlink on every kernel).
 fn chmod_node(dir: BorrowedFd<'_>, name: &OsStr, h: &tar::Header) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let handle = crate::tree_tar::handle_at(dir, name)?;
+    let handle = super::handle_at(dir, name)?;
     if file_type(&nix::sys::stat::fstat(handle.as_fd())?) == SFlag::S_IFLNK {
         return Err(Errno::ELOOP.into());
     }

@@ -1,113 +1,20 @@
 //! A file tree written as a tar stream through file descriptors: each entry is reached by an `*at`
 //! call relative to its parent directory's fd and opened with `O_NOFOLLOW`, so a symlink planted or
 //! swapped in by a container is archived as a symlink and never followed. In layer mode overlayfs
-//! whiteouts and opaque directories become the image spec's `.wh.` files (for `commit`).
+//! whiteouts and opaque directories become the image spec's `.wh.` files (for `commit`); only the
+//! xattrs a layer may carry (`unpack::xattr_allowed`) are written.
 
-use nix::dir::Dir;
-use nix::fcntl::{openat, readlinkat, OFlag};
-use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
+use ::tar::{EntryType, Header};
+use nix::fcntl::readlinkat;
+use nix::sys::stat::{fstat, FileStat, SFlag};
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{CString, OsStr};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use tar::{EntryType, Header};
 
-/// The overlayfs xattr that marks a directory whose lower contents are hidden.
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-
-pub fn file_type(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
-/// An overlayfs whiteout: a character device 0/0.
-pub fn is_whiteout(st: &FileStat) -> bool {
-    file_type(st) == SFlag::S_IFCHR && st.st_rdev == 0
-}
-
-/// Opens `name` in `dir` as an `O_PATH` handle on the entry itself (a symlink is not followed).
-pub fn handle_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
-    Ok(openat(
-        dir,
-        name,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
-/// A readable directory fd from an `O_PATH` handle on a directory.
-pub fn open_dir(handle: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    Ok(openat(
-        handle,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
-/// A readable fd on the regular file an `O_PATH` handle names (reopened through `/proc/self/fd`,
-/// which names that very inode, never a path in the tree).
-pub fn reopen_file(handle: BorrowedFd<'_>) -> io::Result<std::fs::File> {
-    let f = std::fs::File::open(format!("/proc/self/fd/{}", handle.as_raw_fd()))?;
-    Ok(f)
-}
-
-/// The names in a directory (without `.` and `..`), sorted so archives are reproducible.
-pub fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
-    let mut d = Dir::from_fd(open_dir(dir)?)?;
-    let mut out = Vec::new();
-    for e in d.iter() {
-        let e = e?;
-        let n = e.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            out.push(OsString::from_vec(n.to_vec()));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// The extended attributes of an open file or directory that a tar may carry into a layer (the
-/// same allow-list the unpacker applies: overlayfs's own `trusted.overlay.*` never leave).
-pub fn xattrs(fd: BorrowedFd<'_>) -> Vec<(CString, Vec<u8>)> {
-    let mut list = vec![0u8; 4096];
-    // SAFETY: the buffer is valid for its length; the kernel writes at most that many bytes.
-    let n = unsafe { libc::flistxattr(fd.as_raw_fd(), list.as_mut_ptr().cast(), list.len()) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    list.truncate(n as usize);
-    list.split(|b| *b == 0)
-        .filter(|n| !n.is_empty() && berth_image::unpack::xattr_allowed(n))
-        .filter_map(|n| CString::new(n).ok())
-        .filter_map(|n| get_xattr(fd, &n).map(|v| (n, v)))
-        .collect()
-}
-
-pub fn get_xattr(fd: BorrowedFd<'_>, name: &CStr) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: name is NUL-terminated and the buffer valid for its length.
-    let n = unsafe {
-        libc::fgetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return None;
-    }
-    buf.truncate(n as usize);
-    Some(buf)
-}
-
-/// Whether an open directory carries overlayfs's opaque mark.
-pub fn is_opaque(dir: BorrowedFd<'_>) -> bool {
-    let name = CString::new(OPAQUE_XATTR).expect("no NUL");
-    get_xattr(dir, &name).is_some_and(|v| v == b"y")
-}
+use super::{file_type, handle_at, is_opaque, is_whiteout, names, open_dir, reopen_file, xattrs};
 
 /// Reads exactly `size` bytes: a file that shrank while it was read is padded with zeros, one that
 /// grew is cut, so the tar header stays true.
@@ -136,7 +43,7 @@ impl<R: Read> Read for Exact<R> {
 
 /// Writes trees into a tar stream.
 pub struct TreeWriter<W: Write> {
-    tar: tar::Builder<W>,
+    tar: ::tar::Builder<W>,
     layer: bool,
     skip: HashSet<PathBuf>,
     links: HashMap<(u64, u64), PathBuf>,
@@ -145,8 +52,8 @@ pub struct TreeWriter<W: Write> {
 impl<W: Write> TreeWriter<W> {
     /// `layer`: convert overlayfs whiteouts and opaque directories to `.wh.` files.
     pub fn new(out: W, layer: bool) -> TreeWriter<W> {
-        let mut tar = tar::Builder::new(out);
-        tar.mode(tar::HeaderMode::Complete);
+        let mut tar = ::tar::Builder::new(out);
+        tar.mode(::tar::HeaderMode::Complete);
         TreeWriter {
             tar,
             layer,
@@ -293,6 +200,8 @@ fn header(st: &FileStat, kind: EntryType) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
 
     #[test]
     fn pax_record_length_counts_itself() {
@@ -325,7 +234,7 @@ mod tests {
         let mut w = TreeWriter::new(Vec::new(), false);
         w.add(&d, Path::new("d")).unwrap();
         let bytes = w.finish().unwrap();
-        let mut a = tar::Archive::new(&bytes[..]);
+        let mut a = ::tar::Archive::new(&bytes[..]);
         let got: Vec<(String, EntryType)> = a
             .entries()
             .unwrap()

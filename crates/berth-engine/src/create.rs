@@ -1,0 +1,259 @@
+//! Making a container: its record (staged under `.new-<id>` and renamed into place, so every
+//! container directory has one), its name, its volumes and its snapshot; the command from
+//! Docker's Entrypoint/Cmd rule and the environment merged as Docker merges it. Nothing runs here.
+
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use crate::options::{parse_bytes, RunOptions};
+use crate::record::{Record, RecordError, State};
+use berth_image::images::ImageRecord;
+use berth_image::manifest::ImageConfig;
+use std::collections::BTreeMap;
+use std::fs;
+
+fn now() -> String {
+    berth_sys::time::now_rfc3339_nanos()
+}
+
+impl Engine {
+    /// Makes a container record and its snapshot from an image and the user's options.
+    pub fn create(&self, o: &RunOptions, image: &ImageRecord) -> Result<Record> {
+        let cfg_bytes = self
+            .store
+            .content
+            .read(&image.id, berth_image::pull::MAX_CONFIG_BYTES)
+            .map_err(EngineError::other)?;
+        let cfg = ImageConfig::parse(&cfg_bytes)
+            .map_err(|e| EngineError::msg(format!("image {}: config: {e}", o.image)))?;
+        let rc = cfg.config.clone().unwrap_or_default();
+        let (path, args) = command(o, &rc)?;
+        let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
+        // Checked here; the watcher applies it.
+        crate::options::parse_restart(&o.restart).map_err(EngineError::other)?;
+        let mut labels: BTreeMap<String, String> = rc.labels.clone().unwrap_or_default();
+        labels.extend(o.labels.clone());
+        let (log_max_size, log_max_file) = log_opts(&o.log_opts)?;
+        let id = crate::names::new_id();
+        let _names = self.records.names_lock().map_err(EngineError::other)?;
+        let reserve = |n: &str| {
+            self.records
+                .reserve_name(n, &id)
+                .map_err(|e| EngineError::msg(format!("name {n}: {e}")))
+        };
+        let name = match &o.name {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !crate::record::valid_name(n) {
+                    return Err(RecordError::BadName(n.into()).into());
+                }
+                if !reserve(n)? {
+                    return Err(RecordError::NameInUse(n.into()).into());
+                }
+                n.to_string()
+            }
+            None => {
+                let mut n = crate::names::random_name();
+                while !reserve(&n)? {
+                    n = format!(
+                        "{}{}",
+                        crate::names::random_name(),
+                        crate::names::random_bytes::<1>()[0] % 10
+                    );
+                }
+                n
+            }
+        };
+        let dir = self.records.dir(&id);
+        // Made under a hidden name with its record inside, then renamed: every container
+        // directory anyone sees has a record (a create killed earlier leaves only `.new-*`).
+        let staging = self.records.make_staging(&id).map_err(|e| {
+            EngineError::msg(format!("{}: {e}", self.records.staging_dir(&id).display()))
+        })?;
+        let mut rec = Record {
+            id: id.clone(),
+            name,
+            created: now(),
+            image: o.image.clone(),
+            image_id: image.id.to_string(),
+            layers: image.layers.iter().map(|d| d.to_string()).collect(),
+            path,
+            args,
+            env,
+            working_dir: o
+                .workdir
+                .clone()
+                .or(rc.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: o.user.clone().or(rc.user.clone()).unwrap_or_default(),
+            hostname: o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            labels,
+            tty: o.tty,
+            open_stdin: o.interactive,
+            stop_signal: o
+                .stop_signal
+                .clone()
+                .or(rc.stop_signal.clone())
+                .unwrap_or_else(|| "SIGTERM".into()),
+            stop_timeout: o.stop_timeout,
+            auto_remove: o.auto_remove,
+            restart_policy: if o.restart.is_empty() {
+                "no".into()
+            } else {
+                o.restart.clone()
+            },
+            host_config: host_config(o),
+            mounts: Vec::new(),
+            state: State {
+                status: "created".into(),
+                ..State::default()
+            },
+            log_max_size,
+            log_max_file,
+            manually_stopped: false,
+            holds: Vec::new(),
+        };
+        // The record first: whatever fails after this, `rm` finds something to clean.
+        let staged = (|| {
+            crate::record::write_meta(&staging, &rec)?;
+            crate::record::write_atomic(
+                &staging.join("options.json"),
+                &serde_json::to_vec(o).expect("options serialize"),
+            )?;
+            fs::remove_file(staging.join("owner"))?;
+            fs::rename(&staging, &dir)
+        })();
+        if let Err(e) = staged {
+            let _ = fs::remove_dir_all(&staging);
+            self.records.release_name(&rec.name, &id);
+            return Err(EngineError::msg(format!("{}: {e}", dir.display())));
+        }
+        let made = (|| -> Result<()> {
+            rec.mounts = crate::volume::volumes(self, o, rc.volumes.as_ref())?;
+            self.snapshots
+                .prepare(&id, &image.layers)
+                .map_err(EngineError::other)?;
+            self.records.save(&rec)?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = self.remove_files(&rec, true);
+            return Err(e);
+        }
+        Ok(rec)
+    }
+}
+
+/// Entrypoint and Cmd, combined as Docker does.
+fn command(o: &RunOptions, rc: &berth_image::manifest::RunConfig) -> Result<(String, Vec<String>)> {
+    let mut full: Vec<String> = match &o.entrypoint {
+        Some(e) if e.is_empty() => o.cmd.clone(),
+        Some(e) => std::iter::once(e.clone())
+            .chain(o.cmd.iter().cloned())
+            .collect(),
+        None => {
+            let mut v = rc.entrypoint.clone().unwrap_or_default();
+            if o.cmd.is_empty() {
+                v.extend(rc.cmd.clone().unwrap_or_default());
+            } else {
+                v.extend(o.cmd.iter().cloned());
+            }
+            v
+        }
+    };
+    if full.is_empty() {
+        return Err(EngineError::msg("no command specified"));
+    }
+    let path = full.remove(0);
+    Ok((path, full))
+}
+
+/// Environment entries by name, the last setting of a name winning in its first position.
+/// Linear: each name is looked up in a hash index, never searched for.
+#[derive(Default)]
+pub struct EnvList {
+    entries: Vec<Option<String>>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl EnvList {
+    /// `NAME=value` (or a bare `NAME`) replaces an earlier setting of NAME, in place.
+    pub fn set(&mut self, kv: &str) {
+        let key = kv.split('=').next().unwrap_or(kv);
+        match self.index.get(key) {
+            Some(&i) => self.entries[i] = Some(kv.to_string()),
+            None => {
+                self.index.insert(key.to_string(), self.entries.len());
+                self.entries.push(Some(kv.to_string()));
+            }
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.entries.into_iter().flatten().collect()
+    }
+}
+
+fn merge_env(image: &[String], user: &[String], tty: bool) -> Vec<String> {
+    let mut env = EnvList::default();
+    if !image.iter().any(|e| e.starts_with("PATH=")) {
+        env.set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    }
+    for e in image {
+        env.set(e);
+    }
+    if tty {
+        env.set("TERM=xterm");
+    }
+    for e in user {
+        if e.contains('=') {
+            env.set(e);
+        } else if let Ok(v) = std::env::var(e) {
+            // `-e NAME` passes the caller's value through, as Docker does.
+            env.set(&format!("{e}={v}"));
+        }
+    }
+    env.into_vec()
+}
+
+fn log_opts(opts: &[String]) -> Result<(Option<u64>, Option<u32>)> {
+    let mut size = None;
+    let mut files = None;
+    for o in opts {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                size = Some(parse_bytes(v).map_err(EngineError::other)? as u64)
+            }
+            Some(("max-file", v)) => {
+                files = Some(
+                    v.parse()
+                        .map_err(|_| EngineError::msg(format!("invalid --log-opt {o:?}")))?,
+                )
+            }
+            _ => {
+                return Err(EngineError::msg(format!(
+                    "unknown log opt {o:?} for json-file (max-size, max-file)"
+                )))
+            }
+        }
+    }
+    Ok((size, files))
+}
+
+fn host_config(o: &RunOptions) -> serde_json::Value {
+    serde_json::json!({
+        "Memory": o.memory.unwrap_or(0), "MemorySwap": o.memory_swap.unwrap_or(0),
+        "NanoCpus": o.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "CpuShares": o.cpu_shares.unwrap_or(0),
+        "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(), "PidsLimit": o.pids_limit,
+        "BlkioWeight": o.blkio_weight.unwrap_or(0), "ReadonlyRootfs": o.read_only, "Privileged": o.privileged,
+        "CapAdd": o.cap_add, "CapDrop": o.cap_drop, "SecurityOpt": o.security_opts, "NetworkMode": if o.network.is_empty() { "default" } else { &o.network },
+        "AutoRemove": o.auto_remove, "RestartPolicy": {"Name": if o.restart.is_empty() { "no" } else { o.restart.split(':').next().unwrap_or("no") }},
+        "Init": o.init, "Devices": o.devices, "Ulimits": o.ulimits, "Tmpfs": o.tmpfs, "Binds": o.volumes,
+        "LogConfig": {"Type": "json-file", "Config": o.log_opts},
+        "ShmSize": o.shm_size.unwrap_or(64 << 20),
+    })
+}

@@ -1,0 +1,213 @@
+//! Starting a made container: its snapshot mounted on `rootfs/`, the generated `/etc` files,
+//! the working directory, the OCI spec written, and the runtime library's create and start
+//! in-process (no exec of berth-runtime). Signals must already be blocked by a foreground caller.
+
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use crate::ocispec::{self, SpecInput};
+use crate::options::RunOptions;
+use crate::record::{Record, State};
+use crate::volume::mount_tmpfs;
+use berth_image::snapshot;
+use berth_runtime::create::{self, CreateOptions};
+use berth_runtime::state::ContainerState;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// Who watches a container being launched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watcher {
+    /// The user's own `berth run` in the foreground: with `--rm` the container belongs to it and
+    /// is killed if it dies (what Docker users expect of `run --rm`: no orphan outlives it).
+    Foreground,
+    /// A detached container's monitor: the container outlives it (its keeper takes over).
+    Monitor,
+}
+
+/// A started container: its init's pid, the runtime's state, and the pty master for `-t`.
+pub struct Launched {
+    pub pid: i32,
+    pub state: ContainerState,
+    pub master: Option<OwnedFd>,
+}
+
+fn now() -> String {
+    berth_sys::time::now_rfc3339_nanos()
+}
+
+impl Engine {
+    /// Mounts the snapshot, writes the generated files and the spec, creates and starts the
+    /// container through the runtime library. Signals must already be blocked by a foreground caller.
+    pub fn launch(&self, rec: &mut Record, o: &RunOptions, watcher: Watcher) -> Result<Launched> {
+        // Under the container's lock: a `cp` into a stopped container mounts the same snapshot.
+        // Released before the clone: the init is a fork of this process and would hold it.
+        let rootfs = self.rootfs(&rec.id);
+        {
+            let _lock = self.records.lock(&rec.id)?;
+            let mount = self.snapshots.mounts(&rec.id).map_err(EngineError::other)?;
+            if !is_mountpoint(&rootfs) {
+                snapshot::mount(&mount, &rootfs).map_err(EngineError::other)?;
+            }
+        }
+        berth_runtime::trace("engine: snapshot mounted");
+        let launched = self.launch_mounted(rec, o, watcher);
+        if launched.is_err() {
+            unmount(&rootfs);
+        }
+        launched
+    }
+
+    fn launch_mounted(
+        &self,
+        rec: &mut Record,
+        o: &RunOptions,
+        watcher: Watcher,
+    ) -> Result<Launched> {
+        let dir = self.records.dir(&rec.id);
+        let rootfs = self.rootfs(&rec.id);
+        write_etc_files(&dir, rec)?;
+        let user = crate::user::resolve(&rootfs, &rec.user).map_err(EngineError::other)?;
+        make_workdir(&rootfs, &rec.working_dir)?;
+        let mut env = rec.env.clone();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!(
+                "HOME={}",
+                if user.home.is_empty() {
+                    "/"
+                } else {
+                    &user.home
+                }
+            ));
+        }
+        let mut args = vec![rec.path.clone()];
+        args.extend(rec.args.iter().cloned());
+        let tmpfs: Vec<(String, String)> = o
+            .tmpfs
+            .iter()
+            .map(|t| match t.split_once(':') {
+                Some((d, opts)) => (d.to_string(), opts.to_string()),
+                None => (t.clone(), String::new()),
+            })
+            .chain(mount_tmpfs(&o.mounts)?)
+            .collect();
+        let spec = ocispec::spec(&SpecInput {
+            opts: o,
+            args,
+            env,
+            cwd: rec.working_dir.clone(),
+            user,
+            hostname: rec.hostname.clone(),
+            container_dir: &dir,
+            cgroup_path: cgroup_path(&rec.id),
+            mounts: &rec.mounts,
+            tmpfs,
+        })
+        .map_err(EngineError::other)?;
+        crate::record::write_atomic(
+            &dir.join("config.json"),
+            &serde_json::to_vec(&spec).expect("spec serializes"),
+        )
+        .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
+        berth_runtime::trace("engine: spec written");
+        let h = berth_cgroups::Hierarchy::detect().map_err(EngineError::other)?;
+        let mut created = create::create(
+            CreateOptions {
+                root: self.runtime_root.clone(),
+                id: rec.id.clone(),
+                bundle: dir.clone(),
+                pid_file: None,
+                console_socket: None,
+                no_pivot: false,
+                no_new_keyring: false,
+                preserve_fds: 0,
+                // A terminal is proxied by whoever watches: the pty master comes back here.
+                proxy_terminal: rec.tty,
+                parent_death_signal: (watcher == Watcher::Foreground && rec.auto_remove)
+                    .then_some(libc::SIGKILL),
+            },
+            &h,
+        )?;
+        let pid = created.state.pid;
+        rec.state = State {
+            status: "running".into(),
+            pid,
+            started_at: now(),
+            monitor_pid: std::process::id() as i32,
+            monitor_start: berth_sys::process::start_time(std::process::id() as i32),
+            keeper_pid: rec.state.keeper_pid,
+            keeper_start: rec.state.keeper_start,
+            restart_count: rec.state.restart_count,
+            ..State::default()
+        };
+        self.records.save(rec)?;
+        let master = created.master.take();
+        let state = match berth_runtime::ops::start_created(&self.runtime_root, created) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
+                return Err(e.into());
+            }
+        };
+        Ok(Launched { pid, state, master })
+    }
+}
+
+fn write_etc_files(dir: &Path, rec: &Record) -> Result<()> {
+    let io = |e: std::io::Error| EngineError::msg(format!("{}: {e}", dir.display()));
+    fs::write(dir.join("hostname"), format!("{}\n", rec.hostname)).map_err(io)?;
+    fs::write(
+        dir.join("hosts"),
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n", rec.hostname),
+    )
+    .map_err(io)?;
+    // The host's resolvers, without loopback ones (unreachable from a private network namespace).
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out: Vec<String> = host
+        .lines()
+        .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
+        .map(str::to_string)
+        .collect();
+    if !out.iter().any(|l| l.starts_with("nameserver")) {
+        out.push("nameserver 8.8.8.8".into());
+        out.push("nameserver 8.8.4.4".into());
+    }
+    fs::write(dir.join("resolv.conf"), out.join("\n") + "\n").map_err(io)?;
+    Ok(())
+}
+
+/// A container's cgroup: `/berth-<id>`, directly under each hierarchy's root. No parent is shared
+/// between containers: a shared `/berth` would be created by one container and outlive it
+/// whenever another was running at its end (the runtime removes only parents it made), and
+/// removing it later would race with the next container's create.
+pub fn cgroup_path(id: &str) -> String {
+    format!("/berth-{id}")
+}
+
+/// Creates the working directory inside the root when the image lacks it, as Docker does.
+fn make_workdir(rootfs: &Path, dir: &str) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let root = fs::File::open(rootfs)
+        .map_err(|e| EngineError::msg(format!("{}: {e}", rootfs.display())))?;
+    berth_sys::root::open_or_create(root.as_raw_fd(), Path::new(dir), berth_sys::root::Leaf::Dir)
+        .map(drop)
+        .map_err(|e| EngineError::msg(format!("working directory {dir}: {e}")))
+}
+
+/// Whether the container's rootfs directory has its overlay mounted: a mount has a device of its
+/// own (two stats instead of reading the whole mount table on the start path).
+pub fn is_mountpoint(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(p), p.parent().map(fs::metadata)) {
+        (Ok(me), Some(Ok(parent))) => me.dev() != parent.dev(),
+        _ => false,
+    }
+}
+
+pub fn unmount(p: &Path) {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: unmounting by a NUL-terminated path; failure (not mounted) is fine.
+    while unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {}
+}

@@ -1,0 +1,259 @@
+//! The life of a started container: its end recorded (with the exit status, or what is known of a
+//! lost one) and its runtime container and mount torn down; kill, stop, pause, and removal with
+//! everything it owns (runtime state, cgroup, mount, snapshot, volumes, socket, name).
+
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use crate::launch::{cgroup_path, unmount};
+use crate::reconcile::watcher_alive;
+use crate::record::{Record, State};
+use berth_runtime::state::ContainerState;
+use std::fs;
+
+fn now() -> String {
+    berth_sys::time::now_rfc3339_nanos()
+}
+
+impl Engine {
+    /// Records the end of a watched container whose status is `code`, or was lost (None: its
+    /// parent was killed and no keeper caught it). A lost status is 128 + the signal when berth
+    /// itself sent a certainly fatal one (SIGKILL), else 255 with `State.Error` saying why.
+    /// Returns the code recorded.
+    pub fn finish_watched(
+        &self,
+        rec: &mut Record,
+        st: Option<&ContainerState>,
+        code: Option<i32>,
+    ) -> i32 {
+        let code = match code {
+            Some(c) => c,
+            None => self.lost_status(rec),
+        };
+        self.finish(rec, st, code);
+        code
+    }
+
+    /// The exit code of a container whose status nobody could reap.
+    fn lost_status(&self, rec: &mut Record) -> i32 {
+        if rec.state.killed_by == libc::SIGKILL {
+            return 128 + libc::SIGKILL;
+        }
+        if rec.state.error.is_empty() {
+            rec.state.error =
+                "exit status unknown: the container ended while no monitor watched it".into();
+        }
+        255
+    }
+
+    /// Records the exit of a launched container and tears down its runtime container and mount.
+    /// Without the runtime's state (a reboot emptied the runroot) there is nothing of the
+    /// runtime to tear down; the mount and the record are still put right.
+    pub fn finish(&self, rec: &mut Record, st: Option<&ContainerState>, code: i32) {
+        let oom = st
+            .and_then(|s| s.cgroup.as_ref())
+            .and_then(|c| c.oom_kill_count().ok())
+            .unwrap_or(0)
+            > 0;
+        if let Some(st) = st {
+            let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
+            berth_runtime::trace("engine: runtime container destroyed");
+        }
+        unmount(&self.rootfs(&rec.id));
+        berth_runtime::trace("engine: unmounted");
+        rec.state.status = "exited".into();
+        rec.state.exit_code = code;
+        rec.state.oom_killed = oom;
+        rec.state.pid = 0;
+        rec.state.finished_at = now();
+        let _ = self.records.save(rec);
+    }
+
+    /// Removes everything of a container: runtime state, mount, snapshot, anonymous volumes (with
+    /// `volumes`), its directory. Idempotent.
+    pub fn remove_files(&self, rec: &Record, volumes: bool) -> Result<()> {
+        let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
+        self.remove_half_made(&rec.id);
+        unmount(&self.rootfs(&rec.id));
+        self.snapshots.remove(&rec.id).map_err(EngineError::other)?;
+        if volumes {
+            for m in rec.mounts.iter().filter(|m| m.anonymous) {
+                if let Some(n) = &m.name {
+                    let _ = fs::remove_dir_all(self.root.join("volumes").join(n));
+                }
+            }
+        }
+        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
+        let dir = self.records.dir(&rec.id);
+        self.records.release_name(&rec.name, &rec.id);
+        let doomed = self.root.join("containers").join(format!(".rm-{}", rec.id));
+        if fs::rename(&dir, &doomed).is_ok() {
+            fs::remove_dir_all(&doomed)
+                .map_err(|e| EngineError::msg(format!("{}: {e}", doomed.display())))?;
+        }
+        Ok(())
+    }
+
+    /// What a create killed midway leaves where the runtime cannot see it (no state file yet):
+    /// the container's cgroup (and any process in it) and the runtime's state directory.
+    pub(crate) fn remove_half_made(&self, id: &str) {
+        if let Ok(h) = berth_cgroups::Hierarchy::detect() {
+            if let Ok(cg) = berth_cgroups::Cgroup::new(&h, &cgroup_path(id)) {
+                let _ = cg.kill_all(libc::SIGKILL);
+                for _ in 0..100 {
+                    if cg.procs().map(|p| p.is_empty()).unwrap_or(true) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                // A handle from `new` made nothing: every directory is removed if it is empty.
+                let _ = cg.remove_preexisting_if_unused();
+            }
+        }
+        let _ = fs::remove_dir_all(self.runtime_root.join(id));
+    }
+
+    /// Sends a signal to the container's init.
+    pub fn kill(&self, rec: &Record, sig: i32) -> Result<()> {
+        if rec.state.status != "running" && rec.state.status != "paused" {
+            return Err(EngineError::msg(format!(
+                "cannot kill container {}: container is not running",
+                &rec.id[..12]
+            )));
+        }
+        if sig == libc::SIGKILL {
+            self.note_kill(&rec.id, sig)?;
+        }
+        berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false)?;
+        Ok(())
+    }
+
+    /// Records, before sending it, a signal that will certainly end the container: if nobody is
+    /// left to reap it, its status is still known.
+    fn note_kill(&self, id: &str, sig: i32) -> Result<()> {
+        let _l = self.records.lock(id)?;
+        let mut fresh = self.records.load(id)?;
+        fresh.state.killed_by = sig;
+        self.records.save(&fresh)?;
+        Ok(())
+    }
+
+    /// Waits until the container is no longer running (its watcher records the exit), up to
+    /// `timeout`; true when it stopped.
+    pub fn wait_stopped(&self, id: &str, timeout: Option<std::time::Duration>) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            match self.get(id) {
+                Ok(r) if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") => {
+                }
+                _ => return true,
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// A `start` or `restart` by the user undoes an earlier `stop` for the restart policy. Saved
+    /// (the monitor that starts the container reads the record from disk).
+    pub fn user_started(&self, rec: &mut Record) -> Result<()> {
+        let _l = self.records.lock(&rec.id)?;
+        let mut fresh = self.records.load(&rec.id)?;
+        fresh.manually_stopped = false;
+        self.records.save(&fresh)?;
+        *rec = fresh;
+        Ok(())
+    }
+
+    /// `pause`/`unpause`: freezes or thaws the container's cgroup and records it, under its lock.
+    pub fn set_paused(&self, rec: &Record, paused: bool) -> Result<()> {
+        let _l = self.records.lock(&rec.id)?;
+        if paused {
+            berth_runtime::ops::pause(&self.runtime_root, &rec.id)?;
+        } else {
+            berth_runtime::ops::resume(&self.runtime_root, &rec.id)?;
+        }
+        let mut fresh = self.records.load(&rec.id)?;
+        fresh.state.status = if paused { "paused" } else { "running" }.into();
+        self.records.save(&fresh)?;
+        Ok(())
+    }
+
+    /// Docker's stop: the stop signal, then SIGKILL after the timeout.
+    pub fn stop(&self, rec: &mut Record, timeout: Option<u64>) -> Result<()> {
+        if !matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) {
+            return Ok(());
+        }
+        {
+            let _l = self.records.lock(&rec.id)?;
+            let mut fresh = self.records.load(&rec.id)?;
+            fresh.manually_stopped = true;
+            self.records.save(&fresh)?;
+        }
+        let sig = signal_number(&rec.stop_signal).unwrap_or(libc::SIGTERM);
+        let t = timeout.or(rec.stop_timeout).unwrap_or(10);
+        if rec.state.status == "paused" {
+            let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);
+        }
+        let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false);
+        if !self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(t))) {
+            self.note_kill(&rec.id, libc::SIGKILL)?;
+            let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
+        }
+        *rec = self.get(&rec.id)?;
+        Ok(())
+    }
+
+    /// `rm`: refuses a running container unless `force` (then kills it first).
+    pub fn remove(&self, what: &str, force: bool, volumes: bool) -> Result<String> {
+        let mut rec = self.get(what)?;
+        if matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) {
+            if !force {
+                return Err(EngineError::msg(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            {
+                let _l = self.records.lock(&rec.id)?;
+                if let Ok(mut fresh) = self.records.load(&rec.id) {
+                    fresh.manually_stopped = true;
+                    fresh.auto_remove = false;
+                    fresh.state.killed_by = libc::SIGKILL;
+                    self.records.save(&fresh)?;
+                }
+            }
+            let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
+            wait_watcher_gone(&rec.state);
+            rec = match self.get(&rec.id) {
+                Ok(r) => r,
+                Err(_) => return Ok(rec.id), // its watcher's --rm got there first
+            };
+        }
+        let _l = self.records.lock(&rec.id)?;
+        self.remove_files(&rec, volumes)?;
+        Ok(rec.id)
+    }
+}
+
+/// Waits (up to 5 s) for a detached container's watcher to finish its bookkeeping and exit, so
+/// `rm -f` returns with nothing of the container left running.
+fn wait_watcher_gone(st: &State) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while watcher_alive(st) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `SIGTERM`, `TERM`, `15` → the number (0 is no signal here).
+pub fn signal_number(s: &str) -> Option<i32> {
+    berth_sys::signal::parse_signal(s).filter(|n| *n > 0)
+}

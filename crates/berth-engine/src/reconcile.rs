@@ -1,0 +1,127 @@
+//! Reading containers so that the answer is the truth: a record whose watcher (monitor or keeper)
+//! is dead and whose init is gone is finished, holds whose owners died are undone, and what
+//! killed creates and removals left is cleaned, by every command that lists or reads one.
+
+use crate::container::Engine;
+use crate::error::Result;
+use crate::launch::unmount;
+use crate::record::{Record, RecordError, State};
+use berth_runtime::state::ContainerState;
+use std::fs;
+
+impl Engine {
+    /// Is the container's init alive (according to the runtime)?
+    pub fn init_alive(&self, rec: &Record) -> bool {
+        match ContainerState::load(&self.runtime_root, &rec.id) {
+            Ok(st) => st.init_alive(),
+            Err(_) => false,
+        }
+    }
+
+    /// Makes the record tell the truth after crashes and reboots: a container whose watcher is gone
+    /// and whose init is dead is exited, and its runtime container and mount are torn down.
+    pub fn reconcile(&self, rec: &mut Record) {
+        if rec.holds.iter().any(|h| !h.owner().alive()) {
+            if let Ok(_lock) = self.records.lock(&rec.id) {
+                if let Ok(mut fresh) = self.records.load(&rec.id) {
+                    self.release_dead_holds(&mut fresh);
+                    *rec = fresh;
+                }
+            }
+        }
+        if !rec.is_active() {
+            return;
+        }
+        let watching = watcher_alive(&rec.state);
+        if watching {
+            return;
+        }
+        let Ok(_lock) = self.records.lock(&rec.id) else {
+            return;
+        };
+        let Ok(fresh) = self.records.load(&rec.id) else {
+            return;
+        };
+        *rec = fresh;
+        if !matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) || watcher_alive(&rec.state)
+        {
+            return;
+        }
+        if self.init_alive(rec) {
+            return; // orphaned but running: `stop`/`rm -f` still reach it through the runtime
+        }
+        let st = ContainerState::load(&self.runtime_root, &rec.id).ok();
+        self.finish_watched(rec, st.as_ref(), None);
+        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
+        if rec.auto_remove {
+            // Its watcher died before it could: `--rm` still holds.
+            let _ = self.remove_files(rec, true);
+        }
+    }
+
+    /// Removes what crashes left without a record: directories of creates killed before their
+    /// first `meta.json` (older than a minute, so a create in progress is never touched) and
+    /// removals killed midway (`.rm-*`).
+    fn clean_orphans(&self) {
+        let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for id in self.records.orphans() {
+            let dir = self.records.dir(&id);
+            let old = fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < minute_ago);
+            if old && id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.remove_half_made(&id);
+                unmount(&self.rootfs(&id));
+                let _ = self.snapshots.remove(&id);
+                let _ = fs::remove_dir_all(&dir);
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stale = name.starts_with(".rm-")
+                    || name
+                        .strip_prefix(".new-")
+                        .is_some_and(|id| !self.records.staging_alive(id));
+                if stale {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+
+    /// Every container, reconciled.
+    pub fn list(&self) -> Vec<Record> {
+        self.clean_orphans();
+        // Staging whose owners died (killed pulls, commits, loads) goes with the next listing.
+        self.store.reclaim_staging();
+        let mut all = self.records.list();
+        for r in all.iter_mut() {
+            self.reconcile(r);
+        }
+        // Reconciling applies a `--rm` its dead watcher could not.
+        all.retain(|r| self.records.dir(&r.id).join("meta.json").exists());
+        all
+    }
+
+    pub fn get(&self, what: &str) -> Result<Record> {
+        let id = self.records.resolve(what)?;
+        let mut r = self.records.load(&id)?;
+        self.reconcile(&mut r);
+        if !self.records.dir(&id).join("meta.json").exists() {
+            return Err(RecordError::NoSuch(what.to_string()).into());
+        }
+        Ok(r)
+    }
+}
+
+/// Is someone still watching this container: its monitor, or the keeper that takes over when
+/// the monitor is killed?
+pub(crate) fn watcher_alive(st: &State) -> bool {
+    // A zombie (killed, not yet reaped) or a reused pid (after a reboot) is not watching.
+    berth_sys::process::alive(st.monitor_pid, st.monitor_start)
+        || berth_sys::process::alive(st.keeper_pid, st.keeper_start)
+}

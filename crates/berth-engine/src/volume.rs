@@ -220,18 +220,6 @@ pub fn clean_leftovers(e: &Engine) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn anonymous_names_are_64_hex() {
-        assert!(is_anonymous_name(&"ab".repeat(32)));
-        assert!(!is_anonymous_name("data"));
-        assert!(!is_anonymous_name(&"AB".repeat(32)));
-    }
-}
-
 /// The most `Volumes` an image may declare: each is a directory and a mount of its own.
 pub const MAX_IMAGE_VOLUMES: usize = 1024;
 
@@ -392,4 +380,16 @@ pub(crate) fn mount_tmpfs(mounts: &[String]) -> Result<Vec<(String, String)>> {
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_names_are_64_hex() {
+        assert!(is_anonymous_name(&"ab".repeat(32)));
+        assert!(!is_anonymous_name("data"));
+        assert!(!is_anonymous_name(&"AB".repeat(32)));
+    }
 }

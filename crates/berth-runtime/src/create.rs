@@ -97,60 +97,11 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     let bundle = Bundle::load(&opts.bundle)?;
     crate::trace("bundle loaded");
     let spec = &bundle.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::msg("config.json: process: missing"))?;
-    let terminal = process.terminal().unwrap_or(false);
-    let proxy = terminal && opts.console_socket.is_none() && opts.proxy_terminal;
-    if terminal && opts.console_socket.is_none() && !proxy {
-        crate::bail!("config.json: process.terminal is true: --console-socket is required");
-    }
-    if !terminal && opts.console_socket.is_some() {
-        crate::bail!("--console-socket given but process.terminal is false");
-    }
+    let terminal =
+        crate::spec::check_terminal(spec, opts.console_socket.is_some(), opts.proxy_terminal)?;
     let plan = Plan::from_spec(spec);
-    let unified = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.unified().as_ref());
-    if unified.is_some_and(|u| !u.is_empty()) && !hierarchy.is_v2() {
-        crate::bail!(
-            "invalid configuration: linux.resources.unified: needs cgroup v2 (this host is v1)"
-        );
-    }
-    if !plan.has_mount_ns() {
-        let linux = spec.linux().as_ref();
-        if linux
-            .and_then(|l| l.masked_paths().as_ref())
-            .is_some_and(|v| !v.is_empty())
-            || linux
-                .and_then(|l| l.readonly_paths().as_ref())
-                .is_some_and(|v| !v.is_empty())
-        {
-            crate::bail!("config.json: linux.maskedPaths/readonlyPaths: need a mount namespace");
-        }
-        if spec
-            .root()
-            .as_ref()
-            .and_then(|r| r.readonly())
-            .unwrap_or(false)
-        {
-            crate::bail!("config.json: root.readonly: needs a mount namespace");
-        }
-    }
-
-    std::fs::create_dir_all(&opts.root)
-        .with_ctx(|| format!("state root {}", opts.root.display()))?;
-    let dir = state::container_dir(&opts.root, &opts.id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            crate::bail!("container {:?} already exists", opts.id)
-        }
-        Err(e) => return Err(e).with_ctx(|| dir.display().to_string()),
-    }
+    crate::spec::check_for_host(spec, plan.has_mount_ns(), hierarchy.is_v2())?;
+    let dir = make_state_dir(&opts)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
         cgroup: None,
@@ -158,14 +109,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         shared_mount_rootfs: (!plan.has_mount_ns()).then(|| bundle.rootfs.clone()),
         unified: None,
     };
-
-    let cg_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let cg_path = cg_path.unwrap_or_else(|| default_cgroup_path(&opts.id));
-    let cgroup = berth_cgroups::Cgroup::new(hierarchy, &cg_path)?;
+    let cgroup = berth_cgroups::Cgroup::new(hierarchy, &cgroup_path(spec, &opts.id))?;
     // Without a user namespace or a joined mount namespace, the child sets up its mounts while we
     // create the cgroup (two cores, half the wait); it joins the cgroup when told.
     let early_clone = !hierarchy.is_v2()
@@ -175,30 +119,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     if !early_clone {
         make_cgroup(&cgroup, spec, &mut undo)?;
     }
-
-    let fifo = dir.join(state::EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
-    let fifo_fd = open_fifo(&fifo)?;
-    // The init sends the pty master to the console socket, or to us when we proxy the terminal.
-    let (console, proxy_end) = match (&opts.console_socket, proxy) {
-        (Some(p), _) if terminal => {
-            let sock = crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?;
-            (Some(sock), None)
-        }
-        (_, true) => {
-            let (theirs, ours) = crate::ttyproxy::socketpair()?;
-            (Some(theirs), Some(ours))
-        }
-        _ => (None, None),
-    };
-
-    // A pid namespace joined by path applies to our children: join it before the clone.
-    for (t, p) in &plan.join {
-        if *t == LinuxNamespaceType::Pid {
-            namespaces::setns(&namespaces::open_ns(p)?, *t, &p.display().to_string())?;
-        }
-    }
+    let fifo_fd = make_start_gate(&dir)?;
+    let (console, proxy_end) = connect_console(&opts, terminal)?;
+    join_pid_namespace(&plan)?;
     let bind_sources = if plan.new_user || plan.joins(LinuxNamespaceType::User) {
         crate::rootfs::open_bind_sources(spec, &bundle.dir)?
     } else {
@@ -256,33 +179,13 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     if early_clone {
         make_cgroup(&cgroup, spec, &mut undo)?;
     }
-
     if plan.new_user {
         namespaces::write_id_maps(pid, spec)?;
     }
     if !cgroup_join.by_child() && into.is_none() {
         cgroup.add_process(pid)?;
     }
-    // The child may have failed already (it sets up its mounts while we make the cgroup): its own
-    // message says why, better than the broken pipe our `Go` would meet.
-    if let Some(Msg::Failed(why)) = parent.try_recv() {
-        return Err(why.into_error());
-    }
-    let opened = if early_clone && cgroup_join.by_child() {
-        Some(crate::cgjoin::SelfJoin::open(&cgroup)?)
-    } else {
-        None
-    };
-    let sent = parent.send(&Msg::Go).and_then(|()| match &opened {
-        Some(o) => o.pass(&parent),
-        None => Ok(()),
-    });
-    if let Err(e) = sent {
-        return Err(match parent.try_recv() {
-            Some(Msg::Failed(why)) => why.into_error(),
-            _ => e,
-        });
-    }
+    send_go(&parent, &cgroup, early_clone && cgroup_join.by_child())?;
     crate::trace("go sent");
 
     let mut st = ContainerState {
@@ -300,40 +203,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     // renamed into place once it is ready.
     st.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
     st.stage(&opts.root)?;
-    loop {
-        match parent.recv()? {
-            Some(Msg::RunHooks) => {
-                let json =
-                    serde_json::to_vec(&st.to_oci_json(Status::Creating)).ctx("state json")?;
-                if let Some(h) = spec.hooks() {
-                    run_hooks("prestart", h.prestart(), &json)?;
-                    run_hooks("createRuntime", h.create_runtime(), &json)?;
-                }
-                parent.send(&Msg::HooksDone)?;
-            }
-            Some(Msg::Ready) => break,
-            Some(Msg::SeccompFd) => {
-                crate::notify::parent_forward(
-                    &parent,
-                    spec,
-                    pid,
-                    st.to_oci_json(Status::Creating),
-                )?;
-            }
-            Some(Msg::Failed(e)) => return Err(e.into_error()),
-            Some(m) => crate::bail!("container init: unexpected message {m:?}"),
-            None => crate::bail!("container init exited during set-up"),
-        }
-    }
+    wait_ready(&parent, &st, pid)?;
     // Sent by the init before `Ready`, so this never waits.
-    let master = match &proxy_end {
-        Some(sock) => Some(
-            crate::console::recv_master(sock)
-                .map_err(|e| Error::msg(e.to_string()))?
-                .0,
-        ),
-        None => None,
-    };
+    let master = proxy_end.as_ref().map(receive_master).transpose()?;
     st.commit(&opts.root)?;
     crate::trace("state saved");
     if let Some(pf) = &opts.pid_file {
@@ -345,6 +217,122 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         master,
         gate: fifo_fd,
     })
+}
+
+/// `<root>/<id>`, made exclusively: an existing id is an error.
+fn make_state_dir(opts: &CreateOptions) -> Result<PathBuf> {
+    std::fs::create_dir_all(&opts.root)
+        .with_ctx(|| format!("state root {}", opts.root.display()))?;
+    let dir = state::container_dir(&opts.root, &opts.id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::bail!("container {:?} already exists", opts.id)
+        }
+        Err(e) => Err(e).with_ctx(|| dir.display().to_string()),
+    }
+}
+
+/// The spec's `linux.cgroupsPath`, or runc's default for the id.
+fn cgroup_path(spec: &oci_spec::runtime::Spec, id: &str) -> String {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| default_cgroup_path(id))
+}
+
+/// `exec.fifo`, the start gate the init blocks on, held open read-write.
+fn make_start_gate(dir: &Path) -> Result<OwnedFd> {
+    let fifo = dir.join(state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+    open_fifo(&fifo)
+}
+
+/// Where the init sends the pty master: the console socket, or (proxying the terminal) our end
+/// of a socketpair, returned second.
+fn connect_console(
+    opts: &CreateOptions,
+    terminal: crate::spec::Terminal,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    use crate::spec::Terminal;
+    match (terminal, &opts.console_socket) {
+        (Terminal::Socket, Some(p)) => {
+            let sock = crate::console::connect_socket(p).map_err(|e| Error::msg(e.to_string()))?;
+            Ok((Some(sock), None))
+        }
+        (Terminal::Proxied, _) => {
+            let (theirs, ours) = crate::ttyproxy::socketpair()?;
+            Ok((Some(theirs), Some(ours)))
+        }
+        _ => Ok((None, None)),
+    }
+}
+
+/// A pid namespace joined by path applies to our children: joined before the clone.
+fn join_pid_namespace(plan: &Plan) -> Result<()> {
+    for (t, p) in &plan.join {
+        if *t == LinuxNamespaceType::Pid {
+            namespaces::setns(&namespaces::open_ns(p)?, *t, &p.display().to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the init to go on (with the cgroup's `tasks` files when it joins them itself). The
+/// init may have failed already (it sets up its mounts while we make the cgroup): its own
+/// message says why, better than the broken pipe our `Go` would meet.
+fn send_go(parent: &sync::Channel, cgroup: &berth_cgroups::Cgroup, pass_tasks: bool) -> Result<()> {
+    if let Some(Msg::Failed(why)) = parent.try_recv() {
+        return Err(why.into_error());
+    }
+    let opened = if pass_tasks {
+        Some(crate::cgjoin::SelfJoin::open(cgroup)?)
+    } else {
+        None
+    };
+    let sent = parent.send(&Msg::Go).and_then(|()| match &opened {
+        Some(o) => o.pass(parent),
+        None => Ok(()),
+    });
+    sent.map_err(|e| match parent.try_recv() {
+        Some(Msg::Failed(why)) => why.into_error(),
+        _ => e,
+    })
+}
+
+/// Serves the init until it is ready at the start gate: the runtime-side hooks when it asks, a
+/// seccomp listener to hand over; its failure becomes ours.
+fn wait_ready(parent: &sync::Channel, st: &ContainerState, pid: i32) -> Result<()> {
+    let spec = &st.config;
+    loop {
+        match parent.recv()? {
+            Some(Msg::RunHooks) => {
+                let json =
+                    serde_json::to_vec(&st.to_oci_json(Status::Creating)).ctx("state json")?;
+                if let Some(h) = spec.hooks() {
+                    run_hooks("prestart", h.prestart(), &json)?;
+                    run_hooks("createRuntime", h.create_runtime(), &json)?;
+                }
+                parent.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::SeccompFd) => {
+                crate::notify::parent_forward(parent, spec, pid, st.to_oci_json(Status::Creating))?;
+            }
+            Some(Msg::Failed(e)) => return Err(e.into_error()),
+            Some(m) => crate::bail!("container init: unexpected message {m:?}"),
+            None => crate::bail!("container init exited during set-up"),
+        }
+    }
+}
+
+/// The pty master the init sent to our end of the proxy socketpair.
+fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
+    crate::console::recv_master(sock)
+        .map(|(m, _)| m)
+        .map_err(|e| Error::msg(e.to_string()))
 }
 
 fn make_cgroup(

@@ -71,6 +71,70 @@ pub fn load_config(path: &Path) -> Result<Spec> {
     serde_json::from_slice(&buf).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
 }
 
+/// How the container's terminal reaches whoever created it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
+    /// No terminal.
+    None,
+    /// The pty master goes to `--console-socket`.
+    Socket,
+    /// The creator proxies the terminal itself (a foreground `run`).
+    Proxied,
+}
+
+/// Checks `process.terminal` against the console socket given (or the creator's offer to proxy).
+pub fn check_terminal(spec: &Spec, socket: bool, can_proxy: bool) -> Result<Terminal> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("config.json: process: missing"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    match (terminal, socket, can_proxy) {
+        (true, true, _) => Ok(Terminal::Socket),
+        (true, false, true) => Ok(Terminal::Proxied),
+        (true, false, false) => {
+            crate::bail!("config.json: process.terminal is true: --console-socket is required")
+        }
+        (false, true, _) => crate::bail!("--console-socket given but process.terminal is false"),
+        (false, false, _) => Ok(Terminal::None),
+    }
+}
+
+/// Checks what the spec asks of this host: v2-only resources on a v1 host, paths that need a
+/// mount namespace of the container's own.
+pub fn check_for_host(spec: &Spec, own_mount_ns: bool, cgroup_v2: bool) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let unified = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.unified().as_ref());
+    if unified.is_some_and(|u| !u.is_empty()) && !cgroup_v2 {
+        crate::bail!(
+            "invalid configuration: linux.resources.unified: needs cgroup v2 (this host is v1)"
+        );
+    }
+    if own_mount_ns {
+        return Ok(());
+    }
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .is_some_and(|v| !v.is_empty());
+    let readonly = linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .is_some_and(|v| !v.is_empty());
+    if masked || readonly {
+        crate::bail!("config.json: linux.maskedPaths/readonlyPaths: need a mount namespace");
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        crate::bail!("config.json: root.readonly: needs a mount namespace");
+    }
+    Ok(())
+}
+
 /// Which namespaces the spec asks for: new (no path) or joined (path).
 pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>> {
     let nss = spec.linux().as_ref()?.namespaces().as_ref()?;

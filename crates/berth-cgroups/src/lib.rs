@@ -1,6 +1,7 @@
 //! berth-cgroups: one container's cgroup on cgroup v1 (hybrid hosts included) or v2, behind one
 //! type, [`Cgroup`]. It creates, limits, joins, freezes, measures, signals and removes a cgroup;
 //! it never decides what the limits are (that is the runtime's spec) and never forks processes.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 mod cgroupfs;
 mod convert;

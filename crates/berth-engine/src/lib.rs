@@ -1,6 +1,7 @@
 //! berth's engine: containers as users see them. An image and Docker's flags become a record, a
 //! snapshot, an OCI spec and a runtime container; a foreground `run` or a detached monitor watches
 //! it, logs its output, records its exit and cleans up. It parses no command line and prints nothing.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod attach;
 pub mod changes;

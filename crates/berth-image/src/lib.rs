@@ -1,5 +1,6 @@
 //! berth's image layer: blobs by digest, the registry client, safe layer unpacking, the layer store
 //! and overlay snapshots. It hands callers lists of mounts and never runs a process.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod archive;
 pub mod content;

@@ -1,6 +1,7 @@
 //! Test harness for driving an OCI runtime binary through runc's command line.
 //! It owns temporary bundles, a per-test `--root`, and the leak checks that run after
 //! every test; it must never link against the runtime under test (only run its binary).
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod bundle;
 pub mod cgroup;

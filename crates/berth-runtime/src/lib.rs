@@ -2,6 +2,10 @@
 //! It owns namespaces, the root filesystem, cgroups (through `berth-cgroups`), capabilities,
 //! seccomp (through `berth-seccomp`), hooks, the console and one container's state. It knows
 //! nothing of images, registries or networks.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
+
+// The binary's command line (Cargo has no binary-only dependencies).
+use clap as _;
 
 pub mod cgjoin;
 pub mod console;

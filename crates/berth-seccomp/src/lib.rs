@@ -2,6 +2,7 @@
 //! BPF program (pure Rust, no libseccomp) and installs it on the calling thread.
 //! [`compile`] validates and makes no syscalls; only [`Filter::install`] touches the
 //! kernel, and it never sets no_new_privs or capabilities: that is the caller's job.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 mod arch;
 mod bpf;

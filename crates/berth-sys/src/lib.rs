@@ -2,6 +2,7 @@
 //! start time, so a reused pid is never mistaken for the process that left a mark), RFC 3339
 //! time, sizes and signal names as Docker and runc read them. Nothing here knows of containers,
 //! images or command lines.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod process;
 pub mod root;

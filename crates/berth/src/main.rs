@@ -1,5 +1,6 @@
 //! `berth`: Docker's everyday commands without a daemon. This file parses the command line and
 //! dispatches; each command's work lives in the library crates, its printing in the modules here.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 mod changecmd;
 mod containercmd;

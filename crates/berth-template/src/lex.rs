@@ -301,7 +301,10 @@ impl Lexer<'_> {
             return self.error("comment ends before closing delimiter".into());
         }
         if self.emit_comments {
+            let newlines = self.input[self.start..self.pos].matches('\n').count();
             self.emit(Kind::Comment);
+            self.line += newlines;
+            self.start_line = self.line;
         }
         if trim {
             self.pos += 2;
@@ -372,11 +375,11 @@ impl Lexer<'_> {
                 self.paren_depth += 1;
             }
             ')' => {
-                self.emit(Kind::RightParen);
                 self.paren_depth -= 1;
                 if self.paren_depth < 0 {
-                    return self.error(format!("unexpected right paren {}", rune_name(c)));
+                    return self.error("unexpected right paren".into());
                 }
+                self.emit(Kind::RightParen);
             }
             c if c.is_ascii() && !c.is_ascii_control() => self.emit(Kind::Char),
             c => {

@@ -28,6 +28,7 @@ mod gofmt;
 mod lex;
 mod literal;
 mod parse;
+mod quote;
 mod tabwriter;
 mod value;
 

@@ -192,3 +192,31 @@ pub(crate) fn sharp(num: &str, mut digits: i64) -> String {
     out.push_str(tail);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format;
+
+    #[test]
+    fn shortest_g_switches_to_exponent_at_six_digits_as_go_does() {
+        assert_eq!(format(123456.0, 'g', -1), "123456");
+        assert_eq!(format(1234567.0, 'g', -1), "1.234567e+06");
+        assert_eq!(format(1e6, 'g', -1), "1e+06");
+        assert_eq!(format(0.0001, 'g', -1), "0.0001");
+        assert_eq!(format(0.00001, 'g', -1), "1e-05");
+        assert_eq!(format(0.0, 'g', -1), "0");
+        assert_eq!(format(-0.5, 'g', -1), "-0.5");
+    }
+
+    #[test]
+    fn fixed_precision_verbs_round_like_strconv() {
+        assert_eq!(format(1.23456, 'f', 2), "1.23");
+        assert_eq!(format(2.5, 'f', 0), "2");
+        assert_eq!(format(1234.5678, 'e', 6), "1.234568e+03");
+        assert_eq!(format(0.0, 'e', 2), "0.00e+00");
+        assert_eq!(format(1234.5678, 'g', 3), "1.23e+03");
+        assert_eq!(format(100.0, 'g', 3), "100");
+        assert_eq!(format(1e21, 'f', -1), "1000000000000000000000");
+        assert_eq!(format(f64::INFINITY, 'g', -1), "+Inf");
+    }
+}

@@ -300,3 +300,103 @@ pub(crate) fn parse_number(text: &str) -> Result<Number, String> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_number, unquote, unquote_char};
+
+    /// Go's `numberTests` (parse_test.go): which of int, uint and float a literal is.
+    #[test]
+    fn go_number_vectors_classify_as_go_does() {
+        let cases: &[(&str, bool, bool, bool, i64, f64)] = &[
+            ("0", true, true, true, 0, 0.0),
+            ("-0", true, true, true, 0, 0.0),
+            ("73", true, true, true, 73, 73.0),
+            ("7_3", true, true, true, 73, 73.0),
+            ("0b10_010_01", true, true, true, 73, 73.0),
+            ("0B10_010_01", true, true, true, 73, 73.0),
+            ("073", true, true, true, 0o73, 59.0),
+            ("0o73", true, true, true, 0o73, 59.0),
+            ("0O73", true, true, true, 0o73, 59.0),
+            ("0x73", true, true, true, 0x73, 115.0),
+            ("0X73", true, true, true, 0x73, 115.0),
+            ("0x7_3", true, true, true, 0x73, 115.0),
+            ("-73", true, false, true, -73, -73.0),
+            ("+73", true, false, true, 73, 73.0),
+            ("100", true, true, true, 100, 100.0),
+            ("1e9", true, true, true, 1_000_000_000, 1e9),
+            ("-1e9", true, false, true, -1_000_000_000, -1e9),
+            ("-1.2", false, false, true, 0, -1.2),
+            ("1e19", false, true, true, 0, 1e19),
+            ("1e1_9", false, true, true, 0, 1e19),
+            ("1E19", false, true, true, 0, 1e19),
+            ("-1e19", false, false, true, 0, -1e19),
+            ("0x_1p4", true, true, true, 16, 16.0),
+            ("0X_1P4", true, true, true, 16, 16.0),
+            ("0x_1p-4", false, false, true, 0, 1.0 / 16.0),
+            ("0123", true, true, true, 0o123, 83.0),
+            ("-0x0", true, true, true, 0, 0.0),
+            ("0xdeadbeef", true, true, true, 0xdead_beef, 3_735_928_559.0),
+            ("0xef", true, true, true, 0xef, 239.0),
+        ];
+        for &(text, is_int, is_uint, is_float, i, f) in cases {
+            let n = parse_number(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                (n.is_int, n.is_uint, n.is_float),
+                (is_int, is_uint, is_float),
+                "{text}"
+            );
+            if is_int {
+                assert_eq!(n.int, i, "{text}");
+            }
+            assert_eq!(n.float, f, "{text}");
+        }
+        for bad in [
+            "+-2",
+            "0x123.",
+            "1e.",
+            "0xi.",
+            "1+2.",
+            "99999999999999999999",
+        ] {
+            assert!(parse_number(bad).is_err(), "{bad}");
+        }
+        assert!(parse_number("4i").unwrap_err().contains("not supported"));
+    }
+
+    #[test]
+    fn go_character_constants_are_integers() {
+        for (text, v) in [
+            ("'a'", 97),
+            ("'\\n'", 10),
+            ("'\\\\'", 92),
+            ("'\\''", 39),
+            ("'\\xFF'", 255),
+            ("'パ'", 0x30d1),
+            ("'\\u30d1'", 0x30d1),
+            ("'\\U000030d1'", 0x30d1),
+        ] {
+            assert_eq!(unquote_char(text).unwrap().int, v, "{text}");
+        }
+        assert_eq!(
+            unquote_char("'xx'").unwrap_err(),
+            "malformed character constant: 'xx'"
+        );
+        assert_eq!(
+            unquote_char("'433937734937734969526500969526500'").unwrap_err(),
+            "malformed character constant: '433937734937734969526500969526500'"
+        );
+    }
+
+    #[test]
+    fn strings_unquote_with_go_escapes() {
+        assert_eq!(
+            unquote(r#""a\tb\x41\101\u00e9\U0001F600\"""#).unwrap(),
+            "a\tbAAé😀\""
+        );
+        assert_eq!(unquote("`raw\\n\r`").unwrap(), "raw\\n");
+        for bad in [r#""\q""#, r#""\'""#, r#""\400""#, r#""\ud800""#, r#""\x4""#] {
+            assert_eq!(unquote(bad).unwrap_err(), "invalid syntax", "{bad}");
+        }
+    }
+}

@@ -116,3 +116,36 @@ impl Writer<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{align, MIN_WIDTH, PADDING};
+
+    fn docker(s: &str) -> String {
+        align(s, MIN_WIDTH, PADDING)
+    }
+
+    #[test]
+    fn columns_are_the_widest_cell_plus_padding_but_at_least_min_width() {
+        assert_eq!(
+            docker("A\tB\nlonger-cell-here\tx\n"),
+            "A                  B\nlonger-cell-here   x\n"
+        );
+        assert_eq!(docker("a\tb\n"), "a         b\n");
+    }
+
+    #[test]
+    fn a_line_without_the_column_ends_the_block() {
+        assert_eq!(
+            docker("aaaaaaaaaaaa\tx\nno tabs\nb\ty\n"),
+            "aaaaaaaaaaaa   x\nno tabs\nb         y\n"
+        );
+    }
+
+    #[test]
+    fn trailing_cells_are_not_padded_and_empty_text_stays_empty() {
+        assert_eq!(docker("x\t\n"), "x         \n");
+        assert_eq!(docker(""), "");
+        assert_eq!(docker("no newline"), "no newline");
+    }
+}

@@ -2,7 +2,8 @@
 //! Docker's extra functions and its table/json output conventions ([`Format`]).
 //! It parses and executes templates and formats rows; it never prints, reads files or
 //! calls out. Errors carry Go's messages and positions; no input panics or recurses without
-//! bound.
+//! bound. The README beside this crate lists what is supported, the data model (how JSON maps
+//! to Go's types) and the few deliberate differences from Go.
 //!
 //! ```
 //! use berth_template::{Format, Template};

@@ -4,6 +4,7 @@
 # `sleep` containers held at once with the monitors' total RSS.
 #
 #   bench/run.sh              # RUNS=30 CYCLES=1000 DETACHED=200 by default
+#   BERTH_BASELINE=/path/to/older/berth bench/run.sh   # also times an older build in the same run
 # Needs (as root): busybox-static podman runc docker.io hyperfine. State lives on a tmpfs-free
 # journaled ext4 loop mount, like the image benchmark.
 set -euo pipefail
@@ -17,6 +18,7 @@ MNT=$WORK/mnt
 cleanup() {
     set +e
     [ -x "${BERTH:-}" ] && $BERTH $BR rm -f $($BERTH $BR ps -aq 2>/dev/null) >/dev/null 2>&1
+    [ -n "${BERTH_BASELINE:-}" ] && $BERTH_BASELINE $BR0 rm -f $($BERTH_BASELINE $BR0 ps -aq 2>/dev/null) >/dev/null 2>&1
     [ -n "${DOCKERD_PID:-}" ] && kill "$DOCKERD_PID" && wait "$DOCKERD_PID" 2>/dev/null
     podman $PR system reset -f >/dev/null 2>&1
     grep -F " $MNT" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
@@ -32,6 +34,7 @@ mkfs.ext4 -q -F "$WORK/disk.img"
 mkdir -p "$MNT"
 mount -o loop "$WORK/disk.img" "$MNT"
 BR="--root $MNT/berth --runroot $WORK/run/berth"
+BR0="--root $MNT/berth0 --runroot $WORK/run/berth0"
 PR="--root $MNT/podman --runroot $WORK/run/podman --runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 
 echo "== a busybox image, the same in all three"
@@ -41,6 +44,7 @@ for a in sh true sleep cat echo ls; do ln -s busybox "$WORK/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
 tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
 $BERTH $BR import "$WORK/rootfs.tar" busybox:latest >/dev/null
+[ -n "${BERTH_BASELINE:-}" ] && $BERTH_BASELINE $BR0 import "$WORK/rootfs.tar" busybox:latest >/dev/null
 $BERTH $BR save -o "$WORK/busybox.tar" busybox:latest
 podman $PR load -q -i "$WORK/busybox.tar" >/dev/null
 
@@ -57,6 +61,7 @@ fi
 echo "== run --rm --network none busybox true"
 cmds=(-n berth "$BERTH $BR run --rm --network none busybox true"
       -n podman "podman $PR run --rm --network none busybox true")
+[ -n "${BERTH_BASELINE:-}" ] && cmds+=(-n berth-baseline "$BERTH_BASELINE $BR0 run --rm --network none busybox true")
 [ -n "$DOCKER" ] && cmds+=(-n docker "$DOCKER run --rm --network none busybox true")
 hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
 
@@ -73,17 +78,26 @@ echo "== $DETACHED detached sleep containers"
 start=$(date +%s.%N)
 for i in $(seq "$DETACHED"); do $BERTH $BR run -d --network none busybox sleep 600 >/dev/null; done
 end=$(date +%s.%N)
-pids=$(pgrep -x berth-monitor || true)
-n=$(echo "$pids" | wc -w)
-rss=0; pss=0
-for p in $pids; do
-    r=$(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup"); rss=$((rss + r))
-    s=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup"); pss=$((pss + s))
-done
-echo "   started $DETACHED in $(echo "$end - $start" | bc) s; monitors: $n; total RSS $((rss / 1024)) MiB ($((rss / n)) KiB each), total PSS $((pss / 1024)) MiB"
+# Each detached container has a monitor (its parent, the copy loop) and a keeper (a subreaper
+# above it that takes over if the monitor is killed): both are counted.
+rss_of() {
+    local rss=0 pss=0 n=0 r s
+    for p in $(pgrep -x "$1" || true); do
+        r=$(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup"); rss=$((rss + r))
+        s=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup"); pss=$((pss + s))
+        n=$((n + 1))
+    done
+    echo "$n $rss $pss"
+}
+read -r n rss pss < <(rss_of berth-monitor)
+read -r kn krss kpss < <(rss_of berth-keeper)
+echo "   started $DETACHED in $(echo "$end - $start" | bc) s"
+echo "   monitors: $n, total RSS $((rss / 1024)) MiB ($((rss / (n > 0 ? n : 1))) KiB each), PSS $((pss / 1024)) MiB"
+echo "   keepers:  $kn, total RSS $((krss / 1024)) MiB ($((krss / (kn > 0 ? kn : 1))) KiB each), PSS $((kpss / 1024)) MiB"
+echo "   per container: $(((rss + krss) / (n > 0 ? n : 1))) KiB RSS, $(((pss + kpss) / (n > 0 ? n : 1))) KiB PSS"
 rm_start=$(date +%s.%N)
 $BERTH $BR rm -f $($BERTH $BR ps -aq) >/dev/null
 rm_end=$(date +%s.%N)
 echo "   rm -f of all $DETACHED took $(echo "$rm_end - $rm_start" | bc) s"
-live_monitors=$(ps -eo stat=,comm= | awk '$2 == "berth-monitor" && $1 !~ /Z/' | wc -l)
+live_monitors=$(ps -eo stat=,comm= | awk '($2 == "berth-monitor" || $2 == "berth-keeper") && $1 !~ /Z/' | wc -l)
 echo "   after rm -f: containers $($BERTH $BR ps -aq | wc -l), live monitors $live_monitors (exited ones may wait for pid 1 to reap them), mounts $(grep -c "$MNT/berth/containers" /proc/self/mountinfo || true)"

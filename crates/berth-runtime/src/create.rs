@@ -221,7 +221,8 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
 
 /// `<root>/<id>`, made exclusively: an existing id is an error.
 fn make_state_dir(opts: &CreateOptions) -> Result<PathBuf> {
-    std::fs::create_dir_all(&opts.root)
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&opts.root)
         .with_ctx(|| format!("state root {}", opts.root.display()))?;
     let dir = state::container_dir(&opts.root, &opts.id);
     match std::fs::create_dir(&dir) {

@@ -664,6 +664,8 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
         })
         .transpose()?;
     let mut entries = berth_engine::logs::read_all(&path);
+    // What -f goes on from: everything read now, shown or filtered out.
+    let read = entries.len();
     if let Some(t) = since {
         entries.retain(|x| crate::format::parse_rfc3339(&x.time).is_some_and(|et| et >= t));
     }
@@ -688,7 +690,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
     };
     entries.iter().for_each(print);
     if a.follow {
-        let mut seen = berth_engine::logs::read_all(&path).len();
+        let mut seen = read;
         loop {
             let all = berth_engine::logs::read_all(&path);
             if all.len() > seen {

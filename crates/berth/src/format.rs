@@ -1,7 +1,9 @@
 //! How berth prints things the way Docker does: decimal sizes (`4.26MB`), ages (`2 days ago`),
-//! padded tables, and the small part of Go's templates people put in `--format`.
+//! padded tables, and `--format` (Go templates, through `berth-template`).
 
+use berth_template::{Format, MissingKey, Template};
 use serde_json::Value;
+use std::collections::HashMap;
 
 pub use berth_sys::units::human_size;
 
@@ -55,93 +57,38 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Prints rows (JSON objects) with `--format` when given, else as a table of `columns`
-/// (header, key) — the shape of every listing command.
+/// Prints rows (JSON objects) in Docker's `--format` (a Go template, `table …` with a header
+/// row, or `json`), by default as a table of `columns` (header, key) — the shape of every
+/// listing command.
 pub fn print_rows(
     rows: &[Value],
     format: Option<&str>,
     columns: &[(&str, &str)],
 ) -> Result<(), String> {
-    if let Some(f) = format {
-        for r in rows {
-            println!("{}", render(f, r)?);
-        }
-        return Ok(());
-    }
-    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .collect();
-    print_table(&header, &table);
+    let default = format!(
+        "table {}",
+        columns
+            .iter()
+            .map(|(_, k)| format!("{{{{.{k}}}}}"))
+            .collect::<Vec<_>>()
+            .join("\t")
+    );
+    let f = Format::with_default(format.unwrap_or(""), &default).map_err(|e| e.to_string())?;
+    let headers: HashMap<&str, &str> = columns.iter().map(|(h, k)| (*k, *h)).collect();
+    print!(
+        "{}",
+        f.render_rows(rows, &headers).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
-/// Renders a Go-template-like `--format` against a JSON object: `{{.Field}}`, `{{json .}}`,
-/// `{{json .Field}}`, and `table` prefix (handled by the caller via `is_table`). `\t` becomes a tab.
+/// Renders Docker's inspect `--format` against one document: a Go template in which an
+/// unknown key is an error, as in Docker.
 pub fn render(template: &str, v: &Value) -> Result<String, String> {
-    let t = template
-        .strip_prefix("table")
-        .map(str::trim_start)
-        .unwrap_or(template);
-    let t = t.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = t.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .ok_or_else(|| format!("template {template:?}: unclosed action"))?
-            + start;
-        let action = rest[start + 2..end].trim();
-        out.push_str(
-            &eval(action, v)
-                .ok_or_else(|| format!("template {template:?}: can't evaluate {action:?}"))?,
-        );
-        rest = &rest[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn lookup<'a>(path: &str, v: &'a Value) -> Option<&'a Value> {
-    if path == "." {
-        return Some(v);
-    }
-    let mut cur = v;
-    for part in path.trim_start_matches('.').split('.') {
-        cur = cur.get(part)?;
-    }
-    Some(cur)
-}
-
-fn eval(action: &str, v: &Value) -> Option<String> {
-    if let Some(arg) = action.strip_prefix("json ") {
-        return serde_json::to_string(lookup(arg.trim(), v)?).ok();
-    }
-    if !action.starts_with('.') {
-        return None;
-    }
-    Some(match lookup(action, v)? {
-        Value::String(s) => s.clone(),
-        Value::Null => "<no value>".into(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter()
-                .map(|x| x
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| x.to_string()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        other => other.to_string(),
-    })
+    let t = Template::parse(template)
+        .map_err(|e| format!("template parsing error: {e}"))?
+        .missing_key(MissingKey::Error);
+    t.execute(v).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -161,7 +108,7 @@ mod tests {
             "busybox:latest"
         );
         assert_eq!(
-            render("table {{.Repository}}\\t{{json .Labels}}", &v).unwrap(),
+            render("{{.Repository}}\t{{json .Labels}}", &v).unwrap(),
             "busybox\t{\"a\":\"b\"}"
         );
         assert!(render("{{.Nope}}", &v).is_err());

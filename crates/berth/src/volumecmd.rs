@@ -1,7 +1,7 @@
 //! `volume create|ls|inspect|rm|prune`: Docker's flags and output for local volumes. Parsing and
 //! printing only; `berth_engine::volume` does the work.
 
-use crate::format::{human_size, print_table, render};
+use crate::format::{human_size, print_rows, render};
 use crate::{CliError, CliResult, Ctx};
 use berth_engine::volume::{self, Volume};
 use berth_engine::Engine;
@@ -159,20 +159,13 @@ fn ls(e: &Engine, a: LsArgs) -> CliResult {
         }
         return Ok(0);
     }
-    if let Some(t) = a.format.as_deref().filter(|t| *t != "table") {
-        for v in &vols {
-            println!(
-                "{}",
-                render(t, &ls_json(v)).map_err(|m| CliError::new(m, 1))?
-            );
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = vols
-        .iter()
-        .map(|v| vec!["local".to_string(), v.name.clone()])
-        .collect();
-    print_table(&["DRIVER", "VOLUME NAME"], &rows);
+    let rows: Vec<Value> = vols.iter().map(ls_json).collect();
+    print_rows(
+        &rows,
+        a.format.as_deref(),
+        &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
+    )
+    .map_err(|m| CliError::new(m, 1))?;
     Ok(0)
 }
 

@@ -80,7 +80,15 @@ fn monitor_killed_then_ps_tells_the_truth_once_the_container_dies() {
         "it still runs, and berth says so"
     );
     wait_until("the orphaned init exits", SECS_10, || !pid_alive(pid));
-    assert_eq!(state(&sb, "orphan"), "orphan exited\n");
+    // The keeper, now its parent, records the exit a moment later.
+    wait_until("ps says it exited", SECS_10, || {
+        state(&sb, "orphan") == "orphan exited\n"
+    });
+    assert_eq!(
+        sb.exit_state("orphan"),
+        ("exited".into(), 0),
+        "its real status"
+    );
     let v = sb.inspect("orphan");
     assert_eq!(
         (v["State"]["Running"].as_bool(), v["State"]["Pid"].as_i64()),

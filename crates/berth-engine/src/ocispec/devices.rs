@@ -137,3 +137,119 @@ fn allow(
         .access(access)
         .build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &str, container: &str, access: &str) -> DeviceRequest {
+        DeviceRequest {
+            host: host.into(),
+            container: container.into(),
+            access: access.into(),
+        }
+    }
+
+    fn rule(r: &LinuxDeviceCgroup) -> (bool, Option<LinuxDeviceType>, Option<i64>, Option<i64>) {
+        (r.allow(), r.typ(), r.major(), r.minor())
+    }
+
+    #[test]
+    fn device_flag_forms_parse() {
+        let null = "/dev/null";
+        assert_eq!(parse_device(null).unwrap(), request(null, null, "rwm"));
+        assert_eq!(
+            parse_device("/dev/null:rw").unwrap(),
+            request(null, null, "rw")
+        );
+        assert_eq!(
+            parse_device("/dev/null:/dev/x").unwrap(),
+            request(null, "/dev/x", "rwm")
+        );
+        let full = parse_device("/dev/null:/dev/x:r").unwrap();
+        assert_eq!(full, request(null, "/dev/x", "r"));
+    }
+
+    #[test]
+    fn bad_device_flags_are_refused_naming_them() {
+        let err = |d: &str| parse_device(d).unwrap_err().to_string();
+        assert_eq!(
+            err("/dev/null:/a:r:w"),
+            r#"invalid --device "/dev/null:/a:r:w""#
+        );
+        let expected = r#": expected /dev/host[:/dev/container[:rwm]]"#;
+        for bad in ["null", "", "/dev/null:x", "/dev/null:/dev/x:rwx"] {
+            assert_eq!(err(bad), format!("invalid --device {bad:?}{expected}"));
+        }
+    }
+
+    #[test]
+    fn a_device_node_copies_the_host_nodes_numbers_mode_and_owner() {
+        let d = host_devices(&["/dev/null:/dev/mynull:rw".into()]).unwrap();
+        let node = &d[0].node;
+        assert_eq!(node.path().to_str(), Some("/dev/mynull"));
+        assert_eq!(
+            (node.typ(), node.major(), node.minor()),
+            (LinuxDeviceType::C, 1, 3)
+        );
+        assert_eq!(
+            (node.file_mode(), node.uid(), node.gid()),
+            (Some(0o666), Some(0), Some(0))
+        );
+        let want = (true, Some(LinuxDeviceType::C), Some(1), Some(3));
+        assert_eq!(rule(&d[0].rule), want);
+        assert_eq!(d[0].rule.access().as_deref(), Some("rw"));
+    }
+
+    #[test]
+    fn a_missing_device_keeps_the_io_error() {
+        use std::error::Error;
+        let e = host_devices(&["/dev/berth-none".into()]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("--device /dev/berth-none: "),
+            "{e}"
+        );
+        let io = e
+            .source()
+            .unwrap()
+            .downcast_ref::<std::io::Error>()
+            .unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_directory_is_not_a_device() {
+        let e = host_devices(&["/".into()]).unwrap_err().to_string();
+        assert_eq!(e, "--device /: not a device node");
+    }
+
+    #[test]
+    fn the_cgroup_denies_all_then_allows_dockers_list_and_each_device() {
+        let devices = host_devices(&["/dev/null:/dev/n:r".into()]).unwrap();
+        let rules = cgroup_rules(false, &devices).unwrap();
+        assert_eq!(rule(&rules[0]), (false, None, None, None));
+        assert_eq!(rules[0].access().as_deref(), Some("rwm"));
+        let c = Some(LinuxDeviceType::C);
+        let allowed: Vec<_> = rules[1..11].iter().map(rule).collect();
+        let want: Vec<_> = DEFAULT_ALLOWED
+            .iter()
+            .map(|&(major, minor)| (true, c, Some(major), Some(minor)))
+            .collect();
+        assert_eq!(allowed, want);
+        assert!(rules[1..11]
+            .iter()
+            .all(|r| r.access().as_deref() == Some("rwm")));
+        assert_eq!(rules.len(), 12);
+        assert_eq!(rules[11].access().as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn privileged_allows_every_device() {
+        let rules = cgroup_rules(true, &[]).unwrap();
+        assert_eq!(
+            rules.iter().map(rule).collect::<Vec<_>>(),
+            [(true, None, None, None)]
+        );
+        assert_eq!(rules[0].access().as_deref(), Some("rwm"));
+    }
+}

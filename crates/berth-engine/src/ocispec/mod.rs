@@ -94,3 +94,143 @@ fn from_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
 mod equivalence;
 #[cfg(test)]
 mod legacy;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::EngineError;
+    use std::path::Path;
+
+    /// A `SpecInput` for `o`: `sh` in /srv as uid 1000 (gid 100, groups 10 and 20).
+    pub(super) fn input(o: &RunOptions) -> SpecInput<'_> {
+        SpecInput {
+            opts: o,
+            args: vec!["sh".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/srv".into(),
+            user: ResolvedUser {
+                uid: 1000,
+                gid: 100,
+                additional_gids: vec![10, 20],
+                home: "/home/u".into(),
+            },
+            hostname: "c0ffee".into(),
+            container_dir: Path::new("/var/lib/berth/containers/c0ffee"),
+            cgroup_path: "/berth-c0ffee".into(),
+            mounts: &[],
+            tmpfs: Vec::new(),
+        }
+    }
+
+    /// Most flags at once.
+    fn busy() -> RunOptions {
+        RunOptions {
+            cap_add: vec!["NET_ADMIN".into()],
+            security_opts: vec!["no-new-privileges=false".into()],
+            ulimits: vec!["nproc=50".into()],
+            devices: vec!["/dev/null:/dev/mynull:rw".into()],
+            memory: Some(256 << 20),
+            cpus: Some(1.0),
+            pids_limit: Some(64),
+            blkio_weight: Some(300),
+            read_only: true,
+            init: true,
+            tty: true,
+            network: "none".into(),
+            ..RunOptions::default()
+        }
+    }
+
+    #[test]
+    fn spec_names_its_version_root_hostname_and_cgroup() {
+        let s = spec(&input(&RunOptions::default())).unwrap();
+        assert_eq!(s.version(), "1.1.0");
+        let root = s.root().as_ref().unwrap();
+        assert_eq!(
+            (root.path().to_str(), root.readonly()),
+            (Some("rootfs"), Some(false))
+        );
+        assert_eq!(s.hostname().as_deref(), Some("c0ffee"));
+        let linux = s.linux().as_ref().unwrap();
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/berth-c0ffee"))
+        );
+        assert_eq!(s.annotations().as_ref().map(|a| a.len()), Some(0));
+    }
+
+    #[test]
+    fn read_only_makes_the_root_read_only() {
+        let o = RunOptions {
+            read_only: true,
+            ..RunOptions::default()
+        };
+        let s = spec(&input(&o)).unwrap();
+        assert_eq!(s.root().as_ref().unwrap().readonly(), Some(true));
+    }
+
+    #[test]
+    fn init_asks_the_runtime_for_its_init() {
+        let o = RunOptions {
+            init: true,
+            ..RunOptions::default()
+        };
+        let s = spec(&input(&o)).unwrap();
+        let annotations = s.annotations().as_ref().unwrap();
+        let init = annotations.get(berth_runtime::init::INIT_ANNOTATION);
+        assert_eq!(init.map(String::as_str), Some("true"));
+    }
+
+    #[test]
+    fn spec_round_trips_and_the_runtime_accepts_it() {
+        for o in [RunOptions::default(), busy()] {
+            let s = spec(&input(&o)).unwrap();
+            let written = serde_json::to_vec(&s).unwrap();
+            let read: Spec = serde_json::from_slice(&written).unwrap();
+            assert_eq!(read, s);
+            let filter = berth_runtime::spec::validate(&read).unwrap();
+            assert!(filter.is_some(), "the default seccomp profile compiles");
+        }
+    }
+
+    #[test]
+    fn the_first_bad_flag_is_the_error_in_part_order() {
+        let mut o = RunOptions {
+            cap_add: vec!["bogus".into()],
+            ulimits: vec!["nofile".into()],
+            network: "mynet".into(),
+            devices: vec!["null".into()],
+            memory: Some(1),
+            ..RunOptions::default()
+        };
+        let mut errors = Vec::new();
+        for _ in 0..5 {
+            errors.push(spec(&input(&o)).unwrap_err().to_string());
+            match errors.len() {
+                1 => o.cap_add.clear(),
+                2 => o.ulimits.clear(),
+                3 => o.network.clear(),
+                _ => o.devices.clear(),
+            }
+        }
+        let starts: Vec<&str> = errors.iter().map(|e| &e[..e.find(' ').unwrap()]).collect();
+        assert_eq!(
+            starts,
+            ["invalid", "invalid", "network", "invalid", "Minimum"]
+        );
+        assert!(errors[0].contains("--cap-add") && errors[1].contains("--ulimit"));
+        assert!(errors[3].contains("--device"));
+    }
+
+    #[test]
+    fn spec_errors_become_engine_errors_with_the_same_sentence() {
+        let o = RunOptions {
+            network: "mynet".into(),
+            ..RunOptions::default()
+        };
+        let e: EngineError = spec(&input(&o)).unwrap_err().into();
+        let want = r#"network "mynet" not found (berth has none and host; bridges come later)"#;
+        assert_eq!(e.to_string(), want);
+        assert_eq!(e.exit_code(), 125);
+    }
+}

@@ -98,3 +98,122 @@ fn rlimit(typ: PosixRlimitType, soft: u64, hard: u64) -> Result<PosixRlimit, Spe
         .hard(hard)
         .build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocispec::security::confinement;
+    use crate::ocispec::tests::input;
+    use crate::options::RunOptions;
+
+    fn process_for(o: &RunOptions) -> Process {
+        process(&input(o), &confinement(o).unwrap()).unwrap()
+    }
+
+    fn ulimit_err(u: &str) -> String {
+        ulimit(u).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn process_runs_the_command_as_the_resolved_user() {
+        let p = process_for(&RunOptions::default());
+        assert_eq!(p.args().as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(p.env().as_deref(), Some(&["PATH=/bin".to_string()][..]));
+        assert_eq!(p.cwd().to_str(), Some("/srv"));
+        assert_eq!((p.user().uid(), p.user().gid()), (1000, 100));
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[10, 20][..]));
+        assert_eq!(p.terminal(), Some(false));
+        assert_eq!(p.console_size(), None);
+        assert_eq!(p.oom_score_adj(), Some(0));
+        assert_eq!(p.no_new_privileges(), Some(true));
+        let caps = p.capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
+    }
+
+    #[test]
+    fn tty_gets_a_terminal_of_80_by_24() {
+        let o = RunOptions {
+            tty: true,
+            ..RunOptions::default()
+        };
+        let p = process_for(&o);
+        assert_eq!(p.terminal(), Some(true));
+        let size = p.console_size().unwrap();
+        assert_eq!((size.width(), size.height()), (80, 24));
+    }
+
+    #[test]
+    fn no_new_privileges_false_reaches_the_process() {
+        let o = RunOptions {
+            security_opts: vec!["no-new-privileges=false".into()],
+            ..RunOptions::default()
+        };
+        assert_eq!(process_for(&o).no_new_privileges(), Some(false));
+    }
+
+    #[test]
+    fn nofile_is_1024_unless_a_ulimit_replaces_it() {
+        let kinds = |r: Vec<PosixRlimit>| -> Vec<_> {
+            r.iter().map(|r| (r.typ(), r.soft(), r.hard())).collect()
+        };
+        let default = kinds(rlimits(&[]).unwrap());
+        assert_eq!(default, [(PosixRlimitType::RlimitNofile, 1024, 1024)]);
+        let set = rlimits(&["nproc=5".into(), "nofile=10:20".into(), "NPROC=7".into()]).unwrap();
+        assert_eq!(
+            kinds(set),
+            [
+                (PosixRlimitType::RlimitNofile, 10, 20),
+                (PosixRlimitType::RlimitNproc, 7, 7)
+            ]
+        );
+    }
+
+    #[test]
+    fn ulimit_takes_soft_and_hard_and_negative_is_unlimited() {
+        let r = ulimit("core=-1").unwrap();
+        assert_eq!(
+            (r.typ(), r.soft(), r.hard()),
+            (PosixRlimitType::RlimitCore, u64::MAX, u64::MAX)
+        );
+        let r = ulimit("memlock=-1:-1").unwrap();
+        assert_eq!((r.soft(), r.hard()), (u64::MAX, u64::MAX));
+        let r = ulimit("stack=8").unwrap();
+        assert_eq!(
+            (r.typ(), r.soft(), r.hard()),
+            (PosixRlimitType::RlimitStack, 8, 8)
+        );
+    }
+
+    #[test]
+    fn ulimit_errors_name_the_flag_and_the_fault() {
+        let expected = [
+            (
+                "nofile",
+                r#"invalid --ulimit "nofile": expected name=soft[:hard]"#,
+            ),
+            (
+                "nofile=a",
+                r#"invalid --ulimit "nofile=a": "a" is not a number"#,
+            ),
+            (
+                "nofile=1:",
+                r#"invalid --ulimit "nofile=1:": "" is not a number"#,
+            ),
+            (
+                "nofile=30:20",
+                r#"invalid --ulimit "nofile=30:20": soft limit above hard limit"#,
+            ),
+            (
+                "core=1:-1",
+                r#"invalid --ulimit "core=1:-1": soft limit above hard limit"#,
+            ),
+            (
+                "bogus=1",
+                r#"invalid --ulimit "bogus=1": unknown limit "bogus""#,
+            ),
+        ];
+        for (u, message) in expected {
+            assert_eq!(ulimit_err(u), message);
+        }
+    }
+}

@@ -247,3 +247,123 @@ pub fn profile_file(path: &str) -> Result<LinuxSeccomp, SpecError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocispec::security::DEFAULT_CAPS;
+
+    fn profile(extra: &[Capability]) -> LinuxSeccomp {
+        let mut caps = Capabilities::from(DEFAULT_CAPS);
+        caps.extend(extra);
+        default_seccomp(&caps).unwrap()
+    }
+
+    fn allowed(p: &LinuxSeccomp) -> &[String] {
+        let first = &p.syscalls().as_ref().unwrap()[0];
+        assert_eq!(first.action(), LinuxSeccompAction::ScmpActAllow);
+        assert_eq!(first.args(), &None);
+        first.names()
+    }
+
+    /// The rules after the allow list, by syscall name.
+    fn conditional(p: &LinuxSeccomp, name: &str) -> Vec<LinuxSyscall> {
+        let rules = &p.syscalls().as_ref().unwrap()[1..];
+        rules
+            .iter()
+            .filter(|r| r.names() == &[name])
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn anything_not_allowed_is_refused_with_eperm_on_x86() {
+        let p = profile(&[]);
+        assert_eq!(p.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(p.default_errno_ret(), Some(1));
+        let archs = [Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32];
+        assert_eq!(p.architectures().as_deref(), Some(&archs[..]));
+    }
+
+    #[test]
+    fn every_known_syscall_is_allowed_but_dockers_left_out_ones() {
+        let p = profile(&[]);
+        let allowed = allowed(&p);
+        for name in ["read", "write", "openat", "execve", "mkdir", "socket"] {
+            assert!(allowed.iter().any(|a| a == name), "{name}");
+        }
+        for name in DENIED {
+            assert!(!allowed.iter().any(|a| a == name), "{name}");
+        }
+        let known = berth_seccomp::known_syscalls();
+        assert_eq!(
+            allowed.len(),
+            known.iter().filter(|n| !DENIED.contains(n)).count()
+        );
+    }
+
+    #[test]
+    fn each_capability_brings_back_its_calls() {
+        for (cap, calls) in GIVEN_BACK {
+            let p = profile(&[cap]);
+            let allowed = allowed(&p);
+            let known = berth_seccomp::known_syscalls();
+            for call in calls.iter().filter(|c| known.contains(c)) {
+                assert!(allowed.iter().any(|a| a == call), "{cap:?} brings {call}");
+            }
+        }
+        // And only those: ptrace stays out with SYS_ADMIN.
+        assert!(!allowed(&profile(&[Capability::SysAdmin])).contains(&"ptrace".to_string()));
+    }
+
+    #[test]
+    fn personality_is_allowed_only_for_harmless_personas() {
+        let rules = conditional(&profile(&[]), "personality");
+        let personas: Vec<u64> = rules
+            .iter()
+            .map(|r| {
+                let arg = r.args().as_ref().unwrap()[0];
+                assert_eq!(
+                    (arg.index(), arg.op()),
+                    (0, LinuxSeccompOperator::ScmpCmpEq)
+                );
+                assert_eq!(r.action(), LinuxSeccompAction::ScmpActAllow);
+                arg.value()
+            })
+            .collect();
+        assert_eq!(personas, HARMLESS_PERSONAS);
+    }
+
+    #[test]
+    fn clone_may_not_ask_for_new_namespaces_without_sys_admin() {
+        let rules = conditional(&profile(&[]), "clone");
+        assert_eq!(rules.len(), 1);
+        let arg = rules[0].args().as_ref().unwrap()[0];
+        assert_eq!(arg.op(), LinuxSeccompOperator::ScmpCmpMaskedEq);
+        assert_eq!((arg.value(), arg.value_two()), (0x7e02_0000, Some(0)));
+        let with_admin = profile(&[Capability::SysAdmin]);
+        assert!(conditional(&with_admin, "clone").is_empty());
+        assert!(allowed(&with_admin).contains(&"clone".to_string()));
+    }
+
+    #[test]
+    fn clone3_gets_enosys_so_libc_falls_back_to_clone() {
+        let rules = conditional(&profile(&[]), "clone3");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(rules[0].errno_ret(), Some(38));
+        assert!(conditional(&profile(&[Capability::SysAdmin]), "clone3").is_empty());
+    }
+
+    #[test]
+    fn a_profile_file_that_is_not_a_profile_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, r#"{"syscalls": "none"}"#).unwrap();
+        let e = profile_file(path.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        let want = format!("--security-opt seccomp={}: invalid type", path.display());
+        assert!(e.starts_with(&want), "{e}");
+    }
+}

@@ -196,3 +196,199 @@ fn unless_privileged(o: &RunOptions, paths: &[&str]) -> Vec<String> {
     }
     paths.iter().map(|p| p.to_string()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(f: impl FnOnce(&mut RunOptions)) -> RunOptions {
+        let mut o = RunOptions::default();
+        f(&mut o);
+        o
+    }
+
+    fn caps(f: impl FnOnce(&mut RunOptions)) -> Capabilities {
+        capabilities(&opts(f)).unwrap()
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// What berth itself may grant: its bounding set, as the kernel reports it.
+    fn bounding_set_size() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let hex = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .unwrap();
+        let known = known_caps().len() as u32;
+        let mask = if known >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << known) - 1
+        };
+        (u64::from_str_radix(hex.trim(), 16).unwrap() & mask).count_ones()
+    }
+
+    #[test]
+    fn default_capabilities_are_dockers_fourteen() {
+        assert_eq!(caps(|_| {}), Capabilities::from(DEFAULT_CAPS));
+    }
+
+    #[test]
+    fn cap_add_and_drop_take_any_case_with_or_without_cap_prefix() {
+        let c = caps(|o| {
+            o.cap_add = strings(&["sys_admin", "CAP_NET_ADMIN"]);
+            o.cap_drop = strings(&["net_raw", "Cap_Chown"]);
+        });
+        assert!(c.contains(&Capability::SysAdmin) && c.contains(&Capability::NetAdmin));
+        assert!(!c.contains(&Capability::NetRaw) && !c.contains(&Capability::Chown));
+        assert_eq!(c.len(), 14);
+    }
+
+    #[test]
+    fn cap_drop_all_leaves_only_what_is_added() {
+        assert!(caps(|o| o.cap_drop = strings(&["ALL"])).is_empty());
+        let c = caps(|o| {
+            o.cap_drop = strings(&["all"]);
+            o.cap_add = strings(&["chown"]);
+        });
+        assert_eq!(c, Capabilities::from([Capability::Chown]));
+    }
+
+    #[test]
+    fn cap_add_all_and_privileged_grant_berths_bounding_set() {
+        let all = bounding_set_size() as usize;
+        assert_eq!(caps(|o| o.cap_add = strings(&["ALL"])).len(), all);
+        assert_eq!(caps(|o| o.privileged = true).len(), all);
+        let c = caps(|o| {
+            o.cap_add = strings(&["all"]);
+            o.cap_drop = strings(&["ALL"]);
+        });
+        assert_eq!(
+            c.len(),
+            all,
+            "--cap-add ALL wins over --cap-drop, as in Docker"
+        );
+    }
+
+    #[test]
+    fn unknown_capabilities_are_refused_naming_the_flag() {
+        let err = |f: fn(&mut RunOptions)| capabilities(&opts(f)).unwrap_err().to_string();
+        assert_eq!(
+            err(|o| o.cap_add = vec!["CAP_BOGUS".into()]),
+            r#"invalid --cap-add: unknown capability "CAP_BOGUS""#
+        );
+        assert_eq!(
+            err(|o| o.cap_drop = vec!["ALL".into(), "bogus".into()]),
+            r#"invalid --cap-drop: unknown capability "bogus""#
+        );
+        assert!(err(|o| o.cap_add = vec!["CAP_CAP_CHOWN".into()]).contains("CAP_CAP_CHOWN"));
+    }
+
+    #[test]
+    fn every_capability_the_runtime_knows_has_an_oci_spec_name() {
+        for name in berth_runtime::features::CAPABILITIES {
+            let cap: Capability = from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(format!("CAP_{cap}"), *name);
+        }
+    }
+
+    #[test]
+    fn capability_sets_have_no_inheritable_or_ambient_set() {
+        let sets = confinement(&RunOptions::default())
+            .unwrap()
+            .capability_sets();
+        let want = Some(Capabilities::from(DEFAULT_CAPS));
+        assert_eq!(sets.bounding(), &want);
+        assert_eq!(sets.effective(), &want);
+        assert_eq!(sets.permitted(), &want);
+        assert_eq!((sets.inheritable(), sets.ambient()), (&None, &None));
+    }
+
+    #[test]
+    fn seccomp_and_no_new_privs_are_on_by_default() {
+        let c = confinement(&RunOptions::default()).unwrap();
+        assert!(c.seccomp.is_some() && c.no_new_privileges);
+    }
+
+    #[test]
+    fn seccomp_unconfined_in_either_form_turns_seccomp_off() {
+        for opt in ["seccomp=unconfined", "seccomp:unconfined"] {
+            let c = confinement(&opts(|o| o.security_opts = vec![opt.into()])).unwrap();
+            assert_eq!(c.seccomp, None, "{opt}");
+        }
+    }
+
+    #[test]
+    fn no_new_privileges_follows_the_last_security_opt() {
+        let nnp = |v: &[&str]| {
+            let o = opts(|o| o.security_opts = strings(v));
+            confinement(&o).unwrap().no_new_privileges
+        };
+        assert!(!nnp(&["no-new-privileges=false"]));
+        assert!(!nnp(&["no-new-privileges:false"]));
+        assert!(nnp(&["no-new-privileges=false", "no-new-privileges"]));
+        assert!(nnp(&["no-new-privileges=false", "no-new-privileges=true"]));
+    }
+
+    #[test]
+    fn apparmor_and_label_are_accepted_and_other_options_refused() {
+        let o = opts(|o| o.security_opts = strings(&["apparmor=x", "label:disable"]));
+        assert_eq!(
+            confinement(&o).unwrap(),
+            confinement(&opts(|_| {})).unwrap()
+        );
+        for bad in ["bogus", "selinux=x", "seccomp"] {
+            let o = opts(|o| o.security_opts = vec![bad.into()]);
+            let e = confinement(&o).unwrap_err().to_string();
+            assert_eq!(e, format!("invalid --security-opt {bad:?}"));
+        }
+    }
+
+    #[test]
+    fn seccomp_file_is_read_as_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#;
+        std::fs::write(&path, profile).unwrap();
+        let opt = format!("seccomp={}", path.display());
+        let c = confinement(&opts(|o| o.security_opts = vec![opt.clone()])).unwrap();
+        assert_eq!(c.seccomp, Some(serde_json::from_str(profile).unwrap()));
+        // --privileged drops it, but it is still read and checked.
+        let o = opts(|o| {
+            o.privileged = true;
+            o.security_opts = vec![opt];
+        });
+        assert_eq!(confinement(&o).unwrap().seccomp, None);
+    }
+
+    #[test]
+    fn a_missing_seccomp_file_is_an_error_keeping_the_io_error() {
+        use std::error::Error;
+        let o = opts(|o| o.security_opts = vec!["seccomp=/nonexistent/p.json".into()]);
+        let e = confinement(&o).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("--security-opt seccomp=/nonexistent/p.json: "));
+        let io = e
+            .source()
+            .unwrap()
+            .downcast_ref::<std::io::Error>()
+            .unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn privileged_has_no_seccomp_masked_or_read_only_paths() {
+        let o = opts(|o| o.privileged = true);
+        assert_eq!(confinement(&o).unwrap().seccomp, None);
+        assert!(masked_paths(&o).is_empty() && readonly_paths(&o).is_empty());
+        let o = RunOptions::default();
+        assert!(masked_paths(&o).contains(&"/proc/kcore".to_string()));
+        assert!(readonly_paths(&o).contains(&"/proc/sys".to_string()));
+        assert_eq!((masked_paths(&o).len(), readonly_paths(&o).len()), (11, 5));
+    }
+}

@@ -91,11 +91,6 @@ fn from_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
 }
 
 #[cfg(test)]
-mod equivalence;
-#[cfg(test)]
-mod legacy;
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::container::EngineError;

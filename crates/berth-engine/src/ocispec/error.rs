@@ -2,7 +2,7 @@
 //! (and tests grep): Docker's own where Docker has one. Sources are kept (the io error behind
 //! `--device` and a seccomp file); nothing here decides an exit code.
 
-use crate::container::EngineError;
+use crate::EngineError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -62,6 +62,7 @@ pub enum SpecError {
     Oci(#[from] oci_spec::OciSpecError),
 }
 
+/// A bad flag is berth's failure (Docker's 125), told in the spec's own sentence.
 impl From<SpecError> for EngineError {
     fn from(e: SpecError) -> Self {
         EngineError::msg(e.to_string())

@@ -40,7 +40,8 @@ pub struct SpecInput<'a> {
 }
 
 /// The container's spec. Flags are checked part by part, in this order, and the first bad one
-/// is the error.
+/// is the error. Every field is set here or left out on purpose: a builder's unset field takes
+/// oci-spec's own default (youki's hostname, mounts, namespaces, capability sets).
 pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
     let o = i.opts;
     let confinement = security::confinement(o)?;
@@ -152,6 +153,31 @@ mod tests {
             Some(Path::new("/berth-c0ffee"))
         );
         assert_eq!(s.annotations().as_ref().map(|a| a.len()), Some(0));
+    }
+
+    #[test]
+    fn no_field_comes_from_oci_specs_own_defaults() {
+        let v = serde_json::to_value(spec(&input(&RunOptions::default())).unwrap()).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k.join(" ")
+        };
+        let top = "annotations hostname linux mounts ociVersion process root";
+        assert_eq!(keys(&v), top);
+        let process = "args capabilities cwd env noNewPrivileges oomScoreAdj rlimits terminal user";
+        assert_eq!(keys(&v["process"]), process);
+        assert_eq!(
+            keys(&v["process"]["capabilities"]),
+            "bounding effective permitted"
+        );
+        assert_eq!(keys(&v["process"]["user"]), "additionalGids gid uid");
+        let linux = "cgroupsPath devices maskedPaths namespaces readonlyPaths resources seccomp";
+        assert_eq!(keys(&v["linux"]), linux);
+        assert_eq!(keys(&v["linux"]["resources"]), "devices");
+        assert_eq!(keys(&v["root"]), "path readonly");
+        assert_eq!(v["mounts"].as_array().unwrap().len(), 10);
+        assert_eq!(v["process"]["rlimits"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum EngineError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     User(#[from] UserError),
+    /// A flag the OCI spec cannot be made from (Docker's 125).
+    #[error(transparent)]
+    Spec(#[from] crate::ocispec::SpecError),
     /// A file or system call failed while doing `context`.
     #[error("{context}: {source}")]
     Io {

@@ -102,8 +102,7 @@ impl Engine {
             cgroup_path: cgroup_path(&rec.id),
             mounts: &rec.mounts,
             tmpfs,
-        })
-        .map_err(EngineError::other)?;
+        })?;
         crate::record::write_atomic(
             &dir.join("config.json"),
             &serde_json::to_vec(&spec).expect("spec serializes"),

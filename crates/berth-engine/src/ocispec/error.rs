@@ -1,0 +1,61 @@
+//! Why a spec could not be made from the user's flags. Each message is the sentence users see
+//! (and tests grep): Docker's own where Docker has one. Sources are kept (the io error behind
+//! `--device` and a seccomp file); nothing here decides an exit code.
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// `flag` is `--cap-add` or `--cap-drop`.
+    #[error("invalid {flag}: unknown capability {name:?}")]
+    UnknownCapability { flag: &'static str, name: String },
+    #[error("invalid --security-opt {0:?}")]
+    SecurityOpt(String),
+    #[error("--security-opt seccomp={path}: {source}")]
+    SeccompFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--security-opt seccomp={path}: {source}")]
+    SeccompProfile {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid --ulimit {0:?}: expected name=soft[:hard]")]
+    UlimitSyntax(String),
+    #[error("invalid --ulimit {ulimit:?}: {value:?} is not a number")]
+    UlimitNumber { ulimit: String, value: String },
+    #[error("invalid --ulimit {0:?}: soft limit above hard limit")]
+    UlimitSoftAboveHard(String),
+    #[error("invalid --ulimit {ulimit:?}: unknown limit {name:?}")]
+    UlimitName { ulimit: String, name: String },
+    #[error("network {0:?} not found (berth has none and host; bridges come later)")]
+    UnknownNetwork(String),
+    #[error("invalid --device {0:?}")]
+    DeviceSyntax(String),
+    #[error("invalid --device {0:?}: expected /dev/host[:/dev/container[:rwm]]")]
+    DevicePath(String),
+    #[error("--device {path}: {source}")]
+    DeviceStat {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--device {0}: not a device node")]
+    NotADevice(String),
+    #[error("Minimum memory limit allowed is 6MB")]
+    MemoryTooSmall,
+    #[error("You should always set the Memory limit when using Memoryswap limit")]
+    SwapWithoutMemory,
+    #[error("Minimum memoryswap limit should be larger than memory limit, see usage")]
+    SwapBelowMemory,
+    #[error(
+        "range of CPUs is from 0.01 to {online:.2}, as there are only {online} CPUs available"
+    )]
+    CpusOutOfRange { online: f64 },
+    #[error("invalid --blkio-weight {0}: range is 10 to 1000")]
+    BlkioWeight(u16),
+    /// oci-spec refused a value (a builder's own check): a bug in this module, not in the flags.
+    #[error("OCI spec: {0}")]
+    Oci(#[from] oci_spec::OciSpecError),
+}

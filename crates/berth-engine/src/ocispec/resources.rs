@@ -1,0 +1,252 @@
+//! The container's cgroup limits from Docker's resource flags, checked with Docker's rules and
+//! messages: one function per area (memory, cpu, pids, block I/O), each fed from `RunOptions`
+//! and returning None when no flag asks for it. A new flag (`--cpu-period`) goes in its area's
+//! function. Reads nothing from the system but the number of CPUs.
+
+use super::SpecError;
+use crate::options::RunOptions;
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxBlockIoBuilder, LinuxCpu, LinuxDeviceCgroup, LinuxMemory,
+    LinuxMemoryBuilder, LinuxPids, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+};
+
+/// Docker's smallest `--memory`.
+const MIN_MEMORY: i64 = 6 << 20;
+
+/// The CFS period `--cpus` is a share of, in microseconds.
+const CPU_PERIOD: u64 = 100_000;
+
+/// The limits the flags ask for, with `device_rules` as the device cgroup.
+pub fn resources(
+    o: &RunOptions,
+    device_rules: Vec<LinuxDeviceCgroup>,
+) -> Result<LinuxResources, SpecError> {
+    let mut resources = LinuxResourcesBuilder::default()
+        .devices(device_rules)
+        .build()?;
+    resources
+        .set_memory(memory(o)?)
+        .set_cpu(cpu(o)?)
+        .set_pids(pids(o)?)
+        .set_block_io(block_io(o)?);
+    Ok(resources)
+}
+
+/// `--memory` and `--memory-swap`: swap (memory plus swap, as in Docker) defaults to twice the
+/// memory; -1 is unlimited swap.
+pub fn memory(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
+    let Some(limit) = o.memory else {
+        if o.memory_swap.is_some_and(|s| s != -1) {
+            return Err(SpecError::SwapWithoutMemory);
+        }
+        return Ok(None);
+    };
+    if limit < MIN_MEMORY {
+        return Err(SpecError::MemoryTooSmall);
+    }
+    let swap = match o.memory_swap {
+        Some(s) if s != -1 && s < limit => return Err(SpecError::SwapBelowMemory),
+        Some(s) => s,
+        None => limit.saturating_mul(2),
+    };
+    let memory = LinuxMemoryBuilder::default()
+        .limit(limit)
+        .swap(swap)
+        .build()?;
+    Ok(Some(memory))
+}
+
+/// `--cpus` (a CFS quota per 100 ms period), `--cpu-shares` and `--cpuset-cpus`.
+pub fn cpu(o: &RunOptions) -> Result<Option<LinuxCpu>, SpecError> {
+    let mut cpu = LinuxCpu::default();
+    if let Some(cpus) = o.cpus {
+        let quota = cfs_quota(cpus, CPU_PERIOD)?;
+        cpu.set_period(Some(CPU_PERIOD)).set_quota(Some(quota));
+    }
+    cpu.set_shares(o.cpu_shares).set_cpus(o.cpuset_cpus.clone());
+    Ok((cpu != LinuxCpu::default()).then_some(cpu))
+}
+
+/// The CFS quota that gives `cpus` CPUs' worth of time per `period`, if this machine has them.
+fn cfs_quota(cpus: f64, period: u64) -> Result<i64, SpecError> {
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if cpus <= 0.0 || cpus > online {
+        return Err(SpecError::CpusOutOfRange { online });
+    }
+    Ok((cpus * period as f64) as i64)
+}
+
+/// `--pids-limit`: zero or less is unlimited (-1).
+pub fn pids(o: &RunOptions) -> Result<Option<LinuxPids>, SpecError> {
+    let Some(limit) = o.pids_limit else {
+        return Ok(None);
+    };
+    let limit = if limit <= 0 { -1 } else { limit };
+    Ok(Some(LinuxPidsBuilder::default().limit(limit).build()?))
+}
+
+/// `--blkio-weight`, 10 to 1000.
+pub fn block_io(o: &RunOptions) -> Result<Option<LinuxBlockIo>, SpecError> {
+    let Some(weight) = o.blkio_weight else {
+        return Ok(None);
+    };
+    if !(10..=1000).contains(&weight) {
+        return Err(SpecError::BlkioWeight(weight));
+    }
+    Ok(Some(LinuxBlockIoBuilder::default().weight(weight).build()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(f: impl FnOnce(&mut RunOptions)) -> RunOptions {
+        let mut o = RunOptions::default();
+        f(&mut o);
+        o
+    }
+
+    fn online() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    #[test]
+    fn no_resource_flags_set_no_limits() {
+        let r = resources(&RunOptions::default(), Vec::new()).unwrap();
+        assert_eq!(
+            r,
+            LinuxResourcesBuilder::default()
+                .devices(vec![])
+                .build()
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn memory_swap_defaults_to_twice_the_memory() {
+        let m = memory(&opts(|o| o.memory = Some(64 << 20)))
+            .unwrap()
+            .unwrap();
+        assert_eq!((m.limit(), m.swap()), (Some(64 << 20), Some(128 << 20)));
+        let m = memory(&opts(|o| o.memory = Some(6 << 20)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.limit(), Some(6 << 20), "6 MB is allowed");
+    }
+
+    #[test]
+    fn memory_swap_may_equal_the_memory_or_be_unlimited() {
+        for swap in [64 << 20, -1, 1 << 30] {
+            let o = opts(|o| {
+                o.memory = Some(64 << 20);
+                o.memory_swap = Some(swap);
+            });
+            assert_eq!(memory(&o).unwrap().unwrap().swap(), Some(swap));
+        }
+        assert_eq!(memory(&opts(|o| o.memory_swap = Some(-1))).unwrap(), None);
+    }
+
+    #[test]
+    fn memory_flags_are_checked_with_dockers_messages() {
+        let err = |f: fn(&mut RunOptions)| memory(&opts(f)).unwrap_err().to_string();
+        assert_eq!(
+            err(|o| o.memory = Some(1 << 20)),
+            "Minimum memory limit allowed is 6MB"
+        );
+        assert_eq!(
+            err(|o| o.memory_swap = Some(1 << 30)),
+            "You should always set the Memory limit when using Memoryswap limit"
+        );
+        assert_eq!(
+            err(|o| {
+                o.memory = Some(64 << 20);
+                o.memory_swap = Some(32 << 20);
+            }),
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        );
+    }
+
+    #[test]
+    fn a_huge_memory_limit_does_not_overflow_the_default_swap() {
+        let m = memory(&opts(|o| o.memory = Some(i64::MAX)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.swap(), Some(i64::MAX));
+    }
+
+    #[test]
+    fn cpus_is_a_quota_per_100ms_period() {
+        let c = cpu(&opts(|o| o.cpus = Some(0.5))).unwrap().unwrap();
+        assert_eq!((c.period(), c.quota()), (Some(100_000), Some(50_000)));
+        assert_eq!((c.shares(), c.cpus()), (None, &None));
+        let c = cpu(&opts(|o| o.cpus = Some(online() as f64)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.quota(), Some(online() as i64 * 100_000));
+    }
+
+    #[test]
+    fn cpus_beyond_this_machine_or_not_positive_are_refused() {
+        let n = online();
+        let want =
+            format!("range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available");
+        for cpus in [0.0, -1.0, n as f64 + 0.5] {
+            let e = cpu(&opts(|o| o.cpus = Some(cpus))).unwrap_err();
+            assert_eq!(e.to_string(), want, "{cpus}");
+        }
+    }
+
+    #[test]
+    fn cpu_shares_and_cpuset_need_no_quota() {
+        let c = cpu(&opts(|o| {
+            o.cpu_shares = Some(0);
+            o.cpuset_cpus = Some("0-1".into());
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.shares(), c.cpus().as_deref()), (Some(0), Some("0-1")));
+        assert_eq!((c.period(), c.quota()), (None, None));
+        assert_eq!(cpu(&RunOptions::default()).unwrap(), None);
+    }
+
+    #[test]
+    fn pids_limit_of_zero_or_less_is_unlimited() {
+        let limit = |p: i64| {
+            pids(&opts(|o| o.pids_limit = Some(p)))
+                .unwrap()
+                .unwrap()
+                .limit()
+        };
+        assert_eq!((limit(100), limit(0), limit(-5)), (100, -1, -1));
+        assert_eq!(pids(&RunOptions::default()).unwrap(), None);
+    }
+
+    #[test]
+    fn blkio_weight_is_10_to_1000() {
+        let weight = |w: u16| block_io(&opts(|o| o.blkio_weight = Some(w)));
+        for w in [10, 500, 1000] {
+            assert_eq!(weight(w).unwrap().unwrap().weight(), Some(w));
+        }
+        for w in [0, 9, 1001] {
+            let want = format!("invalid --blkio-weight {w}: range is 10 to 1000");
+            assert_eq!(weight(w).unwrap_err().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn each_area_lands_in_the_resources() {
+        let o = opts(|o| {
+            o.memory = Some(64 << 20);
+            o.cpu_shares = Some(512);
+            o.pids_limit = Some(10);
+            o.blkio_weight = Some(100);
+        });
+        let r = resources(&o, Vec::new()).unwrap();
+        assert_eq!(r.memory(), &memory(&o).unwrap());
+        assert_eq!(r.cpu(), &cpu(&o).unwrap());
+        assert_eq!(r.pids(), &pids(&o).unwrap());
+        assert_eq!(r.block_io(), &block_io(&o).unwrap());
+        assert!(r.memory().is_some() && r.cpu().is_some());
+        assert!(r.pids().is_some() && r.block_io().is_some());
+    }
+}

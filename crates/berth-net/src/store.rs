@@ -161,6 +161,9 @@ impl Networks {
         let mut out = Vec::new();
         for e in fs::read_dir(&self.state).map_err(state_err(&self.state))? {
             let e = e.map_err(state_err(&self.state))?;
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let p = e.path().join("config.json");
             if let Some(c) = read_json::<NetworkConfig>(&p).map_err(state_err(&p))? {
                 out.push(c);
@@ -226,7 +229,11 @@ impl Networks {
         let bridge = if req.name == DEFAULT_NETWORK {
             self.opts.default_bridge.clone()
         } else {
-            format!("{}{}", self.opts.bridge_prefix, &id[..12])
+            // Interface names have at most 15 bytes.
+            let keep = 15usize
+                .saturating_sub(self.opts.bridge_prefix.len())
+                .min(12);
+            format!("{}{}", self.opts.bridge_prefix, &id[..keep])
         };
         let cfg = NetworkConfig {
             name: req.name.clone(),

@@ -32,11 +32,13 @@ use crate::ports::{PortMapping, Proto};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
-    #[error("nftables table {table:?}: {source}")]
+    #[error("nftables table {table:?}: {source}{detail}")]
     Nft {
         table: String,
+        /// nft's own first line of complaint, if it said one.
+        detail: String,
         #[source]
-        source: nftables::helper::NftablesError,
+        source: Box<nftables::helper::NftablesError>,
     },
 }
 
@@ -117,7 +119,15 @@ impl Firewall {
         nftables::helper::apply_ruleset_with_args(&nft, Some(self.nft.as_str()), no_args).map_err(
             |source| FirewallError::Nft {
                 table: self.table.clone(),
-                source,
+                detail: match &source {
+                    nftables::helper::NftablesError::NftFailed { stderr, .. } => stderr
+                        .lines()
+                        .find(|l| l.contains("Error"))
+                        .map(|l| format!(": {}", l.trim()))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                },
+                source: Box::new(source),
             },
         )
     }

@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use nftables::batch::Batch;
 use nftables::expr::{
@@ -42,18 +43,13 @@ pub enum FirewallError {
     },
 }
 
-static INVOCATIONS: AtomicU32 = AtomicU32::new(0);
-
-/// How many times this process has run `nft` (to keep the per-attach count honest in tests).
-pub fn invocations() -> u32 {
-    INVOCATIONS.load(Ordering::Relaxed)
-}
-
 /// berth's table and the `nft` binary that loads it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Firewall {
     pub table: String,
     pub nft: String,
+    /// How many times `nft` was run through this value (to keep the per-attach count honest).
+    pub runs: Arc<AtomicU32>,
 }
 
 const FAMILY: NfFamily = NfFamily::INet;
@@ -114,7 +110,7 @@ impl Firewall {
 
     fn apply(&self, batch: Batch<'static>) -> Result<(), FirewallError> {
         let nft: Nftables = batch.to_nftables();
-        INVOCATIONS.fetch_add(1, Ordering::Relaxed);
+        self.runs.fetch_add(1, Ordering::Relaxed);
         let no_args: [&str; 0] = [];
         nftables::helper::apply_ruleset_with_args(&nft, Some(self.nft.as_str()), no_args).map_err(
             |source| FirewallError::Nft {

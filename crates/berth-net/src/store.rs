@@ -127,6 +127,7 @@ impl Networks {
         let fw = Firewall {
             table: opts.table.clone(),
             nft: opts.nft.clone(),
+            runs: Default::default(),
         };
         Ok(Networks {
             state: state_dir.to_path_buf(),
@@ -134,6 +135,11 @@ impl Networks {
             opts,
             fw,
         })
+    }
+
+    /// How many times this value has run `nft`.
+    pub fn nft_runs(&self) -> u32 {
+        self.fw.runs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn options(&self) -> &Options {

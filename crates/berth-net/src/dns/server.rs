@@ -118,11 +118,14 @@ pub fn run(cfg: &ServerConfig, udp: UdpSocket, tcp: TcpListener) -> io::Result<(
         // Replies from upstreams, back to front so removal keeps indexes valid.
         for i in (0..pending.len()).rev() {
             if fds[2 + i].revents != 0 {
-                if let Ok(n) = pending[i].sock.recv(&mut buf) {
-                    if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == pending[i].id {
+                match pending[i].sock.recv(&mut buf) {
+                    Ok(n) if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == pending[i].id => {
                         let p = pending.swap_remove(i);
                         let _ = udp.send_to(&buf[..n], p.client);
                     }
+                    Ok(_) => {}
+                    // Refused (ICMP on the connected socket): on to the next upstream now.
+                    Err(_) => pending[i].deadline = Instant::now(),
                 }
             }
         }
@@ -154,7 +157,11 @@ fn expire(cfg: &ServerConfig, udp: &UdpSocket, pending: &mut Vec<Pending>) {
         let mut p = pending.swap_remove(i);
         p.upstream += 1;
         if let Some(up) = cfg.upstreams.get(p.upstream) {
-            if p.sock.send_to(&p.query, up).is_ok() {
+            if p.sock
+                .connect(up)
+                .and_then(|_| p.sock.send(&p.query))
+                .is_ok()
+            {
                 p.deadline = now + UPSTREAM_WAIT;
                 pending.push(p);
                 continue;
@@ -203,7 +210,9 @@ fn relay_udp(cfg: &ServerConfig, query: &[u8], client: SocketAddr) -> Option<Pen
     };
     let sock = UdpSocket::bind(bind).ok()?;
     sock.set_nonblocking(true).ok()?;
-    sock.send_to(query, up).ok()?;
+    // Connected, so an ICMP refusal is reported (and only the upstream's answers are read).
+    sock.connect(up).ok()?;
+    sock.send(query).ok()?;
     Some(Pending {
         sock,
         client,

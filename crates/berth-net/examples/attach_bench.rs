@@ -31,12 +31,12 @@ fn stats(name: &str, mut v: Vec<Duration>) {
     );
 }
 
-fn req(net: &str, id: &str, ns: &PathBuf, ports: &[&str], names: &[&str]) -> AttachRequest {
+fn req(net: &str, id: &str, ns: &std::path::Path, ports: &[&str], names: &[&str]) -> AttachRequest {
     AttachRequest {
         network: net.into(),
         container_id: id.into(),
         liveness: format!("bench:{id}"),
-        netns: ns.clone(),
+        netns: ns.to_path_buf(),
         ifname: "eth0".into(),
         names: names.iter().map(|s| s.to_string()).collect(),
         ports: ports.iter().map(|p| p.parse().unwrap()).collect(),

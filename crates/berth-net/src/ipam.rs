@@ -142,7 +142,17 @@ impl Ipam<'_> {
                 continue;
             }
             if self.take(ip, owner)? {
-                let _ = crate::state::write_atomic(&cursor, ip.to_string().as_bytes());
+                // Overwritten in place (no new file: on a busy ext4 a rename costs milliseconds);
+                // a torn cursor only moves where the next search starts.
+                let _ = fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&cursor)
+                    .and_then(|mut f| {
+                        use std::io::Write;
+                        f.write_all(format!("{ip:<15}").as_bytes())
+                    });
                 return Ok(ip);
             }
         }

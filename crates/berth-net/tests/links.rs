@@ -39,6 +39,32 @@ fn containers_on_one_network_reach_each_other_and_not_another_network() {
     // The host reaches both through its bridges.
     assert_eq!(tcp_ask(None, to_a).unwrap(), ea.gateway.to_string());
     let _ = ec;
+    // explain: the kernel's view from inside, and inspect's facts.
+    let x = fx.nets.explain(&ea).unwrap();
+    assert_eq!(
+        (x.host_veth.as_str(), x.bridge.as_str()),
+        (ea.host_veth.as_str(), ea.bridge.as_str())
+    );
+    let eth0 = x.interfaces.iter().find(|i| i.name == "eth0").unwrap();
+    assert!(eth0.up && eth0.mac.as_deref() == Some(ea.mac.as_str()));
+    assert!(
+        eth0.addresses.contains(&"10.231.1.2/24".parse().unwrap()),
+        "{:?}",
+        eth0.addresses
+    );
+    assert!(x.interfaces.iter().any(|i| i.name == "lo" && i.up));
+    assert!(
+        x.routes
+            .iter()
+            .any(|r| r.0.prefix_len() == 0 && r.1 == Some(ea.gateway.into())),
+        "{:?}",
+        x.routes
+    );
+    let s = ea.settings();
+    assert_eq!(
+        (s.ip_address.as_str(), s.gateway.as_str(), s.ip_prefix_len),
+        ("10.231.1.2", "10.231.1.1", 24)
+    );
     fx.finish();
 }
 

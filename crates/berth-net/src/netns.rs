@@ -1,0 +1,105 @@
+//! Work inside a container's network namespace from a single-threaded caller: a short-lived thread
+//! `setns`es into the namespace, opens the netlink socket and exits (the socket stays bound to the
+//! namespace it was made in). It never changes the calling thread's namespace and leaves no thread
+//! behind: the helper is joined before the call returns.
+
+use std::fs::File;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use nix::sched::{setns, CloneFlags};
+
+use crate::link::{LinkError, Netlink};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("network namespace {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("network namespace {path}: setns: {source}")]
+    Enter {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("network namespace {path}: {source}")]
+    Link {
+        path: PathBuf,
+        #[source]
+        source: LinkError,
+    },
+    #[error("network namespace {path}: no interface {ifname:?}")]
+    NoInterface { path: PathBuf, ifname: String },
+}
+
+/// Opens the namespace file (for `IFLA_NET_NS_FD`).
+pub fn open(netns: &Path) -> Result<File, NetnsError> {
+    File::open(netns).map_err(|source| NetnsError::Open {
+        path: netns.to_path_buf(),
+        source,
+    })
+}
+
+/// A netlink socket inside the namespace `ns` (an open namespace file).
+pub fn netlink_in(ns: &File, path: &Path) -> Result<Netlink, NetnsError> {
+    let fd = ns.try_clone().map_err(|source| NetnsError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let p = path.to_path_buf();
+    let helper = std::thread::spawn(move || -> Result<Netlink, NetnsError> {
+        setns(&fd, CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
+            path: p.clone(),
+            source,
+        })?;
+        Netlink::open().map_err(|source| NetnsError::Link { path: p, source })
+    });
+    match helper.join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// What the container's side of an endpoint gets.
+pub struct InsideConfig<'a> {
+    pub ifname: &'a str,
+    pub address: IpNet,
+    pub gateway: IpAddr,
+    pub address6: Option<(IpNet, IpAddr)>,
+}
+
+/// Inside the namespace: `lo` up, the address on `ifname`, `ifname` up, the default route(s).
+pub fn configure_inside(nl: &mut Netlink, path: &Path, c: &InsideConfig) -> Result<(), NetnsError> {
+    let err = |source| NetnsError::Link {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(lo) = nl.link_by_name("lo").map_err(err)? {
+        if !lo.up {
+            nl.set_up(lo.index, "lo").map_err(err)?;
+        }
+    }
+    let link = nl
+        .link_by_name(c.ifname)
+        .map_err(err)?
+        .ok_or_else(|| NetnsError::NoInterface {
+            path: path.to_path_buf(),
+            ifname: c.ifname.to_string(),
+        })?;
+    nl.add_address(link.index, c.address, c.ifname)
+        .map_err(err)?;
+    if let Some((a6, _)) = c.address6 {
+        nl.add_address(link.index, a6, c.ifname).map_err(err)?;
+    }
+    nl.set_up(link.index, c.ifname).map_err(err)?;
+    nl.add_default_route(c.gateway, link.index).map_err(err)?;
+    if let Some((_, gw6)) = c.address6 {
+        nl.add_default_route(gw6, link.index).map_err(err)?;
+    }
+    Ok(())
+}

@@ -4,9 +4,11 @@
 //! contexts (directories and tars) without ever leaving them. It runs nothing and needs no root.
 
 pub mod error;
+pub mod instructions;
 pub mod limits;
 pub mod parser;
 pub mod shell;
 
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind};
+pub use instructions::{parse, Dockerfile};
 pub use limits::Limits;

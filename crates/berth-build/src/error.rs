@@ -81,8 +81,11 @@ impl BuildError {
 pub enum BuildErrorKind {
     #[error("the Dockerfile contains no stages to build")]
     NoStages,
-    #[error("target stage {0:?} could not be found")]
-    UnknownTarget(String),
+    #[error("target stage {name:?} could not be found{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    UnknownTarget {
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("base name ({0}) should not be blank")]
     BlankBaseName(String),
     #[error("invalid stage index {0}")]

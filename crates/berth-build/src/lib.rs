@@ -7,8 +7,10 @@ pub mod error;
 pub mod instructions;
 pub mod limits;
 pub mod parser;
+pub mod plan;
 pub mod shell;
 
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind};
 pub use instructions::{parse, Dockerfile};
 pub use limits::Limits;
+pub use plan::{plan, BuildOptions, BuildPlan, ImageResolver, Platform};

@@ -4,7 +4,7 @@
 
 mod flags;
 pub mod mount;
-mod parse;
+pub(crate) mod parse;
 pub mod units;
 
 pub use mount::{Mount, MountType, Sharing};

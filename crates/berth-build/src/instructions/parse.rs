@@ -79,7 +79,6 @@ pub fn parse_with_limits(src: &[u8], limits: &Limits) -> Result<Dockerfile, Pars
 }
 
 /// Parses one instruction's source (an ONBUILD trigger), with the default escape character.
-#[allow(dead_code)] // used by the planner for ONBUILD triggers
 pub(crate) fn parse_single(src: &str) -> Result<(Node, Command), ParseError> {
     let ast = parse_ast(src.as_bytes(), &Limits::default())?;
     let [node] = ast.nodes.as_slice() else {

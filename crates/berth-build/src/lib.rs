@@ -4,6 +4,7 @@
 //! contexts (directories and tars) without ever leaving them. It runs nothing and needs no root.
 
 pub mod error;
+pub mod ignore;
 pub mod instructions;
 pub mod limits;
 pub mod parser;

@@ -245,6 +245,36 @@ fn match_tokens(toks: &[Tok], path: &str) -> bool {
     cur[n]
 }
 
+/// Go's `filepath.Match` (used for COPY wildcards): `*` and `?` never match `/`, `[…]` classes,
+/// `\\` escapes; `**` is just two stars.
+pub fn glob_match(pattern: &str, name: &str) -> Result<bool, PatternError> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '*' => toks.push(Tok::Star),
+            '?' => toks.push(Tok::One),
+            '\\' => match chars.get(i) {
+                Some(&n) => {
+                    toks.push(Tok::Lit(n));
+                    i += 1;
+                }
+                None => return Err(PatternError("syntax error in pattern".into())),
+            },
+            '[' => {
+                let (t, next) = parse_class(&chars, i)?;
+                toks.push(t);
+                i = next;
+            }
+            c => toks.push(Tok::Lit(c)),
+        }
+    }
+    Ok(match_tokens(&toks, name))
+}
+
 /// Go's `filepath.Clean` for a pattern.
 fn clean(p: &str) -> String {
     crate::plan::values::clean_path(p)

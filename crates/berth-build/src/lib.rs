@@ -3,6 +3,7 @@
 //! and steps with cache keys and image-config effects, applies `.dockerignore`, and reads build
 //! contexts (directories and tars) without ever leaving them. It runs nothing and needs no root.
 
+pub mod context;
 pub mod error;
 pub mod ignore;
 pub mod instructions;

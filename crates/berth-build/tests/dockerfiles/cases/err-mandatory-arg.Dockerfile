@@ -1,0 +1,4 @@
+FROM busybox
+ARG REQUIRED
+WORKDIR ${REQUIRED:?must be set}
+# error: Dockerfile:3: failed to process "${REQUIRED:?must be set}": REQUIRED: must be set

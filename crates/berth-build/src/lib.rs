@@ -34,6 +34,7 @@
 //! }
 //! # Ok(()) }
 //! ```
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod context;
 pub mod error;

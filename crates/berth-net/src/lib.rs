@@ -9,6 +9,7 @@
 //! before the call returns, and nftables changes are one `nft` run each (none for a container
 //! that publishes no port). Host changes berth makes: `net.ipv4.ip_forward=1` and
 //! `route_localnet=1` on its bridges (see `store.rs`).
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod config;
 pub mod dns;

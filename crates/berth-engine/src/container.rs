@@ -22,6 +22,11 @@ pub struct Engine {
     pub snapshots: Snapshots,
     pub records: Records,
     pub runtime_root: PathBuf,
+    /// berth's networks, opened on first use (`network::Engine::networks`).
+    pub(crate) net: std::sync::OnceLock<berth_net::Networks>,
+    /// What the user should be told but is no failure (Docker's `Warnings`): taken by the CLI
+    /// or the API after a call.
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Engine {
@@ -47,7 +52,24 @@ impl Engine {
             snapshots,
             records,
             runtime_root,
+            net: std::sync::OnceLock::new(),
+            warnings: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Notes a warning for whoever called (see `take_warnings`).
+    pub(crate) fn warn(&self, w: impl Into<String>) {
+        if let Ok(mut v) = self.warnings.lock() {
+            v.push(w.into());
+        }
+    }
+
+    /// The warnings noted since the last call.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     /// The options a container was created with (for `start`, `restart` and the monitor).

@@ -33,6 +33,12 @@ impl Engine {
         let mut labels: BTreeMap<String, String> = rc.labels.clone().unwrap_or_default();
         labels.extend(o.labels.clone());
         let (log_max_size, log_max_file) = log_opts(&o.log_opts)?;
+        let image_exposed: Vec<String> = rc
+            .exposed_ports
+            .as_ref()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let net = self.plan_network(o, &image_exposed)?;
         let id = crate::names::new_id();
         let _names = self.records.names_lock().map_err(EngineError::other)?;
         let reserve = |n: &str| {
@@ -86,7 +92,10 @@ impl Engine {
                 .filter(|w| !w.is_empty())
                 .unwrap_or_else(|| "/".into()),
             user: o.user.clone().or(rc.user.clone()).unwrap_or_default(),
-            hostname: o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            hostname: match &net.shares_with {
+                Some(other) => other.hostname.clone(),
+                None => o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            },
             labels,
             tty: o.tty,
             open_stdin: o.interactive,
@@ -112,6 +121,9 @@ impl Engine {
             log_max_file,
             manually_stopped: false,
             holds: Vec::new(),
+            networks: net.networks,
+            publish: net.publish,
+            exposed_ports: net.exposed,
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
         let staged = (|| {
@@ -250,7 +262,10 @@ fn host_config(o: &RunOptions) -> serde_json::Value {
         "NanoCpus": o.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "CpuShares": o.cpu_shares.unwrap_or(0),
         "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(), "PidsLimit": o.pids_limit,
         "BlkioWeight": o.blkio_weight.unwrap_or(0), "ReadonlyRootfs": o.read_only, "Privileged": o.privileged,
-        "CapAdd": o.cap_add, "CapDrop": o.cap_drop, "SecurityOpt": o.security_opts, "NetworkMode": if o.network.is_empty() { "default" } else { &o.network },
+        "CapAdd": o.cap_add, "CapDrop": o.cap_drop, "SecurityOpt": o.security_opts,
+        "NetworkMode": crate::network::NetworkMode::parse(&o.network).docker_name(),
+        "PortBindings": crate::network::port_bindings(&o.publish), "PublishAllPorts": o.publish_all,
+        "Dns": o.dns, "DnsSearch": o.dns_search, "DnsOptions": o.dns_options, "ExtraHosts": o.add_hosts,
         "AutoRemove": o.auto_remove, "RestartPolicy": {"Name": if o.restart.is_empty() { "no" } else { o.restart.split(':').next().unwrap_or("no") }},
         "Init": o.init, "Devices": o.devices, "Ulimits": o.ulimits, "Tmpfs": o.tmpfs, "Binds": o.volumes,
         "LogConfig": {"Type": "json-file", "Config": o.log_opts},

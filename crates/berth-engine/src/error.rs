@@ -48,6 +48,10 @@ pub enum EngineError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     User(#[from] UserError),
+    #[error(transparent)]
+    Network(#[from] berth_net::NetworkError),
+    #[error(transparent)]
+    Endpoint(#[from] berth_net::EndpointError),
     /// A flag the OCI spec cannot be made from (Docker's 125).
     #[error(transparent)]
     Spec(#[from] crate::ocispec::SpecError),
@@ -127,6 +131,10 @@ impl EngineError {
         match self {
             EngineError::Record(RecordError::NoSuch(_)) => true,
             EngineError::Store(StoreError::NoSuchImage(_)) => true,
+            EngineError::Network(berth_net::NetworkError::NotFound(_)) => true,
+            EngineError::Endpoint(berth_net::EndpointError::Network(
+                berth_net::NetworkError::NotFound(_),
+            )) => true,
             EngineError::Context { source, .. } => source.is_not_found(),
             _ => false,
         }

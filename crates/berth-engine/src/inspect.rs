@@ -24,6 +24,40 @@ pub struct ContainerInspect {
     pub graph_driver: GraphDriver,
     pub mounts: Vec<MountInspect>,
     pub config: ConfigInspect,
+    pub network_settings: NetworkSettings,
+}
+
+/// Docker's `NetworkSettings`: the top-level address fields are the default bridge's (empty on
+/// other networks, as Docker's), `Ports` has every exposed port (`null` when not published),
+/// and `Networks` every network the container is configured for (addresses while it runs).
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    pub bridge: String,
+    pub sandbox_key: String,
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    pub mac_address: String,
+    pub networks: BTreeMap<String, berth_net::EndpointSettings>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +119,8 @@ pub struct ConfigInspect {
     pub labels: BTreeMap<String, String>,
     pub stop_signal: String,
     pub stop_timeout: Option<u64>,
+    /// `{"80/tcp": {}}`.
+    pub exposed_ports: BTreeMap<String, serde_json::Map<String, Value>>,
 }
 
 impl Engine {
@@ -150,7 +186,74 @@ impl Engine {
                 labels: r.labels.clone(),
                 stop_signal: r.stop_signal.clone(),
                 stop_timeout: r.stop_timeout,
+                exposed_ports: r
+                    .exposed_ports
+                    .iter()
+                    .map(|p| (p.clone(), serde_json::Map::new()))
+                    .collect(),
             },
+            network_settings: self.network_settings(r),
+        }
+    }
+
+    /// The container's `NetworkSettings` (see the type).
+    pub fn network_settings(&self, r: &Record) -> NetworkSettings {
+        let endpoints = self.endpoints(r);
+        let mut ns = NetworkSettings {
+            ports: r.exposed_ports.iter().map(|p| (p.clone(), None)).collect(),
+            ..NetworkSettings::default()
+        };
+        if let Some(first) = endpoints.first() {
+            ns.sandbox_key = first.netns.display().to_string();
+            for (key, bindings) in first.docker_ports() {
+                let list = bindings
+                    .into_iter()
+                    .map(|(host_ip, host_port)| PortBinding { host_ip, host_port })
+                    .collect();
+                ns.ports.insert(key, Some(list));
+            }
+        }
+        for a in &r.networks {
+            let mut s = match endpoints.iter().find(|ep| ep.network_name == a.network) {
+                Some(ep) => ep.settings(),
+                None => self.unattached_settings(&a.network),
+            };
+            s.aliases = a.aliases.clone();
+            if a.network == berth_net::DEFAULT_NETWORK && !s.ip_address.is_empty() {
+                ns.endpoint_id = s.endpoint_id.clone();
+                ns.gateway = s.gateway.clone();
+                ns.ip_address = s.ip_address.clone();
+                ns.ip_prefix_len = s.ip_prefix_len;
+                ns.mac_address = s.mac_address.clone();
+                ns.global_ipv6_address = s.global_ipv6_address.clone();
+                ns.global_ipv6_prefix_len = s.global_ipv6_prefix_len;
+                ns.ipv6_gateway = s.ipv6_gateway.clone();
+            }
+            ns.networks.insert(a.network.clone(), s);
+        }
+        ns
+    }
+
+    /// A configured network's entry while the container is not on it: its id only.
+    fn unattached_settings(&self, network: &str) -> berth_net::EndpointSettings {
+        let network_id = self
+            .networks()
+            .ok()
+            .and_then(|n| n.get(network).ok())
+            .map(|c| c.id)
+            .unwrap_or_default();
+        berth_net::EndpointSettings {
+            network_id,
+            endpoint_id: String::new(),
+            gateway: String::new(),
+            ip_address: String::new(),
+            ip_prefix_len: 0,
+            ipv6_gateway: String::new(),
+            global_ipv6_address: String::new(),
+            global_ipv6_prefix_len: 0,
+            mac_address: String::new(),
+            aliases: Vec::new(),
+            dns_names: Vec::new(),
         }
     }
 }

@@ -66,7 +66,8 @@ impl Engine {
     ) -> Result<Launched> {
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
-        write_etc_files(&dir, rec)?;
+        let net = self.net_namespace(o)?;
+        self.write_etc_files(rec, o, &[])?;
         let user = crate::user::resolve(&rootfs, &rec.user).map_err(EngineError::other)?;
         make_workdir(&rootfs, &rec.working_dir)?;
         let mut env = rec.env.clone();
@@ -102,6 +103,7 @@ impl Engine {
             cgroup_path: cgroup_path(&rec.id),
             mounts: &rec.mounts,
             tmpfs,
+            net,
         })?;
         crate::record::write_atomic(
             &dir.join("config.json"),
@@ -140,39 +142,29 @@ impl Engine {
             ..State::default()
         };
         self.records.save(rec)?;
+        // Its networks are joined while it waits to start: its program finds them from its
+        // first instruction, and a published port already taken means it never starts.
+        let joined = self.attach_networks(rec, pid).and_then(|endpoints| {
+            if !endpoints.is_empty() {
+                self.write_etc_files(rec, o, &endpoints)?;
+            }
+            berth_runtime::trace("engine: networks joined");
+            Ok(())
+        });
         let master = created.master.take();
-        let state = match berth_runtime::ops::start_created(&self.runtime_root, created) {
+        let started = joined.and_then(|()| {
+            berth_runtime::ops::start_created(&self.runtime_root, created).map_err(Into::into)
+        });
+        let state = match started {
             Ok(st) => st,
             Err(e) => {
                 let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
-                return Err(e.into());
+                self.detach_networks(rec);
+                return Err(e);
             }
         };
         Ok(Launched { pid, state, master })
     }
-}
-
-fn write_etc_files(dir: &Path, rec: &Record) -> Result<()> {
-    let io = |e: std::io::Error| EngineError::msg(format!("{}: {e}", dir.display()));
-    fs::write(dir.join("hostname"), format!("{}\n", rec.hostname)).map_err(io)?;
-    fs::write(
-        dir.join("hosts"),
-        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n", rec.hostname),
-    )
-    .map_err(io)?;
-    // The host's resolvers, without loopback ones (unreachable from a private network namespace).
-    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut out: Vec<String> = host
-        .lines()
-        .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
-        .map(str::to_string)
-        .collect();
-    if !out.iter().any(|l| l.starts_with("nameserver")) {
-        out.push("nameserver 8.8.8.8".into());
-        out.push("nameserver 8.8.4.4".into());
-    }
-    fs::write(dir.join("resolv.conf"), out.join("\n") + "\n").map_err(io)?;
-    Ok(())
 }
 
 /// A container's cgroup: `/berth-<id>`, directly under each hierarchy's root. No parent is shared

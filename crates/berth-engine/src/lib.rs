@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod observe;
 pub mod ocispec;
 pub mod options;

@@ -58,6 +58,7 @@ impl Engine {
             let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
             berth_runtime::trace("engine: runtime container destroyed");
         }
+        self.detach_networks(rec);
         unmount(&self.rootfs(&rec.id));
         berth_runtime::trace("engine: unmounted");
         rec.state.status = "exited".into();
@@ -73,6 +74,7 @@ impl Engine {
     pub fn remove_files(&self, rec: &Record, volumes: bool) -> Result<()> {
         let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
         self.remove_half_made(&rec.id);
+        self.detach_networks(rec);
         unmount(&self.rootfs(&rec.id));
         self.snapshots.remove(&rec.id).map_err(EngineError::other)?;
         if volumes {

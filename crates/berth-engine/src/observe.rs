@@ -33,6 +33,17 @@ pub struct Explanation {
     pub cgroup: CgroupView,
     pub filesystem: FilesystemView,
     pub security: SecurityView,
+    pub network: NetworkView,
+}
+
+/// The container's network: its mode, each network it is on as the kernel sees it from inside
+/// (interfaces, addresses, routes, the host end of its veth and its bridge, published ports),
+/// and the resolvers its resolv.conf names.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkView {
+    pub mode: String,
+    pub networks: Vec<berth_net::Explain>,
+    pub dns_servers: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,6 +228,29 @@ impl Engine {
                 no_new_privs: field("NoNewPrivs:") == "1",
                 uid_map: uid_map.split_whitespace().collect::<Vec<_>>().join(" "),
             },
+            network: self.network_view(&r)?,
+        })
+    }
+
+    fn network_view(&self, r: &Record) -> Result<NetworkView> {
+        let mode = self.options(r)?.network;
+        let mut networks = Vec::new();
+        let endpoints = self.endpoints(r);
+        if !endpoints.is_empty() {
+            let nets = self.networks()?;
+            for ep in &endpoints {
+                networks.push(nets.explain(ep)?);
+            }
+        }
+        let resolv = std::fs::read_to_string(self.records.dir(&r.id).join("resolv.conf"));
+        let dns_servers = berth_net::files::nameservers(&resolv.unwrap_or_default());
+        for n in networks.iter_mut() {
+            n.dns_servers = dns_servers.clone();
+        }
+        Ok(NetworkView {
+            mode: crate::network::NetworkMode::parse(&mode).docker_name(),
+            networks,
+            dns_servers,
         })
     }
 

@@ -38,8 +38,25 @@ pub struct RunOptions {
     pub restart: String,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
-    /// none, host, or (until the bridge exists) the default: a private namespace with loopback.
+    /// `--network`: `default`/`bridge`, `none`, `host`, `container:NAME`, or a user network's
+    /// name (see `network::NetworkMode`).
     pub network: String,
+    /// `--network-alias`: more names for the container on its user network.
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the container's address on its user network.
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `-p`/`--publish` as given (`[IP:][HOSTPORT:]CTRPORT[/PROTO]`, checked at create).
+    pub publish: Vec<String>,
+    /// `-P`/`--publish-all`: every exposed port to a random host port.
+    pub publish_all: bool,
+    /// `--expose`: more exposed ports (`PORT[-END][/PROTO]`).
+    pub expose: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: Vec<std::net::IpAddr>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host HOST:IP` (IP may be `host-gateway`).
+    pub add_hosts: Vec<String>,
     pub volumes: Vec<String>,
     pub tmpfs: Vec<String>,
     pub mounts: Vec<String>,

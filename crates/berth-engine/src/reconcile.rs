@@ -104,6 +104,8 @@ impl Engine {
         }
         // Reconciling applies a `--rm` its dead watcher could not.
         all.retain(|r| self.records.dir(&r.id).join("meta.json").exists());
+        // Endpoints, leases, ports and resolver names of containers that are gone.
+        self.reclaim_networks();
         all
     }
 

@@ -103,6 +103,16 @@ pub struct Record {
     /// before they did it, so the next command undoes what a killed one left.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<Hold>,
+    /// The networks the container joins at each start, in order (`eth0`, `eth1`…): from
+    /// `--network`, then `network connect`/`disconnect`. Empty for none, host and container:.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::network::Attachment>,
+    /// What to publish at each start: `-p`, and with `-P` every exposed port (random host port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<String>,
+    /// The image's `EXPOSE` ports and `--expose` (`80/tcp`), Docker's `Config.ExposedPorts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
 }
 
 /// One operation's hold on a container: who (pid and start time) and what it did.

@@ -18,7 +18,9 @@ use crate::store::Networks;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EndpointSettings {
+    #[serde(rename = "NetworkID")]
     pub network_id: String,
+    #[serde(rename = "EndpointID")]
     pub endpoint_id: String,
     pub gateway: String,
     #[serde(rename = "IPAddress")]

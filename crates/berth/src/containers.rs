@@ -121,9 +121,36 @@ pub struct RunArgs {
     /// Pull image before running (always, missing, never)
     #[arg(long, default_value = "missing")]
     pull: String,
-    /// Connect a container to a network (none, host; default: a private network namespace)
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name)
     #[arg(long, alias = "net", default_value = "default")]
     network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<std::net::Ipv4Addr>,
+    /// Publish a container's port(s) to the host ([IP:][HOSTPORT:]CTRPORT[/PROTO])
+    #[arg(short, long)]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<std::net::IpAddr>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip, ip may be host-gateway)
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
     /// Log driver options (max-size, max-file)
     #[arg(long = "log-opt")]
     log_opt: Vec<String>,
@@ -311,6 +338,15 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         network: a.network.clone(),
+        network_aliases: a.network_alias.clone(),
+        ip: a.ip,
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        expose: a.expose.clone(),
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_options: a.dns_option.clone(),
+        add_hosts: a.add_host.clone(),
         volumes: a.volume.clone(),
         tmpfs: a.tmpfs.clone(),
         mounts: a.mount.clone(),
@@ -339,6 +375,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CliResult {
     let image = image_for(&e, &a)?;
     berth_runtime::trace("run: image found");
     let mut rec = e.create(&o, &image)?;
+    print_warnings(&e);
     berth_runtime::trace("run: container created");
     if a.detach {
         if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec) {
@@ -371,8 +408,16 @@ pub fn create(ctx: &Ctx, a: RunArgs) -> CliResult {
     let e = ctx.engine()?;
     let image = image_for(&e, &a)?;
     let rec = e.create(&o, &image)?;
+    print_warnings(&e);
     println!("{}", rec.id);
     Ok(0)
+}
+
+/// What the engine noted for the user, on stderr as Docker's CLI prints a daemon's warnings.
+pub fn print_warnings(e: &Engine) {
+    for w in e.take_warnings() {
+        eprintln!("WARNING: {w}");
+    }
 }
 
 pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
@@ -463,6 +508,67 @@ pub fn wait(ctx: &Ctx, a: WaitArgs) -> CliResult {
     Ok(0)
 }
 
+/// Docker's PORTS column: each published port, then each exposed one left unpublished
+/// (`0.0.0.0:8080->80/tcp, 443/tcp`).
+fn ports_text(e: &Engine, r: &Record) -> String {
+    let mut published: Vec<berth_net::PortMapping> =
+        e.endpoints(r).into_iter().flat_map(|ep| ep.ports).collect();
+    published.sort_by_key(|p| (p.container_port, p.proto, p.host_port));
+    let mut out: Vec<String> = published.iter().map(|p| p.to_string()).collect();
+    for key in &r.exposed_ports {
+        if !published
+            .iter()
+            .any(|p| format!("{}/{}", p.container_port, p.proto) == *key)
+        {
+            out.push(key.clone());
+        }
+    }
+    out.join(", ")
+}
+
+/// `port CONTAINER [PRIVATE_PORT[/PROTO]]`: each published port as `80/tcp -> 0.0.0.0:8080`.
+pub fn port(ctx: &Ctx, a: PortArgs) -> CliResult {
+    let e = ctx.engine()?;
+    let r = e.get(&a.container)?;
+    let want = a.private_port.as_deref().map(|p| {
+        if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut lines = Vec::new();
+    for ep in e.endpoints(&r) {
+        for p in ep.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            match &want {
+                Some(w) if *w != key => {}
+                Some(_) => lines.push(format!("{}:{}", p.host_ip, p.host_port)),
+                None => lines.push(format!("{key} -> {}:{}", p.host_ip, p.host_port)),
+            }
+        }
+    }
+    if lines.is_empty() {
+        if let Some(w) = want {
+            return Err(CliError::new(
+                format!("No public port '{w}' published for {}", a.container),
+                1,
+            ));
+        }
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct PortArgs {
+    container: String,
+    /// PRIVATE_PORT[/PROTO]
+    private_port: Option<String>,
+}
+
 /// Docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
 fn status_text(r: &Record) -> String {
     match r.state.status.as_str() {
@@ -542,7 +648,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
             r.id[..12].to_string()
         };
         rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created,
-            "RunningFor": ago(Some(&r.created)), "Status": status_text(&r), "State": r.state.status, "Ports": "", "Names": r.name,
+            "RunningFor": ago(Some(&r.created)), "Status": status_text(&r), "State": r.state.status, "Ports": ports_text(&e, &r), "Names": r.name,
             "Labels": r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
     }
     if a.quiet {

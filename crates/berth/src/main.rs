@@ -8,6 +8,7 @@ mod containers;
 mod execcmd;
 mod format;
 mod imagecmd;
+mod networkcmd;
 mod observe;
 mod progress;
 mod transfer;
@@ -129,6 +130,11 @@ enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumecmd::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(networkcmd::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(containers::PortArgs),
 }
 
 #[derive(Subcommand)]
@@ -265,6 +271,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Rename(a) => containercmd::rename(&ctx, a),
         Command::Container(c) => containercmd::run(&ctx, c),
         Command::Volume(c) => volumecmd::run(&ctx, c),
+        Command::Network(c) => networkcmd::run(&ctx, c),
+        Command::Port(a) => containers::port(&ctx, a),
         other => plain(run_images(&ctx, other)),
     }
 }
@@ -298,6 +306,10 @@ fn main() -> ExitCode {
     // A detached container's keeper or watcher (hidden command lines the engine decodes).
     let argv: Vec<String> = std::env::args().collect();
     if let Some(code) = berth_engine::monitor::entry(&argv) {
+        return ExitCode::from(code as u8);
+    }
+    // A user network's resolver (`berth __dns CONFIG`).
+    if let Some(code) = berth_engine::network::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     let cli = match Cli::try_parse() {

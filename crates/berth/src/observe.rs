@@ -147,6 +147,64 @@ fn print_explanation(v: &Explanation) {
         sec.seccomp, sec.no_new_privs
     );
     println!("  uid map (inside outside count): {}", sec.uid_map);
+    print_network(&v.network);
+}
+
+fn print_network(n: &berth_engine::observe::NetworkView) {
+    println!("\nNetwork ({}):", n.mode);
+    for net in &n.networks {
+        println!(
+            "  network {}: bridge {}, host end of the veth {}",
+            net.network, net.bridge, net.host_veth
+        );
+        let rows: Vec<Vec<String>> = net
+            .interfaces
+            .iter()
+            .map(|i| {
+                let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
+                vec![
+                    format!("    {}", i.name),
+                    if i.up { "up" } else { "down" }.into(),
+                    i.mac.clone().unwrap_or_else(|| "-".into()),
+                    addrs.join(" "),
+                ]
+            })
+            .collect();
+        print_table(&["    INTERFACE", "STATE", "MAC", "ADDRESSES"], &rows);
+        for (dest, via, dev) in &net.routes {
+            let via = via.map(|g| format!(" via {g}")).unwrap_or_default();
+            let dev = dev
+                .as_deref()
+                .map(|d| format!(" dev {d}"))
+                .unwrap_or_default();
+            let dest = if dest.prefix_len() == 0 {
+                "default".to_string()
+            } else {
+                dest.to_string()
+            };
+            println!("    route {dest}{via}{dev}");
+        }
+        for p in &net.ports {
+            println!("    published {p}");
+        }
+    }
+    if n.networks.is_empty() {
+        let what = match n.mode.as_str() {
+            "host" => "the host's own interfaces and routes",
+            "none" => "loopback only",
+            _ => "another container's namespace",
+        };
+        println!("  {what}");
+    }
+    let dns: Vec<String> = n.dns_servers.iter().map(|s| s.to_string()).collect();
+    println!(
+        "  dns servers: {}",
+        if dns.is_empty() {
+            "-".into()
+        } else {
+            dns.join(" ")
+        }
+    );
 }
 
 pub fn top(ctx: &Ctx, a: TopArgs) -> CliResult {

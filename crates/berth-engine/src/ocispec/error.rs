@@ -29,8 +29,6 @@ pub enum SpecError {
     UlimitSoftAboveHard(String),
     #[error("invalid --ulimit {ulimit:?}: unknown limit {name:?}")]
     UlimitName { ulimit: String, name: String },
-    #[error("network {0:?} not found (berth has none and host; bridges come later)")]
-    UnknownNetwork(String),
     #[error("invalid --device {0:?}")]
     DeviceSyntax(String),
     #[error("invalid --device {0:?}: expected /dev/host[:/dev/container[:rwm]]")]

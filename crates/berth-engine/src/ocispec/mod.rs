@@ -37,6 +37,8 @@ pub struct SpecInput<'a> {
     pub cgroup_path: String,
     pub mounts: &'a [MountRecord],
     pub tmpfs: Vec<(String, String)>,
+    /// The network namespace: new, the host's, or another container's.
+    pub net: crate::network::NetNamespace,
 }
 
 /// The container's spec. Flags are checked part by part, in this order, and the first bad one
@@ -47,7 +49,7 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
     let confinement = security::confinement(o)?;
     let process = process::process(i, &confinement)?;
     let mounts = mounts::mounts(i)?;
-    let namespaces = namespaces::namespaces(&o.network)?;
+    let namespaces = namespaces::namespaces(&i.net)?;
     let devices = devices::host_devices(&o.devices)?;
     let device_rules = devices::cgroup_rules(o.privileged, &devices)?;
     let mut linux = LinuxBuilder::default()
@@ -115,6 +117,7 @@ mod tests {
             cgroup_path: "/berth-c0ffee".into(),
             mounts: &[],
             tmpfs: Vec::new(),
+            net: crate::network::NetNamespace::New,
         }
     }
 
@@ -219,38 +222,34 @@ mod tests {
         let mut o = RunOptions {
             cap_add: vec!["bogus".into()],
             ulimits: vec!["nofile".into()],
-            network: "mynet".into(),
             devices: vec!["null".into()],
             memory: Some(1),
             ..RunOptions::default()
         };
         let mut errors = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..4 {
             errors.push(spec(&input(&o)).unwrap_err().to_string());
             match errors.len() {
                 1 => o.cap_add.clear(),
                 2 => o.ulimits.clear(),
-                3 => o.network.clear(),
                 _ => o.devices.clear(),
             }
         }
         let starts: Vec<&str> = errors.iter().map(|e| &e[..e.find(' ').unwrap()]).collect();
-        assert_eq!(
-            starts,
-            ["invalid", "invalid", "network", "invalid", "Minimum"]
-        );
+        assert_eq!(starts, ["invalid", "invalid", "invalid", "Minimum"]);
         assert!(errors[0].contains("--cap-add") && errors[1].contains("--ulimit"));
-        assert!(errors[3].contains("--device"));
+        assert!(errors[2].contains("--device"));
     }
 
     #[test]
     fn spec_errors_become_engine_errors_with_the_same_sentence() {
         let o = RunOptions {
-            network: "mynet".into(),
+            ulimits: vec!["nofile".into()],
             ..RunOptions::default()
         };
-        let e: EngineError = spec(&input(&o)).unwrap_err().into();
-        let want = r#"network "mynet" not found (berth has none and host; bridges come later)"#;
+        let s = spec(&input(&o)).unwrap_err();
+        let want = s.to_string();
+        let e: EngineError = s.into();
         assert_eq!(e.to_string(), want);
         assert_eq!(e.exit_code(), 125);
     }

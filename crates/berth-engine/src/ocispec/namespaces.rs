@@ -1,25 +1,29 @@
 //! Which namespaces the container gets: its own pid, ipc, uts, mount and cgroup namespaces
-//! always, and a network namespace unless `--network host`. Names the namespaces only; joining
-//! or making them is the runtime's job.
+//! always, and for the network a new one, the host's (none named), or another container's (a
+//! path to join). Names the namespaces only; joining or making them is the runtime's job.
 
 use super::SpecError;
+use crate::network::NetNamespace;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType};
 
-/// The container's new namespaces for `--network network`.
-pub fn namespaces(network: &str) -> Result<Vec<LinuxNamespace>, SpecError> {
+/// The container's namespaces for its network namespace `net`.
+pub fn namespaces(net: &NetNamespace) -> Result<Vec<LinuxNamespace>, SpecError> {
     use LinuxNamespaceType::*;
-    let mut types = vec![Pid, Ipc, Uts, Mount, Cgroup];
-    match network {
-        "host" => {}
-        // Until bridges exist, the default network is a namespace with loopback only.
-        "" | "none" | "default" | "bridge" => types.push(Network),
-        other => return Err(SpecError::UnknownNetwork(other.into())),
+    let mut all: Vec<LinuxNamespace> = [Pid, Ipc, Uts, Mount, Cgroup]
+        .into_iter()
+        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+        .collect::<Result<_, _>>()?;
+    match net {
+        NetNamespace::Host => {}
+        NetNamespace::New => all.push(LinuxNamespaceBuilder::default().typ(Network).build()?),
+        NetNamespace::Join(path) => all.push(
+            LinuxNamespaceBuilder::default()
+                .typ(Network)
+                .path(path.clone())
+                .build()?,
+        ),
     }
-    types.into_iter().map(new_namespace).collect()
-}
-
-fn new_namespace(typ: LinuxNamespaceType) -> Result<LinuxNamespace, SpecError> {
-    Ok(LinuxNamespaceBuilder::default().typ(typ).build()?)
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -27,31 +31,27 @@ mod tests {
     use super::*;
     use LinuxNamespaceType::*;
 
-    fn types(network: &str) -> Vec<LinuxNamespaceType> {
-        let all = namespaces(network).unwrap();
-        assert!(
-            all.iter().all(|n| n.path().is_none()),
-            "all new, none joined"
+    fn types(net: &NetNamespace) -> Vec<LinuxNamespaceType> {
+        namespaces(net).unwrap().iter().map(|n| n.typ()).collect()
+    }
+
+    #[test]
+    fn a_new_network_namespace_unless_host_or_joined() {
+        assert_eq!(
+            types(&NetNamespace::New),
+            [Pid, Ipc, Uts, Mount, Cgroup, Network]
         );
-        all.iter().map(|n| n.typ()).collect()
-    }
-
-    #[test]
-    fn every_network_but_host_gets_its_own_namespace() {
-        for network in ["", "none", "default", "bridge"] {
-            assert_eq!(
-                types(network),
-                [Pid, Ipc, Uts, Mount, Cgroup, Network],
-                "{network}"
-            );
-        }
-        assert_eq!(types("host"), [Pid, Ipc, Uts, Mount, Cgroup]);
-    }
-
-    #[test]
-    fn an_unknown_network_is_refused() {
-        let e = namespaces("mynet").unwrap_err().to_string();
-        let want = r#"network "mynet" not found (berth has none and host; bridges come later)"#;
-        assert_eq!(e, want);
+        assert!(namespaces(&NetNamespace::New)
+            .unwrap()
+            .iter()
+            .all(|n| n.path().is_none()));
+        assert_eq!(types(&NetNamespace::Host), [Pid, Ipc, Uts, Mount, Cgroup]);
+        let join = NetNamespace::Join("/proc/42/ns/net".into());
+        let all = namespaces(&join).unwrap();
+        let net = all.iter().find(|n| n.typ() == Network).unwrap();
+        assert_eq!(
+            net.path().as_deref(),
+            Some(std::path::Path::new("/proc/42/ns/net"))
+        );
     }
 }

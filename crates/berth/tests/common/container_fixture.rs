@@ -219,6 +219,7 @@ impl Sandbox {
             .into_iter()
             .map(|m| format!("mount {}", m.display()))
             .collect();
+        out.extend(self.network_leaks());
         for id in self.seen.borrow().iter() {
             out.extend(
                 cgroup_dirs(id)
@@ -230,6 +231,45 @@ impl Sandbox {
                     .into_iter()
                     .map(|(p, what)| format!("process {p} ({what})")),
             );
+        }
+        out
+    }
+
+    /// What containers' networks still hold once none runs: veths (the prefix and 8 hex digits;
+    /// bridges of networks that still exist may stay), resolver processes, address leases and
+    /// published-port claims.
+    pub fn network_leaks(&self) -> Vec<String> {
+        let prefix = &self.b.net_prefix;
+        let mut out: Vec<String> = crate::common::links_with_prefix(prefix)
+            .into_iter()
+            .filter(|l| l.len() == prefix.len() + 8 && !l.contains('-'))
+            .map(|l| format!("veth {l}"))
+            .collect();
+        out.extend(
+            crate::common::resolvers_of(&self.b.runroot)
+                .into_iter()
+                .map(|p| format!("resolver process {p}")),
+        );
+        let nets = self.b.runroot.join("networks");
+        for e in std::fs::read_dir(&nets).into_iter().flatten().flatten() {
+            for sub in ["leases", "endpoints"] {
+                for f in std::fs::read_dir(e.path().join(sub))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if !f.file_name().to_string_lossy().starts_with('.') {
+                        out.push(format!("{sub} {}", f.path().display()));
+                    }
+                }
+            }
+        }
+        for f in std::fs::read_dir(nets.join("ports"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(format!("port claim {}", f.path().display()));
         }
         out
     }

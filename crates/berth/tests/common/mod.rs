@@ -130,6 +130,93 @@ pub struct Berth {
     pub runroot: PathBuf,
     /// `DOCKER_CONFIG` of every command: credentials never reach the host's config.
     pub docker_config: PathBuf,
+    /// `BERTH_NETWORK_PREFIX` of every command: this store's nftables table, bridges (`P0`,
+    /// `P-<id>`) and veths (`P<hex>`), apart from every other test's and the host's.
+    pub net_prefix: String,
+}
+
+/// A network prefix no other live store in this run has: `t` and 5 hex digits of the pid and a
+/// counter.
+fn net_prefix() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "t{:05x}",
+        (std::process::id().wrapping_mul(256) + n) & 0xfffff
+    )
+}
+
+/// What a store's networks left on the host: links named with its prefix (`P0` and `P-…`
+/// bridges, `P<hex>` veths), its nftables table, and resolver processes of its runroot.
+pub fn network_leftovers(prefix: &str, runroot: &Path) -> Vec<String> {
+    let mut out: Vec<String> = links_with_prefix(prefix)
+        .into_iter()
+        .map(|l| format!("link {l}"))
+        .collect();
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if tables
+        .lines()
+        .any(|l| l.trim() == format!("table inet {prefix}"))
+    {
+        out.push(format!("nft table inet {prefix}"));
+    }
+    out.extend(
+        resolvers_of(runroot)
+            .into_iter()
+            .map(|p| format!("resolver process {p}")),
+    );
+    out
+}
+
+/// Interfaces on the host whose names start with `prefix`.
+pub fn links_with_prefix(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Pids of `berth __dns` processes serving a network of this runroot.
+pub fn resolvers_of(runroot: &Path) -> Vec<i32> {
+    let needle = runroot.display().to_string();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("__dns") && cmd.contains(&needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+impl Drop for Berth {
+    /// Removes what the store's networks made on the host, whatever the test left.
+    fn drop(&mut self) {
+        for pid in resolvers_of(&self.runroot) {
+            // SAFETY: SIGKILL to a resolver of this test's own runroot (found by its command line).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        for l in links_with_prefix(&self.net_prefix) {
+            let _ = Command::new("ip").args(["link", "del", &l]).output();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.net_prefix])
+            .output();
+    }
 }
 
 impl Berth {
@@ -146,6 +233,7 @@ impl Berth {
             root,
             runroot,
             docker_config,
+            net_prefix: net_prefix(),
         }
     }
 
@@ -164,6 +252,7 @@ impl Berth {
             .env("DOCKER_CONFIG", &self.docker_config)
             .env("HOME", self.dir.path())
             .env("BERTH_PULL_IDLE_TIMEOUT", "15")
+            .env("BERTH_NETWORK_PREFIX", &self.net_prefix)
             .env_remove("BERTH_ROOT")
             .env_remove("BERTH_RUNROOT")
             .env_remove("BERTH_INSECURE_REGISTRIES");

@@ -1,0 +1,254 @@
+//! A container's networks over its life: the namespace its spec names, the attachments made
+//! between the runtime's create and start (so the program finds its interfaces, addresses and
+//! published ports from its first instruction), `/etc/hosts` and `/etc/resolv.conf` rewritten in
+//! place once the addresses are known, and everything undone when it ends or is removed. What a
+//! killed berth left is reclaimed by the next listing, judged by the container init's liveness.
+
+use super::{host_resolv_conf, Attachment, NetNamespace, NetworkMode};
+use crate::container::Engine;
+use crate::error::{EngineError, Result};
+use crate::options::RunOptions;
+use crate::record::Record;
+use berth_net::endpoint::EndpointError;
+use berth_net::ipam::IpamError;
+use berth_net::ports::PortError;
+use berth_net::{AttachRequest, DnsSettings, Endpoint, Networks, PortSpec, DEFAULT_NETWORK};
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The standard entries of a container's /etc/hosts when it has no address of its own.
+const LOOPBACK_HOSTNAME: &str = "127.0.1.1";
+
+impl Engine {
+    /// The network namespace a starting container gets. `container:NAME` needs NAME running.
+    pub(crate) fn net_namespace(&self, o: &RunOptions) -> Result<NetNamespace> {
+        Ok(match NetworkMode::parse(&o.network) {
+            NetworkMode::Host => NetNamespace::Host,
+            NetworkMode::Container(other) => {
+                let (_, pid) = self.sharing_target(&other)?;
+                NetNamespace::Join(PathBuf::from(format!("/proc/{pid}/ns/net")))
+            }
+            NetworkMode::Bridge(_) | NetworkMode::None => NetNamespace::New,
+        })
+    }
+
+    /// The running container whose namespace `--network container:NAME` joins, and its pid.
+    fn sharing_target(&self, what: &str) -> Result<(Record, i32)> {
+        let rec = self.get(what)?;
+        if rec.state.status != "running" || rec.state.pid <= 0 {
+            return Err(EngineError::msg(format!(
+                "cannot join network of a non running container: {what}"
+            )));
+        }
+        let pid = rec.state.pid;
+        Ok((rec, pid))
+    }
+
+    /// Joins the container whose init is `pid` to every network its record lists. On failure
+    /// whatever was joined is left again.
+    pub(crate) fn attach_networks(&self, rec: &Record, pid: i32) -> Result<Vec<Endpoint>> {
+        if rec.networks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let nets = self.networks()?;
+        let mut done: Vec<Endpoint> = Vec::new();
+        for (i, a) in rec.networks.iter().enumerate() {
+            let ports = if i == 0 { rec.publish.as_slice() } else { &[] };
+            match self.attach_one(nets, rec, a, pid, &format!("eth{i}"), ports) {
+                Ok(ep) => done.push(ep),
+                Err(e) => {
+                    for ep in &done {
+                        let _ = nets.detach(&ep.network_id, &rec.id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Joins one network as `ifname`. A conflict that a dead container's leftovers may explain
+    /// (a port, an address, an old endpoint) is retried once after reclaiming them.
+    pub(crate) fn attach_one(
+        &self,
+        nets: &Networks,
+        rec: &Record,
+        a: &Attachment,
+        pid: i32,
+        ifname: &str,
+        publish: &[String],
+    ) -> Result<Endpoint> {
+        if a.network == DEFAULT_NETWORK {
+            if let Some(note) = nets.default_network()?.note {
+                self.warn(note);
+            }
+        }
+        let ports = publish
+            .iter()
+            .map(|p| p.parse::<PortSpec>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(EngineError::other)?;
+        let mut names = vec![rec.name.clone()];
+        names.extend(a.aliases.iter().cloned());
+        names.push(rec.id[..12].to_string());
+        let req = AttachRequest {
+            network: a.network.clone(),
+            container_id: rec.id.clone(),
+            liveness: berth_net::liveness::process_key(pid),
+            netns: PathBuf::from(format!("/proc/{pid}/ns/net")),
+            ifname: ifname.into(),
+            names,
+            ip: a.ip,
+            ports,
+        };
+        let attached = match nets.attach(&req) {
+            Err(e) if leftovers_may_explain(&e) => {
+                let _ = nets.reclaim(&berth_net::liveness::process_key_alive);
+                nets.attach(&req)
+            }
+            r => r,
+        };
+        attached.map_err(|e| EngineError::from(e).context(format!("network {}", a.network)))
+    }
+
+    /// Leaves every network the container is on (each step tolerates its part being gone).
+    pub(crate) fn detach_networks(&self, rec: &Record) {
+        if rec.networks.is_empty() {
+            return;
+        }
+        let Ok(nets) = self.networks() else { return };
+        for a in &rec.networks {
+            let _ = nets.detach(&a.network, &rec.id);
+        }
+    }
+
+    /// Frees what containers that are gone still hold on any network: run by every listing.
+    pub(crate) fn reclaim_networks(&self) {
+        if !self.has_networks() {
+            return;
+        }
+        if let Ok(nets) = self.networks() {
+            let _ = nets.reclaim(&berth_net::liveness::process_key_alive);
+        }
+    }
+
+    /// A running container's endpoints, in its record's order.
+    pub fn endpoints(&self, rec: &Record) -> Vec<Endpoint> {
+        if rec.networks.is_empty() || !rec.is_active() {
+            return Vec::new();
+        }
+        let Ok(nets) = self.networks() else {
+            return Vec::new();
+        };
+        rec.networks
+            .iter()
+            .filter_map(|a| nets.endpoint(&a.network, &rec.id).ok().flatten())
+            .collect()
+    }
+
+    /// Writes the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` (in place:
+    /// once the container runs they are bind mounts of these very files).
+    pub(crate) fn write_etc_files(
+        &self,
+        rec: &Record,
+        o: &RunOptions,
+        endpoints: &[Endpoint],
+    ) -> Result<()> {
+        let dir = self.records.dir(&rec.id);
+        let (hosts, resolv) = match NetworkMode::parse(&o.network) {
+            NetworkMode::Container(other) => {
+                let (target, _) = self.sharing_target(&other)?;
+                let from = self.records.dir(&target.id);
+                let read = |name: &str| {
+                    fs::read_to_string(from.join(name))
+                        .map_err(|e| EngineError::io(from.join(name).display(), e))
+                };
+                (read("hosts")?, read("resolv.conf")?)
+            }
+            NetworkMode::Host => host_files(o)?,
+            NetworkMode::Bridge(_) | NetworkMode::None => bridged_files(rec, o, endpoints)?,
+        };
+        for (name, text) in [
+            ("hostname", format!("{}\n", rec.hostname)),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let p = dir.join(name);
+            fs::write(&p, text).map_err(|e| EngineError::io(p.display(), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an attach failure may be a dead container's leftovers.
+fn leftovers_may_explain(e: &EndpointError) -> bool {
+    matches!(
+        e,
+        EndpointError::Ports(PortError::TakenByBerth { .. })
+            | EndpointError::Ipam(IpamError::Taken { .. } | IpamError::Exhausted { .. })
+            | EndpointError::AlreadyAttached { .. }
+    )
+}
+
+fn dns_settings(o: &RunOptions) -> DnsSettings {
+    DnsSettings {
+        servers: o.dns.clone(),
+        search: o.dns_search.clone(),
+        options: o.dns_options.clone(),
+    }
+}
+
+/// On the host's stack: the host's /etc/hosts with `--add-host`s, the host's resolv.conf (its
+/// loopback resolvers answer here) unless `--dns*` replace parts of it.
+fn host_files(o: &RunOptions) -> Result<(String, String)> {
+    let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+    let mut hosts = read(Path::new("/etc/hosts"));
+    if !hosts.is_empty() && !hosts.ends_with('\n') {
+        hosts.push('\n');
+    }
+    // Only the --add-host lines: the standard entries are the host's own.
+    let standard = berth_net::hosts(None, &[], None).map_err(EngineError::other)?;
+    let with_extra = berth_net::hosts(None, &o.add_hosts, None).map_err(EngineError::other)?;
+    hosts += with_extra.strip_prefix(&standard).unwrap_or_default();
+    let host_resolv = read(&host_resolv_conf());
+    let s = dns_settings(o);
+    let resolv = if s.servers.is_empty() && s.search.is_empty() && s.options.is_empty() {
+        host_resolv
+    } else {
+        berth_net::resolv_conf(&host_resolv, None, &s)
+    };
+    Ok((hosts, resolv))
+}
+
+/// In a namespace of its own: the container's first address (or a loopback one) with its
+/// hostname, `--add-host`s (`host-gateway` is the first network's gateway), and the network's
+/// resolver or the host's reachable ones.
+fn bridged_files(rec: &Record, o: &RunOptions, endpoints: &[Endpoint]) -> Result<(String, String)> {
+    let first = endpoints.first();
+    let own_ip: IpAddr = match first {
+        Some(ep) => ep.ip.into(),
+        None => LOOPBACK_HOSTNAME.parse().expect("literal"),
+    };
+    let names = [rec.hostname.clone()];
+    let hosts = berth_net::hosts(
+        Some((own_ip, &names)),
+        &o.add_hosts,
+        first.map(|ep| ep.gateway),
+    );
+    // Before the first network is joined there is no gateway yet: `host-gateway` is written
+    // once it is known.
+    let hosts = match hosts {
+        Err(berth_net::files::FilesError::NoGateway(_)) if !rec.networks.is_empty() => {
+            berth_net::hosts(Some((own_ip, &names)), &[], None).map_err(EngineError::other)?
+        }
+        r => r.map_err(EngineError::other)?,
+    };
+    let host_resolv = fs::read_to_string(host_resolv_conf()).unwrap_or_default();
+    let resolv = berth_net::resolv_conf(
+        &host_resolv,
+        first.and_then(|ep| ep.dns_server),
+        &dns_settings(o),
+    );
+    Ok((hosts, resolv))
+}

@@ -10,7 +10,7 @@ use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Owner, permissions and modification time of an entry being made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,15 @@ pub(crate) fn mkdir_all(
                 )
                 .map_err(|e| named(&walked, e.into()))?;
             }
-            Err(Errno::EEXIST) => {}
+            // A symlink to a missing directory: what it names is made inside the root.
+            Err(Errno::EEXIST) => {
+                berth_sys::root::open_or_create(
+                    root.as_raw_fd(),
+                    std::path::Path::new(&walked),
+                    berth_sys::root::Leaf::Dir,
+                )
+                .map_err(|e| named(&walked, e))?;
+            }
             Err(e) => return Err(named(&walked, e.into())),
         }
         cur = open_dir(root, &walked).map_err(|e| named(&walked, e))?;

@@ -20,7 +20,7 @@ use nix::errno::Errno;
 use std::io::Write;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The hidden command line's verb.
 pub const COMMAND: &str = "__build-step";
@@ -231,8 +231,8 @@ fn wait(pid: i32) -> (i32, bool) {
     }
 }
 
-/// The binds of the spec: berth's own paths as they are, a path inside a root resolved there
-/// (held open, bound through `/proc/self/fd/N`, which names exactly what was resolved).
+/// The binds of the spec: berth's own paths as they are, a path inside a root resolved there by
+/// the kernel (symlinks followed only inside that root) and bound by the name it resolved to.
 fn bind_sources(job: &StepJob) -> Result<(Vec<MountRecord>, Vec<OwnedFd>)> {
     let mut records = Vec::new();
     let mut held = Vec::new();
@@ -255,7 +255,11 @@ fn bind_sources(job: &StepJob) -> Result<(Vec<MountRecord>, Vec<OwnedFd>)> {
                     berth_sys::root::Resolve::InRoot,
                 )
                 .map_err(|x| EngineError::io(format!("mount source {path}"), x))?;
-                let p = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                // The kernel's own name for what it resolved: free of symlinks. (A descriptor
+                // cannot be bound directly: its mount belongs to this namespace, not to the
+                // container's copy of it.)
+                let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                    .map_err(|x| EngineError::io(format!("mount source {path}"), x))?;
                 held.push(fd);
                 p
             }

@@ -263,8 +263,16 @@ impl<'a> Builder<'a> {
         let mut key = s
             .base_key(base_key.as_ref())
             .ok_or_else(|| BuildError::invalid(format!("stage {}: no base key", s.name)))?;
-        let total = s.steps.len() + 1;
-        for (n, step) in s.steps.iter().enumerate() {
+        // BuildKit numbers the FROM and the steps that touch files; metadata steps are no
+        // vertexes of their own.
+        let total = s
+            .steps
+            .iter()
+            .filter(|st| st.key_component.is_some())
+            .count()
+            + 1;
+        let mut n = 0;
+        for step in &s.steps {
             if self.stopping() {
                 return Err(BuildError::Cancelled);
             }
@@ -273,7 +281,8 @@ impl<'a> Builder<'a> {
                 continue;
             };
             key = chain_key(&key, component, self.content_digest(step)?.as_ref());
-            let name = format!("[{} {}/{}] {}", s.name, n + 2, total, step.display);
+            n += 1;
+            let name = format!("[{} {}/{}] {}", s.name, n + 1, total, step.display);
             let id = self.next_id();
             self.steps.fetch_add(1, Ordering::Relaxed);
             if let Some(hit) = (!self.req.no_cache)

@@ -275,7 +275,10 @@ fn resolve_in_root(root: BorrowedFd<'_>, path: &str) -> std::io::Result<String> 
     Ok(format!("/{}", rel.display()))
 }
 
-fn meta_of(st: &nix::sys::stat::FileStat) -> (u32, Option<(u32, u32)>, Option<(i64, i64)>) {
+/// Mode bits, owner (uid, gid) and mtime (seconds, nanoseconds) of an entry.
+type EntryMeta = (u32, Option<(u32, u32)>, Option<(i64, i64)>);
+
+fn meta_of(st: &nix::sys::stat::FileStat) -> EntryMeta {
     (
         st.st_mode & 0o7777,
         Some((st.st_uid, st.st_gid)),

@@ -100,8 +100,8 @@ echo "check: $($BERTH $BR run --rm --network none bench:1 | tail -1)"
 CMDS=(-n berth "$B" -n buildah "$U")
 [ -n "$D" ] && CMDS+=(-n docker "$D")
 nocache() { sed 's/ build -q / build -q --no-cache /; s/ bud --layers -q / bud --layers --no-cache -q /'; }
-COLD=()
-for ((i = 0; i < ${#CMDS[@]}; i += 2)); do COLD+=("${CMDS[i]}" "$(echo "${CMDS[i+1]}" | nocache)"); done
+COLD=(-n berth "$(echo "$B" | nocache)" -n buildah "$(echo "$U" | nocache)")
+[ -n "$D" ] && COLD+=(-n docker "$(echo "$D" | nocache)")
 
 echo "== cold build (--no-cache)"
 hyperfine -N --style basic --runs "$RUNS" --warmup 1 --export-markdown "$WORK/cold.md" "${COLD[@]}"

@@ -128,14 +128,15 @@ pub(crate) fn copy(
     let dest = if dest.is_empty() { "/" } else { dest };
     let many = sets.len() + step.inline.len() > 1 || sets.iter().any(|s| s.single.is_none());
     if many && !step.dest.ends_with('/') && sets.len() + step.inline.len() > 1 {
-        return Err(BuildError::Unsupported {
+        return Err(step_error(
             line,
-            what: format!(
-                "copying {} sources to {:?}: with more than one source file, the destination must be a directory and end with a /",
+            step,
+            format!(
+                "{} sources to {:?}: when using COPY with more than one source file, the destination must be a directory and end with a /",
                 sets.len() + step.inline.len(),
                 step.dest
             ),
-        });
+        ));
     }
     let dest_is_dir = step.dest.ends_with('/') || many || fsops::open_dir(dst.root(), dest).is_ok();
     let parents = owner.unwrap_or((0, 0));

@@ -200,7 +200,7 @@ fn spawn_helper(b: &Builder<'_>, work: &Work<'_>, vertex: usize) -> Result<StepR
         if let Some(err) = err {
             s.spawn(move || stream(err, LogStream::Stderr, vertex, progress, clip));
         }
-        wait_cancellable(&mut child, &b.req.cancel)
+        wait_cancellable(&mut child, &|| b.stopping())
     })?;
     let mut report = Vec::new();
     std::fs::File::from(report_r)
@@ -208,7 +208,7 @@ fn spawn_helper(b: &Builder<'_>, work: &Work<'_>, vertex: usize) -> Result<StepR
         .read_to_end(&mut report)
         .map_err(|x| EngineError::io("reading the step helper's report", x))?;
     serde_json::from_slice(&report).map_err(|_| {
-        if b.req.cancel.is_cancelled() {
+        if b.stopping() {
             return EngineError::Build(BuildError::Cancelled);
         }
         EngineError::msg("the build step helper died before it reported")
@@ -249,8 +249,9 @@ fn stream(
     }
 }
 
-/// Waits for the helper; when the build is cancelled it is told to kill the container.
-fn wait_cancellable(child: &mut std::process::Child, cancel: &super::Cancel) -> Result<()> {
+/// Waits for the helper; when the build stops (cancelled, or another stage failed) it is told
+/// to kill the container.
+fn wait_cancellable(child: &mut std::process::Child, stopping: &dyn Fn() -> bool) -> Result<()> {
     let pid = child.id() as libc::pid_t;
     // SAFETY: pidfd_open on our own child, which is not reaped before `child.wait` below.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -258,7 +259,7 @@ fn wait_cancellable(child: &mut std::process::Child, cancel: &super::Cancel) -> 
     let pidfd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw as i32) });
     let mut told = false;
     loop {
-        if cancel.is_cancelled() && !told {
+        if stopping() && !told {
             // SAFETY: signalling our own, not yet reaped, child.
             unsafe { libc::kill(pid, libc::SIGTERM) };
             told = true;

@@ -17,6 +17,7 @@ mod layer;
 mod mounts;
 mod resolve;
 mod run;
+mod sources;
 mod stage;
 mod work;
 

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod attach;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod container;

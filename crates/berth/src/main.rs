@@ -2,6 +2,8 @@
 //! dispatches; each command's work lives in the library crates, its printing in the modules here.
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
+mod buildcmd;
+mod buildprogress;
 mod changecmd;
 mod containercmd;
 mod containers;
@@ -135,6 +137,14 @@ enum Command {
     Network(networkcmd::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(containers::PortArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<buildcmd::BuildArgs>),
+    /// Docker Buildx's build command
+    #[command(subcommand)]
+    Buildx(buildcmd::BuildxCommand),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(buildcmd::BuilderCommand),
 }
 
 #[derive(Subcommand)]
@@ -163,6 +173,8 @@ enum ImageCommand {
     Save(transfer::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(transfer::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<buildcmd::BuildArgs>),
 }
 
 #[derive(Subcommand)]
@@ -273,6 +285,10 @@ fn run(cli: Cli) -> CliResult {
         Command::Volume(c) => volumecmd::run(&ctx, c),
         Command::Network(c) => networkcmd::run(&ctx, c),
         Command::Port(a) => containers::port(&ctx, a),
+        Command::Build(a)
+        | Command::Image(ImageCommand::Build(a))
+        | Command::Buildx(buildcmd::BuildxCommand::Build(a)) => buildcmd::build(&ctx, *a),
+        Command::Builder(buildcmd::BuilderCommand::Prune(a)) => plain(buildcmd::prune(&ctx, a)),
         other => plain(run_images(&ctx, other)),
     }
 }
@@ -306,6 +322,10 @@ fn main() -> ExitCode {
     // A detached container's keeper or watcher (hidden command lines the engine decodes).
     let argv: Vec<String> = std::env::args().collect();
     if let Some(code) = berth_engine::monitor::entry(&argv) {
+        return ExitCode::from(code as u8);
+    }
+    // A build's RUN step (`berth … __build-step DIR`).
+    if let Some(code) = berth_engine::build::helper::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     // A user network's resolver (`berth __dns CONFIG`).

@@ -30,7 +30,11 @@ tests_default="cgroup_v2 cgroup_v2_lifecycle cgroup_v2_devices resources lifecyc
 harness namespaces exec process hooks bad_input cli security seccomp_notify console \
 shared_mount_namespace"
 guest_tests=${V2_LANE_TESTS:-$tests_default}
-modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop overlay"
+# The engine's network check adds bridges, veths and nftables (with its NAT, conntrack and fib
+# expressions), in dependency order.
+modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop overlay \
+llc stp bridge veth nfnetlink crc32c_generic libcrc32c nf_tables nf_defrag_ipv4 nf_defrag_ipv6 \
+nf_conntrack nf_nat nft_ct nft_nat nft_masq nft_chain_nat nft_fib nft_fib_ipv4 nft_fib_ipv6 nft_fib_inet"
 
 # --- The kernel: the linux-image-6.1.*-amd64 package that linux-image-amd64 depends on,
 # unpacked (never installed), its compressed image turned back into the ELF vmlinux so qemu
@@ -106,6 +110,16 @@ cp "$kdir"/modules/*.ko "$base/lib/modules/"
 printf '%s\n' $modules >"$base/lib/modules/order"
 (cd "$base" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 >"$lane/base.cpio" 2>/dev/null)
 
+# nft (berth loads its table through it) with the shared libraries it needs, at their host paths.
+if command -v nft >/dev/null; then
+    nft_bin=$(command -v nft)
+    mkdir -p "$lane/payload/usr/sbin"
+    cp "$nft_bin" "$lane/payload/usr/sbin/nft"
+    for lib in $(ldd "$nft_bin" | awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }'); do
+        mkdir -p "$lane/payload$(dirname "$lib")"
+        cp -L "$lib" "$lane/payload$lib"
+    done
+fi
 strip --strip-debug -o "$lane/payload/lane/berth-runtime" "$runtime_bin"
 strip --strip-debug -o "$lane/payload/lane/berth" "$target/$host/debug/berth"
 for t in $guest_tests; do

@@ -29,6 +29,11 @@ fail() {
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# What udev would make: the stdio links (nft reads /dev/stdin).
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm /tmp /run
 mount -t devpts -o ptmxmode=0666,mode=0620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm

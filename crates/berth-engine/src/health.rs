@@ -85,9 +85,10 @@ pub struct HealthResult {
 
 fn duration(flag: &str, v: &Option<String>) -> Result<Option<Duration>> {
     v.as_deref()
-        .map(|s| {
-            berth_sys::time::parse_go_duration(s)
-                .map_err(|e| EngineError::msg(format!("{flag}: {e}")))
+        .map(|s| match berth_sys::go::parse_duration(s) {
+            Ok(ns) if ns >= 0 => Ok(Duration::from_nanos(ns as u64)),
+            Ok(_) => Err(EngineError::msg(format!("{flag}: {s:?} is negative"))),
+            Err(e) => Err(EngineError::msg(format!("{flag}: {e}"))),
         })
         .transpose()
 }

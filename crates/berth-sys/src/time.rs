@@ -113,81 +113,9 @@ fn days_from_civil(y: i64, mo: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Parses a duration as Go's `time.ParseDuration` writes and reads it: decimal numbers with an
-/// optional fraction, each followed by a unit (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`): `30s`,
-/// `1m30s`, `1.5h`, `500ms`; a bare `0` is zero. Negative durations are refused.
-pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("invalid duration {s:?}: expected e.g. 30s, 1m30s, 500ms");
-    if s == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let mut rest = s.strip_prefix('+').unwrap_or(s);
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut nanos: u128 = 0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(num_len);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale: u128 = match unit {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(bad()),
-        };
-        let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
-            return Err(bad());
-        }
-        let int: u128 = if int.is_empty() {
-            0
-        } else {
-            int.parse().map_err(|_| bad())?
-        };
-        let mut part = int.checked_mul(scale).ok_or_else(bad)?;
-        let mut unit_scale = scale;
-        for d in frac.bytes() {
-            unit_scale /= 10;
-            part += u128::from(d - b'0') * unit_scale;
-        }
-        nanos = nanos.checked_add(part).ok_or_else(bad)?;
-        rest = tail;
-    }
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad())?;
-    Ok(std::time::Duration::new(
-        secs,
-        (nanos % 1_000_000_000) as u32,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations_parse_as_go_does() {
-        use std::time::Duration;
-        let d = |s: &str| parse_go_duration(s).unwrap();
-        assert_eq!(d("30s"), Duration::from_secs(30));
-        assert_eq!(d("1m30s"), Duration::from_secs(90));
-        assert_eq!(d("1.5h"), Duration::from_secs(5400));
-        assert_eq!(d("500ms"), Duration::from_millis(500));
-        assert_eq!(d("2us"), Duration::from_micros(2));
-        assert_eq!(d("0"), Duration::ZERO);
-        assert_eq!(d(".5s"), Duration::from_millis(500));
-        for bad in ["", "10", "s", "-1s", "1x", "1..2s", "."] {
-            assert!(parse_go_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn formats_rfc3339() {

@@ -571,7 +571,11 @@ fn hostile_context_symlinks_and_dot_dots_never_reach_host_files() {
     std::os::unix::fs::symlink(&host, ctx.dir.join("Dockerfile")).unwrap();
     let out = build(&sb, &ctx, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("failed to read dockerfile"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failed to read dockerfile"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stdout.contains("HOST-ONLY") && !out.stderr.contains("HOST-ONLY"));
     std::fs::remove_file(ctx.dir.join("Dockerfile")).unwrap();
     std::fs::write(ctx.dir.join("Dockerfile"), "FROM bb\nCOPY . /c/\n").unwrap();

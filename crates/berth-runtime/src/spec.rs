@@ -147,6 +147,24 @@ pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
     matches!(namespace(spec, typ), Some(None))
 }
 
+/// True when the container gets a namespace of `typ` that is not the runtime's own: a new one, or
+/// one joined by path (a pod's, made by containerd for its sandbox) that is a different namespace
+/// from ours. A path that cannot be compared counts as ours, so a host setting is never changed.
+fn owns_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match namespace(spec, typ) {
+        Some(None) => true,
+        Some(Some(path)) => {
+            let ours = Path::new("/proc/self/ns").join(crate::namespaces::proc_name(typ));
+            match (std::fs::metadata(&path), std::fs::metadata(ours)) {
+                (Ok(theirs), Ok(ours)) => (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()),
+                _ => false,
+            }
+        }
+        None => false,
+    }
+}
+
 /// Checks every field; returns the compiled seccomp filter (compiling is part of checking it, and
 /// the costliest part, so it is done once).
 pub fn validate(spec: &Spec) -> Result<Option<berth_seccomp::Filter>> {
@@ -327,11 +345,11 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
         crate::bail!("config.json: linux.sysctl {key:?}: not a sysctl name");
     }
     let need = |t: LinuxNamespaceType, what: &str| -> Result<()> {
-        if has_new_namespace(spec, t) {
+        if owns_namespace(spec, t) {
             Ok(())
         } else {
             Err(Error::msg(format!(
-                "config.json: linux.sysctl {key:?}: needs a new {what} namespace"
+                "config.json: linux.sysctl {key:?}: needs a {what} namespace other than the host's"
             )))
         }
     };

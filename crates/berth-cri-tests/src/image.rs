@@ -1,6 +1,6 @@
-//! The two images a node needs here, built from Debian's busybox-static with no network: a
-//! `pause` sandbox image (busybox, `sh` and `sleep` only, with a pause loop as its entrypoint)
-//! and a `busybox` workload image (every applet). Each is one uncompressed OCI layer, its config
+//! The two images a node needs here, built with no network: a `pause` sandbox image (berth's
+//! static pause, `pause/pause.rs`, built by build.rs: one 1.3 KiB file) and a `busybox` workload
+//! image (Debian's busybox-static, every applet). Each is one uncompressed OCI layer, its config
 //! and an OCI manifest, as bytes ready to push; nothing here talks to a registry.
 
 use sha2::{Digest as _, Sha256};
@@ -9,11 +9,10 @@ use std::path::Path;
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-const BUSYBOX: &str = "/bin/busybox";
 
-/// The sandbox's process: it waits for ever, reaps what it is given and leaves at once on
-/// SIGTERM or SIGINT (as Kubernetes' pause does; the shim kills it with SIGKILL anyway).
-pub const PAUSE_SCRIPT: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+/// berth's pause, a static executable with no libc (see `pause/pause.rs`): it waits for ever,
+/// reaps the orphans of a shared PID namespace and leaves with status 0 on SIGTERM or SIGINT.
+pub const PAUSE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pause"));
 
 /// `sha256:<hex>` of `data`.
 pub fn digest(data: &[u8]) -> String {
@@ -60,20 +59,15 @@ impl Image {
         }
     }
 
-    /// The sandbox image: busybox with only `sh` and `sleep`, running [`PAUSE_SCRIPT`].
+    /// The sandbox image: `/pause` alone, its entrypoint.
     pub fn pause(scratch: &Path) -> Image {
         let rootfs = scratch.join("pause-rootfs");
-        let bin = rootfs.join("bin");
-        std::fs::create_dir_all(&bin).expect("pause rootfs");
-        for dir in ["dev", "proc", "sys", "etc", "tmp"] {
-            std::fs::create_dir_all(rootfs.join(dir)).expect("pause rootfs");
-        }
-        std::fs::copy(BUSYBOX, bin.join("busybox"))
-            .unwrap_or_else(|e| panic!("{BUSYBOX}: {e} (install busybox-static)"));
-        for applet in ["sh", "sleep"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
-        }
-        Image::from_rootfs(&rootfs, &["/bin/sh", "-c", PAUSE_SCRIPT], &[])
+        std::fs::create_dir_all(&rootfs).expect("pause rootfs");
+        let pause = rootfs.join("pause");
+        std::fs::write(&pause, PAUSE).expect("pause binary");
+        std::fs::set_permissions(&pause, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("pause mode");
+        Image::from_rootfs(&rootfs, &["/pause"], &[])
     }
 
     /// The workload image: every busybox applet (httpd, wget, nc, dd…), `sh` by default.

@@ -328,7 +328,7 @@ fn pod_lifecycle(node: &Node, handler: &str) -> Report {
         &["sh", "-c", "id -u; cat /proc/1/cmdline | tr '\\0' ' '"],
     );
     assert!(
-        out.starts_with("65534\n") && out.contains("trap"),
+        out.starts_with("65534\n") && out.contains("/pause"),
         "sidecar sees: {out:?}"
     );
     let (_, err, code) = exec(node, &sidecar, &["touch", "/written"]);

@@ -126,9 +126,11 @@ VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.4.0", "1.0.0"]}'
 ADD)
     cat >/dev/null
     nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type veth peer name "$CNI_IFNAME-peer"
-    nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME-peer" up
     nsenter --net="$CNI_NETNS" ip addr add "$addr" dev "$CNI_IFNAME"
-    nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up
+    # Both ends up, the peer found by listing (busybox's ip, in the v2 lane, names it itself).
+    for link in $(nsenter --net="$CNI_NETNS" ip -o link | sed -n 's/^[0-9]*: \([^:@]*\).*/\1/p'); do
+        nsenter --net="$CNI_NETNS" ip link set "$link" up
+    done
     printf '{"cniVersion": "1.0.0", "interfaces": [{"name": "%s", "sandbox": "%s"}], "ips": [{"address": "%s", "interface": 0}]}\n' "$CNI_IFNAME" "$CNI_NETNS" "$addr"
     ;;
 DEL | CHECK) cat >/dev/null ;;

@@ -7,7 +7,7 @@
 //! two handlers' times. As root; a missing tool fails the test unless `BERTH_ALLOW_SKIP=1`.
 
 use berth_cri_tests::pod::*;
-use berth_cri_tests::{cri::CallResult, handlers, missing_tools, parse_cri_log, Node};
+use berth_cri_tests::{cri::CallResult, handlers, have, missing_tools, parse_cri_log, Node};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -528,4 +528,58 @@ fn a_pod_lives_and_dies_through_the_cri_with_berth_as_with_runc() {
         status_of_bad(&reports[1]),
         "a failed start is reported differently"
     );
+}
+
+/// The section of a `containerd config dump` that starts at `header`, up to the next header.
+fn section<'a>(dump: &'a str, header: &str) -> &'a str {
+    let start = dump
+        .find(header)
+        .unwrap_or_else(|| panic!("no {header} in the dump"));
+    let rest = &dump[start + header.len()..];
+    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
+}
+
+/// docs/cri/containerd-config.toml is a config containerd 1.6 takes: its `config dump` shows
+/// the berth handler (the runc v2 shim running berth-runtime, without systemd cgroups) beside
+/// runc, runc as the default; and the documented RuntimeClass names that handler.
+#[test]
+fn the_documented_containerd_config_registers_berth_beside_runc() {
+    if !have("containerd") {
+        assert!(
+            std::env::var_os("BERTH_ALLOW_SKIP").is_some_and(|v| v == "1"),
+            "containerd is not installed (.ci/run installs it; BERTH_ALLOW_SKIP=1 skips)"
+        );
+        return;
+    }
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cri");
+    let out = std::process::Command::new("containerd")
+        .arg("--config")
+        .arg(docs.join("containerd-config.toml"))
+        .args(["config", "dump"])
+        .output()
+        .expect("containerd config dump");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cri = r#"[plugins."io.containerd.grpc.v1.cri".containerd"#;
+    assert!(section(&dump, &format!("{cri}]")).contains(r#"default_runtime_name = "runc""#));
+    for handler in ["runc", "berth"] {
+        let runtime = section(&dump, &format!("{cri}.runtimes.{handler}]"));
+        assert!(
+            runtime.contains(r#"runtime_type = "io.containerd.runc.v2""#),
+            "{runtime}"
+        );
+        let options = section(&dump, &format!("{cri}.runtimes.{handler}.options]"));
+        assert!(options.contains("SystemdCgroup = false"), "{options}");
+    }
+    let berth = section(&dump, &format!("{cri}.runtimes.berth.options]"));
+    assert!(
+        berth.contains(r#"BinaryName = "/usr/local/bin/berth-runtime""#),
+        "{berth}"
+    );
+    let class = std::fs::read_to_string(docs.join("runtimeclass.yaml")).unwrap();
+    assert!(class.contains("kind: RuntimeClass") && class.contains("\nhandler: berth\n"));
 }

@@ -1,6 +1,6 @@
 //! berth-runtime on a Kubernetes node: a real containerd (its CRI plugin, the runc v2 shim) with
-//! a `berth` and a `runc` runtime handler, a real registry serving berth's static pause as the sandbox image,
-//! and a CRI client over gRPC. `Node` owns all of it under one temporary directory and, when
+//! a `berth` and a `runc` runtime handler, a real registry serving berth's static pause as the
+//! sandbox image, and a CRI client over gRPC. `Node` owns all of it under one temporary directory and, when
 //! dropped (also when a test panics), stops containerd, kills its shims and whatever is left in
 //! the node's cgroups, unmounts and removes everything. It never touches the host's containerd.
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]

@@ -1,10 +1,13 @@
 //! A pod's whole life through the CRI, once with the `berth` handler (berth-runtime) and once
-//! with `runc`, on the same containerd in the same run: the sandbox and two containers sharing
-//! its network and IPC (one serves on 127.0.0.1, the other fetches from it), ExecSync output and
-//! exit codes, CRI log files, a memory update seen from inside, an exit code and an OOM kill
-//! reported through the shim, stop and removal, then nothing left: no cgroup below the pod's
-//! parent, no mount, no process, no shim or shim socket, no runtime state. A table compares the
-//! two handlers' times. As root; a missing tool fails the test unless `BERTH_ALLOW_SKIP=1`.
+//! with `runc`, on the same containerd in the same run: the sandbox (with pod sysctls) and two
+//! containers sharing its network and IPC (one serves on 127.0.0.1, the other fetches from it,
+//! in a working directory its image lacks), ExecSync output and exit codes, CRI log files, a
+//! memory update seen from inside, stats, a sidecar in the pod's pid namespace, a privileged
+//! container whose Bidirectional mount reaches the host, a terminal, a failed start, an exit
+//! code and an OOM kill reported through the shim, stop and removal, then nothing left: no
+//! cgroup below the pod's parent, no mount, no process, no shim or shim socket, no runtime
+//! state. A table compares the two handlers' times. As root; a missing tool fails the test
+//! unless `BERTH_ALLOW_SKIP=1`.
 
 use berth_cri_tests::pod::*;
 use berth_cri_tests::{cri::CallResult, handlers, have, missing_tools, parse_cri_log, Node};
@@ -104,6 +107,33 @@ const READ_MEMORY_LIMIT: &str =
 const SERVER: &str = "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www";
 const CLIENT: &str = "trap 'exit 0' TERM; until wget -q -O - http://127.0.0.1:8080/; do sleep 0.1; done; echo to-stderr >&2; sleep 3600 & wait";
 
+/// A host directory bind-mounted on itself and made shared (what a Bidirectional mount needs);
+/// unmounted, with whatever a container propagated into it, when dropped.
+struct SharedMount(std::path::PathBuf);
+
+impl SharedMount {
+    fn new(dir: &std::path::Path) -> SharedMount {
+        use nix::mount::{mount, MsFlags};
+        mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+        let me = SharedMount(dir.to_path_buf());
+        mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .expect("make shared");
+        me
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        berth_runtime_tests::leaks::unmount_under(&self.0);
+    }
+}
+
 fn pod_lifecycle(node: &Node, handler: &str) -> Report {
     let mut r = Report {
         handler: handler.to_string(),
@@ -115,7 +145,17 @@ fn pod_lifecycle(node: &Node, handler: &str) -> Report {
     let logs = node.log_dir(handler);
     std::fs::create_dir_all(&logs).unwrap();
     let name = format!("web-{handler}");
-    let sandbox = sandbox_config(&name, &uid, &logs.display().to_string(), &parent);
+    let mut sandbox = sandbox_config(&name, &uid, &logs.display().to_string(), &parent);
+    // Pod sysctls, set in the sandbox's namespaces (its netns is containerd's, joined by path).
+    let linux = sandbox.linux.as_mut().unwrap();
+    linux
+        .sysctls
+        .insert("net.ipv4.ip_local_port_range".into(), "20000 30000".into());
+    linux
+        .sysctls
+        .insert("kernel.shm_rmid_forced".into(), "1".into());
+    // A pod that may hold a privileged container (the one with the Bidirectional mount below).
+    linux.security_context.as_mut().unwrap().privileged = true;
 
     // The sandbox, through this handler's binary.
     let pod = ok(
@@ -151,7 +191,8 @@ fn pod_lifecycle(node: &Node, handler: &str) -> Report {
 
     // Two containers in the pod: a server on 127.0.0.1 and a client that fetches from it.
     let server_cfg = container_config("server", &node.busybox, &["sh", "-c", SERVER], 64 * MIB);
-    let client_cfg = container_config("client", &node.busybox, &["sh", "-c", CLIENT], 0);
+    let mut client_cfg = container_config("client", &node.busybox, &["sh", "-c", CLIENT], 0);
+    client_cfg.working_dir = "/work/dir".into(); // not in the image: the runtime makes it
     let server = ok(
         node,
         r.time("CreateContainer", || {
@@ -227,6 +268,21 @@ fn pod_lifecycle(node: &Node, handler: &str) -> Report {
         Ok(x) => assert_ne!(x.exit_code, 0, "a missing command succeeded"),
         Err(e) => assert!(e.message().contains("no-such-command"), "{e}"),
     }
+
+    // The working directory, and the pod's sysctls seen from a container sharing its namespaces.
+    let (out, _, _) = exec(
+        node,
+        &client,
+        &[
+            "sh",
+            "-c",
+            "pwd; cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/kernel/shm_rmid_forced",
+        ],
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["/work/dir", "20000", "30000", "1"]
+    );
 
     // IPC: /dev/shm is the pod's, seen by both.
     let (token, _, code) = exec(
@@ -352,6 +408,49 @@ fn pod_lifecycle(node: &Node, handler: &str) -> Report {
         "the sidecar's processes outlived its stop: {left}"
     );
 
+    // A privileged container with a Bidirectional mount: a mount it makes inside shows on the host
+    // (containerd asks for rootfsPropagation shared and an rshared bind of a shared host mount).
+    let shared = node.dir.join(format!("shared-{handler}"));
+    std::fs::create_dir_all(shared.join("inner")).unwrap();
+    let shared_mount = SharedMount::new(&shared);
+    let mut priv_cfg = container_config(
+        "privileged",
+        &node.busybox,
+        &[
+            "sh",
+            "-c",
+            "mount -t tmpfs bidir /shared/inner && exec sleep 3600",
+        ],
+        0,
+    );
+    security(&mut priv_cfg).privileged = true;
+    priv_cfg.mounts.push(k8s_cri::v1::Mount {
+        container_path: "/shared".into(),
+        host_path: shared.display().to_string(),
+        propagation: k8s_cri::v1::MountPropagation::PropagationBidirectional as i32,
+        ..Default::default()
+    });
+    let privileged = ok(node, cri.create_container(&pod, &priv_cfg, &sandbox));
+    ok(
+        node,
+        r.time("StartContainer (privileged)", || {
+            cri.start_container(&privileged)
+        }),
+    );
+    wait_state(node, &privileged, CONTAINER_RUNNING);
+    let inner = shared.join("inner");
+    let propagated = berth_cri_tests::wait_for(Duration::from_secs(10), || {
+        berth_runtime_tests::leaks::mounts_under(&inner).contains(&inner)
+    });
+    assert!(
+        propagated,
+        "the container's mount did not reach the host at {}",
+        inner.display()
+    );
+    ok(node, cri.stop_container(&privileged, 0));
+    wait_state(node, &privileged, CONTAINER_EXITED);
+    drop(shared_mount); // the propagated tmpfs and the bind: the test's own mounts
+
     // A container with a terminal (the shim's console socket): its output reaches the log.
     let mut tty_cfg = container_config("tty", &node.busybox, &["sh", "-c", "tty; echo done"], 0);
     tty_cfg.tty = true;
@@ -436,8 +535,17 @@ fn pod_lifecycle(node: &Node, handler: &str) -> Report {
         .insert("server's reason after SIGKILL", st.reason.clone());
 
     // Removal, then nothing left.
-    r.time("RemoveContainer x7", || {
-        for id in [&client, &server, &exit3, &hog, &sidecar, &tty, &bad] {
+    r.time("RemoveContainer x8", || {
+        for id in [
+            &client,
+            &server,
+            &exit3,
+            &hog,
+            &sidecar,
+            &privileged,
+            &tty,
+            &bad,
+        ] {
             ok(node, cri.remove_container(id));
         }
     });

@@ -46,6 +46,10 @@ pub trait Progress: Sync {
     /// A layer is done: `Pull complete`, `Already exists`.
     fn finish(&self, id: &Digest, status: &str);
     fn note(&self, message: &str);
+    /// A layer's state before it moves (`Preparing`, `Waiting`); nothing by default.
+    fn status(&self, id: &Digest, status: &str) {
+        let _ = (id, status);
+    }
 }
 
 /// Progress that reports nothing (tests, `-q`).

@@ -1,11 +1,12 @@
-//! The commands that read and name local images: images, inspect, history, tag, rmi, prune,
-//! system df. Output follows Docker's columns and JSON shapes.
+//! The commands that read and name local images: images, inspect, history, tag, rmi, prune. Output follows Docker's columns and JSON shapes.
 
-use crate::format::{ago, human_size, print_rows, print_table, render};
-use crate::{CliError, Ctx, DfArgs};
-use berth_engine::images::{familiar, Removed};
+use crate::format::{ago, human_size, print_rows, render};
+use crate::{CliError, Ctx};
+use berth_engine::filters::Filters;
+use berth_engine::images::{familiar, Removed, IMAGE_FILTERS, PRUNE_FILTERS};
 use berth_engine::Engine;
 use berth_image::digest::Digest;
+use berth_sys::units::human_size_precision;
 use clap::Args;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -24,10 +25,14 @@ pub struct ImagesArgs {
     /// Show all images (default hides intermediate images)
     #[arg(short, long)]
     all: bool,
+    /// Filter output based on conditions provided (dangling=, label=, before=, since=, until=, reference=)
+    #[arg(short, long)]
+    filter: Vec<String>,
     /// Format output using a Go-like template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, {{json .}})
     #[arg(long)]
     format: Option<String>,
-    /// Only images of this repository[:tag]
+    /// Only images whose name matches REPOSITORY[:TAG] (a pattern: busybox, busy*, busybox:1.*)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     repository: Option<String>,
 }
 
@@ -39,7 +44,7 @@ pub struct TagArgs {
 
 #[derive(Args)]
 pub struct RmiArgs {
-    /// Force removal of the image (all its tags)
+    /// Force removal of the image (a tag: only that tag; an ID: every name of it)
     #[arg(short, long)]
     force: bool,
     /// IMAGE...
@@ -76,6 +81,9 @@ pub struct PruneArgs {
     /// Remove all unused images, not just dangling ones
     #[arg(short, long)]
     all: bool,
+    /// Provide filter values (until=<timestamp|duration>, label=<key>[=<value>], label!=…)
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -96,15 +104,19 @@ fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
 
 pub fn images(ctx: &Ctx, a: ImagesArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
+    let mut raw = a.filter.clone();
+    raw.extend(a.repository.iter().map(|r| format!("reference={r}")));
+    let filters =
+        Filters::parse(&raw, IMAGE_FILTERS).map_err(|x| CliError::new(x.to_string(), 1))?;
     let rows: Vec<Value> = e
-        .image_rows(a.repository.as_deref())
+        .list_images(&filters)
         .map_err(CliError::status1)?
         .into_iter()
         .map(|r| {
             json!({
                 "Repository": r.repository, "Tag": r.tag, "Digest": r.digest,
                 "ID": short_id(&r.id, a.no_trunc), "CreatedSince": ago(r.created.as_deref()),
-                "CreatedAt": r.created.clone().unwrap_or_default(), "Size": human_size(r.size),
+                "CreatedAt": r.created.clone().unwrap_or_default(), "Size": human_size_precision(r.size, 3),
             })
         })
         .collect();
@@ -136,33 +148,33 @@ pub fn tag(ctx: &Ctx, a: TagArgs) -> Result<(), CliError> {
         .map_err(CliError::status1)
 }
 
+/// `rmi IMAGE…`: each image's lines as it goes; the failures, one line each as Docker prints
+/// them, at the end (status 1).
 pub fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
     let mut failed = Vec::new();
     for name in &a.images {
         match e.remove_image(name, a.force) {
-            Ok(lines) => {
-                for l in lines {
-                    match l {
-                        Removed::Untagged(t) => println!("Untagged: {t}"),
-                        Removed::Deleted(id) => println!("Deleted: {id}"),
-                    }
-                }
-            }
-            Err(x) => {
-                eprintln!("Error: {x}");
-                failed.push(name.clone());
-            }
+            Ok(lines) => print_removed(&lines),
+            Err(x) => failed.push(x.to_string()),
         }
     }
     e.collect_garbage().map_err(CliError::status1)?;
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            format!("failed to remove {}", failed.join(", ")),
-            1,
-        ))
+    for f in &failed {
+        eprintln!("Error response from daemon: {f}");
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::reported(1)),
+    }
+}
+
+fn print_removed(lines: &[Removed]) {
+    for l in lines {
+        match l {
+            Removed::Untagged(t) => println!("Untagged: {t}"),
+            Removed::Deleted(id) => println!("Deleted: {id}"),
+        }
     }
 }
 
@@ -182,7 +194,7 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), CliError> {
                 created_by = created_by.chars().take(44).collect::<String>() + "…";
             }
             json!({"ID": id, "CreatedSince": ago(h.created.as_deref()), "CreatedAt": h.created.unwrap_or_default(),
-                "CreatedBy": created_by, "Size": human_size(h.size), "Comment": h.comment})
+                "CreatedBy": created_by, "Size": human_size_precision(h.size, 3), "Comment": h.comment})
         })
         .collect();
     if a.quiet {
@@ -252,6 +264,16 @@ fn print_inspected(
     }
 }
 
+/// `container inspect NAME…`: containers only.
+pub fn inspect_containers(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
+    let e = engine(ctx)?;
+    print_inspected(&a, "container", |n| {
+        e.get(n)
+            .ok()
+            .map(|r| Ok(serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes")))
+    })
+}
+
 /// `inspect NAME…`: containers first, then images, as Docker does.
 pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
@@ -263,63 +285,42 @@ pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
     })
 }
 
+/// `image prune [-a] [--filter …] [-f]`: Docker's question, then the images removed.
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), CliError> {
-    let _ = a.force; // accepted as Docker's: berth never asks for confirmation
-    let (removed, freed) = engine(ctx)?
-        .prune_images(a.all)
-        .map_err(CliError::status1)?;
-    if !removed.is_empty() {
-        println!("Deleted Images:");
-        for r in &removed {
-            for t in &r.repo_tags {
-                println!("untagged: {}", familiar(t));
-            }
-            println!("deleted: {}", r.id);
-        }
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    let filters =
+        Filters::parse(&a.filter, PRUNE_FILTERS).map_err(|x| CliError::new(x.to_string(), 1))?;
+    if !a.force && !crate::prompt::confirm(warning) {
+        return Ok(());
+    }
+    let (text, freed) = prune_images(&engine(ctx)?, a.all, &filters)?;
+    print!("{text}");
+    if !text.is_empty() {
         println!();
     }
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(())
 }
 
-pub fn df(ctx: &Ctx, a: DfArgs) -> Result<(), CliError> {
-    let du = engine(ctx)?.disk_usage().map_err(CliError::status1)?;
-    print_table(
-        &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-        &[vec![
-            "Images".into(),
-            du.images.to_string(),
-            "0".into(),
-            human_size(du.on_disk),
-            human_size(0),
-        ]],
-    );
-    println!();
-    println!(
-        "Layers: {} unpacked, {} on disk; images add up to {} — shared layers save {}",
-        du.layers.len(),
-        human_size(du.on_disk),
-        human_size(du.sum_of_images),
-        human_size(du.sum_of_images.saturating_sub(du.on_disk))
-    );
-    println!(
-        "Blobs (compressed, kept for push and save): {}",
-        human_size(du.blobs)
-    );
-    if a.verbose {
-        println!();
-        let rows: Vec<Vec<String>> = du
-            .layers
-            .iter()
-            .map(|(chain, size, users)| {
-                vec![
-                    chain.short().to_string(),
-                    human_size(*size),
-                    users.to_string(),
-                ]
-            })
-            .collect();
-        print_table(&["LAYER (CHAIN ID)", "SIZE", "IMAGES"], &rows);
+/// Prunes images; returns Docker's `Deleted Images:` section (empty when none went) and the bytes
+/// freed. Shared with `system prune`.
+pub fn prune_images(e: &Engine, all: bool, filters: &Filters) -> Result<(String, u64), CliError> {
+    let (removed, freed) = e
+        .prune_images_filtered(all, filters)
+        .map_err(CliError::status1)?;
+    let mut text = String::new();
+    if !removed.is_empty() {
+        text.push_str("Deleted Images:\n");
+        for r in &removed {
+            for t in r.repo_tags.iter().chain(r.repo_digests.iter()) {
+                text.push_str(&format!("untagged: {}\n", familiar(t)));
+            }
+            text.push_str(&format!("deleted: {}\n", r.id));
+        }
     }
-    Ok(())
+    Ok((text, freed))
 }

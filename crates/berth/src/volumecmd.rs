@@ -8,7 +8,9 @@ use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::BufRead;
+
+/// Docker's `[y/N]` question (its one home is `prompt`; `network prune` asks it through here).
+pub use crate::prompt::confirm;
 
 /// The engine, for commands whose failures exit 1.
 fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
@@ -207,14 +209,6 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
         0 => Ok(0),
         _ => Err(CliError::new(failed.join("; "), 1)),
     }
-}
-
-/// Docker's `[y/N]` question; true only for `y` or `yes`.
-pub fn confirm(warning: &str) -> bool {
-    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 fn prune(e: &Engine, a: PruneArgs) -> CliResult {

@@ -142,7 +142,7 @@ fn note_pulled(reporter: &Reporter, pulled: &PullReport) {
         reporter.note(&format!(
             "{}: Pulling from {}",
             reference.manifest_ref(),
-            reference.familiar_name()
+            reference.repository
         ));
     }
     reporter.note(&format!("Digest: {}", pulled.digest));
@@ -198,13 +198,19 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> Result<(), CliError> {
     let e = a.tls.engine(ctx, &a.name)?;
     let target = Reference::parse(&a.name).map_err(|x| CliError::new(x.to_string(), 1))?;
     let reporter = Reporter::new(a.quiet);
+    let named = a.name.rsplit('/').next().unwrap_or("");
+    if !named.contains(':') && !a.name.contains('@') && !a.quiet {
+        println!("Using default tag: latest");
+    }
     reporter.note(&format!(
         "The push refers to repository [{}]",
         target.name()
     ));
     let pushed = e.push(&a.name, &reporter).map_err(CliError::status1)?;
     reporter.finish();
-    if !a.quiet {
+    if a.quiet {
+        println!("{target}");
+    } else {
         println!(
             "{}: digest: {} size: {}",
             pushed.tag, pushed.digest, pushed.size

@@ -12,8 +12,8 @@ use berth_image::reference::Reference;
 use berth_image::store::{docker_name, StoreError};
 use berth_sys::time::parse_rfc3339;
 
-/// The keys `image prune --filter` (and `system prune --filter`) knows.
-pub const PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
+/// The keys `image prune --filter` knows (`dangling=false` is `-a`).
+pub const PRUNE_FILTERS: &[&str] = &["until", "label", "label!", "dangling"];
 
 /// A container standing on an image: its short ID and whether it runs.
 struct User {
@@ -117,7 +117,7 @@ impl Engine {
         self.prune_images_filtered(all, &Filters::default())
     }
 
-    /// `image prune [-a] [--filter until=…|label=…|label!=…]`: untagged images (with `all`,
+    /// `image prune [-a] [--filter until=…|label=…|label!=…|dangling=…]`: untagged images (with `all`,
     /// every image) that no container uses, then what they leave unused; the images removed
     /// and the bytes freed.
     pub fn prune_images_filtered(
@@ -128,6 +128,10 @@ impl Engine {
         let until = filters
             .until(berth_sys::time::now_secs())
             .map_err(|e| EngineError::msg(e.to_string()))?;
+        let dangling = filters
+            .boolean("dangling")
+            .map_err(|e| EngineError::msg(e.to_string()))?;
+        let all = all || dangling == Some(false);
         let mut labels = std::collections::HashMap::new();
         if filters.contains("label") || filters.contains("label!") {
             for img in self.store.index()?.images.values() {

@@ -4,7 +4,8 @@
 # pivot_root'ed, and every container runtime pivots. Stage 2 mounts a pure cgroup v2 hierarchy,
 # runs each test binary in /lane/tests with its output on the second serial port, writes the exit
 # status to the third, and powers off. It must never exit: PID 1 exiting panics the kernel.
-export PATH=/bin:/usr/sbin
+# Busybox's applets, then Debian's binaries (the CRI node's containerd, shim, runc, registry).
+export PATH=/bin:/usr/bin:/usr/sbin
 
 if [ "$1" != stage2 ]; then
     mount -t devtmpfs devtmpfs /dev
@@ -29,6 +30,11 @@ fail() {
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# What udev would make: the stdio links (nft reads /dev/stdin).
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm /tmp /run
 mount -t devpts -o ptmxmode=0666,mode=0620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
@@ -63,10 +69,17 @@ for test in /lane/tests/*; do
     name=${test##*/}
     echo "=== $name" >&3
     start=$(cut -d' ' -f1 /proc/uptime)
-    "$test" --test-threads=2 >&3 2>&1 || failed="$failed $name"
+    # A Kubernetes node runs without swap (the kubelet's default): containerd, in the root cgroup
+    # here, sees no swap controller then and leaves memory.swap.max alone, and a container over its
+    # memory limit would swap instead of being OOM-killed.
+    [ "$name" != cri ] || swapoff /dev/vda
+    # shellcheck disable=SC2046 # the arguments are words: a filter, --nocapture
+    "$test" $(cat "/lane/args/$name" 2>/dev/null) --test-threads=2 >&3 2>&1 || failed="$failed $name"
+    [ "$name" != cri ] || swapon /dev/vda
     echo "=== $name took $start..$(cut -d' ' -f1 /proc/uptime) s of guest uptime" >&3
 done
-# The engine on cgroup v2: `berth run` of an imported busybox image with limits.
+# The engine on cgroup v2: `berth run` of an imported busybox image with limits (no network:
+# the guest has no nft for the default bridge).
 engine_check() {
     B="/lane/berth --root /tmp/berth --runroot /run/berth"
     mkdir -p /tmp/img/bin /tmp/img/etc

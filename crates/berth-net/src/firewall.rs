@@ -114,7 +114,7 @@ impl Firewall {
         Cow::Owned(self.table.clone())
     }
 
-    /// Loads a batch through `nft -j -f -`, its output (and its complaints) captured: nothing
+    /// Loads a batch through `nft -j -f` on its stdin, its output (and its complaints) captured: nothing
     /// of nft's reaches the user's terminal, and a failure says nft's first error line.
     fn apply(&self, batch: Batch<'static>) -> Result<(), FirewallError> {
         use std::io::Write;
@@ -127,7 +127,8 @@ impl Firewall {
             source,
         };
         let mut child = Command::new(&self.nft)
-            .args(["-j", "-f", "-"])
+            // `-` makes nft open /dev/stdin, which a minimal /dev may lack; the fd itself never.
+            .args(["-j", "-f", "/proc/self/fd/0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
-//! The commands that read and name local images: images, inspect, history, tag, rmi, prune. Output follows Docker's columns and JSON shapes.
+//! The commands that read and name local images: images, inspect, history, tag, rmi, prune.
+//! Output follows Docker's columns and JSON shapes.
 
-use crate::format::{ago, human_size, print_rows, render};
+use crate::format::{ago, human_size, print_documents, print_rows};
 use crate::{CliError, Ctx};
 use berth_engine::filters::Filters;
 use berth_engine::images::{familiar, Removed, IMAGE_FILTERS, PRUNE_FILTERS};
@@ -243,17 +244,7 @@ fn print_inspected(
             None => missing.push(n.clone()),
         }
     }
-    match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", render(f, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
     if missing.is_empty() {
         Ok(())
     } else {

@@ -564,6 +564,23 @@ fn hostile_context_symlinks_and_dot_dots_never_reach_host_files() {
     let out = build(&sb, &ctx, &[]);
     assert!(!out.stderr.contains("HOST-ONLY"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&host).unwrap(), "HOST-ONLY");
+    // The Dockerfile and .dockerignore are read in the context's root too: symlinks to a host
+    // file read nothing of it (the host's path means that path inside the context).
+    std::fs::write(&host, "FROM bb\nRUN echo HOST-ONLY-DOCKERFILE\n").unwrap();
+    std::fs::remove_file(ctx.dir.join("Dockerfile")).unwrap();
+    std::os::unix::fs::symlink(&host, ctx.dir.join("Dockerfile")).unwrap();
+    let out = build(&sb, &ctx, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failed to read dockerfile"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("HOST-ONLY") && !out.stderr.contains("HOST-ONLY"));
+    std::fs::remove_file(ctx.dir.join("Dockerfile")).unwrap();
+    std::fs::write(ctx.dir.join("Dockerfile"), "FROM bb\nCOPY . /c/\n").unwrap();
+    std::os::unix::fs::symlink(&host, ctx.dir.join(".dockerignore")).unwrap();
+    build_ok(&sb, &ctx, &["-t", "h:3"]);
     assert_no_build_leaks(&sb);
 }
 

@@ -71,13 +71,13 @@ pub(crate) fn open(e: &Engine, req: &BuildRequest, context: BuildContext) -> Res
     let (dockerfile, dockerfile_path) = match (&req.dockerfile, stdin_dockerfile) {
         (DockerfileSource::Text(t), _) => (t.clone(), None),
         (DockerfileSource::Path(p), None) => {
-            // A relative `-f` inside a stdin tar names a file of the tar.
-            let p = if scratch.is_some() && p.is_relative() {
-                dir.join(p)
+            // A relative `-f` inside a stdin tar names a file of the tar (read in its root: a
+            // symlink in the tar cannot reach a host file).
+            if scratch.is_some() && p.is_relative() {
+                (read_in_context(&dir, p, max)?, Some(dir.join(p)))
             } else {
-                p.clone()
-            };
-            (read_bounded(&p, max)?, Some(p))
+                (read_bounded(p, max)?, Some(p.clone()))
+            }
         }
         (DockerfileSource::Path(_), Some(_)) => {
             return Err(BuildError::invalid(
@@ -88,7 +88,11 @@ pub(crate) fn open(e: &Engine, req: &BuildRequest, context: BuildContext) -> Res
         (DockerfileSource::InContext, Some(bytes)) => (bytes, None),
         (DockerfileSource::InContext, None) => {
             let p = default_dockerfile(&dir);
-            (read_bounded(&p, max)?, Some(p))
+            let rel = p
+                .strip_prefix(&dir)
+                .unwrap_or(Path::new("Dockerfile"))
+                .to_path_buf();
+            (read_in_context(&dir, &rel, max)?, Some(p))
         }
     };
     Ok(Input {
@@ -108,6 +112,25 @@ fn default_dockerfile(dir: &Path) -> PathBuf {
     } else {
         upper
     }
+}
+
+/// A Dockerfile inside the context, resolved in the context's root (a symlink may point
+/// anywhere inside it, never out), at most `max` bytes.
+fn read_in_context(dir: &Path, rel: &Path, max: usize) -> Result<Vec<u8>> {
+    let shown = dir.join(rel).display().to_string();
+    berth_sys::root::read_file(dir, rel, max as u64).map_err(|x| {
+        let what = match x.kind() {
+            std::io::ErrorKind::NotFound => format!("failed to read dockerfile: open {shown}"),
+            std::io::ErrorKind::InvalidData => {
+                return BuildError::invalid(format!(
+                    "{shown}: the Dockerfile is larger than {max} bytes"
+                ))
+                .into()
+            }
+            _ => shown.clone(),
+        };
+        BuildError::input(what, x).into()
+    })
 }
 
 /// A Dockerfile of at most `max` bytes (a bigger one is refused while it is read).

@@ -13,7 +13,8 @@ use super::run::{StepJob, StepReport};
 use super::BuildNetwork;
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
-use crate::network::{Attachment, NetNamespace};
+use crate::network::Attachment;
+use crate::ocispec::namespaces::{Namespaces, Source};
 use crate::record::{MountRecord, Record};
 use berth_runtime::create::{self, CreateOptions};
 use nix::errno::Errno;
@@ -113,9 +114,12 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
         cgroup_path: crate::launch::cgroup_path(&job.id),
         mounts: &binds,
         tmpfs: job.tmpfs.clone(),
-        net: match job.network {
-            BuildNetwork::Host => NetNamespace::Host,
-            _ => NetNamespace::New,
+        namespaces: Namespaces {
+            net: match job.network {
+                BuildNetwork::Host => Source::Host,
+                _ => Source::New,
+            },
+            ..Namespaces::default()
         },
     })?;
     let stubs: Vec<String> = spec

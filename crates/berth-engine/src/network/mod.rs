@@ -59,17 +59,6 @@ impl NetworkMode {
     }
 }
 
-/// How the container's network namespace is had, for its spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NetNamespace {
-    /// A new, empty one (berth attaches what the record lists before the container starts).
-    New,
-    /// The host's.
-    Host,
-    /// Another process's (`/proc/PID/ns/net`).
-    Join(PathBuf),
-}
-
 /// One network a container joins, as its record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -50,6 +50,12 @@ impl LabelMatch {
     }
 }
 
+/// Whether one `label=` value (`KEY` or `KEY=VALUE`) holds for `labels`: the rule every
+/// listing's label filter shares (`ps`, `volume ls`, `network ls`, images, the prunes).
+pub fn label_matches(filter: &str, labels: &BTreeMap<String, String>) -> bool {
+    LabelMatch::parse(filter).matches(labels)
+}
+
 /// The `key=value` pairs as given, grouped by key, each key checked against what a command knows.
 #[derive(Debug, Clone, Default)]
 pub struct Filters {

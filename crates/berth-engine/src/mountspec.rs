@@ -1,7 +1,8 @@
 //! `-v` and `--mount type=bind|volume` as Docker's CLI and daemon read them, into typed specs:
-//! a source that starts with `.` is made absolute against the working directory (Docker CLI ≥
-//! 23), `-v` makes a missing host directory while `--mount` refuses it, and `nocopy` /
-//! `volume-nocopy` turn off the copy-up of the image's files. Pure parsing; nothing is made here.
+//! the CLI makes a source that starts with `.` absolute against its working directory (Docker
+//! CLI ≥ 23) before the engine sees it, `-v` makes a missing host directory while `--mount`
+//! refuses it, and `nocopy` / `volume-nocopy` turn off the copy-up of the image's files. Pure
+//! parsing; nothing is made here.
 
 use crate::error::{EngineError, Result};
 use std::path::{Component, Path, PathBuf};
@@ -47,6 +48,36 @@ pub fn absolute_source(path: &str) -> Result<String> {
     Ok(out.display().to_string())
 }
 
+/// A `-v` flag as Docker's CLI sends it on: a source starting with `.` made absolute, the rest
+/// as given. The engine never resolves against its own working directory (`berth serve` has none
+/// of the user's).
+pub fn absolute_volume_flag(v: &str) -> Result<String> {
+    match v.split_once(':') {
+        Some((src, rest)) if src.starts_with('.') => {
+            Ok(format!("{}:{rest}", absolute_source(src)?))
+        }
+        _ => Ok(v.to_string()),
+    }
+}
+
+/// A `--mount` flag as Docker's CLI sends it on: its `source`/`src` made absolute when it starts
+/// with `.`.
+pub fn absolute_mount_flag(m: &str) -> Result<String> {
+    let fields = m
+        .split(',')
+        .map(|field| match field.split_once('=') {
+            Some((k, v))
+                if matches!(k.to_ascii_lowercase().as_str(), "source" | "src")
+                    && v.starts_with('.') =>
+            {
+                Ok(format!("{k}={}", absolute_source(v)?))
+            }
+            _ => Ok(field.to_string()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(fields.join(","))
+}
+
 /// `-v [SOURCE:]DESTINATION[:OPTIONS]`.
 pub fn parse_volume(v: &str) -> Result<MountSpec> {
     let parts: Vec<&str> = v.split(':').collect();
@@ -78,17 +109,11 @@ pub fn parse_volume(v: &str) -> Result<MountSpec> {
     }
     let source = match src {
         None => Source::Volume(None),
-        Some(s) => {
-            let s = absolute_source(s)?;
-            if s.starts_with('/') {
-                Source::Bind {
-                    path: s,
-                    create: true,
-                }
-            } else {
-                Source::Volume(Some(s))
-            }
-        }
+        Some(s) if s.starts_with('/') => Source::Bind {
+            path: s.to_string(),
+            create: true,
+        },
+        Some(s) => Source::Volume(Some(s.to_string())),
     };
     Ok(MountSpec {
         source,
@@ -124,7 +149,7 @@ pub fn parse_mount(m: &str) -> Result<Option<MountSpec>> {
                     _ => return Err(EngineError::msg(format!("invalid --mount type {t:?}"))),
                 }
             }
-            ("source" | "src", Some(s)) => src = Some(absolute_source(s)?),
+            ("source" | "src", Some(s)) => src = Some(s.to_string()),
             ("target" | "destination" | "dst", Some(d)) => dst = Some(d.to_string()),
             ("readonly" | "ro", None) => ro = true,
             ("readonly" | "ro", Some(v)) => ro = parse_bool(&key, v)?,
@@ -186,33 +211,34 @@ mod tests {
     }
 
     #[test]
-    fn relative_sources_bind_the_working_directory() {
-        let dot = parse_volume(".:/x").unwrap();
+    fn relative_sources_are_made_absolute_as_dockers_cli_does() {
         assert_eq!(
-            dot.source,
-            Source::Bind {
-                path: cwd(),
-                create: true
-            }
+            absolute_volume_flag(".:/x").unwrap(),
+            format!("{}:/x", cwd())
         );
-        let sub = parse_volume("./dir/../other:/x:ro").unwrap();
+        assert_eq!(
+            absolute_volume_flag("./dir/../other:/x:ro").unwrap(),
+            format!("{}/other:/x:ro", cwd())
+        );
+        assert_eq!(absolute_volume_flag("data:/x").unwrap(), "data:/x");
+        assert_eq!(absolute_volume_flag("/d").unwrap(), "/d");
+        assert_eq!(
+            absolute_mount_flag("type=bind,source=./d,target=/x").unwrap(),
+            format!("type=bind,source={}/d,target=/x", cwd())
+        );
+        let sub = parse_volume(&absolute_volume_flag("./sub:/x:ro").unwrap()).unwrap();
         assert_eq!(
             sub.source,
             Source::Bind {
-                path: format!("{}/other", cwd()),
+                path: format!("{}/sub", cwd()),
                 create: true
             }
         );
         assert!(sub.read_only);
-        let m = parse_mount("type=bind,source=./d,target=/x")
-            .unwrap()
-            .unwrap();
+        // Unresolved, `./sub` is not a volume name the engine takes for a path.
         assert_eq!(
-            m.source,
-            Source::Bind {
-                path: format!("{}/d", cwd()),
-                create: false
-            }
+            parse_volume("./sub:/x").unwrap().source,
+            Source::Volume(Some("./sub".into()))
         );
     }
 

@@ -2,61 +2,19 @@
 //! duration before now (`10m`, `1h30m`, `1.5h`), an RFC 3339 time with or without its seconds or
 //! zone, a date, or Unix seconds (`1700000000.5`). Times without a zone are UTC, berth's clock.
 
+use crate::go::parse_duration;
 use crate::time::parse_rfc3339;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("failed to parse value as time or duration: {0:?}")]
 pub struct TimestampError(pub String);
 
-/// Nanoseconds in a Go duration (`300ms`, `-1.5h`, `1h2m3s`); None when `s` is not one.
-pub fn parse_go_duration(s: &str) -> Option<i128> {
-    let (neg, mut rest) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(n);
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return None;
-        }
-        let value: f64 = number.parse().ok()?;
-        let u = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(u);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = next;
-    }
-    let nanos = total as i128;
-    Some(if neg { -nanos } else { nanos })
-}
-
 /// `value` as seconds since the epoch, durations counted back from `now` (seconds).
 pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, TimestampError> {
     let bad = || TimestampError(value.to_string());
     if value != "0" {
-        if let Some(d) = parse_go_duration(value) {
-            return Ok(now - (d / 1_000_000_000) as i64);
+        if let Ok(d) = parse_duration(value) {
+            return Ok(now - d / 1_000_000_000);
         }
     }
     if value.contains('-') {
@@ -107,22 +65,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations_parse_as_go_does() {
-        assert_eq!(parse_go_duration("10m"), Some(600_000_000_000));
-        assert_eq!(parse_go_duration("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(parse_go_duration("1.5h"), Some(5_400_000_000_000));
-        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
-        assert_eq!(parse_go_duration("-2s"), Some(-2_000_000_000));
-        assert_eq!(parse_go_duration("0"), Some(0));
-        for bad in ["", "10", "1x", "h", "1..2s", "bogus"] {
-            assert_eq!(parse_go_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn timestamps_take_docker_forms() {
         let now = 1_795_844_404;
         assert_eq!(parse_timestamp("10m", now), Ok(now - 600));
+        assert_eq!(parse_timestamp("1h30m", now), Ok(now - 5400));
         assert_eq!(parse_timestamp("2026-11-28T05:40:04Z", now), Ok(now));
         assert_eq!(parse_timestamp("2026-11-28T06:40:04+01:00", now), Ok(now));
         assert_eq!(parse_timestamp("2026-11-28T05:40:04", now), Ok(now));

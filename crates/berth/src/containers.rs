@@ -4,7 +4,9 @@
 use crate::format::{ago, print_rows};
 use crate::progress::Reporter;
 use crate::{CliError, CliResult, Ctx};
+use berth_engine::filters::label_matches;
 use berth_engine::images::PullPolicy;
+use berth_engine::mountspec;
 use berth_engine::options::{parse_bytes, RunOptions};
 use berth_engine::record::Record;
 use berth_engine::{Engine, EngineError};
@@ -480,9 +482,18 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             start_interval: a.health_start_interval.clone(),
             disable: a.no_healthcheck,
         },
-        volumes: a.volume.clone(),
+        // Docker's CLI sends relative sources (`-v ./dir:/x`) as absolute paths.
+        volumes: a
+            .volume
+            .iter()
+            .map(|v| mountspec::absolute_volume_flag(v))
+            .collect::<Result<_, _>>()?,
         tmpfs: a.tmpfs.clone(),
-        mounts: a.mount.clone(),
+        mounts: a
+            .mount
+            .iter()
+            .map(|m| mountspec::absolute_mount_flag(m))
+            .collect::<Result<_, _>>()?,
         log_opts: a.log_opt.clone(),
         shm_size: bytes(&a.shm_size)?,
     })
@@ -777,10 +788,7 @@ fn matches_filter(
             .map_err(|e| format!("invalid filter 'name={v}': {e}"))?
             .is_match(&format!("/{}", r.name)),
         "id" => r.id.starts_with(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
-            None => r.labels.contains_key(v),
-        },
+        "label" => label_matches(v, &r.labels),
         "ancestor" => r.image == v || r.image_id.contains(v),
         "exited" => r.state.status == "exited" && r.state.exit_code.to_string() == v,
         "health" => {
@@ -895,19 +903,11 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     Ok(0)
 }
 
-fn parse_since(s: &str) -> Option<i64> {
-    if let Some(t) = crate::format::parse_rfc3339(s) {
-        return Some(t);
-    }
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return s.parse().ok(),
-    };
-    Some(crate::format::now() - secs)
+/// A `--since`/`--until` value (Docker's timetypes: a duration back from now, a date, an RFC 3339
+/// time or Unix seconds) as seconds since the epoch.
+fn parse_time_flag(flag: &str, s: &str) -> Result<i64, CliError> {
+    berth_sys::timestamp::parse_timestamp(s, crate::format::now())
+        .map_err(|x| CliError::new(format!("invalid value for \"{flag}\": {x}"), 125))
 }
 
 /// Starts a `-t` container under its monitor and attaches this terminal to it.
@@ -998,10 +998,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
     let since = a
         .since
         .as_deref()
-        .map(|s| {
-            parse_since(s)
-                .ok_or_else(|| CliError::new(format!("invalid value for \"since\": {s}"), 125))
-        })
+        .map(|s| parse_time_flag("since", s))
         .transpose()?;
     if rec.log_driver == "none" {
         return Err(CliError::new(
@@ -1012,10 +1009,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
     let until = a
         .until
         .as_deref()
-        .map(|s| {
-            parse_since(s)
-                .ok_or_else(|| CliError::new(format!("invalid value for \"until\": {s}"), 125))
-        })
+        .map(|s| parse_time_flag("until", s))
         .transpose()?;
     let mut entries = berth_engine::logs::read_all(&path);
     // What -f goes on from: everything read now, shown or filtered out.

@@ -2,8 +2,9 @@
 //! and printing only; `berth_engine::network` does the work.
 
 use crate::format::{print_documents, print_rows};
-use crate::volumecmd::confirm;
+use crate::prompt::confirm;
 use crate::{all_done, CliError, CliResult, Ctx};
+use berth_engine::filters::label_matches;
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -214,10 +215,7 @@ fn matches(row: &berth_engine::network::NetworkRow, filters: &[String]) -> Resul
             Some(("id", i)) => row.id.starts_with(i),
             Some(("driver", d)) => row.driver == d,
             Some(("scope", s)) => s == "local",
-            Some(("label", l)) => match l.split_once('=') {
-                Some((k, v)) => row.labels.get(k).is_some_and(|x| x == v),
-                None => row.labels.contains_key(l),
-            },
+            Some(("label", l)) => label_matches(l, &row.labels),
             Some(("type", t)) => match t {
                 "builtin" => ["bridge", "host", "none"].contains(&row.name.as_str()),
                 "custom" => !["bridge", "host", "none"].contains(&row.name.as_str()),

@@ -3,6 +3,7 @@
 
 use crate::format::{human_size, print_documents, print_rows};
 use crate::{all_done, CliError, CliResult, Ctx};
+use berth_engine::filters::label_matches;
 use berth_engine::volume::{self, Volume};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Docker's `[y/N]` question (its one home is `prompt`; `network prune` asks it through here).
-pub use crate::prompt::confirm;
+use crate::prompt::confirm;
 
 /// The engine, for commands whose failures exit 1.
 fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
@@ -135,10 +136,7 @@ fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, CliError>
             }
             Some(("name", n)) => v.name.contains(n),
             Some(("driver", d)) => d == "local",
-            Some(("label", l)) => match l.split_once('=') {
-                Some((k, x)) => v.labels.get(k).is_some_and(|y| y == x),
-                None => v.labels.contains_key(l),
-            },
+            Some(("label", l)) => label_matches(l, &v.labels),
             _ => return Err(CliError::new(format!("invalid filter {f:?}"), 1)),
         };
         if !ok {

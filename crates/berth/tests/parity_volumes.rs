@@ -225,11 +225,17 @@ fn relative_bind_sources_are_the_working_directorys() {
     // The record keeps the absolute path, as Docker's daemon receives it.
     in_work(&["create", "--name", "rel", "-v", "./sub:/x", "bb", "true"]);
     sb.id_of("rel");
-    let mounts = &sb.inspect("rel")["Mounts"];
+    let doc = sb.inspect("rel");
+    let mounts = &doc["Mounts"];
     assert_eq!(
         mounts[0]["Source"],
         work.join("sub").display().to_string(),
         "{mounts}"
+    );
+    assert_eq!(
+        doc["HostConfig"]["Binds"][0],
+        format!("{}:/x", work.join("sub").display()),
+        "HostConfig.Binds holds what Docker's CLI sends"
     );
     sb.remove_all_and_assert_clean();
 }

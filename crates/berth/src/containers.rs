@@ -102,7 +102,8 @@ pub struct RunArgs {
     /// Give extended privileges to this container
     #[arg(long)]
     privileged: bool,
-    /// Security options (seccomp=FILE|unconfined, no-new-privileges[=false])
+    /// Security options (seccomp=FILE|unconfined, no-new-privileges[=false]); berth sets
+    /// no-new-privileges unless told no-new-privileges=false (images that need setuid)
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
@@ -111,6 +112,12 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short, long)]
     label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    label_file: Vec<String>,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    quiet: bool,
     /// Restart policy to apply when a container exits (no, on-failure[:N], always, unless-stopped)
     #[arg(long, default_value = "no")]
     restart: String,
@@ -358,11 +365,13 @@ pub struct WaitArgs {
     containers: Vec<String>,
 }
 
-fn read_env_files(files: &[String]) -> Result<Vec<String>, EngineError> {
+/// The lines of `--env-file`/`--label-file` files (`flag`), as Docker reads them: blank lines
+/// and `#` comments skipped.
+fn read_kv_files(flag: &str, files: &[String]) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| EngineError::msg(format!("--env-file {f}: {e}")))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| EngineError::msg(format!("{flag} {f}: {e}")))?;
         for line in text.lines() {
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') {
@@ -393,10 +402,14 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             .transpose()
             .map_err(EngineError::msg)
     };
-    let mut env = read_env_files(&a.env_file)?;
+    let mut env = read_kv_files("--env-file", &a.env_file)?;
     env.extend(a.env.iter().cloned());
+    // Docker reads the label files first: `--label` overrides them.
     let mut labels = BTreeMap::new();
-    for l in &a.label {
+    for l in read_kv_files("--label-file", &a.label_file)?
+        .iter()
+        .chain(&a.label)
+    {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
@@ -503,10 +516,10 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
 /// container's).
 fn image_for(e: &Engine, a: &RunArgs) -> Result<berth_image::images::ImageRecord, EngineError> {
     let policy: PullPolicy = a.pull.parse()?;
-    if policy != PullPolicy::Never && e.image(&a.image).is_err() {
+    if !a.quiet && policy != PullPolicy::Never && e.image(&a.image).is_err() {
         eprintln!("Unable to find image '{}' locally", a.image);
     }
-    let reporter = Reporter::with_stream(false, true);
+    let reporter = Reporter::with_stream(a.quiet, true);
     e.image_for(&a.image, policy, a.platform.as_deref(), &reporter)
         .map(|(img, _)| img)
 }

@@ -403,3 +403,26 @@ fn inspect_has_dockers_keys_and_ps_its_selectors() {
     assert!(err.contains("invalid filter"), "{err}");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn label_file_is_read_first_and_label_overrides_it() {
+    let sb = Sandbox::new();
+    let file = sb.dir().join("labels");
+    std::fs::write(&file, "# a comment\n\ntier=db\nowner=ops\nflag\n").unwrap();
+    let line = format!(
+        "create --name labelled --label-file {} -l owner=dev bb true",
+        file.display()
+    );
+    let (code, _, err) = sb.cli(&line);
+    assert_eq!(code, 0, "{err}");
+    let labels = &sb.inspect("labelled")["Config"]["Labels"];
+    assert_eq!(
+        labels,
+        &serde_json::json!({"tier": "db", "owner": "dev", "flag": ""}),
+        "{labels}"
+    );
+    let (code, _, err) = sb.cli("create --label-file /nonexistent/labels bb true");
+    assert_eq!(code, 125);
+    assert!(err.contains("--label-file /nonexistent/labels"), "{err}");
+    sb.remove_all_and_assert_clean();
+}

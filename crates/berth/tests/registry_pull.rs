@@ -192,6 +192,19 @@ fn busybox_round_trip_through_push_rmi_and_pull() {
     );
     assert_eq!(field(&warm, "Digest:"), digest);
     assert_eq!(b.layer_dirs().len(), 1);
+
+    // `create -q` pulls a missing image without a word: stdout is the container's ID alone.
+    b.ok(&["rmi", &remote]);
+    let out = b
+        .run(&["create", "-q", "--name", "quiet", &remote, "true"])
+        .success("create -q");
+    assert_eq!(out.stdout.trim().len(), 64, "{}", out.stdout);
+    assert!(
+        !out.stderr.contains("Unable to find image") && !out.stderr.contains("Pull"),
+        "{}",
+        out.stderr
+    );
+    b.ok(&["rm", "quiet"]);
 }
 
 /// The base layer of the whiteout images: 250,000 bytes of regular files.

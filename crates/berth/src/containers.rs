@@ -268,8 +268,11 @@ pub struct StartArgs {
 
 #[derive(Args)]
 pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time")]
+    #[arg(short = 't', long = "timeout", alias = "time")]
     time: Option<u64>,
     #[arg(required = true)]
     containers: Vec<String>,
@@ -367,7 +370,7 @@ pub struct WaitArgs {
 
 /// The lines of `--env-file`/`--label-file` files (`flag`), as Docker reads them: blank lines
 /// and `#` comments skipped.
-fn read_kv_files(flag: &str, files: &[String]) -> Result<Vec<String>, EngineError> {
+pub(crate) fn read_kv_files(flag: &str, files: &[String]) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     for f in files {
         let text =
@@ -624,18 +627,31 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
     Ok(last.clamp(0, 255) as u8)
 }
 
+/// `stop`/`restart -s SIGNAL` as a number; None for the container's own stop signal.
+fn stop_signal(a: &StopArgs) -> Result<Option<i32>, CliError> {
+    a.signal
+        .as_deref()
+        .map(|s| {
+            berth_engine::lifecycle::signal_number(s)
+                .ok_or_else(|| CliError::new(format!("invalid signal: {s}"), 125))
+        })
+        .transpose()
+}
+
 pub fn stop(ctx: &Ctx, a: StopArgs) -> CliResult {
     let e = ctx.engine()?;
+    let sig = stop_signal(&a)?;
     Ok(each(&a.containers, |c| {
-        e.get(c).and_then(|mut r| e.stop(&mut r, a.time))
+        e.get(c).and_then(|mut r| e.stop_with(&mut r, sig, a.time))
     }))
 }
 
 pub fn restart(ctx: &Ctx, a: StopArgs) -> CliResult {
     let e = ctx.engine()?;
+    let sig = stop_signal(&a)?;
     for c in &a.containers {
         let mut rec = e.get(c)?;
-        e.stop(&mut rec, a.time)?;
+        e.stop_with(&mut rec, sig, a.time)?;
         let mut rec = e.get(c)?;
         e.user_started(&mut rec)?;
         berth_engine::monitor::start_detached(&e, &mut rec)?;

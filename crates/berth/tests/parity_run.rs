@@ -426,3 +426,46 @@ fn label_file_is_read_first_and_label_overrides_it() {
     assert!(err.contains("--label-file /nonexistent/labels"), "{err}");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn stop_takes_a_signal_and_timeout_and_exec_an_env_file() {
+    let sb = Sandbox::new();
+    let id = sb.run_d_sh(
+        "--name trapper --network none",
+        "trap 'echo got USR1; exit 3' USR1; while true; do sleep 0.1; done",
+    );
+    // exec --env-file: the file first, -e overrides it.
+    let env = sb.dir().join("env");
+    std::fs::write(&env, "# comment\nA=from-file\nB=from-file\n").unwrap();
+    let envs = env.display().to_string();
+    assert_eq!(
+        sb.ok(&[
+            "exec",
+            "--env-file",
+            &envs,
+            "-e",
+            "B=flag",
+            "trapper",
+            "sh",
+            "-c",
+            "echo $A $B"
+        ]),
+        "from-file flag\n"
+    );
+    // stop -s USR1 --timeout 10: the trap runs and the container exits with its own status.
+    assert_eq!(
+        sb.ok(&["stop", "-s", "USR1", "--timeout", "10", "trapper"]),
+        "trapper\n"
+    );
+    assert_eq!(sb.exit_state(&id), ("exited".into(), 3));
+    assert_eq!(sb.ok(&["logs", "trapper"]), "got USR1\n");
+    let (code, _, err) = sb.code(&["stop", "-s", "NOSUCH", "trapper"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (125, "berth: invalid signal: NOSUCH\n")
+    );
+    // --time stays as Docker's hidden, deprecated spelling.
+    sb.ok(&["start", "trapper"]);
+    assert_eq!(sb.ok(&["restart", "--time", "1", "trapper"]), "trapper\n");
+    sb.remove_all_and_assert_clean();
+}

@@ -265,14 +265,55 @@ pub fn inspect_containers(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
     })
 }
 
-/// `inspect NAME…`: containers first, then images, as Docker does.
-pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
+/// `inspect [--type TYPE] [-s] NAME…`: any object berth has.
+#[derive(Args)]
+pub struct ObjectInspectArgs {
+    /// Display total file sizes if the type is container
+    #[arg(short, long)]
+    size: bool,
+    /// Only inspect objects of the given type
+    #[arg(long = "type")]
+    kind: Option<String>,
+    #[command(flatten)]
+    inspect: InspectArgs,
+}
+
+/// `inspect NAME…`: containers first, then images, networks and volumes, as Docker looks them
+/// up; `--type` keeps one kind, `-s` adds a container's `SizeRw` and `SizeRootFs`.
+pub fn inspect_any(ctx: &Ctx, a: ObjectInspectArgs) -> Result<(), CliError> {
+    let kind = a.kind.as_deref().unwrap_or("");
+    if !matches!(kind, "" | "container" | "image" | "network" | "volume") {
+        return Err(CliError::new(
+            format!("{kind:?} is not a valid value for --type"),
+            1,
+        ));
+    }
     let e = engine(ctx)?;
-    print_inspected(&a, "object", |n| match e.get(n) {
-        Ok(r) => Some(Ok(
-            serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes")
-        )),
-        Err(_) => image_doc(&e, n),
+    let wants = |k: &str| kind.is_empty() || kind == k;
+    let container = |n: &str| {
+        let r = e.get(n).ok()?;
+        let mut doc = serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes");
+        if a.size {
+            let (rw, root) = e.container_sizes(&r);
+            doc["SizeRw"] = json!(rw);
+            doc["SizeRootFs"] = json!(root);
+        }
+        Some(Ok(doc))
+    };
+    let what = if kind.is_empty() { "object" } else { kind };
+    print_inspected(&a.inspect, what, |n| {
+        None.or_else(|| wants("container").then(|| container(n)).flatten())
+            .or_else(|| wants("image").then(|| image_doc(&e, n)).flatten())
+            .or_else(|| {
+                let d = e.inspect_network(n).ok().filter(|_| wants("network"))?;
+                Some(Ok(serde_json::to_value(d).expect("inspect serializes")))
+            })
+            .or_else(|| {
+                let v = berth_engine::volume::get(&e, n)
+                    .ok()
+                    .filter(|_| wants("volume"))?;
+                Some(Ok(v.inspect_json()))
+            })
     })
 }
 

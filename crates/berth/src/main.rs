@@ -109,8 +109,8 @@ enum Command {
     Rmi(imagecmd::RmiArgs),
     /// Show the history of an image
     History(imagecmd::HistoryArgs),
-    /// Return low-level information on images
-    Inspect(imagecmd::InspectArgs),
+    /// Return low-level information on Docker objects
+    Inspect(imagecmd::ObjectInspectArgs),
     /// Load an image from a tar archive (docker-save or OCI layout)
     Load(transfer::LoadArgs),
     /// Save one or more images to a tar archive (loadable by docker and podman)
@@ -321,7 +321,7 @@ fn run_images(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => imagecmd::tag(ctx, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => imagecmd::rmi(ctx, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => imagecmd::history(ctx, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
+        Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
         Command::Image(ImageCommand::Prune(a)) => imagecmd::prune(ctx, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => transfer::load(ctx, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => transfer::save(ctx, a),

@@ -469,3 +469,38 @@ fn stop_takes_a_signal_and_timeout_and_exec_an_env_file() {
     assert_eq!(sb.ok(&["restart", "--time", "1", "trapper"]), "trapper\n");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn inspect_finds_every_kind_of_object_and_type_keeps_one() {
+    let sb = Sandbox::new();
+    sb.ok(&["create", "--name", "both", "-v", "both:/data", "bb", "true"]);
+    let id = sb.id_of("both");
+    // A container and a volume share the name: the container comes first, --type picks.
+    let kind_of = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["inspect"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&sb.ok(&all)).unwrap()
+    };
+    assert_eq!(kind_of(&["both"])[0]["Id"], id.as_str());
+    assert_eq!(kind_of(&["--type", "volume", "both"])[0]["Name"], "both");
+    assert_eq!(kind_of(&["bridge"])[0]["Name"], "bridge");
+    let sized = kind_of(&["-s", "both"]);
+    assert!(
+        sized[0]["SizeRw"].is_u64() && sized[0]["SizeRootFs"].as_u64() > Some(0),
+        "{sized}"
+    );
+    assert!(
+        kind_of(&["both"])[0].get("SizeRw").is_none(),
+        "no sizes without -s"
+    );
+    let (code, _, err) = sb.code(&["inspect", "--type", "image", "both"]);
+    assert_eq!((code, err.as_str()), (1, "berth: No such image: both\n"));
+    let (code, _, err) = sb.code(&["inspect", "--type", "bogus", "both"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "berth: \"bogus\" is not a valid value for --type\n")
+    );
+    sb.ok(&["rm", "-v", "both"]);
+    sb.ok(&["volume", "rm", "both"]);
+    sb.remove_all_and_assert_clean();
+}

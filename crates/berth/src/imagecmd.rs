@@ -61,6 +61,10 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     quiet: bool,
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    human: bool,
     /// Format output using a Go-like template
     #[arg(long)]
     format: Option<String>,
@@ -194,8 +198,20 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), CliError> {
             if !a.no_trunc && created_by.chars().count() > 45 {
                 created_by = created_by.chars().take(44).collect::<String>() + "…";
             }
-            json!({"ID": id, "CreatedSince": ago(h.created.as_deref()), "CreatedAt": h.created.unwrap_or_default(),
-                "CreatedBy": created_by, "Size": human_size_precision(h.size, 3), "Comment": h.comment})
+            // Docker's CreatedAt is RFC 3339 to the second; -H=false shows it and bytes.
+            let created_at = h
+                .created
+                .as_deref()
+                .and_then(berth_sys::time::parse_rfc3339)
+                .map(berth_sys::time::rfc3339)
+                .unwrap_or_default();
+            let (since, size) = if a.human {
+                (ago(h.created.as_deref()), human_size_precision(h.size, 3))
+            } else {
+                (created_at.clone(), h.size.to_string())
+            };
+            json!({"ID": id, "CreatedSince": since, "CreatedAt": created_at,
+                "CreatedBy": created_by, "Size": size, "Comment": h.comment})
         })
         .collect();
     if a.quiet {
@@ -206,7 +222,11 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), CliError> {
     }
     let columns = [
         ("IMAGE", "ID"),
-        ("CREATED", "CreatedSince"),
+        if a.human {
+            ("CREATED", "CreatedSince")
+        } else {
+            ("CREATED AT", "CreatedAt")
+        },
         ("CREATED BY", "CreatedBy"),
         ("SIZE", "Size"),
         ("COMMENT", "Comment"),

@@ -248,3 +248,33 @@ fn image_prune_asks_first_and_honours_its_filters() {
     let err = b.fails(&["image", "prune", "-f", "--filter", "bogus=1"]);
     assert_eq!(err, "berth: Invalid filter 'bogus'");
 }
+
+#[test]
+fn history_human_false_prints_dates_and_bytes() {
+    let reg = Registry::start();
+    let b = Berth::new();
+    let img = dated_image("2020-01-01T00:00:00.123Z", json!({}), "hist");
+    reg.push_image("test/hist", "1", &img);
+    let name = reg.reference("test/hist", "1");
+    b.ok(&["pull", "-q", &name]);
+    let raw = b.ok(&["history", "--human=false", &name]);
+    let lines: Vec<&str> = raw.lines().collect();
+    assert!(
+        lines[0].starts_with("IMAGE") && lines[0].contains("CREATED AT"),
+        "{raw}"
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[1], "2020-01-01T00:00:00Z", "{raw}");
+    let size = b.ok(&["history", "-H=false", "--format", "{{.Size}}", &name]);
+    assert!(
+        size.trim().parse::<u64>().is_ok(),
+        "bytes, not a human size: {size}"
+    );
+    let human = b.ok(&[
+        "history",
+        "--format",
+        "{{.CreatedSince}}|{{.CreatedAt}}",
+        &name,
+    ]);
+    assert!(human.ends_with(" ago|2020-01-01T00:00:00Z\n"), "{human}");
+}

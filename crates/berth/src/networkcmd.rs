@@ -4,7 +4,7 @@
 use crate::format::{print_documents, print_rows};
 use crate::prompt::confirm;
 use crate::{all_done, CliError, CliResult, Ctx};
-use berth_engine::filters::label_matches;
+use berth_engine::filters::{label_matches, Filters};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -92,6 +92,9 @@ pub struct RmArgs {
 
 #[derive(Args)]
 pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -294,6 +297,8 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
 }
 
 fn prune(e: &Engine, a: PruneArgs) -> CliResult {
+    let filters = Filters::parse(&a.filter, berth_engine::prune::PRUNE_FILTERS)
+        .map_err(|x| CliError::new(x.to_string(), 1))?;
     if !a.force
         && !confirm(
             "WARNING! This will remove all custom networks not used by at least one container.",
@@ -301,7 +306,7 @@ fn prune(e: &Engine, a: PruneArgs) -> CliResult {
     {
         return Ok(0);
     }
-    let gone = e.prune_networks().map_err(fail)?;
+    let gone = e.prune_networks_filtered(&filters).map_err(fail)?;
     if !gone.is_empty() {
         println!("Deleted Networks:\n{}", gone.join("\n"));
     }

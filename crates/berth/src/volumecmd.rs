@@ -3,7 +3,7 @@
 
 use crate::format::{human_size, print_documents, print_rows};
 use crate::{all_done, CliError, CliResult, Ctx};
-use berth_engine::filters::label_matches;
+use berth_engine::filters::{label_matches, Filters};
 use berth_engine::volume::{self, Volume};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
@@ -81,6 +81,9 @@ pub struct PruneArgs {
     /// Remove all unused volumes, not just anonymous ones
     #[arg(short, long)]
     all: bool,
+    /// Provide filter values (e.g. "label=<label>")
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -199,10 +202,12 @@ fn prune(e: &Engine, a: PruneArgs) -> CliResult {
     } else {
         "WARNING! This will remove anonymous local volumes not used by at least one container."
     };
+    let filters = Filters::parse(&a.filter, volume::PRUNE_FILTERS)
+        .map_err(|x| CliError::new(x.to_string(), 1))?;
     if !a.force && !confirm(warning) {
         return Ok(0);
     }
-    let (gone, bytes) = volume::prune(e, a.all).map_err(CliError::status1)?;
+    let (gone, bytes) = volume::prune_filtered(e, a.all, &filters).map_err(CliError::status1)?;
     if !gone.is_empty() {
         println!("Deleted Volumes:\n{}\n", gone.join("\n"));
     }

@@ -275,3 +275,39 @@ fn v_makes_a_missing_host_directory_and_mount_refuses_one() {
     assert!(!missing.exists());
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn volume_and_network_prune_take_dockers_filters() {
+    let sb = Sandbox::new();
+    sb.ok(&["volume", "create", "--label", "tier=db", "labelled"]);
+    sb.ok(&["volume", "create", "plain"]);
+    let out = sb.ok(&["volume", "prune", "-a", "-f", "--filter", "label=tier=db"]);
+    assert!(out.starts_with("Deleted Volumes:\nlabelled\n"), "{out}");
+    assert_eq!(sb.ok(&["volume", "ls", "-q"]), "plain\n");
+    // label! keeps what carries the label; all=true is -a.
+    sb.ok(&["volume", "create", "--label", "keep", "kept"]);
+    sb.ok(&[
+        "volume",
+        "prune",
+        "-f",
+        "--filter",
+        "all=true",
+        "--filter",
+        "label!=keep",
+    ]);
+    assert_eq!(sb.ok(&["volume", "ls", "-q"]), "kept\n");
+    for args in [
+        &["volume", "prune", "-f", "--filter", "until=1h"][..],
+        &["network", "prune", "-f", "--filter", "bogus=1"][..],
+    ] {
+        let (code, _, err) = sb.code(args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.starts_with("berth: Invalid filter '"), "{err}");
+    }
+    assert_eq!(
+        sb.ok(&["network", "prune", "-f", "--filter", "label=none-has-it"]),
+        ""
+    );
+    sb.ok(&["volume", "rm", "kept"]);
+    sb.remove_all_and_assert_clean();
+}

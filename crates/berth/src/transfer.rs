@@ -51,6 +51,9 @@ pub struct PullArgs {
 
 #[derive(Args)]
 pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short, long = "all-tags")]
+    all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
@@ -155,7 +158,7 @@ fn pull_all_tags(e: &Engine, a: &PullArgs, reporter: &Reporter) -> Result<(), Cl
     if named.contains(':') || a.name.contains('@') {
         return Err(CliError::new("tag can't be used with --all-tags/-a", 1));
     }
-    let tags = e.repository_tags(&a.name).map_err(CliError::status1)?;
+    let tags = e.local_tags(&a.name).map_err(CliError::status1)?;
     let mut newer = false;
     let mut repository = None;
     for tag in tags {
@@ -197,24 +200,50 @@ fn display_ref(r: &Reference) -> String {
 pub fn push(ctx: &Ctx, a: PushArgs) -> Result<(), CliError> {
     let e = a.tls.engine(ctx, &a.name)?;
     let target = Reference::parse(&a.name).map_err(|x| CliError::new(x.to_string(), 1))?;
-    let reporter = Reporter::new(a.quiet);
     let named = a.name.rsplit('/').next().unwrap_or("");
-    if !named.contains(':') && !a.name.contains('@') && !a.quiet {
-        println!("Using default tag: latest");
-    }
-    reporter.note(&format!(
-        "The push refers to repository [{}]",
-        target.name()
-    ));
-    let pushed = e.push(&a.name, &reporter).map_err(CliError::status1)?;
-    reporter.finish();
-    if a.quiet {
-        println!("{target}");
+    let name_only = !named.contains(':') && !a.name.contains('@');
+    let tags = if a.all_tags {
+        if !name_only {
+            return Err(CliError::new("tag can't be used with --all-tags/-a", 1));
+        }
+        let tags = e.local_tags(&a.name).map_err(CliError::status1)?;
+        if tags.is_empty() {
+            return Err(CliError::new(
+                format!("An image does not exist locally with the tag: {}", a.name),
+                1,
+            ));
+        }
+        tags
     } else {
-        println!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
-        );
+        if name_only && !a.quiet {
+            println!("Using default tag: latest");
+        }
+        vec![a.name.clone()]
+    };
+    for (n, tag) in tags.iter().enumerate() {
+        let reporter = Reporter::new(a.quiet);
+        if n == 0 {
+            reporter.note(&format!(
+                "The push refers to repository [{}]",
+                target.name()
+            ));
+        }
+        let pushed = e.push(tag, &reporter).map_err(CliError::status1)?;
+        reporter.finish();
+        if !a.quiet {
+            println!(
+                "{}: digest: {} size: {}",
+                pushed.tag, pushed.digest, pushed.size
+            );
+        }
+    }
+    // Docker's -q prints the reference pushed: the repository alone with -a.
+    if a.quiet {
+        if a.all_tags {
+            println!("{}", target.name());
+        } else {
+            println!("{target}");
+        }
     }
     Ok(())
 }

@@ -57,6 +57,22 @@ fn busybox_round_trip_through_push_rmi_and_pull() {
     let again = b.ok(&["push", &repo]);
     assert!(again.starts_with("Using default tag: latest\n"), "{again}");
     assert_eq!(b.ok(&["push", "-q", &remote]), format!("{remote}\n"));
+    // push -a: every local tag of the repository, one digest line each.
+    let v2 = reg.reference("test/busybox", "v2");
+    b.ok(&["tag", &remote, &v2]);
+    let all = b.ok(&["push", "-a", &repo]);
+    assert!(
+        all.starts_with(&format!("The push refers to repository [{repo}]\n"))
+            && all.contains(&format!("latest: digest: {digest} "))
+            && all.contains(&format!("v2: digest: {digest} ")),
+        "{all}"
+    );
+    assert_eq!(reg.manifest_digest("test/busybox", "v2"), digest);
+    assert_eq!(
+        b.fails(&["push", "-a", &remote]),
+        "berth: tag can't be used with --all-tags/-a"
+    );
+    b.ok(&["rmi", &v2]);
 
     // rmi: one tag of two is untagged; the last tag takes the image and its layer with it.
     assert_eq!(

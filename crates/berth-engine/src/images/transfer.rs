@@ -133,6 +133,23 @@ impl Engine {
             .map_err(|e| e.context(format!("pull {name}")))
     }
 
+    /// `push -a`: every local tag of `repository` (a name without tag or digest), sorted.
+    pub fn local_tags(&self, repository: &str) -> Result<Vec<String>> {
+        let target = parse_ref(repository)?;
+        let mut tags: Vec<String> = self
+            .store
+            .index()?
+            .images
+            .values()
+            .flat_map(|i| i.repo_tags.iter())
+            .filter(|t| Reference::parse(t).is_ok_and(|r| r.name() == target.name()))
+            .cloned()
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
     /// Pushes the local image `name` to the registry its name points at.
     pub fn push(&self, name: &str, progress: &dyn Progress) -> Result<PushReport> {
         let target = parse_ref(name)?;

@@ -10,7 +10,7 @@ use crate::containers::{
 };
 use crate::execcmd::ExecArgs;
 use crate::format::human_size;
-use crate::imagecmd::InspectArgs;
+use crate::imagecmd::ContainerInspectArgs;
 use crate::observe::{PauseArgs, TopArgs};
 use crate::statscmd::StatsArgs;
 use crate::{CliError, CliResult, Ctx};
@@ -33,7 +33,7 @@ pub enum ContainerCommand {
     /// Execute a command in a running container
     Exec(Box<ExecArgs>),
     /// Display detailed information on one or more containers
-    Inspect(InspectArgs),
+    Inspect(ContainerInspectArgs),
     /// Kill one or more running containers
     Kill(KillArgs),
     /// Fetch the logs of a container

@@ -336,6 +336,9 @@ pub struct LogsArgs {
     /// Number of lines to show from the end of the logs
     #[arg(short = 'n', long)]
     tail: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
     /// Show timestamps
     #[arg(short, long)]
     timestamps: bool,
@@ -1057,10 +1060,13 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
         entries.drain(..skip);
     }
     let print = |x: &berth_engine::logs::Entry| {
+        // Docker's --details puts the entry's attributes (`k=v,…`, from log-opts berth does not
+        // take, so none) and a space before the line; timestamps go before both.
+        let details = if a.details { " " } else { "" };
         let line = if a.timestamps {
-            format!("{} {}", x.time, x.log)
+            format!("{} {details}{}", x.time, x.log)
         } else {
-            x.log.clone()
+            format!("{details}{}", x.log)
         };
         if x.stream == "stderr" {
             let _ = std::io::stderr().write_all(line.as_bytes());

@@ -275,14 +275,33 @@ fn print_inspected(
     }
 }
 
+/// `container inspect [-s] NAME…`.
+#[derive(Args)]
+pub struct ContainerInspectArgs {
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+    #[command(flatten)]
+    inspect: InspectArgs,
+}
+
+/// The container `name` as an inspect document (with `SizeRw` and `SizeRootFs` when `size`),
+/// None when there is no such container.
+fn container_doc(e: &Engine, name: &str, size: bool) -> Option<Result<Value, CliError>> {
+    let r = e.get(name).ok()?;
+    let mut doc = serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes");
+    if size {
+        let (rw, root) = e.container_sizes(&r);
+        doc["SizeRw"] = json!(rw);
+        doc["SizeRootFs"] = json!(root);
+    }
+    Some(Ok(doc))
+}
+
 /// `container inspect NAME…`: containers only.
-pub fn inspect_containers(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
+pub fn inspect_containers(ctx: &Ctx, a: ContainerInspectArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
-    print_inspected(&a, "container", |n| {
-        e.get(n)
-            .ok()
-            .map(|r| Ok(serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes")))
-    })
+    print_inspected(&a.inspect, "container", |n| container_doc(&e, n, a.size))
 }
 
 /// `inspect [--type TYPE] [-s] NAME…`: any object berth has.
@@ -310,30 +329,24 @@ pub fn inspect_any(ctx: &Ctx, a: ObjectInspectArgs) -> Result<(), CliError> {
     }
     let e = engine(ctx)?;
     let wants = |k: &str| kind.is_empty() || kind == k;
-    let container = |n: &str| {
-        let r = e.get(n).ok()?;
-        let mut doc = serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes");
-        if a.size {
-            let (rw, root) = e.container_sizes(&r);
-            doc["SizeRw"] = json!(rw);
-            doc["SizeRootFs"] = json!(root);
-        }
-        Some(Ok(doc))
-    };
     let what = if kind.is_empty() { "object" } else { kind };
     print_inspected(&a.inspect, what, |n| {
-        None.or_else(|| wants("container").then(|| container(n)).flatten())
-            .or_else(|| wants("image").then(|| image_doc(&e, n)).flatten())
-            .or_else(|| {
-                let d = e.inspect_network(n).ok().filter(|_| wants("network"))?;
-                Some(Ok(serde_json::to_value(d).expect("inspect serializes")))
-            })
-            .or_else(|| {
-                let v = berth_engine::volume::get(&e, n)
-                    .ok()
-                    .filter(|_| wants("volume"))?;
-                Some(Ok(v.inspect_json()))
-            })
+        None.or_else(|| {
+            wants("container")
+                .then(|| container_doc(&e, n, a.size))
+                .flatten()
+        })
+        .or_else(|| wants("image").then(|| image_doc(&e, n)).flatten())
+        .or_else(|| {
+            let d = e.inspect_network(n).ok().filter(|_| wants("network"))?;
+            Some(Ok(serde_json::to_value(d).expect("inspect serializes")))
+        })
+        .or_else(|| {
+            let v = berth_engine::volume::get(&e, n)
+                .ok()
+                .filter(|_| wants("volume"))?;
+            Some(Ok(v.inspect_json()))
+        })
     })
 }
 

@@ -459,6 +459,7 @@ fn stop_takes_a_signal_and_timeout_and_exec_an_env_file() {
     );
     assert_eq!(sb.exit_state(&id), ("exited".into(), 3));
     assert_eq!(sb.ok(&["logs", "trapper"]), "got USR1\n");
+    assert_eq!(sb.ok(&["logs", "--details", "trapper"]), " got USR1\n");
     let (code, _, err) = sb.code(&["stop", "-s", "NOSUCH", "trapper"]);
     assert_eq!(
         (code, err.as_str()),
@@ -493,6 +494,9 @@ fn inspect_finds_every_kind_of_object_and_type_keeps_one() {
         kind_of(&["both"])[0].get("SizeRw").is_none(),
         "no sizes without -s"
     );
+    let sized: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["container", "inspect", "--size", "both"])).unwrap();
+    assert!(sized[0].get("SizeRootFs").is_some(), "{sized}");
     let (code, _, err) = sb.code(&["inspect", "--type", "image", "both"]);
     assert_eq!((code, err.as_str()), (1, "berth: No such image: both\n"));
     let (code, _, err) = sb.code(&["inspect", "--type", "bogus", "both"]);

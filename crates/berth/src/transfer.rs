@@ -85,6 +85,9 @@ pub struct SaveArgs {
 
 #[derive(Args)]
 pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long)]
+    change: Vec<String>,
     /// Set commit message for imported image
     #[arg(short, long)]
     message: Option<String>,
@@ -308,7 +311,13 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         )
     };
     let img = e
-        .import(input, &a.file, a.reference.as_deref(), a.message.as_deref())
+        .import(
+            input,
+            &a.file,
+            a.reference.as_deref(),
+            a.message.as_deref(),
+            &a.change,
+        )
         .map_err(CliError::status1)?;
     println!("{}", img.id);
     Ok(())

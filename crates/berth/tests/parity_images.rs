@@ -278,3 +278,43 @@ fn history_human_false_prints_dates_and_bytes() {
     ]);
     assert!(human.ends_with(" ago|2020-01-01T00:00:00Z\n"), "{human}");
 }
+
+#[test]
+fn import_applies_dockerfile_changes_to_the_config() {
+    let b = Berth::new();
+    let rootfs = b.path("rootfs.tar");
+    std::fs::write(&rootfs, LayerTar::new().file("a", b"1", 0o644).finish()).unwrap();
+    let path = rootfs.to_str().unwrap();
+    b.ok(&[
+        "import",
+        "-c",
+        "CMD [\"/bin/sh\", \"-c\", \"echo hi\"]",
+        "--change",
+        "ENV A=1",
+        "-c",
+        "WORKDIR /w",
+        "-c",
+        "LABEL tier=db",
+        path,
+        "changed:1",
+    ]);
+    let config = &b.inspect("changed:1")["Config"];
+    assert_eq!(
+        config["Cmd"],
+        json!(["/bin/sh", "-c", "echo hi"]),
+        "{config}"
+    );
+    assert_eq!(
+        config["Env"],
+        json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "A=1"
+        ]),
+        "{config}"
+    );
+    assert_eq!(config["WorkingDir"], "/w", "{config}");
+    assert_eq!(config["Labels"], json!({"tier": "db"}), "{config}");
+    let out = b.run(&["import", "-c", "BOGUS x", path, "bad:1"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(b.run(&["image", "inspect", "bad:1"]).status.code() != Some(0));
+}

@@ -225,16 +225,28 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("save {}", path.display()), e))
     }
 
-    /// `import`: a one-layer image from a root filesystem tarball.
+    /// `import [-c INSTRUCTION]…`: a one-layer image from a root filesystem tarball, its run
+    /// config the default `PATH` with the Dockerfile instructions applied (as `commit -c`).
     pub fn import(
         &self,
         input: impl Read,
         what: &str,
         tag: Option<&str>,
         message: Option<&str>,
+        changes: &[String],
     ) -> Result<ImageRecord> {
         let tag = tag.map(parse_ref).transpose()?;
-        berth_image::archive::import(&self.store, input, tag.as_ref(), message)
+        let mut config = serde_json::Map::new();
+        config.insert(
+            "Env".into(),
+            serde_json::json!([
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            ]),
+        );
+        for c in changes {
+            crate::commit::apply_change(&mut config, c)?;
+        }
+        berth_image::archive::import(&self.store, input, tag.as_ref(), message, config.into())
             .map_err(|e| EngineError::from(e).context(format!("import {what}")))
     }
 }

@@ -48,6 +48,9 @@ pub struct RmiArgs {
     /// Force removal of the image (a tag: only that tag; an ID: every name of it)
     #[arg(short, long)]
     force: bool,
+    /// Do not delete untagged parents (berth's images have no parent images: nothing to keep)
+    #[arg(long = "no-prune")]
+    _no_prune: bool,
     /// IMAGE...
     #[arg(required = true)]
     images: Vec<String>,

@@ -14,6 +14,8 @@ pub struct RunOptions {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
+    /// `--domainname`: the NIS domain name of the container's own UTS namespace.
+    pub domainname: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub interactive: bool,

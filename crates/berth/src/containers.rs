@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     hostname: Option<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    domainname: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     entrypoint: Option<String>,
@@ -443,6 +446,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         hostname: a.hostname.clone(),
+        domainname: a.domainname.clone(),
         labels,
         tty: a.tty,
         interactive: a.interactive || a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdin")),

@@ -508,3 +508,32 @@ fn inspect_finds_every_kind_of_object_and_type_keeps_one() {
     sb.ok(&["volume", "rm", "both"]);
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn domainname_is_the_containers_own() {
+    let sb = Sandbox::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    assert_eq!(
+        sb.sh_ok(
+            "--domainname example.org --network none",
+            "cat /proc/sys/kernel/domainname"
+        ),
+        "example.org\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        host,
+        "the host's domain name is untouched"
+    );
+    sb.ok(&[
+        "create",
+        "--name",
+        "dn",
+        "--domainname",
+        "example.org",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(sb.inspect("dn")["Config"]["Domainname"], "example.org");
+    sb.remove_all_and_assert_clean();
+}

@@ -197,7 +197,7 @@ impl HostConfig {
             },
             cgroup: String::new(),
             links: None,
-            oom_score_adj: 0,
+            oom_score_adj: o.oom_score_adj.into(),
             pid_mode: o.pid.clone(),
             privileged: o.privileged,
             publish_all_ports: o.publish_all,

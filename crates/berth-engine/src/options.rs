@@ -79,6 +79,8 @@ pub struct RunOptions {
     pub uts: String,
     /// `--oom-kill-disable`.
     pub oom_kill_disable: bool,
+    /// `--oom-score-adj`: the container's processes' `oom_score_adj` (-1000..=1000).
+    pub oom_score_adj: i32,
     /// `--memory-reservation`: a soft limit (bytes).
     pub memory_reservation: Option<i64>,
     /// `--cpu-period`/`--cpu-quota` (microseconds), Docker's older form of `--cpus`.

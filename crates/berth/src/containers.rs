@@ -187,6 +187,13 @@ pub struct RunArgs {
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(
+        long = "oom-score-adj",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    oom_score_adj: i32,
     /// Memory soft limit
     #[arg(long = "memory-reservation")]
     memory_reservation: Option<String>,
@@ -422,6 +429,12 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    if !(-1000..=1000).contains(&a.oom_score_adj) {
+        return Err(EngineError::msg(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            a.oom_score_adj
+        )));
+    }
     berth_engine::options::parse_restart(&a.restart).map_err(EngineError::msg)?;
     if a.rm && a.restart != "no" {
         return Err(EngineError::msg(
@@ -487,6 +500,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         pid: a.pid.clone(),
         uts: a.uts.clone(),
         oom_kill_disable: a.oom_kill_disable,
+        oom_score_adj: a.oom_score_adj,
         memory_reservation: bytes(&a.memory_reservation)?,
         cpu_period: a.cpu_period,
         cpu_quota: a.cpu_quota,

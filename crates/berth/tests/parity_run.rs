@@ -537,3 +537,33 @@ fn domainname_is_the_containers_own() {
     assert_eq!(sb.inspect("dn")["Config"]["Domainname"], "example.org");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn oom_score_adj_reaches_the_containers_processes() {
+    let sb = Sandbox::new();
+    assert_eq!(
+        sb.sh_ok(
+            "--oom-score-adj 500 --network none",
+            "cat /proc/self/oom_score_adj"
+        ),
+        "500\n"
+    );
+    sb.ok(&[
+        "create",
+        "--name",
+        "adj",
+        "--oom-score-adj=-200",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(sb.inspect("adj")["HostConfig"]["OomScoreAdj"], -200);
+    let (code, _, err) = sb.code(&["run", "--rm", "--oom-score-adj", "1001", "bb", "true"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            125,
+            "berth: Invalid value 1001, range for oom score adj is [-1000, 1000]\n"
+        )
+    );
+    sb.remove_all_and_assert_clean();
+}

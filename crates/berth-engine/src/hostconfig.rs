@@ -225,7 +225,7 @@ impl HostConfig {
             cpu_realtime_period: 0,
             cpu_realtime_runtime: 0,
             cpuset_cpus: o.cpuset_cpus.clone().unwrap_or_default(),
-            cpuset_mems: String::new(),
+            cpuset_mems: o.cpuset_mems.clone().unwrap_or_default(),
             devices,
             device_cgroup_rules: some_list(&o.device_cgroup_rules),
             device_requests: None,

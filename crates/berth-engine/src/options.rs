@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub cpus: Option<f64>,
     pub cpu_shares: Option<u64>,
     pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`: the memory nodes the container may use (`0-3`, `0,1`).
+    pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
     pub devices: Vec<String>,

@@ -81,6 +81,9 @@ pub struct RunArgs {
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
@@ -470,6 +473,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         cpus: a.cpus,
         cpu_shares: a.cpu_shares,
         cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
         pids_limit: a.pids_limit,
         blkio_weight: a.blkio_weight,
         devices: a.device.clone(),

@@ -567,3 +567,17 @@ fn oom_score_adj_reaches_the_containers_processes() {
     );
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn cpuset_mems_reaches_the_cgroup() {
+    let sb = Sandbox::new();
+    let id = sb.run_d_sh("--cpuset-mems 0 --network none", "sleep 60");
+    assert_eq!(cgroup_file(&id, "cpuset", "cpuset.mems").trim(), "0");
+    assert_eq!(sb.inspect(&id)["HostConfig"]["CpusetMems"], "0");
+    // This host has node 0 only, the value a cgroup inherits anyway: a node it lacks shows the
+    // flag reaches the kernel (which refuses it).
+    let (code, _, err) = sb.cli("run --rm --network none --cpuset-mems 7 bb true");
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("cpuset.mems"), "{err}");
+    sb.remove_all_and_assert_clean();
+}

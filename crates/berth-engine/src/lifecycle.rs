@@ -189,6 +189,17 @@ impl Engine {
 
     /// Docker's stop: the stop signal, then SIGKILL after the timeout.
     pub fn stop(&self, rec: &mut Record, timeout: Option<u64>) -> Result<()> {
+        self.stop_with(rec, None, timeout)
+    }
+
+    /// `stop -s SIGNAL`: `signal` instead of the container's stop signal, then SIGKILL after
+    /// the timeout.
+    pub fn stop_with(
+        &self,
+        rec: &mut Record,
+        signal: Option<i32>,
+        timeout: Option<u64>,
+    ) -> Result<()> {
         if !matches!(
             rec.state.status.as_str(),
             "running" | "paused" | "restarting"
@@ -201,7 +212,9 @@ impl Engine {
             fresh.manually_stopped = true;
             self.records.save(&fresh)?;
         }
-        let sig = signal_number(&rec.stop_signal).unwrap_or(libc::SIGTERM);
+        let sig = signal
+            .or_else(|| signal_number(&rec.stop_signal))
+            .unwrap_or(libc::SIGTERM);
         let t = timeout.or(rec.stop_timeout).unwrap_or(10);
         if rec.state.status == "paused" {
             let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);

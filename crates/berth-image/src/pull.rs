@@ -46,6 +46,10 @@ pub trait Progress: Sync {
     /// A layer is done: `Pull complete`, `Already exists`.
     fn finish(&self, id: &Digest, status: &str);
     fn note(&self, message: &str);
+    /// A layer's state before it moves (`Preparing`, `Waiting`); nothing by default.
+    fn status(&self, id: &Digest, status: &str) {
+        let _ = (id, status);
+    }
 }
 
 /// Progress that reports nothing (tests, `-q`).
@@ -179,10 +183,11 @@ pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<
             (m, fetched.digest, desc.media_type.clone())
         }
     };
+    // Docker names the repository by its path in the registry (`library/busybox`).
     opts.progress.note(&format!(
         "{}: Pulling from {}",
         reference.manifest_ref(),
-        reference.familiar_name()
+        reference.repository
     ));
     let config = fetch_config(store, &client, repo, &manifest)?;
     let record = fetch_layers(store, &client, repo, &manifest, &config, opts)?;

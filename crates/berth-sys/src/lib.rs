@@ -9,4 +9,5 @@ pub mod process;
 pub mod root;
 pub mod signal;
 pub mod time;
+pub mod timestamp;
 pub mod units;

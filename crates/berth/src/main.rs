@@ -5,18 +5,24 @@
 mod buildcmd;
 mod buildprogress;
 mod changecmd;
+mod completion;
 mod containercmd;
 mod containers;
+mod dfcmd;
 mod execcmd;
 mod format;
 mod imagecmd;
+mod logincmd;
 mod networkcmd;
 mod observe;
 mod progress;
+mod prompt;
+mod prunecmd;
+mod statscmd;
 mod transfer;
 mod volumecmd;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -83,7 +89,7 @@ enum Command {
     /// Display the running processes of a container
     Top(observe::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(observe::StatsArgs),
+    Stats(statscmd::StatsArgs),
     /// Pause all processes within one or more containers
     Pause(observe::PauseArgs),
     /// Unpause all processes within one or more containers
@@ -103,8 +109,8 @@ enum Command {
     Rmi(imagecmd::RmiArgs),
     /// Show the history of an image
     History(imagecmd::HistoryArgs),
-    /// Return low-level information on images
-    Inspect(imagecmd::InspectArgs),
+    /// Return low-level information on Docker objects
+    Inspect(imagecmd::ObjectInspectArgs),
     /// Load an image from a tar archive (docker-save or OCI layout)
     Load(transfer::LoadArgs),
     /// Save one or more images to a tar archive (loadable by docker and podman)
@@ -114,10 +120,10 @@ enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(SystemCommand),
-    /// Log in to a registry
-    Login(transfer::LoginArgs),
-    /// Log out from a registry
-    Logout(transfer::LogoutArgs),
+    /// Authenticate to a registry (Docker Hub if no server is given)
+    Login(logincmd::LoginArgs),
+    /// Log out from a registry (Docker Hub if no server is given)
+    Logout(logincmd::LogoutArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(changecmd::DiffArgs),
     /// Create a new image from a container's changes
@@ -145,6 +151,8 @@ enum Command {
     /// Manage the build cache
     #[command(subcommand)]
     Builder(buildcmd::BuilderCommand),
+    /// Generate the autocompletion script for the specified shell
+    Completion(completion::CompletionArgs),
 }
 
 #[derive(Subcommand)]
@@ -179,15 +187,10 @@ enum ImageCommand {
 
 #[derive(Subcommand)]
 enum SystemCommand {
-    /// Show disk usage, and what shared layers save
-    Df(DfArgs),
-}
-
-#[derive(Args)]
-pub struct DfArgs {
-    /// Show detailed information on space usage
-    #[arg(short, long)]
-    verbose: bool,
+    /// Show docker disk usage
+    Df(dfcmd::DfArgs),
+    /// Remove unused data
+    Prune(prunecmd::SystemPruneArgs),
 }
 
 /// What every command gets: the parsed globals.
@@ -224,6 +227,12 @@ impl CliError {
     /// A bad flag or argument: Docker's 125.
     pub fn usage(message: impl Into<String>) -> CliError {
         CliError::new(message, 125)
+    }
+
+    /// A failure already reported on stderr (one line per object, as Docker prints them): only
+    /// the status is left to give.
+    pub fn reported(code: u8) -> CliError {
+        CliError::new("", code)
     }
 
     /// An engine failure in a command that exits 1 on failure (the image commands, as Docker).
@@ -282,7 +291,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Exec(a) => execcmd::exec(&ctx, *a),
         Command::Explain(a) => observe::explain(&ctx, a),
         Command::Top(a) => observe::top(&ctx, a),
-        Command::Stats(a) => observe::stats(&ctx, a),
+        Command::Stats(a) => statscmd::stats(&ctx, a),
         Command::Pause(a) => observe::pause(&ctx, a, false),
         Command::Unpause(a) => observe::pause(&ctx, a, true),
         Command::Inspect(a) => plain(imagecmd::inspect_any(&ctx, a)),
@@ -298,6 +307,8 @@ fn run(cli: Cli) -> CliResult {
         | Command::Image(ImageCommand::Build(a))
         | Command::Buildx(buildcmd::BuildxCommand::Build(a)) => buildcmd::build(&ctx, *a),
         Command::Builder(buildcmd::BuilderCommand::Prune(a)) => plain(buildcmd::prune(&ctx, a)),
+        Command::System(SystemCommand::Prune(a)) => prunecmd::system_prune(&ctx, a),
+        Command::Completion(a) => completion::completion(a),
         other => plain(run_images(&ctx, other)),
     }
 }
@@ -310,14 +321,14 @@ fn run_images(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => imagecmd::tag(ctx, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => imagecmd::rmi(ctx, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => imagecmd::history(ctx, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
+        Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
         Command::Image(ImageCommand::Prune(a)) => imagecmd::prune(ctx, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => transfer::load(ctx, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => transfer::save(ctx, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => transfer::import(ctx, a),
-        Command::System(SystemCommand::Df(a)) => imagecmd::df(ctx, a),
-        Command::Login(a) => transfer::login(ctx, a),
-        Command::Logout(a) => transfer::logout(ctx, a),
+        Command::System(SystemCommand::Df(a)) => dfcmd::df(ctx, a),
+        Command::Login(a) => logincmd::login(ctx, a),
+        Command::Logout(a) => logincmd::logout(ctx, a),
         _ => unreachable!("container commands are dispatched in run"),
     }
 }
@@ -352,7 +363,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("berth: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("berth: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }

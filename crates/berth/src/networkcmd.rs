@@ -2,8 +2,9 @@
 //! and printing only; `berth_engine::network` does the work.
 
 use crate::format::{print_documents, print_rows};
-use crate::volumecmd::confirm;
+use crate::prompt::confirm;
 use crate::{all_done, CliError, CliResult, Ctx};
+use berth_engine::filters::{label_matches, Filters};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -91,6 +92,9 @@ pub struct RmArgs {
 
 #[derive(Args)]
 pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -214,10 +218,7 @@ fn matches(row: &berth_engine::network::NetworkRow, filters: &[String]) -> Resul
             Some(("id", i)) => row.id.starts_with(i),
             Some(("driver", d)) => row.driver == d,
             Some(("scope", s)) => s == "local",
-            Some(("label", l)) => match l.split_once('=') {
-                Some((k, v)) => row.labels.get(k).is_some_and(|x| x == v),
-                None => row.labels.contains_key(l),
-            },
+            Some(("label", l)) => label_matches(l, &row.labels),
             Some(("type", t)) => match t {
                 "builtin" => ["bridge", "host", "none"].contains(&row.name.as_str()),
                 "custom" => !["bridge", "host", "none"].contains(&row.name.as_str()),
@@ -296,6 +297,8 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
 }
 
 fn prune(e: &Engine, a: PruneArgs) -> CliResult {
+    let filters = Filters::parse(&a.filter, berth_engine::prune::PRUNE_FILTERS)
+        .map_err(|x| CliError::new(x.to_string(), 1))?;
     if !a.force
         && !confirm(
             "WARNING! This will remove all custom networks not used by at least one container.",
@@ -303,7 +306,7 @@ fn prune(e: &Engine, a: PruneArgs) -> CliResult {
     {
         return Ok(0);
     }
-    let gone = e.prune_networks().map_err(fail)?;
+    let gone = e.prune_networks_filtered(&filters).map_err(fail)?;
     if !gone.is_empty() {
         println!("Deleted Networks:\n{}", gone.join("\n"));
     }

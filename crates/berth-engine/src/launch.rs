@@ -163,6 +163,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        self.emit(crate::events::Event::container(rec, "start"));
         Ok(Launched { pid, state, master })
     }
 }

@@ -4,19 +4,25 @@
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod attach;
+pub mod attach_client;
 pub mod changes;
 pub mod commit;
 pub mod container;
 pub mod copy;
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod exec;
+pub mod exec_spawn;
+pub mod export;
 pub mod holds;
 pub mod images;
 pub mod inspect;
 pub mod launch;
 pub mod lifecycle;
+pub mod listing;
 pub mod logs;
+pub mod logstream;
 pub mod monitor;
 pub mod names;
 pub mod network;
@@ -26,6 +32,11 @@ pub mod options;
 pub mod reconcile;
 pub mod record;
 pub mod rename;
+pub mod start;
+pub mod stats;
+pub mod system;
+pub mod top;
+pub mod update;
 pub mod user;
 pub mod volume;
 

@@ -67,6 +67,7 @@ impl Engine {
         rec.state.pid = 0;
         rec.state.finished_at = now();
         let _ = self.records.save(rec);
+        self.emit(crate::events::Event::container(rec, "die").attr("exitCode", code));
     }
 
     /// Removes everything of a container: runtime state, mount, snapshot, anonymous volumes (with
@@ -92,6 +93,7 @@ impl Engine {
             fs::remove_dir_all(&doomed)
                 .map_err(|e| EngineError::msg(format!("{}: {e}", doomed.display())))?;
         }
+        self.emit(crate::events::Event::container(rec, "destroy"));
         Ok(())
     }
 
@@ -126,6 +128,7 @@ impl Engine {
             self.note_kill(&rec.id, sig)?;
         }
         berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false)?;
+        self.emit(crate::events::Event::container(rec, "kill").attr("signal", sig));
         Ok(())
     }
 
@@ -178,6 +181,10 @@ impl Engine {
         let mut fresh = self.records.load(&rec.id)?;
         fresh.state.status = if paused { "paused" } else { "running" }.into();
         self.records.save(&fresh)?;
+        self.emit(crate::events::Event::container(
+            &fresh,
+            if paused { "pause" } else { "unpause" },
+        ));
         Ok(())
     }
 
@@ -207,6 +214,7 @@ impl Engine {
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
         }
         *rec = self.get(&rec.id)?;
+        self.emit(crate::events::Event::container(rec, "stop"));
         Ok(())
     }
 

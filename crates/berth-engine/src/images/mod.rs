@@ -157,6 +157,9 @@ impl Engine {
             idx.tag(&img.id, &target_ref.to_string());
             Ok(())
         })?;
+        self.emit(
+            crate::events::Event::image("tag", &img.id.to_string()).attr("name", familiar(target)),
+        );
         Ok(())
     }
 
@@ -249,6 +252,9 @@ impl Engine {
             }
             Ok(out)
         })?;
+        removed
+            .iter()
+            .for_each(|r| self.emit(crate::events::Event::image_removed(r)));
         Ok(removed)
     }
 
@@ -271,6 +277,9 @@ impl Engine {
                 .collect::<Vec<_>>())
         })?;
         let freed = self.collect_garbage()?;
+        removed
+            .iter()
+            .for_each(|r| self.emit(crate::events::Event::image("delete", &r.id.to_string())));
         Ok((removed, freed))
     }
 

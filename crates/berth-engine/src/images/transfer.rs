@@ -101,6 +101,10 @@ impl Engine {
         };
         let pulled = berth_image::pull::pull(&self.store, &reference, &opts)
             .map_err(|e| EngineError::from(e).context(format!("pull {name}")))?;
+        self.emit(crate::events::Event::image(
+            "pull",
+            &super::familiar(&reference.to_string()),
+        ));
         Ok(PullReport {
             reference,
             record: pulled.record,
@@ -153,6 +157,10 @@ impl Engine {
             }
             Ok(())
         })?;
+        self.emit(crate::events::Event::image(
+            "push",
+            &super::familiar(&target.to_string()),
+        ));
         Ok(PushReport {
             tag: target.tag.clone().unwrap_or_else(|| "latest".into()),
             digest,
@@ -162,8 +170,12 @@ impl Engine {
 
     /// Loads a `docker save` archive or OCI layout; returns each image with its tags.
     pub fn load(&self, input: impl Read) -> Result<Vec<(ImageRecord, Vec<String>)>> {
-        berth_image::archive::load(&self.store, input)
-            .map_err(|e| EngineError::from(e).context("load"))
+        let loaded = berth_image::archive::load(&self.store, input)
+            .map_err(|e| EngineError::from(e).context("load"))?;
+        loaded.iter().for_each(|(img, _)| {
+            self.emit(crate::events::Event::image("load", &img.id.to_string()))
+        });
+        Ok(loaded)
     }
 
     /// The images `save` writes, each with the tags it goes under (only the one named, when a
@@ -216,8 +228,10 @@ impl Engine {
         message: Option<&str>,
     ) -> Result<ImageRecord> {
         let tag = tag.map(parse_ref).transpose()?;
-        berth_image::archive::import(&self.store, input, tag.as_ref(), message)
-            .map_err(|e| EngineError::from(e).context(format!("import {what}")))
+        let img = berth_image::archive::import(&self.store, input, tag.as_ref(), message)
+            .map_err(|e| EngineError::from(e).context(format!("import {what}")))?;
+        self.emit(crate::events::Event::image("import", &img.id.to_string()));
+        Ok(img)
     }
 
     /// Checks `creds` against `server` and stores them (Docker's config.json).

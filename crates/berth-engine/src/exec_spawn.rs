@@ -33,28 +33,40 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// A new pty: (master, slave), both close-on-exec.
+/// A new pty: (master, slave), both opened close-on-exec (another thread's fork can never
+/// inherit the slave and keep the master from seeing the helper's end).
 fn openpty() -> Result<(OwnedFd, OwnedFd)> {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: openpty fills two fds; the name, termios and winsize pointers may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut m,
-            &mut s,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
+    let err = |what: &str| EngineError::io(what, std::io::Error::last_os_error());
+    // SAFETY: posix_openpt returns a new fd or -1; ownership is taken at once.
+    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if m < 0 {
+        return Err(err("posix_openpt"));
+    }
+    // SAFETY: a fresh fd, ours alone.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: grantpt/unlockpt on our master; ptsname_r writes a NUL-terminated name into the
+    // buffer of the given length.
+    let ok = unsafe {
+        libc::grantpt(m) == 0
+            && libc::unlockpt(m) == 0
+            && libc::ptsname_r(m, name.as_mut_ptr(), name.len()) == 0
+    };
+    if !ok {
+        return Err(err("pty"));
+    }
+    // SAFETY: opening the NUL-terminated slave name just written.
+    let s = unsafe {
+        libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
         )
     };
-    if rc != 0 {
-        return Err(EngineError::io("openpty", std::io::Error::last_os_error()));
+    if s < 0 {
+        return Err(err("pty slave"));
     }
-    for fd in [m, s] {
-        // SAFETY: setting FD_CLOEXEC on fds we own.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    // SAFETY: two fresh fds, ours alone.
-    Ok(unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) })
+    // SAFETY: a fresh fd, ours alone.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(s) }))
 }
 
 fn devnull() -> Result<OwnedFd> {
@@ -213,4 +225,19 @@ pub fn entry(argv: &[String]) -> Option<i32> {
             i32::from(e.exit_code())
         }
     })
+}
+
+/// Sets the window size of an exec's terminal (its helper follows it with SIGWINCH).
+pub fn resize_terminal(master: &OwnedFd, rows: u16, cols: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on a pty master we hold.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

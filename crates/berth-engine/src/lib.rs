@@ -29,6 +29,7 @@ pub mod network;
 pub mod observe;
 pub mod ocispec;
 pub mod options;
+pub mod path_stat;
 pub mod reconcile;
 pub mod record;
 pub mod rename;

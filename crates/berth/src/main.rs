@@ -11,6 +11,7 @@ mod imagecmd;
 mod networkcmd;
 mod observe;
 mod progress;
+mod servecmd;
 mod transfer;
 mod volumecmd;
 
@@ -135,6 +136,8 @@ enum Command {
     Network(networkcmd::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(containers::PortArgs),
+    /// Serve the Docker Engine API on a socket, for docker, docker-py and compose
+    Serve(servecmd::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -273,6 +276,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Volume(c) => volumecmd::run(&ctx, c),
         Command::Network(c) => networkcmd::run(&ctx, c),
         Command::Port(a) => containers::port(&ctx, a),
+        Command::Serve(a) => servecmd::serve(&ctx, a),
         other => plain(run_images(&ctx, other)),
     }
 }
@@ -306,6 +310,10 @@ fn main() -> ExitCode {
     // A detached container's keeper or watcher (hidden command lines the engine decodes).
     let argv: Vec<String> = std::env::args().collect();
     if let Some(code) = berth_engine::monitor::entry(&argv) {
+        return ExitCode::from(code as u8);
+    }
+    // An exec run for the API service (`berth __exec ID REQUEST`).
+    if let Some(code) = berth_engine::exec_spawn::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     // A user network's resolver (`berth __dns CONFIG`).

@@ -4,9 +4,11 @@
 //! API socket) calls these; the results are typed rows, never printed here.
 
 mod inspect;
+mod summary;
 mod transfer;
 
 pub use inspect::ImageInspect;
+pub use summary::ImageSummary;
 pub use transfer::{registry_host, PullPolicy, PullReport, PushReport};
 
 use crate::container::Engine;

@@ -236,6 +236,19 @@ impl Engine {
 
     /// Checks `creds` against `server` and stores them (Docker's config.json).
     pub fn login(&self, server: &str, creds: auth::Credentials) -> Result<String> {
+        let registry = self.check_login(server, &creds)?;
+        auth::store(&registry, &creds).map_err(|e| {
+            EngineError::io(
+                format!("saving credentials to {}", auth::config_path().display()),
+                e,
+            )
+        })?;
+        Ok(registry)
+    }
+
+    /// Checks `creds` against `server` without keeping them (the API's `/auth`); returns the
+    /// registry's host.
+    pub fn check_login(&self, server: &str, creds: &auth::Credentials) -> Result<String> {
         let registry = registry_host(server);
         let api = if registry == "docker.io" {
             berth_image::reference::DOCKER_HUB_API.to_string()
@@ -245,12 +258,6 @@ impl Engine {
         Client::new(&api, &self.insecure, Some(creds.clone()))
             .ping()
             .map_err(|e| EngineError::msg(format!("login {registry}: {e}")))?;
-        auth::store(&registry, &creds).map_err(|e| {
-            EngineError::io(
-                format!("saving credentials to {}", auth::config_path().display()),
-                e,
-            )
-        })?;
         Ok(registry)
     }
 

@@ -77,6 +77,7 @@ pub async fn inspect(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
         .blocking(move |e| {
             let r = e.get(&what)?;
             let mut v = serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes");
+            crate::inspect::docker_shapes(&mut v, &r.restart_policy);
             if size {
                 v["SizeRw"] = berth_engine::changes::upper_size(e, &r.id).into();
             }

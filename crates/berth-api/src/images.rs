@@ -106,11 +106,10 @@ pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     tokio::task::spawn_blocking(move || {
         let _busy = busy;
         let p = JsonProgress::new(tx.clone(), "Downloading");
-        let tag_shown = name
-            .rsplit_once(':')
-            .filter(|(_, t)| !t.contains('/'))
-            .map_or("latest", |(_, t)| t);
-        p.send(json!({"status": format!("Pulling from {}", familiar(image_repo(&name))), "id": tag_shown}));
+        if let Ok(r) = berth_image::reference::Reference::parse(&name) {
+            let shown = r.tag.clone().or(r.digest.as_ref().map(|d| d.to_string()));
+            p.send(json!({"status": format!("Pulling from {}", r.repository), "id": shown.unwrap_or_else(|| "latest".into())}));
+        }
         let pulled = app2
             .engine()
             .and_then(|e| Ok(e.pull(&name, platform.as_deref(), &p)?));

@@ -15,6 +15,7 @@ mod exec;
 mod hijack;
 mod http;
 mod images;
+mod inspect;
 mod networks;
 mod progress;
 mod router;

@@ -396,3 +396,15 @@ impl Drop for BodyWriter {
         let _ = io::Write::flush(self);
     }
 }
+
+/// Docker's filter semantics: every key must match; a key matches when any of its values does,
+/// except `label`, whose values must all match.
+pub fn filters_match(
+    filters: &BTreeMap<String, Vec<String>>,
+    one: impl Fn(&str, &str) -> bool,
+) -> bool {
+    filters.iter().all(|(k, vs)| match k.as_str() {
+        "label" => vs.iter().all(|v| one(k, v)),
+        _ => vs.iter().any(|v| one(k, v)),
+    })
+}

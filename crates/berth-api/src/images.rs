@@ -40,19 +40,17 @@ fn image_matches(
     i: &berth_engine::images::ImageSummary,
     f: &std::collections::BTreeMap<String, Vec<String>>,
 ) -> bool {
-    f.iter().all(|(k, vs)| {
-        vs.iter().any(|v| match k.as_str() {
-            "dangling" => (v == "true") == i.repo_tags.is_empty(),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => i.labels.get(lk).is_some_and(|x| x == lv),
-                None => i.labels.contains_key(v),
-            },
-            "reference" => i.repo_tags.iter().any(|t| {
-                let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
-                glob(v, t) || glob(v, repo)
-            }),
-            _ => false,
-        })
+    crate::http::filters_match(f, |k, v| match k {
+        "dangling" => (v == "true") == i.repo_tags.is_empty(),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => i.labels.get(lk).is_some_and(|x| x == lv),
+            None => i.labels.contains_key(v),
+        },
+        "reference" => i.repo_tags.iter().any(|t| {
+            let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
+            glob(v, t) || glob(v, repo)
+        }),
+        _ => false,
     })
 }
 

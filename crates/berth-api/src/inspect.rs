@@ -26,7 +26,9 @@ fn to_map(v: &Value, sep: char) -> Value {
 
 /// `["/dev/x:/dev/y:rwm"]` as Docker's device mappings.
 fn devices(v: &Value) -> Value {
-    let Value::Array(items) = v else { return json!([]) };
+    let Value::Array(items) = v else {
+        return json!([]);
+    };
     Value::Array(
         items
             .iter()
@@ -46,7 +48,9 @@ fn devices(v: &Value) -> Value {
 
 /// `["nofile=10:20"]` as Docker's ulimits.
 fn ulimits(v: &Value) -> Value {
-    let Value::Array(items) = v else { return json!([]) };
+    let Value::Array(items) = v else {
+        return json!([]);
+    };
     Value::Array(
         items
             .iter()
@@ -64,7 +68,9 @@ fn ulimits(v: &Value) -> Value {
 
 /// Gives the document's `HostConfig` Docker's types (see the module's comment).
 pub fn docker_shapes(doc: &mut Value, restart_policy: &str) {
-    let Some(hc) = doc.get_mut("HostConfig").and_then(Value::as_object_mut) else { return };
+    let Some(hc) = doc.get_mut("HostConfig").and_then(Value::as_object_mut) else {
+        return;
+    };
     if let Some(t) = hc.get("Tmpfs") {
         let m = to_map(t, ':');
         hc.insert("Tmpfs".into(), m);
@@ -85,7 +91,10 @@ pub fn docker_shapes(doc: &mut Value, restart_policy: &str) {
         Some((n, c)) => (n, c.parse::<u64>().unwrap_or(0)),
         None => (restart_policy, 0),
     };
-    hc.insert("RestartPolicy".into(), json!({"Name": if name.is_empty() { "no" } else { name }, "MaximumRetryCount": count}));
+    hc.insert(
+        "RestartPolicy".into(),
+        json!({"Name": if name.is_empty() { "no" } else { name }, "MaximumRetryCount": count}),
+    );
 }
 
 #[cfg(test)]
@@ -101,9 +110,15 @@ mod tests {
         let hc = &doc["HostConfig"];
         assert_eq!(hc["Tmpfs"], json!({"/run": "size=1m", "/x": ""}));
         assert_eq!(hc["Devices"][0]["PathInContainer"], "/dev/fuse");
-        assert_eq!(hc["Ulimits"][0], json!({"Name": "nofile", "Soft": 10, "Hard": 20}));
+        assert_eq!(
+            hc["Ulimits"][0],
+            json!({"Name": "nofile", "Soft": 10, "Hard": 20})
+        );
         assert_eq!(hc["LogConfig"]["Config"], json!({"max-size": "1m"}));
-        assert_eq!(hc["RestartPolicy"], json!({"Name": "on-failure", "MaximumRetryCount": 3}));
+        assert_eq!(
+            hc["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
         let again = doc.clone();
         docker_shapes(&mut doc, "on-failure:3");
         assert_eq!(doc, again, "a document in Docker's shape stays as it is");

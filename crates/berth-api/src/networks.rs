@@ -16,21 +16,18 @@ pub async fn list(app: &Arc<App>, q: &Query) -> ApiResult<Resp> {
         .blocking(move |e| {
             let mut out = Vec::new();
             for row in e.network_rows()? {
-                let keep = filters.iter().all(|(k, vs)| {
-                    vs.iter().any(|v| match k.as_str() {
-                        "name" => row.name.contains(v.as_str()),
-                        "id" => row.id.starts_with(v.as_str()),
-                        "driver" => row.driver == *v,
-                        "label" => match v.split_once('=') {
-                            Some((lk, lv)) => row.labels.get(lk).is_some_and(|l| l == lv),
-                            None => row.labels.contains_key(v),
-                        },
-                        "type" => {
-                            (v == "builtin")
-                                == matches!(row.name.as_str(), "bridge" | "host" | "none")
-                        }
-                        _ => false,
-                    })
+                let keep = crate::http::filters_match(&filters, |k, v| match k {
+                    "name" => row.name.contains(v),
+                    "id" => row.id.starts_with(v),
+                    "driver" => row.driver == v,
+                    "label" => match v.split_once('=') {
+                        Some((lk, lv)) => row.labels.get(lk).is_some_and(|l| l == lv),
+                        None => row.labels.contains_key(v),
+                    },
+                    "type" => {
+                        (v == "builtin") == matches!(row.name.as_str(), "bridge" | "host" | "none")
+                    }
+                    _ => false,
                 });
                 if keep {
                     out.push(e.inspect_network(&row.name)?);

@@ -13,9 +13,18 @@ use std::sync::Arc;
 
 pub type Req = Request<Incoming>;
 
+/// Whether each request is logged with its status and time (`BERTH_API_TRACE=1`); never its
+/// headers or body, which may carry credentials.
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("BERTH_API_TRACE").is_some())
+}
+
 /// Answers one request; never fails (an error is a response).
 pub async fn handle(app: Arc<App>, req: Req) -> Resp {
-    match route(app, req).await {
+    let started = std::time::Instant::now();
+    let shown = tracing().then(|| format!("{} {}", req.method(), req.uri().path()));
+    let resp = match route(app, req).await {
         Ok(r) => r,
         Err(e) => {
             if e.status().is_server_error() {
@@ -23,7 +32,15 @@ pub async fn handle(app: Arc<App>, req: Req) -> Resp {
             }
             http::error(&e)
         }
+    };
+    if let Some(s) = shown {
+        eprintln!(
+            "berth serve: {s} {} {:.1} ms",
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
     }
+    resp
 }
 
 /// `(major, minor)` of `1.45`.

@@ -23,19 +23,17 @@ pub async fn list(app: &Arc<App>, q: &Query) -> ApiResult<Resp> {
             Ok(volume::list(e)
                 .into_iter()
                 .filter(|v| {
-                    filters.iter().all(|(k, vs)| {
-                        vs.iter().any(|x| match k.as_str() {
-                            "name" => v.name.contains(x.as_str()),
-                            "driver" => x == "local",
-                            "dangling" => {
-                                (x == "true" || x == "1") == volume::users(e, &v.name).is_empty()
-                            }
-                            "label" => match x.split_once('=') {
-                                Some((lk, lv)) => v.labels.get(lk).is_some_and(|l| l == lv),
-                                None => v.labels.contains_key(x),
-                            },
-                            _ => false,
-                        })
+                    crate::http::filters_match(&filters, |k, x| match k {
+                        "name" => v.name.contains(x),
+                        "driver" => x == "local",
+                        "dangling" => {
+                            (x == "true" || x == "1") == volume::users(e, &v.name).is_empty()
+                        }
+                        "label" => match x.split_once('=') {
+                            Some((lk, lv)) => v.labels.get(lk).is_some_and(|l| l == lv),
+                            None => v.labels.contains_key(x),
+                        },
+                        _ => false,
                     })
                 })
                 .map(|v| v.inspect_json())

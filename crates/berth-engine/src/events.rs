@@ -161,7 +161,8 @@ impl EventFilter {
 
     pub fn matches(&self, e: &Event) -> bool {
         self.filters.iter().all(|(k, values)| {
-            values.iter().any(|v| match k.as_str() {
+            // Docker ANDs the values of `label` (each must match) and ORs those of other keys.
+            let one = |v: &String| match k.as_str() {
                 "type" => e.kind == *v,
                 // `exec_start: sh -c …` is matched by `exec_start`.
                 "event" => e.action == *v || e.action.split(':').next() == Some(v.as_str()),
@@ -179,7 +180,11 @@ impl EventFilter {
                 },
                 "scope" => e.scope == *v,
                 _ => false,
-            })
+            };
+            match k.as_str() {
+                "label" => values.iter().all(one),
+                _ => values.iter().any(one),
+            }
         })
     }
 }

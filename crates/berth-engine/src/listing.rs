@@ -128,7 +128,8 @@ impl ContainerFilter {
                 .map(|o| o.created.clone())
         };
         self.filters.iter().all(|(k, values)| {
-            values.iter().any(|v| match k.as_str() {
+            // Docker ANDs the values of `label` (each must match) and ORs those of other keys.
+            let one = |v: &String| match k.as_str() {
                 "id" => r.id.starts_with(v.as_str()),
                 "name" => r.name.contains(v.trim_start_matches('/')),
                 "label" => match v.split_once('=') {
@@ -146,7 +147,11 @@ impl ContainerFilter {
                 "before" => created_of(v).is_some_and(|c| r.created < c),
                 "since" => created_of(v).is_some_and(|c| r.created > c),
                 _ => false,
-            })
+            };
+            match k.as_str() {
+                "label" => values.iter().all(one),
+                _ => values.iter().any(one),
+            }
         })
     }
 }

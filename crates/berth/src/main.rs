@@ -4,6 +4,7 @@
 
 mod changecmd;
 mod containercmd;
+mod containeropscmd;
 mod containers;
 mod execcmd;
 mod format;
@@ -12,6 +13,7 @@ mod networkcmd;
 mod observe;
 mod progress;
 mod servecmd;
+mod systemcmd;
 mod transfer;
 mod volumecmd;
 
@@ -138,6 +140,16 @@ enum Command {
     Port(containers::PortArgs),
     /// Serve the Docker Engine API on a socket, for docker, docker-py and compose
     Serve(servecmd::ServeArgs),
+    /// Show the berth version information
+    Version(systemcmd::VersionArgs),
+    /// Display system-wide information
+    Info(systemcmd::InfoArgs),
+    /// Get real time events from berth's commands and containers
+    Events(systemcmd::EventsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containeropscmd::ExportArgs),
+    /// Update the resources and restart policy of one or more containers
+    Update(containeropscmd::UpdateArgs),
 }
 
 #[derive(Subcommand)]
@@ -172,6 +184,10 @@ enum ImageCommand {
 enum SystemCommand {
     /// Show disk usage, and what shared layers save
     Df(DfArgs),
+    /// Display system-wide information
+    Info(systemcmd::InfoArgs),
+    /// Get real time events from berth's commands and containers
+    Events(systemcmd::EventsArgs),
 }
 
 #[derive(Args)]
@@ -277,6 +293,13 @@ fn run(cli: Cli) -> CliResult {
         Command::Network(c) => networkcmd::run(&ctx, c),
         Command::Port(a) => containers::port(&ctx, a),
         Command::Serve(a) => servecmd::serve(&ctx, a),
+        Command::Version(a) => systemcmd::version(&ctx, a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => systemcmd::info(&ctx, a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            systemcmd::events(&ctx, a)
+        }
+        Command::Export(a) => containeropscmd::export(&ctx, a),
+        Command::Update(a) => containeropscmd::update(&ctx, a),
         other => plain(run_images(&ctx, other)),
     }
 }

@@ -23,7 +23,7 @@ fn tracing() -> bool {
 /// Answers one request; never fails (an error is a response).
 pub async fn handle(app: Arc<App>, req: Req) -> Resp {
     let started = std::time::Instant::now();
-    let shown = tracing().then(|| format!("{} {}", req.method(), req.uri().path()));
+    let shown = tracing().then(|| format!("{} {}", req.method(), req.uri()));
     let resp = match route(app, req).await {
         Ok(r) => r,
         Err(e) => {

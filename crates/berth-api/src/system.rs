@@ -52,12 +52,18 @@ pub fn start_event_feed(app: &Arc<App>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `since`/`until` as nanoseconds.
+/// `since`/`until` as nanoseconds. A whole-second `until` (what the docker CLI sends for
+/// `--until 0s`) takes in that whole second.
 fn time_arg(q: &Query, k: &str) -> ApiResult<Option<i128>> {
     match q.get(k).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => berth_sys::time::parse_timestamp_nanos(v)
-            .map(Some)
+            .map(
+                |n| match k == "until" && v.bytes().all(|b| b.is_ascii_digit()) {
+                    true => Some(n + 999_999_999),
+                    false => Some(n),
+                },
+            )
             .ok_or_else(|| ApiError::bad(format!("invalid value for {k}: {v:?}"))),
     }
 }

@@ -56,26 +56,34 @@ fn docker_compose_brings_a_two_service_project_up_and_down() {
     let svc = Service::start(&sb);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/compose");
     let project = ["-p", "berthtest", "-f", "docker-compose.yml"];
-    let with = |more: &[&str]| -> Vec<&str> { project.iter().chain(more).copied().collect() };
-    let up = client(&svc, "docker-compose", &with(&["up", "-d"]), &dir);
+    fn with<'a>(project: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+        project.iter().chain(more).copied().collect()
+    }
+    let up = client(&svc, "docker-compose", &with(&project, &["up", "-d"]), &dir);
     assert!(up.status.success(), "{}", up.stderr);
     let names = sb.ok(&["ps", "--format", "{{.Names}}"]);
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
     assert_eq!(names, ["berthtest_web_1", "berthtest_worker_1"]);
-    let ps = client(&svc, "docker-compose", &with(&["ps"]), &dir);
+    let ps = client(&svc, "docker-compose", &with(&project, &["ps"]), &dir);
     assert_eq!(ps.stdout.matches("Up").count(), 2, "{}", ps.stdout);
     fixture::wait_until(
         "both services logged",
         std::time::Duration::from_secs(10),
         || {
-            let logs = client(&svc, "docker-compose", &with(&["logs", "--no-color"]), &dir).stdout;
+            let logs = client(
+                &svc,
+                "docker-compose",
+                &with(&project, &["logs", "--no-color"]),
+                &dir,
+            )
+            .stdout;
             logs.contains("web up") && logs.contains("worker up")
         },
     );
     let env = sb.ok(&["exec", "berthtest_web_1", "sh", "-c", "echo $ROLE"]);
     assert_eq!(env, "web\n");
-    let down = client(&svc, "docker-compose", &with(&["down"]), &dir);
+    let down = client(&svc, "docker-compose", &with(&project, &["down"]), &dir);
     assert!(down.status.success(), "{}", down.stderr);
     assert!(sb.ok(&["ps", "-aq"]).trim().is_empty());
     assert!(!sb

@@ -24,7 +24,7 @@ fn docker_in_pty(svc: &Service, args: &[&str], input: &str) -> (i32, String) {
         line.push_str(&quote(&a.to_string_lossy()));
     }
     let script = format!(
-        "(sleep 1.5; printf {}) | script -qec {} /dev/null",
+        "(sleep 3; printf {}) | script -qec {} /dev/null",
         quote(input),
         quote(&line)
     );
@@ -91,6 +91,8 @@ fn run_gives_the_containers_output_and_status_and_logs_follow_to_its_end() {
     let out = svc.docker(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         IMAGE,
         "sh",
         "-c",
@@ -99,7 +101,10 @@ fn run_gives_the_containers_output_and_status_and_logs_follow_to_its_end() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(out.stdout, "to-out\n");
     assert_eq!(out.stderr, "to-err\n");
-    let piped = svc.docker_with_stdin(&["run", "--rm", "-i", IMAGE, "cat"], b"through stdin\n");
+    let piped = svc.docker_with_stdin(
+        &["run", "--rm", "-i", "--network", "none", IMAGE, "cat"],
+        b"through stdin\n",
+    );
     assert_eq!(piped.stdout, "through stdin\n");
     let id = svc.docker_ok(&[
         "run",

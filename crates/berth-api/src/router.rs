@@ -95,7 +95,14 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The most bytes of header names and values a request may have.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 async fn route(app: Arc<App>, req: Req) -> ApiResult<Resp> {
+    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge { limit: MAX_HEADER_BYTES });
+    }
     let path = unversioned(req.uri().path())?.to_string();
     let q = Query::parse(req.uri().query());
     let segs: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();

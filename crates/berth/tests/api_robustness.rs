@@ -104,7 +104,7 @@ fn bad_requests_get_a_4xx_with_a_message_and_the_service_goes_on() {
     assert_eq!(s, 400);
     // Headers past the bound: refused (431) or the connection closed, never served.
     let flood = format!(
-        "GET /_ping HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
         "y".repeat(100_000)
     );
     let (s, _) = svc.http(flood.as_bytes());

@@ -137,7 +137,9 @@ impl Service {
         let mut s = UnixStream::connect(&self.socket).expect("connect to the service");
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
-        s.write_all(request).expect("send the request");
+        // A service that refuses a request mid-body closes the connection: what it answered
+        // before is still there to read.
+        let _ = s.write_all(request);
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
         parse_response(&raw)

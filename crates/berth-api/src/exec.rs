@@ -210,15 +210,17 @@ fn run_child(
     let writer = std::thread::spawn(move || {
         let mut input = input;
         while let Some(i) = in_rx.blocking_recv() {
-            match (i, input.as_mut()) {
-                (Input::Data(d), Some(f)) => {
-                    if f.write_all(&d).is_err() {
-                        return;
-                    }
-                }
+            let written = match (i, input.as_mut()) {
+                (Input::Data(d), Some(f)) => f.write_all(&d),
                 // Without a terminal, the end of the client's stdin closes the process's.
-                (Input::End, _) if !tty => input = None,
-                _ => {}
+                (Input::End, _) if !tty => {
+                    input = None;
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if written.is_err() {
+                return;
             }
         }
     });

@@ -325,33 +325,6 @@ impl Query {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_nesting_is_bounded_and_strings_do_not_count() {
-        let deep = "[".repeat(MAX_JSON_DEPTH + 1);
-        assert!(check_depth(deep.as_bytes()).is_err());
-        let quoted = format!("{{\"a\": \"{}\"}}", "[".repeat(1000));
-        assert!(check_depth(quoted.as_bytes()).is_ok());
-        let v: serde_json::Value = parse_json(b"  ").unwrap();
-        assert!(v.is_null());
-    }
-
-    #[test]
-    fn filters_read_both_of_dockers_shapes() {
-        let q = Query::parse(Some(
-            "filters=%7B%22status%22%3A%5B%22running%22%5D%7D&all=1",
-        ));
-        assert_eq!(q.filters().unwrap()["status"], vec!["running"]);
-        assert!(q.flag("all"));
-        let q = Query::parse(Some("filters=%7B%22label%22%3A%7B%22a%3Db%22%3Atrue%7D%7D"));
-        assert_eq!(q.filters().unwrap()["label"], vec!["a=b"]);
-        assert!(Query::parse(Some("filters=%7Bnope")).filters().is_err());
-    }
-}
-
 /// A response body written on a blocking thread (a tarball being made): 64 KiB chunks onto the
 /// response's channel; a client that went away makes the next write fail.
 pub struct BodyWriter {
@@ -407,4 +380,31 @@ pub fn filters_match(
         "label" => vs.iter().all(|v| one(k, v)),
         _ => vs.iter().any(|v| one(k, v)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_nesting_is_bounded_and_strings_do_not_count() {
+        let deep = "[".repeat(MAX_JSON_DEPTH + 1);
+        assert!(check_depth(deep.as_bytes()).is_err());
+        let quoted = format!("{{\"a\": \"{}\"}}", "[".repeat(1000));
+        assert!(check_depth(quoted.as_bytes()).is_ok());
+        let v: serde_json::Value = parse_json(b"  ").unwrap();
+        assert!(v.is_null());
+    }
+
+    #[test]
+    fn filters_read_both_of_dockers_shapes() {
+        let q = Query::parse(Some(
+            "filters=%7B%22status%22%3A%5B%22running%22%5D%7D&all=1",
+        ));
+        assert_eq!(q.filters().unwrap()["status"], vec!["running"]);
+        assert!(q.flag("all"));
+        let q = Query::parse(Some("filters=%7B%22label%22%3A%7B%22a%3Db%22%3Atrue%7D%7D"));
+        assert_eq!(q.filters().unwrap()["label"], vec!["a=b"]);
+        assert!(Query::parse(Some("filters=%7Bnope")).filters().is_err());
+    }
 }

@@ -37,11 +37,7 @@ pub fn error_line(m: &str) -> Bytes {
 /// Docker's progress bar: `[=====>      ]  1.2MB/3.4MB`.
 fn bar(current: u64, total: u64) -> String {
     let width = 50;
-    let filled = if total == 0 {
-        0
-    } else {
-        (current.min(total) * width / total) as usize
-    };
+    let filled = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
     let mut s = "=".repeat(filled.saturating_sub(1));
     if filled > 0 {
         s.push('>');

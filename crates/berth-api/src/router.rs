@@ -99,9 +99,15 @@ fn percent_decode(s: &str) -> String {
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 async fn route(app: Arc<App>, req: Req) -> ApiResult<Resp> {
-    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
     if header_bytes > MAX_HEADER_BYTES {
-        return Err(ApiError::HeadersTooLarge { limit: MAX_HEADER_BYTES });
+        return Err(ApiError::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        });
     }
     let path = unversioned(req.uri().path())?.to_string();
     let q = Query::parse(req.uri().query());

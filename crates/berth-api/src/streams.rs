@@ -128,7 +128,7 @@ async fn pump_attach(
 ) {
     let hang = writer.try_clone().ok();
     let output = tokio::task::spawn_blocking(move || {
-        while let Some(o) = reader.next() {
+        while let Some(o) = reader.next_output() {
             let c = match o {
                 Output::Stdout(d) if want_out => Chunk::Stdout(d),
                 Output::Stderr(d) if want_err => Chunk::Stderr(d),

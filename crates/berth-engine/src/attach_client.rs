@@ -55,7 +55,7 @@ pub fn connect(
 
 impl OutputReader {
     /// The next frame; None when the watcher closed the socket (or it was shut down).
-    pub fn next(&mut self) -> Option<Output> {
+    pub fn next_output(&mut self) -> Option<Output> {
         loop {
             match read_frame(&mut self.0).ok()? {
                 (DATA, p) => return Some(Output::Stdout(p)),

@@ -100,8 +100,8 @@ pub fn info(ctx: &Ctx, a: InfoArgs) -> CliResult {
     println!("Architecture: {}", i.architecture);
     println!("CPUs: {}", i.ncpu);
     println!(
-        "Total Memory: {}",
-        format!("{:.2}GiB", i.mem_total as f64 / (1u64 << 30) as f64)
+        "Total Memory: {:.2}GiB",
+        i.mem_total as f64 / (1u64 << 30) as f64
     );
     println!("Name: {}", i.name);
     println!("ID: {}", i.id);

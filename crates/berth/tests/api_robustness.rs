@@ -224,7 +224,7 @@ fn a_client_gone_mid_pull_leaves_the_service_serving_and_no_staging() {
     sb.ok(&["rmi", &name]);
     sb.ok(&["rmi", "bb:latest", "bb:imported"]);
     let mut conn = UnixStream::connect(&svc.socket).unwrap();
-    write!(conn, "POST /v1.45/images/create?fromImage={}&tag=v1 HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: e30=\r\n\r\n", format!("{}/bb", reg.addr)).unwrap();
+    write!(conn, "POST /v1.45/images/create?fromImage={}/bb&tag=v1 HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: e30=\r\n\r\n", reg.addr).unwrap();
     let mut first = [0u8; 64];
     let _ = conn.read(&mut first);
     drop(conn);

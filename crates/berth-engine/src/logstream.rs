@@ -199,8 +199,14 @@ mod tests {
             w.write(1, format!("new {i}\n").as_bytes()).unwrap();
         }
         let mut got = Vec::new();
-        while let Some(b) = s.next_batch(Duration::from_millis(5), |_| got.len() < 20) {
-            got.extend(b.into_iter().map(|x| x.log));
+        let done = std::cell::Cell::new(false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let alive = |_: &str| !done.get() && std::time::Instant::now() < deadline;
+        while let Some(b) = s.next_batch(Duration::from_millis(5), alive) {
+            for x in b {
+                done.set(done.get() || x.log == "new 19\n");
+                got.push(x.log);
+            }
         }
         // Rotation at 400 bytes keeps three files; what the follower had open is read to its
         // end, then the new file from its start, so nothing in between is lost.

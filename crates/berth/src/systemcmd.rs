@@ -50,8 +50,11 @@ fn formatted(v: &serde_json::Value, format: &str) -> Result<(), CliError> {
 pub fn version(_ctx: &Ctx, a: VersionArgs) -> CliResult {
     let v = berth_engine::system::version_info();
     if let Some(f) = a.format {
-        // `Client` and `Server` are the same program: the fields Docker's templates read.
-        let both = serde_json::json!({"Client": v, "Server": v});
+        // `Client` and `Server` are the same program. Docker's templates name Go's fields
+        // (`.Server.APIVersion`), which differ from the JSON's (`ApiVersion`): both are given.
+        let mut doc = serde_json::to_value(&v).expect("version serializes");
+        doc["APIVersion"] = v.api_version.clone().into();
+        let both = serde_json::json!({"Client": doc, "Server": doc});
         formatted(&both, &f)?;
         return Ok(0);
     }

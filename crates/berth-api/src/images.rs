@@ -69,6 +69,16 @@ fn glob(pattern: &str, s: &str) -> bool {
     }
 }
 
+/// The client's registry credentials (`X-Registry-Auth`), if it sent any; never logged. None
+/// leaves the service's own Docker config to supply them.
+fn registry_auth(req: &Req) -> Option<berth_image::registry::auth::Credentials> {
+    req.headers()
+        .get("X-Registry-Auth")
+        .and_then(|h| h.to_str().ok())
+        .and_then(AuthConfig::from_header)
+        .and_then(|a| a.credentials())
+}
+
 fn reference(q: &Query, image: &str) -> String {
     match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) if t.starts_with("sha256:") => format!("{image}@{t}"),
@@ -79,13 +89,7 @@ fn reference(q: &Query, image: &str) -> String {
 
 /// `POST /images/create`: a pull (`fromImage`) or an import (`fromSrc`), streamed.
 pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
-    // Parsed for its shape only; never logged. (Credentials from the service's own Docker
-    // config are used for the registry.)
-    let _auth = req
-        .headers()
-        .get("X-Registry-Auth")
-        .and_then(|h| h.to_str().ok())
-        .and_then(AuthConfig::from_header);
+    let creds = registry_auth(&req);
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
         return import(app, q, src, req).await;
     }
@@ -110,7 +114,7 @@ pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
         }
         let pulled = app2
             .engine()
-            .and_then(|e| Ok(e.pull(&name, platform.as_deref(), &p)?));
+            .and_then(|e| Ok(e.pull_as(&name, platform.as_deref(), &p, creds)?));
         match pulled {
             Ok(r) => {
                 p.status(&format!("Digest: {}", r.digest));
@@ -210,11 +214,7 @@ pub async fn tag(app: &Arc<App>, name: &str, q: &Query) -> ApiResult<Resp> {
 
 /// `POST /images/{name}/push?tag=`: streamed like a pull.
 pub async fn push(app: &Arc<App>, name: &str, q: &Query, req: Req) -> ApiResult<Resp> {
-    let _auth = req
-        .headers()
-        .get("X-Registry-Auth")
-        .and_then(|h| h.to_str().ok())
-        .and_then(AuthConfig::from_header);
+    let creds = registry_auth(&req);
     let target = reference(q, name);
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
@@ -226,7 +226,10 @@ pub async fn push(app: &Arc<App>, name: &str, q: &Query, req: Req) -> ApiResult<
             "The push refers to repository [{}]",
             image_repo(&target)
         ));
-        match app2.engine().and_then(|e| Ok(e.push(&target, &p)?)) {
+        match app2
+            .engine()
+            .and_then(|e| Ok(e.push_as(&target, &p, creds)?))
+        {
             Ok(r) => {
                 p.status(&format!("{}: digest: {} size: {}", r.tag, r.digest, r.size));
                 p.send(json!({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": r.digest.to_string(), "Size": r.size}}));

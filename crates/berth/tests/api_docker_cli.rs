@@ -385,3 +385,45 @@ fn events_stream_what_another_client_does() {
     assert_eq!(history.trim(), "0");
     sb.assert_clean();
 }
+
+#[test]
+fn login_checks_credentials_and_push_and_pull_carry_the_clients_own() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let reg = common::registry::Registry::start_with_auth("alice", "s3cret-pass");
+    let wrong = svc.docker_with_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        b"nope\n",
+    );
+    assert!(
+        !wrong.status.success(),
+        "a wrong password logs in: {}",
+        wrong.stdout
+    );
+    let right = svc.docker_with_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        b"s3cret-pass\n",
+    );
+    assert!(
+        right.status.success() && right.stdout.contains("Login Succeeded"),
+        "{}",
+        right.stderr
+    );
+    // The service's own Docker config has no credentials: the client's travel with each call.
+    let name = format!("{}/private/bb:v1", reg.addr);
+    svc.docker_ok(&["tag", IMAGE, &name]);
+    let pushed = svc.docker_ok(&["push", &name]);
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    svc.docker_ok(&["rmi", &name]);
+    svc.docker_ok(&["pull", &name]);
+    svc.docker_ok(&["logout", &reg.addr]);
+    svc.docker_ok(&["rmi", &name]);
+    let denied = svc.docker(&["pull", &name]);
+    assert!(!denied.status.success(), "pulled without credentials");
+    let log = std::fs::read_to_string(sb.dir().join("serve.log")).unwrap_or_default();
+    assert!(
+        !log.contains("s3cret-pass"),
+        "a credential reached the service's log"
+    );
+    sb.assert_clean();
+}

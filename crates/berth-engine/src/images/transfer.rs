@@ -92,6 +92,18 @@ impl Engine {
         platform_name: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<PullReport> {
+        self.pull_as(name, platform_name, progress, None)
+    }
+
+    /// `pull` with the caller's registry credentials (the API's `X-Registry-Auth`); None uses
+    /// those of Docker's config file.
+    pub fn pull_as(
+        &self,
+        name: &str,
+        platform_name: Option<&str>,
+        progress: &dyn Progress,
+        credentials: Option<auth::Credentials>,
+    ) -> Result<PullReport> {
         let reference = parse_ref(name)?;
         let opts = PullOptions {
             platform: platform(platform_name)?,
@@ -99,7 +111,7 @@ impl Engine {
             progress,
             parallel: 4,
         };
-        let pulled = berth_image::pull::pull(&self.store, &reference, &opts)
+        let pulled = berth_image::pull::pull_as(&self.store, &reference, &opts, credentials)
             .map_err(|e| EngineError::from(e).context(format!("pull {name}")))?;
         self.emit(crate::events::Event::image(
             "pull",
@@ -138,15 +150,31 @@ impl Engine {
 
     /// Pushes the local image `name` to the registry its name points at.
     pub fn push(&self, name: &str, progress: &dyn Progress) -> Result<PushReport> {
+        self.push_as(name, progress, None)
+    }
+
+    /// `push` with the caller's registry credentials; None uses Docker's config file's.
+    pub fn push_as(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        credentials: Option<auth::Credentials>,
+    ) -> Result<PushReport> {
         let target = parse_ref(name)?;
         let image = self.store.find(name).map_err(|_| {
             EngineError::msg(format!(
                 "An image does not exist locally with the tag: {name}"
             ))
         })?;
-        let digest =
-            berth_image::push::push(&self.store, &image, &target, &self.insecure, progress)
-                .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
+        let digest = berth_image::push::push_as(
+            &self.store,
+            &image,
+            &target,
+            &self.insecure,
+            progress,
+            credentials,
+        )
+        .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
         let size = self.store.content.size(&digest).unwrap_or(0);
         self.store.update_index(|idx| {
             if let Some(r) = idx.images.get_mut(&image.id.to_string()) {

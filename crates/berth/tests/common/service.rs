@@ -62,9 +62,16 @@ impl Service {
                 None => cmd.env_remove(k),
             };
         }
-        cmd.stdin(Stdio::null())
+        // Its log (every request traced) is kept beside the store, for tests that read it.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.socket.with_file_name("serve.log"))
+            .expect("the service's log");
+        cmd.env("BERTH_API_TRACE", "1")
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         self.child = Some(Reaped(cmd.spawn().expect("spawning berth serve")));
         let deadline = Instant::now() + Duration::from_secs(20);
         while UnixStream::connect(&self.socket).is_err() {

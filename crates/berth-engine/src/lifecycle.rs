@@ -241,6 +241,7 @@ impl Engine {
                 }
             }
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.emit(crate::events::Event::container(&rec, "kill").attr("signal", libc::SIGKILL));
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
             wait_watcher_gone(&rec.state);
             rec = match self.get(&rec.id) {

@@ -22,11 +22,16 @@ mkdir -p "$DOCKER_CONFIG"
 
 cleanup() {
     set +e
+    # Each service removes its own containers first (dockerd's would outlive it in their shims).
+    for s in berth dockerd podman; do
+        [ -S "$WORK/$s.sock" ] || continue
+        ids=$($DOCKER_CLI -H "unix://$WORK/$s.sock" ps -aq 2>/dev/null)
+        [ -n "$ids" ] && $DOCKER_CLI -H "unix://$WORK/$s.sock" rm -f $ids >/dev/null 2>&1
+    done
     for s in berth dockerd podman; do
         pidf=$WORK/$s.pid
-        [ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null
+        [ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null && wait "$(cat "$pidf")" 2>/dev/null
     done
-    sleep 0.5
     [ -x "${BERTH:-}" ] && $BERTH $BR rm -f $($BERTH $BR ps -aq 2>/dev/null) >/dev/null 2>&1
     podman $PR rm -fa >/dev/null 2>&1
     podman $PR system reset -f >/dev/null 2>&1
@@ -86,6 +91,8 @@ if command -v podman >/dev/null; then
 fi
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# The targets are medians: hyperfine's JSON has them.
+medians() { jq -r '.results[] | "   median \(.command): \(.median * 1000 | floor) ms"' "$1"; }
 
 echo "== idle RSS of each service (after one request)"
 for ((i = 0; i < ${#SOCKS[@]}; i += 2)); do
@@ -100,7 +107,8 @@ cmds=()
 for ((i = 0; i < ${#SOCKS[@]}; i += 2)); do
     cmds+=(-n "${SOCKS[i]}" "$DOCKER_CLI -H unix://${SOCKS[i+1]} run --rm --network none busybox true")
 done
-hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$WORK/run.json" "${cmds[@]}"
+medians "$WORK/run.json"
 
 echo "== docker ps with $CONTAINERS containers"
 cmds=()
@@ -111,7 +119,8 @@ for ((i = 0; i < ${#SOCKS[@]}; i += 2)); do
     done
     cmds+=(-n "${SOCKS[i]}" "$DOCKER_CLI -H unix://$sock ps")
 done
-hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$WORK/ps.json" "${cmds[@]}"
+medians "$WORK/ps.json"
 
 echo "== idle RSS of berth serve with $CONTAINERS containers"
 sleep 6

@@ -154,8 +154,9 @@ pub fn session(
         let mut output = output;
         let reader = async move {
             let Some(input) = input else {
-                // Input is not attached: what the client sends is read and dropped (until it
-                // closes), so its half-close never stalls the session.
+                // Input is not attached: what the client sends is read and dropped. The docker
+                // CLI half-closes at once when it has no stdin to send, so the end of its input
+                // is not its leaving: the output goes on until the process ends or a write fails.
                 let mut sink = [0u8; 4096];
                 while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
                 return std::future::pending::<()>().await;

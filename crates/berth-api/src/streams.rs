@@ -51,7 +51,14 @@ pub async fn attach(app: &Arc<App>, id: &str, q: &Query, mut req: Req) -> ApiRes
             return;
         }
         if let Some(n) = &waiting {
-            wait_started(&app, &rec.id, n).await;
+            tokio::select! {
+                _ = wait_started(&app, &rec.id, n) => {}
+                // The client left before the start: nothing to attach.
+                _ = out_tx.closed() => {
+                    app.stop_waiting(&rec.id, n);
+                    return;
+                }
+            }
             app.stop_waiting(&rec.id, n);
         }
         let filter = (want_out, want_err);
@@ -232,7 +239,8 @@ pub async fn logs(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
         let _busy = busy;
         let Ok(e) = app2.engine() else { return };
         let mut s = e.log_stream(&rec.id, query);
-        let alive = |id: &str| e.get(id).is_ok_and(|r| active(&r));
+        // A client that left ends the follow even while the container is silent.
+        let alive = |id: &str| !tx.is_closed() && e.get(id).is_ok_and(|r| active(&r));
         while let Some(batch) = s.next_batch(Duration::from_millis(50), alive) {
             for entry in batch {
                 let stream = if entry.stream == "stderr" { 2 } else { 1 };

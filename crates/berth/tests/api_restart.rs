@@ -65,3 +65,38 @@ fn an_idle_service_exits_after_its_timeout() {
     assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
     sb.assert_clean();
 }
+
+#[test]
+fn systemd_socket_activation_hands_the_service_its_socket() {
+    let sb = Sandbox::new();
+    let sock = sb.dir().join("activated.sock");
+    let serve = sb.b.command(&["serve", "--timeout", "3"]);
+    let mut cmd = std::process::Command::new("systemd-socket-activate");
+    cmd.arg("-l").arg(&sock).arg(serve.get_program()).args(serve.get_args());
+    for (k, v) in serve.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = common::Reaped(cmd.spawn().expect("systemd-socket-activate (systemd)"));
+    fixture::wait_until("the socket exists", Duration::from_secs(10), || sock.exists());
+    let mut docker = std::process::Command::new(service::DOCKER);
+    docker
+        .args(["version", "--format", "{{.Server.Platform.Name}}"])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CONFIG", sb.dir());
+    let out = common::run(docker, None).success("docker version through the activated socket");
+    assert_eq!(out.stdout.trim(), "berth");
+    // Idle past --timeout, the service exits; the socket was systemd's to make.
+    let started = Instant::now();
+    while child.0.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut err = String::new();
+    use std::io::Read;
+    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("listening on fd://3"), "{err}");
+    sb.assert_clean();
+}

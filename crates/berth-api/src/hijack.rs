@@ -6,6 +6,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Resp};
+use crate::router::Req;
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::{header, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -201,6 +202,87 @@ pub fn session(
     let r = http::with_header(r, "Connection", "Upgrade");
     let r = http::with_header(r, "Upgrade", "tcp");
     http::with_header(r, "Content-Type", content_type(tty))
+}
+
+/// The `Sec-WebSocket-Key` of a websocket upgrade request (None when it is not one).
+pub fn websocket_key<B>(req: &hyper::Request<B>) -> Option<String> {
+    let upgrade = req.headers().get(header::UPGRADE)?.to_str().ok()?;
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return None;
+    }
+    Some(
+        req.headers()
+            .get("Sec-WebSocket-Key")?
+            .to_str()
+            .ok()?
+            .to_string(),
+    )
+}
+
+/// A websocket session (Docker's `attach/ws`): each output chunk one binary message (no
+/// multiplexing, as Docker's), each message from the client input; its close ends the input.
+pub fn websocket(
+    mut req: Req,
+    key: &str,
+    output: mpsc::Receiver<Chunk>,
+    input: Option<mpsc::Sender<Input>>,
+    busy: crate::state::Busy,
+) -> Resp {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::{Message, Role};
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let _busy = busy;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
+        let (mut tx, mut rx) = ws.split();
+        let mut output = output;
+        let reader = async move {
+            while let Some(Ok(m)) = rx.next().await {
+                let data = match m {
+                    Message::Binary(b) => b.to_vec(),
+                    Message::Text(t) => t.as_bytes().to_vec(),
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                if let Some(i) = &input {
+                    if i.send(Input::Data(data)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            if let Some(i) = &input {
+                let _ = i.send(Input::End).await;
+            }
+            std::future::pending::<()>().await
+        };
+        let writer = async move {
+            while let Some(c) = output.recv().await {
+                let (Chunk::Stdout(d) | Chunk::Stderr(d)) = c;
+                if tx.send(Message::Binary(d.into())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Message::Close(None)).await;
+            let _ = tx.close().await;
+        };
+        tokio::select! {
+            _ = reader => {},
+            _ = writer => {},
+        }
+    });
+    let r = http::empty(StatusCode::SWITCHING_PROTOCOLS);
+    let r = http::with_header(r, "Connection", "Upgrade");
+    let r = http::with_header(r, "Upgrade", "websocket");
+    http::with_header(r, "Sec-WebSocket-Accept", &accept)
 }
 
 #[cfg(test)]

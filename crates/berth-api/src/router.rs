@@ -187,9 +187,7 @@ async fn container_route(
         ["pause"] if post => containers::pause(app, id, true).await,
         ["unpause"] if post => containers::pause(app, id, false).await,
         ["attach"] if post => streams::attach(app, id, q, req).await,
-        ["attach", "ws"] if get => Err(ApiError::NotImplemented(
-            "attach over a websocket is not supported by berth yet: use POST /containers/{id}/attach".into(),
-        )),
+        ["attach", "ws"] if get => streams::attach(app, id, q, req).await,
         ["wait"] if post => streams::wait(app, id, q).await,
         ["exec"] if post => exec::create(app, id, req).await,
         ["archive"] if *m == Method::HEAD => transfer::archive_stat(app, id, q).await,

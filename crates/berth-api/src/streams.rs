@@ -34,14 +34,18 @@ pub async fn attach(app: &Arc<App>, id: &str, q: &Query, mut req: Req) -> ApiRes
     let (in_tx, in_rx) = mpsc::channel::<Input>(64);
     // Registered before the response: the client starts the container only after it.
     let waiting = (stream && !active(&rec)).then(|| app.wait_for_start(&rec.id));
-    let resp = hijack::session(
-        hijack::take_upgrade(&mut req),
-        rec.tty,
-        out_rx,
-        want_stdin.then_some(in_tx),
-        keys,
-        app.busy(),
-    );
+    let resp = match hijack::websocket_key(&req) {
+        // `attach/ws`: the same streams over a websocket.
+        Some(key) => hijack::websocket(req, &key, out_rx, want_stdin.then_some(in_tx), app.busy()),
+        None => hijack::session(
+            hijack::take_upgrade(&mut req),
+            rec.tty,
+            out_rx,
+            want_stdin.then_some(in_tx),
+            keys,
+            app.busy(),
+        ),
+    };
     let app = app.clone();
     tokio::spawn(async move {
         if logs {

@@ -91,3 +91,56 @@ fn docker_compose_brings_a_two_service_project_up_and_down() {
         .contains("berthtest_default"));
     sb.assert_clean();
 }
+
+#[test]
+fn attach_over_a_websocket_carries_input_and_output() {
+    use tungstenite::Message;
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let id = svc
+        .docker_ok(&[
+            "run",
+            "-d",
+            "-i",
+            "--network",
+            "none",
+            IMAGE,
+            "sh",
+            "-c",
+            "read x; echo got $x; read y",
+        ])
+        .trim()
+        .to_string();
+    sb.track(&id);
+    let stream = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let url = format!(
+        "ws://localhost/v1.45/containers/{id}/attach/ws?stream=1&stdin=1&stdout=1&stderr=1"
+    );
+    let (mut ws, resp) =
+        tungstenite::client::client(url.as_str(), stream).expect("websocket handshake");
+    assert_eq!(resp.status().as_u16(), 101);
+    ws.send(Message::Binary(b"hello\n".to_vec().into()))
+        .unwrap();
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("got hello") {
+        match ws.read().expect("a message") {
+            Message::Binary(b) => got.extend_from_slice(&b),
+            Message::Text(t) => got.extend_from_slice(t.as_bytes()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    ws.send(Message::Binary(b"bye\n".to_vec().into())).unwrap();
+    // The container ends on its second line: the service closes the websocket.
+    loop {
+        match ws.read() {
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(svc.docker_ok(&["wait", &id]).trim(), "0");
+    svc.docker_ok(&["rm", &id]);
+    sb.assert_clean();
+}

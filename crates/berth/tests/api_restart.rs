@@ -72,16 +72,22 @@ fn systemd_socket_activation_hands_the_service_its_socket() {
     let sock = sb.dir().join("activated.sock");
     let serve = sb.b.command(&["serve", "--timeout", "3"]);
     let mut cmd = std::process::Command::new("systemd-socket-activate");
-    cmd.arg("-l").arg(&sock).arg(serve.get_program()).args(serve.get_args());
+    cmd.arg("-l")
+        .arg(&sock)
+        .arg(serve.get_program())
+        .args(serve.get_args());
     for (k, v) in serve.get_envs() {
         match v {
             Some(v) => cmd.env(k, v),
             None => cmd.env_remove(k),
         };
     }
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let mut child = common::Reaped(cmd.spawn().expect("systemd-socket-activate (systemd)"));
-    fixture::wait_until("the socket exists", Duration::from_secs(10), || sock.exists());
+    fixture::wait_until("the socket exists", Duration::from_secs(10), || {
+        sock.exists()
+    });
     let mut docker = std::process::Command::new(service::DOCKER);
     docker
         .args(["version", "--format", "{{.Server.Platform.Name}}"])
@@ -96,7 +102,13 @@ fn systemd_socket_activation_hands_the_service_its_socket() {
     }
     let mut err = String::new();
     use std::io::Read;
-    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(err.contains("listening on fd://3"), "{err}");
     sb.assert_clean();
 }

@@ -68,6 +68,11 @@ pub fn serve(o: ServeOptions) -> Result<(), ServeError> {
     for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
         std::env::remove_var(k);
     }
+    // A client that goes away mid-response is an EPIPE for that connection, never the end of
+    // the service (berth's main restores SIGPIPE's default for the CLI's pipes). Containers get
+    // the default back from the runtime.
+    // SAFETY: changing a signal's disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(128)

@@ -265,3 +265,25 @@ fn the_socket_is_0660_root_and_tcp_without_tls_is_refused() {
     );
     sb.assert_clean();
 }
+
+#[test]
+fn clients_gone_mid_response_never_end_the_service() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    for path in [
+        format!("/v1.45/images/get?names={IMAGE}"),
+        "/v1.45/events?since=0".to_string(),
+        format!("/v1.45/images/{IMAGE}/get"),
+    ] {
+        for _ in 0..3 {
+            let mut conn = UnixStream::connect(&svc.socket).unwrap();
+            write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut first = [0u8; 100];
+            let _ = conn.read(&mut first);
+            drop(conn);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        ping(&svc);
+    }
+    sb.assert_clean();
+}

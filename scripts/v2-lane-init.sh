@@ -4,7 +4,8 @@
 # pivot_root'ed, and every container runtime pivots. Stage 2 mounts a pure cgroup v2 hierarchy,
 # runs each test binary in /lane/tests with its output on the second serial port, writes the exit
 # status to the third, and powers off. It must never exit: PID 1 exiting panics the kernel.
-export PATH=/bin
+# Busybox's applets, then Debian's binaries (the CRI node's containerd, shim, runc, registry).
+export PATH=/bin:/usr/bin:/usr/sbin
 
 if [ "$1" != stage2 ]; then
     mount -t devtmpfs devtmpfs /dev
@@ -29,6 +30,11 @@ fail() {
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# What udev would make: the stdio links (nft reads /dev/stdin).
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm /tmp /run
 mount -t devpts -o ptmxmode=0666,mode=0620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
@@ -63,35 +69,68 @@ for test in /lane/tests/*; do
     name=${test##*/}
     echo "=== $name" >&3
     start=$(cut -d' ' -f1 /proc/uptime)
-    "$test" --test-threads=2 >&3 2>&1 || failed="$failed $name"
+    # A Kubernetes node runs without swap (the kubelet's default): containerd, in the root cgroup
+    # here, sees no swap controller then and leaves memory.swap.max alone, and a container over its
+    # memory limit would swap instead of being OOM-killed.
+    [ "$name" != cri ] || swapoff /dev/vda
+    # shellcheck disable=SC2046 # the arguments are words: a filter, --nocapture
+    "$test" $(cat "/lane/args/$name" 2>/dev/null) --test-threads=2 >&3 2>&1 || failed="$failed $name"
+    [ "$name" != cri ] || swapon /dev/vda
     echo "=== $name took $start..$(cut -d' ' -f1 /proc/uptime) s of guest uptime" >&3
 done
-# The engine on cgroup v2: `berth run` of an imported busybox image with limits.
+# The engine on cgroup v2: `berth run` of an imported busybox image with limits (no network:
+# the guest has no nft for the default bridge).
 engine_check() {
     B="/lane/berth --root /tmp/berth --runroot /run/berth"
     mkdir -p /tmp/img/bin /tmp/img/etc
     cp /bin/busybox /tmp/img/bin/
-    for a in sh cat echo tail sleep; do ln -s busybox "/tmp/img/bin/$a"; done
+    for a in sh cat echo tail sleep httpd wget ip; do ln -s busybox "/tmp/img/bin/$a"; done
+    mkdir -p /tmp/img/www && echo "from the container" >/tmp/img/www/index.html
     echo 'root:x:0:0:root:/root:/bin/sh' >/tmp/img/etc/passwd
     tar -C /tmp/img -cf /tmp/img.tar . && $B import /tmp/img.tar busybox >/dev/null || return 1
-    mem=$($B run --rm --memory 64m busybox cat /sys/fs/cgroup/memory.max)
+    mem=$($B run --rm --network none --memory 64m busybox cat /sys/fs/cgroup/memory.max)
     echo "berth run --memory 64m: memory.max inside = $mem"
     [ "$mem" = 67108864 ] || return 1
-    pids=$($B run --rm --pids-limit 20 busybox cat /sys/fs/cgroup/pids.max)
+    pids=$($B run --rm --network none --pids-limit 20 busybox cat /sys/fs/cgroup/pids.max)
     echo "berth run --pids-limit 20: pids.max inside = $pids"
     [ "$pids" = 20 ] || return 1
-    $B run --rm --pids-limit 5 busybox sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait' 2>/tmp/fork.err
+    $B run --rm --network none --pids-limit 5 busybox sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait' 2>/tmp/fork.err
     echo "berth run --pids-limit 5 with 8 children: $(grep -c "can't fork" /tmp/fork.err) forks refused"
     grep -q "can't fork" /tmp/fork.err || return 1
     code=0
-    $B run --name oom --memory 16m --memory-swap 16m busybox sh -c 'tail /dev/zero' || code=$?
+    $B run --name oom --network none --memory 16m --memory-swap 16m busybox sh -c 'tail /dev/zero' || code=$?
     oom=$($B inspect --format '{{.State.OOMKilled}}' oom)
     echo "berth run --memory 16m of a growing process: exit $code, OOMKilled $oom"
     $B rm oom >/dev/null
     [ "$code" = 137 ] && [ "$oom" = true ] || return 1
     left=$(ls -d /sys/fs/cgroup/berth* 2>/dev/null | wc -l)
     echo "berth cgroups left under /sys/fs/cgroup: $left"
-    [ "$left" = 0 ]
+    [ "$left" = 0 ] || return 1
+    network_check
+}
+# The default bridge on cgroup v2: a published port answers the guest, and a container reaches a
+# server on the guest's side of the bridge.
+network_check() {
+    B="/lane/berth --root /tmp/berth --runroot /run/berth"
+    $B run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /www >/dev/null || return 1
+    got=""
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        got=$(wget -qO- http://127.0.0.1:8080/ 2>/dev/null) && break
+        sleep 0.5
+    done
+    echo "berth run -p 8080:80: the guest's wget of 127.0.0.1:8080 got: $got"
+    [ "$got" = "from the container" ] || return 1
+    gw=$($B inspect --format '{{.NetworkSettings.Gateway}}' web)
+    mkdir -p /tmp/hostwww && echo "from the guest" >/tmp/hostwww/index.html
+    httpd -p "$gw:8081" -h /tmp/hostwww
+    got=$($B run --rm busybox sh -c "wget -qO- http://$gw:8081/; exit \$?")
+    echo "a container's wget of the guest's side ($gw:8081) got: $got"
+    killall httpd 2>/dev/null
+    [ "$got" = "from the guest" ] || return 1
+    $B rm -f web >/dev/null
+    veths=$(ip -o link | grep -c bveth)
+    echo "berth veths left: $veths"
+    [ "$veths" = 0 ]
 }
 echo "=== berth (engine) on cgroup v2" >&3
 if [ -x /lane/berth ]; then

@@ -4,8 +4,9 @@
 # The guest's test output comes back on a second serial port and its exit status on a third;
 # this script prints the output and exits with the guest's status (1 if none came back).
 # Kernel and images are cached under target/v2-lane, so a rerun only rebuilds what changed.
-# Env: V2_LANE_TIMEOUT (seconds for the guest, default 270), V2_LANE_TESTS (test targets to run,
-# space-separated), V2_LANE_ACCEL (tcg or kvm; default kvm only where the CPU shows vmx/svm).
+# Env: V2_LANE_TIMEOUT (seconds for the guest, default 420), V2_LANE_TESTS (test targets to run,
+# space-separated; `target=ARGS` gives the test binary comma-separated arguments, a filter first),
+# V2_LANE_ACCEL (tcg or kvm; default kvm only where the CPU shows vmx/svm).
 # Run as root (apt-get download); needs qemu-system-x86, busybox-static, jq, xz-utils, binutils.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +26,18 @@ done
 [ -x /bin/busybox ] || die "/bin/busybox missing (apt-get install busybox-static)"
 
 # Every test target except those needing host tools the guest lacks: interop (podman,
-# containerd, runc) and tty_proxy (script(1)).
+# containerd, runc) and tty_proxy (script(1)). The CRI's pod lifecycle (berth-cri-tests) runs with
+# Debian's containerd, shim, runc and registry copied in; its check of the docs' config reads the
+# source tree, which the guest has not.
 tests_default="cgroup_v2 cgroup_v2_lifecycle cgroup_v2_devices resources lifecycle lifecycle_edges \
 harness namespaces exec process hooks bad_input cli security seccomp_notify console \
-shared_mount_namespace"
+shared_mount_namespace cri=a_pod_lives_and_dies,--nocapture"
 guest_tests=${V2_LANE_TESTS:-$tests_default}
-modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop overlay"
+# The engine's network check adds bridges, veths and nftables (with its NAT, conntrack and fib
+# expressions), in dependency order.
+modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk loop overlay \
+llc stp bridge veth nfnetlink crc32c_generic libcrc32c nf_tables nf_defrag_ipv4 nf_defrag_ipv6 \
+nf_conntrack nf_nat nft_ct nft_nat nft_masq nft_chain_nat nft_fib nft_fib_ipv4 nft_fib_ipv6 nft_fib_inet"
 
 # --- The kernel: the linux-image-6.1.*-amd64 package that linux-image-amd64 depends on,
 # unpacked (never installed), its compressed image turned back into the ELF vmlinux so qemu
@@ -88,15 +95,17 @@ export RUSTFLAGS="-C target-feature=+crt-static"
 export CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=0
 say "building static berth-runtime and test binaries for $host"
 cargo build --quiet -p berth-runtime -p berth --target "$host"
-cargo test --quiet -p berth-runtime-tests --no-run --target "$host" --message-format=json \
-    >"$lane/tests.json"
+cri_lane=""
+case " $guest_tests " in *" cri "* | *" cri="*) cri_lane=1 ;; esac
+cargo test --quiet -p berth-runtime-tests ${cri_lane:+-p berth-cri-tests} --no-run --target "$host" \
+    --message-format=json >"$lane/tests.json"
 runtime_bin=$target/$host/debug/berth-runtime
 
 # --- The initramfs: a base archive (busybox, init, modules) and a second one with the binaries,
 # appended (the kernel unpacks concatenated newc archives in order).
 base=$lane/base
 rm -rf "$base" "$lane/payload"
-mkdir -p "$base"/{bin,dev,proc,sys,newroot,root,lib/modules} "$lane/payload/lane/tests"
+mkdir -p "$base"/{bin,dev,proc,sys,newroot,root,lib/modules} "$lane/payload/lane/tests" "$lane/payload/lane/args"
 cp /bin/busybox "$base/bin/busybox"
 for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -s busybox "$base/bin/$applet"
@@ -106,14 +115,42 @@ cp "$kdir"/modules/*.ko "$base/lib/modules/"
 printf '%s\n' $modules >"$base/lib/modules/order"
 (cd "$base" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 >"$lane/base.cpio" 2>/dev/null)
 
+# nft (berth loads its table through it) with the shared libraries it needs, at their host paths.
+if command -v nft >/dev/null; then
+    nft_bin=$(command -v nft)
+    mkdir -p "$lane/payload/usr/sbin"
+    cp "$nft_bin" "$lane/payload/usr/sbin/nft"
+    for lib in $(ldd "$nft_bin" | awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }'); do
+        mkdir -p "$lane/payload$(dirname "$lib")"
+        cp -L "$lib" "$lane/payload$lib"
+    done
+fi
 strip --strip-debug -o "$lane/payload/lane/berth-runtime" "$runtime_bin"
 strip --strip-debug -o "$lane/payload/lane/berth" "$target/$host/debug/berth"
-for t in $guest_tests; do
+for entry in $guest_tests; do
+    t=${entry%%=*}
+    [ "$t" = "$entry" ] || echo "${entry#*=}" | tr ',' ' ' >"$lane/payload/lane/args/$t"
     exe=$(jq -r --arg t "$t" 'select(.reason == "compiler-artifact" and .profile.test
         and .target.name == $t and .target.kind == ["test"]) | .executable' "$lane/tests.json" | tail -1)
     [ -n "$exe" ] && [ "$exe" != null ] || die "no test binary for target $t"
     strip --strip-debug -o "$lane/payload/lane/tests/$t" "$exe"
 done
+if [ -n "$cri_lane" ]; then
+    # A CRI node: Debian's containerd, runc shim, runc, registry and CNI loopback, with the
+    # libraries they link (the test's pod network plugin is a shell script over busybox's ip);
+    # the CRI copies the host's /etc/hosts and /etc/resolv.conf into every pod.
+    for b in /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/docker-registry \
+        /usr/sbin/runc /usr/lib/cni/loopback; do
+        [ -x "$b" ] || die "$b missing (what .ci/run installs)"
+        for f in "$b" $(ldd "$b" | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }'); do
+            mkdir -p "$lane/payload$(dirname "$f")"
+            [ -f "$lane/payload$f" ] || cp -L "$f" "$lane/payload$f"
+        done
+    done
+    mkdir -p "$lane/payload/etc"
+    echo "127.0.0.1 localhost" >"$lane/payload/etc/hosts"
+    : >"$lane/payload/etc/resolv.conf"
+fi
 (cd "$lane/payload" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 >"$lane/payload.cpio" 2>/dev/null)
 cat "$lane/base.cpio" "$lane/payload.cpio" >"$lane/initrd.cpio"
 say "initramfs $(du -m "$lane/initrd.cpio" | cut -f1) MiB, tests: $guest_tests"
@@ -130,7 +167,7 @@ case $accel in
     kvm) accel_args=(-accel kvm -cpu host) ;;
     *) accel_args=(-accel tcg,thread=multi -cpu max) ;;
 esac
-limit=${V2_LANE_TIMEOUT:-270}
+limit=${V2_LANE_TIMEOUT:-420}
 say "booting ($accel, timeout ${limit} s)"
 qemu_status=0
 timeout -k 5 "$limit" qemu-system-x86_64 "${accel_args[@]}" -smp 2 -m 1536 \

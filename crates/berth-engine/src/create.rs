@@ -39,6 +39,16 @@ impl Engine {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
         let net = self.plan_network(o, &image_exposed)?;
+        let sharing = check_sharing(o)?;
+        let health_check = crate::health::resolve(rc.healthcheck.as_ref(), &o.health)?;
+        let log_driver = log_driver(&o.log_driver)?;
+        if log_driver == "none" && !o.log_opts.is_empty() {
+            return Err(EngineError::msg(format!(
+                "unknown log opt {:?} for none log driver",
+                o.log_opts[0]
+            )));
+        }
+        let from_others = self.volumes_from(&o.volumes_from)?;
         let id = crate::names::new_id();
         let _names = self.records.names_lock().map_err(EngineError::other)?;
         let reserve = |n: &str| {
@@ -92,9 +102,13 @@ impl Engine {
                 .filter(|w| !w.is_empty())
                 .unwrap_or_else(|| "/".into()),
             user: o.user.clone().or(rc.user.clone()).unwrap_or_default(),
-            hostname: match &net.shares_with {
-                Some(other) => other.hostname.clone(),
-                None => o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            hostname: match (&net.shares_with, &o.hostname) {
+                (Some(other), _) => other.hostname.clone(),
+                (None, Some(h)) => h.clone(),
+                // Docker's: the host's name when the container has the host's UTS namespace or
+                // network stack, else its short ID.
+                (None, None) if sharing.uts_host || o.network == "host" => host_name(),
+                (None, None) => id[..12].to_string(),
             },
             labels,
             tty: o.tty,
@@ -124,6 +138,8 @@ impl Engine {
             networks: net.networks,
             publish: net.publish,
             exposed_ports: net.exposed,
+            health_check,
+            log_driver,
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
         let staged = (|| {
@@ -142,6 +158,11 @@ impl Engine {
         }
         let made = (|| -> Result<()> {
             rec.mounts = crate::volume::volumes(self, o, rc.volumes.as_ref())?;
+            for m in &from_others {
+                if !rec.mounts.iter().any(|x| x.destination == m.destination) {
+                    rec.mounts.push(m.clone());
+                }
+            }
             self.snapshots
                 .prepare(&id, &image.layers)
                 .map_err(EngineError::other)?;
@@ -154,6 +175,66 @@ impl Engine {
         }
         self.emit(crate::events::Event::container(&rec, "create"));
         Ok(rec)
+    }
+}
+
+/// What the namespace-sharing flags ask for, checked (`--ipc`, `--pid`, `--uts`).
+struct Sharing {
+    uts_host: bool,
+}
+
+fn check_sharing(o: &RunOptions) -> Result<Sharing> {
+    use crate::options::ShareMode;
+    ShareMode::ipc(&o.ipc).map_err(EngineError::msg)?;
+    ShareMode::pid(&o.pid).map_err(EngineError::msg)?;
+    let uts_host = ShareMode::uts(&o.uts).map_err(EngineError::msg)? == ShareMode::Host;
+    if uts_host && o.hostname.is_some() {
+        return Err(EngineError::msg(
+            "conflicting options: hostname and the UTS mode",
+        ));
+    }
+    Ok(Sharing { uts_host })
+}
+
+/// The host's own name (`/proc/sys/kernel/hostname`).
+fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `--log-driver`: berth keeps `json-file` (and `local`, stored the same way) or `none`.
+fn log_driver(d: &str) -> Result<String> {
+    match d {
+        "" | "json-file" | "local" => Ok(String::new()),
+        "none" => Ok("none".into()),
+        other => Err(EngineError::msg(format!(
+            "logging driver {other:?} is not supported: berth has json-file, local and none"
+        ))),
+    }
+}
+
+impl Engine {
+    /// `--volumes-from CONTAINER[:ro|:rw]`: that container's volumes and binds, at the same
+    /// places, read-only with `:ro`, else as they are there.
+    fn volumes_from(&self, specs: &[String]) -> Result<Vec<crate::record::MountRecord>> {
+        let mut out = Vec::new();
+        for spec in specs {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m @ ("ro" | "rw"))) => (n, Some(m)),
+                _ => (spec.as_str(), None),
+            };
+            let other = self.get(name)?;
+            for mut m in other.mounts {
+                if let Some(mode) = mode {
+                    m.rw = mode == "rw";
+                }
+                // The volume belongs to the other container: removing this one keeps it.
+                m.anonymous = false;
+                out.push(m);
+            }
+        }
+        Ok(out)
     }
 }
 

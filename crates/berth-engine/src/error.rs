@@ -52,6 +52,9 @@ pub enum EngineError {
     Network(#[from] berth_net::NetworkError),
     #[error(transparent)]
     Endpoint(#[from] berth_net::EndpointError),
+    /// A `build` that failed (its Dockerfile, context or a step).
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// A flag the OCI spec cannot be made from (Docker's 125).
     #[error(transparent)]
     Spec(#[from] crate::ocispec::SpecError),
@@ -142,6 +145,12 @@ impl EngineError {
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+impl From<berth_image::content::ContentError> for EngineError {
+    fn from(e: berth_image::content::ContentError) -> EngineError {
+        EngineError::Store(e.into())
+    }
+}
 
 /// Adds what was being done to a failure from below.
 pub trait Context<T> {

@@ -17,10 +17,20 @@ pub struct ContainerInspect {
     pub args: Vec<String>,
     pub state: StateInspect,
     pub image: String,
+    pub resolv_conf_path: PathBuf,
+    pub hostname_path: PathBuf,
+    pub hosts_path: PathBuf,
+    pub log_path: PathBuf,
     pub name: String,
     pub restart_count: u32,
-    pub log_path: PathBuf,
-    pub host_config: Value,
+    pub driver: String,
+    pub platform: String,
+    pub mount_label: String,
+    pub process_label: String,
+    pub app_armor_profile: String,
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
+    pub host_config: crate::hostconfig::HostConfig,
     pub graph_driver: GraphDriver,
     pub mounts: Vec<MountInspect>,
     pub config: ConfigInspect,
@@ -75,6 +85,8 @@ pub struct StateInspect {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,15 +120,24 @@ pub struct MountInspect {
 #[serde(rename_all = "PascalCase")]
 pub struct ConfigInspect {
     pub hostname: String,
+    pub domainname: String,
     pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
     pub tty: bool,
     pub open_stdin: bool,
+    pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Vec<String>,
     pub image: String,
     pub working_dir: String,
     pub entrypoint: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    pub on_build: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<berth_image::manifest::HealthConfig>,
+    pub volumes: Option<BTreeMap<String, serde_json::Map<String, Value>>>,
     pub stop_signal: String,
     pub stop_timeout: Option<u64>,
     /// `{"80/tcp": {}}`.
@@ -131,6 +152,14 @@ impl Engine {
             .map(|m| m.lowers.iter().map(|p| p.display().to_string()).collect())
             .unwrap_or_default();
         let s = &r.state;
+        let o = self.options(r).unwrap_or_default();
+        let dir = self.records.dir(&r.id);
+        let volumes: BTreeMap<String, serde_json::Map<String, Value>> = r
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume")
+            .map(|m| (m.destination.clone(), serde_json::Map::new()))
+            .collect();
         ContainerInspect {
             id: r.id.clone(),
             created: r.created.clone(),
@@ -148,12 +177,31 @@ impl Engine {
                 error: s.error.clone(),
                 started_at: s.started_at.clone(),
                 finished_at: s.finished_at.clone(),
+                health: s.health.clone().or_else(|| {
+                    r.health_check.as_ref().map(|_| crate::health::Health {
+                        status: "starting".into(),
+                        ..Default::default()
+                    })
+                }),
             },
             image: r.image_id.clone(),
+            resolv_conf_path: dir.join("resolv.conf"),
+            hostname_path: dir.join("hostname"),
+            hosts_path: dir.join("hosts"),
+            log_path: if r.log_driver == "none" {
+                PathBuf::new()
+            } else {
+                self.log_path(&r.id)
+            },
             name: format!("/{}", r.name),
             restart_count: s.restart_count,
-            log_path: self.log_path(&r.id),
-            host_config: r.host_config.clone(),
+            driver: "overlay2".into(),
+            platform: "linux".into(),
+            mount_label: String::new(),
+            process_label: String::new(),
+            app_armor_profile: String::new(),
+            exec_ids: None,
+            host_config: crate::hostconfig::HostConfig::from_options(&o),
             graph_driver: GraphDriver {
                 name: "overlay2".into(),
                 data: GraphData {
@@ -175,15 +223,23 @@ impl Engine {
                 .collect(),
             config: ConfigInspect {
                 hostname: r.hostname.clone(),
+                domainname: String::new(),
                 user: r.user.clone(),
+                attach_stdin: r.open_stdin && !o.detach,
+                attach_stdout: !o.detach,
+                attach_stderr: !o.detach,
                 tty: r.tty,
                 open_stdin: r.open_stdin,
+                stdin_once: r.open_stdin && !o.detach,
                 env: r.env.clone(),
                 cmd: r.args.clone(),
                 image: r.image.clone(),
                 working_dir: r.working_dir.clone(),
                 entrypoint: vec![r.path.clone()],
                 labels: r.labels.clone(),
+                on_build: None,
+                healthcheck: r.health_check.as_ref().map(|h| h.config()),
+                volumes: (!volumes.is_empty()).then_some(volumes),
                 stop_signal: r.stop_signal.clone(),
                 stop_timeout: r.stop_timeout,
                 exposed_ports: r

@@ -4,8 +4,9 @@
 
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
+use crate::ocispec::namespaces::{Namespaces, Source};
 use crate::ocispec::{self, SpecInput};
-use crate::options::RunOptions;
+use crate::options::{RunOptions, ShareMode};
 use crate::record::{Record, State};
 use crate::volume::mount_tmpfs;
 use berth_image::snapshot;
@@ -37,6 +38,84 @@ fn now() -> String {
 }
 
 impl Engine {
+    /// Where the starting container's shareable namespaces come from (`--network`, `--ipc`,
+    /// `--pid`, `--uts`); `container:NAME` needs NAME running (and for IPC, made shareable).
+    fn namespaces(&self, rec: &Record, o: &RunOptions) -> Result<Namespaces> {
+        let donor = |what: &str, other: &str| -> Result<Record> {
+            let r = self.get(other)?;
+            if r.state.status != "running" || r.state.pid <= 0 {
+                return Err(EngineError::msg(format!(
+                    "cannot join {what} of a non running container: {other}"
+                )));
+            }
+            Ok(r)
+        };
+        let (ipc, shm) = match ShareMode::ipc(&o.ipc).map_err(EngineError::msg)? {
+            ShareMode::Host => (Source::Host, Some("/dev/shm".into())),
+            ShareMode::Container(other) => {
+                let r = donor("IPC", &other)?;
+                let shm = self.shm_dir(&r.id);
+                if !is_mountpoint(&shm) {
+                    return Err(EngineError::msg(format!(
+                        "cannot join IPC of container {other}: non-shareable IPC (hint: use --ipc shareable for the donor container)"
+                    )));
+                }
+                (
+                    Source::Join(format!("/proc/{}/ns/ipc", r.state.pid).into()),
+                    Some(shm),
+                )
+            }
+            ShareMode::Private if o.ipc == "shareable" => {
+                (Source::New, Some(self.mount_shm(rec, o)?))
+            }
+            ShareMode::Private => (Source::New, None),
+        };
+        let pid = match ShareMode::pid(&o.pid).map_err(EngineError::msg)? {
+            ShareMode::Host => Source::Host,
+            ShareMode::Container(other) => {
+                Source::Join(format!("/proc/{}/ns/pid", donor("PID", &other)?.state.pid).into())
+            }
+            ShareMode::Private => Source::New,
+        };
+        let uts = match ShareMode::uts(&o.uts).map_err(EngineError::msg)? {
+            ShareMode::Host => Source::Host,
+            _ => Source::New,
+        };
+        Ok(Namespaces {
+            net: self.net_namespace(o)?,
+            ipc,
+            pid,
+            uts,
+            shm,
+        })
+    }
+
+    /// A shareable container's `/dev/shm`: a tmpfs on the host at `<container>/shm`, which
+    /// containers joining its IPC namespace bind too (unmounted when it ends).
+    fn shm_dir(&self, id: &str) -> std::path::PathBuf {
+        self.records.dir(id).join("shm")
+    }
+
+    fn mount_shm(&self, rec: &Record, o: &RunOptions) -> Result<std::path::PathBuf> {
+        let dir = self.shm_dir(&rec.id);
+        if is_mountpoint(&dir) {
+            return Ok(dir);
+        }
+        fs::create_dir_all(&dir).map_err(|e| EngineError::io(dir.display(), e))?;
+        let size = o.shm_size.unwrap_or(64 << 20);
+        nix::mount::mount(
+            Some("shm"),
+            &dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NODEV
+                | nix::mount::MsFlags::MS_NOEXEC,
+            Some(format!("mode=1777,size={size}").as_str()),
+        )
+        .map_err(|e| EngineError::io(format!("mounting {}", dir.display()), e.into()))?;
+        Ok(dir)
+    }
+
     /// Mounts the snapshot, writes the generated files and the spec, creates and starts the
     /// container through the runtime library. Signals must already be blocked by a foreground caller.
     pub fn launch(&self, rec: &mut Record, o: &RunOptions, watcher: Watcher) -> Result<Launched> {
@@ -54,6 +133,7 @@ impl Engine {
         let launched = self.launch_mounted(rec, o, watcher);
         if launched.is_err() {
             unmount(&rootfs);
+            unmount(&self.shm_dir(&rec.id));
         }
         launched
     }
@@ -66,11 +146,24 @@ impl Engine {
     ) -> Result<Launched> {
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
-        let net = self.net_namespace(o)?;
+        let namespaces = self.namespaces(rec, o)?;
         self.write_etc_files(rec, o, &[])?;
-        let user = crate::user::resolve(&rootfs, &rec.user).map_err(EngineError::other)?;
+        let mut user = crate::user::resolve(&rootfs, &rec.user).map_err(EngineError::other)?;
+        for gid in crate::user::group_ids(&rootfs, &o.group_add)? {
+            if gid != user.gid && !user.additional_gids.contains(&gid) {
+                user.additional_gids.push(gid);
+            }
+        }
         make_workdir(&rootfs, &rec.working_dir)?;
         let mut env = rec.env.clone();
+        // Docker sets HOSTNAME (after PATH) unless the user did.
+        if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            let at = env
+                .iter()
+                .position(|e| e.starts_with("PATH="))
+                .map_or(0, |i| i + 1);
+            env.insert(at, format!("HOSTNAME={}", rec.hostname));
+        }
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!(
                 "HOME={}",
@@ -103,7 +196,7 @@ impl Engine {
             cgroup_path: cgroup_path(&rec.id),
             mounts: &rec.mounts,
             tmpfs,
-            net,
+            namespaces,
         })?;
         crate::record::write_atomic(
             &dir.join("config.json"),

@@ -5,6 +5,7 @@
 
 pub mod attach;
 pub mod attach_client;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod container;
@@ -15,7 +16,9 @@ pub mod events;
 pub mod exec;
 pub mod exec_spawn;
 pub mod export;
+pub mod health;
 pub mod holds;
+pub mod hostconfig;
 pub mod images;
 pub mod inspect;
 pub mod launch;

@@ -60,6 +60,7 @@ impl Engine {
         }
         self.detach_networks(rec);
         unmount(&self.rootfs(&rec.id));
+        unmount(&self.records.dir(&rec.id).join("shm"));
         berth_runtime::trace("engine: unmounted");
         rec.state.status = "exited".into();
         rec.state.exit_code = code;
@@ -77,6 +78,7 @@ impl Engine {
         self.remove_half_made(&rec.id);
         self.detach_networks(rec);
         unmount(&self.rootfs(&rec.id));
+        unmount(&self.records.dir(&rec.id).join("shm"));
         self.snapshots.remove(&rec.id).map_err(EngineError::other)?;
         if volumes {
             for m in rec.mounts.iter().filter(|m| m.anonymous) {

@@ -149,6 +149,21 @@ fn cap_names(hex: &str) -> Vec<String> {
         .collect()
 }
 
+impl Engine {
+    /// Docker's `SizeRw` and `SizeRootFs` of a container: the bytes its writable layer holds, and
+    /// those plus its image's layers.
+    pub fn container_sizes(&self, r: &Record) -> (u64, u64) {
+        let rw = du(&self.upper_dir(&r.id));
+        let image: u64 = r
+            .layers
+            .iter()
+            .filter_map(|c| berth_image::digest::Digest::parse(c).ok())
+            .map(|c| self.store.layers.info(&c).map(|i| i.size).unwrap_or(0))
+            .sum();
+        (rw, rw + image)
+    }
+}
+
 /// Apparent bytes of the regular files under `path`.
 fn du(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;

@@ -62,6 +62,97 @@ pub struct RunOptions {
     pub mounts: Vec<String>,
     pub log_opts: Vec<String>,
     pub shm_size: Option<i64>,
+    /// `--log-driver`: `json-file` (the default, also for ""), `local` (kept as json-file), or
+    /// `none` (output discarded, `logs` refused).
+    pub log_driver: String,
+    /// `--sysctl NAME=VALUE`: namespaced kernel parameters (Docker's allowed set).
+    pub sysctls: Vec<String>,
+    /// `--group-add`: more groups for the process, by name (the container's /etc/group) or id.
+    pub group_add: Vec<String>,
+    /// `--ipc`: `private` (the default, also ""), `shareable`, `none`, `host`, `container:NAME`.
+    pub ipc: String,
+    /// `--pid`: private (""), `host`, `container:NAME`.
+    pub pid: String,
+    /// `--uts`: private ("") or `host`.
+    pub uts: String,
+    /// `--oom-kill-disable`.
+    pub oom_kill_disable: bool,
+    /// `--memory-reservation`: a soft limit (bytes).
+    pub memory_reservation: Option<i64>,
+    /// `--cpu-period`/`--cpu-quota` (microseconds), Docker's older form of `--cpus`.
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    /// `--device-cgroup-rule "c 1:3 mr"`.
+    pub device_cgroup_rules: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`.
+    pub volumes_from: Vec<String>,
+    /// `--cidfile`: where the container's ID was written (shown by inspect).
+    pub cidfile: Option<String>,
+    /// `--sig-proxy=false` turns off forwarding signals to a foreground container.
+    pub no_sig_proxy: bool,
+    /// `-a/--attach`: the streams a foreground run attaches (`stdin`, `stdout`, `stderr`; all
+    /// output when empty).
+    pub attach: Vec<String>,
+    /// `--detach-keys`: the key sequence that leaves an attached terminal (`ctrl-p,ctrl-q`).
+    pub detach_keys: Option<String>,
+    /// The health check from `--health-*` (over the image's `HEALTHCHECK`), and
+    /// `--no-healthcheck`.
+    pub health: HealthOptions,
+}
+
+/// `--health-cmd`, `--health-interval`, `--health-timeout`, `--health-retries`,
+/// `--health-start-period`, `--health-start-interval`, `--no-healthcheck`. Durations as Go
+/// writes them (`30s`, `1m30s`, `500ms`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct HealthOptions {
+    pub cmd: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+    pub start_period: Option<String>,
+    pub start_interval: Option<String>,
+    pub disable: bool,
+}
+
+/// How a container gets one of the namespaces it may share (`--ipc`, `--pid`, `--uts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareMode {
+    /// Its own (the default).
+    Private,
+    /// The host's.
+    Host,
+    /// Another container's, by name or ID.
+    Container(String),
+}
+
+impl ShareMode {
+    /// `--ipc`: `private`, `shareable`, `none` (all of its own), `host`, `container:NAME`.
+    pub fn ipc(s: &str) -> Result<ShareMode, String> {
+        ShareMode::parse("--ipc", s, &["private", "shareable", "none"], true)
+    }
+
+    /// `--pid`: `host`, `container:NAME`, or its own.
+    pub fn pid(s: &str) -> Result<ShareMode, String> {
+        ShareMode::parse("--pid", s, &["private"], true)
+    }
+
+    /// `--uts`: `host`, or its own.
+    pub fn uts(s: &str) -> Result<ShareMode, String> {
+        ShareMode::parse("--uts", s, &["private"], false)
+    }
+
+    fn parse(flag: &str, s: &str, own: &[&str], container: bool) -> Result<ShareMode, String> {
+        match s {
+            "" => Ok(ShareMode::Private),
+            "host" => Ok(ShareMode::Host),
+            s if own.contains(&s) => Ok(ShareMode::Private),
+            s => match s.strip_prefix("container:") {
+                Some(c) if container && !c.is_empty() => Ok(ShareMode::Container(c.into())),
+                _ => Err(format!("invalid {flag} value {s:?}")),
+            },
+        }
+    }
 }
 
 /// Parses Docker's sizes: `64m`, `1g`, `512k`, `100` (bytes), `1.5g`.
@@ -75,12 +166,18 @@ pub fn parse_restart(s: &str) -> Result<(String, Option<u32>), String> {
         None if matches!(s, "" | "no" | "always" | "unless-stopped" | "on-failure") => {
             Ok((if s.is_empty() { "no".into() } else { s.into() }, None))
         }
+        Some(("on-failure", n)) if n.starts_with('-') && n[1..].parse::<u32>().is_ok() => Err(
+            format!("invalid restart policy {s:?}: maximum retry count cannot be negative"),
+        ),
         Some(("on-failure", n)) => n
             .parse::<u32>()
             .map(|n| ("on-failure".to_string(), Some(n)))
             .map_err(|_| {
                 format!("invalid restart policy {s:?}: maximum retry count must be a number")
             }),
+        Some(("no" | "always" | "unless-stopped", _)) => Err(format!(
+            "invalid restart policy {s:?}: maximum retry count can only be used with 'on-failure'"
+        )),
         _ => Err(format!(
             "invalid restart policy {s:?}: expected no, always, unless-stopped or on-failure[:N]"
         )),
@@ -90,6 +187,20 @@ pub fn parse_restart(s: &str) -> Result<(String, Option<u32>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn share_modes_parse_per_flag() {
+        assert_eq!(ShareMode::ipc("shareable"), Ok(ShareMode::Private));
+        assert_eq!(ShareMode::ipc("none"), Ok(ShareMode::Private));
+        assert_eq!(ShareMode::ipc("host"), Ok(ShareMode::Host));
+        assert_eq!(
+            ShareMode::pid("container:db"),
+            Ok(ShareMode::Container("db".into()))
+        );
+        assert!(ShareMode::uts("container:db").is_err());
+        assert!(ShareMode::pid("none").is_err());
+        assert!(ShareMode::ipc("container:").is_err());
+    }
 
     #[test]
     fn sizes_and_restart_policies_parse_like_docker() {
@@ -103,5 +214,11 @@ mod tests {
             ("on-failure".into(), Some(3))
         );
         assert!(parse_restart("sometimes").is_err());
+        assert!(parse_restart("on-failure:-1")
+            .unwrap_err()
+            .contains("cannot be negative"));
+        assert!(parse_restart("always:2")
+            .unwrap_err()
+            .contains("only be used with 'on-failure'"));
     }
 }

@@ -59,6 +59,9 @@ pub struct State {
     /// nobody is left to reap it.
     #[serde(default)]
     pub killed_by: i32,
+    /// The health check's state while the container runs a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -113,6 +116,12 @@ pub struct Record {
     /// The image's `EXPOSE` ports and `--expose` (`80/tcp`), Docker's `Config.ExposedPorts`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed_ports: Vec<String>,
+    /// The health check probed while it runs (the image's `HEALTHCHECK` under `--health-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<crate::health::HealthCheck>,
+    /// `json-file` (also for `local`) or `none`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_driver: String,
 }
 
 /// One operation's hold on a container: who (pid and start time) and what it did.

@@ -165,9 +165,48 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError> {
     })
 }
 
+/// `--group-add` entries as group ids: a number is the id, a name is looked up in the root's
+/// `/etc/group` (and must be there).
+pub fn group_ids(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, UserError> {
+    let mut file = None;
+    let mut out = Vec::new();
+    for g in groups {
+        let id = match parse_arg("gid", g)? {
+            Arg::Id(n) => n,
+            Arg::Name(name) => {
+                if file.is_none() {
+                    file = Some(read_in_root(rootfs, "/etc/group")?);
+                }
+                entries(file.as_deref().unwrap_or_default(), 3)
+                    .find(|f| f[0] == name)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| UserError::NoGroup(name.to_string()))?
+            }
+        };
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_add_takes_ids_and_names_from_the_roots_group_file() {
+        let d = root("root:x:0:0::/root:/bin/sh\n", "staff:x:50:\naudio:x:29:\n");
+        let ids = group_ids(
+            d.path(),
+            &["audio".into(), "1234".into(), "staff".into(), "29".into()],
+        );
+        assert_eq!(ids.unwrap(), [29, 1234, 50]);
+        assert!(matches!(
+            group_ids(d.path(), &["nope".into()]),
+            Err(UserError::NoGroup(_))
+        ));
+    }
 
     fn root(passwd: &str, group: &str) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

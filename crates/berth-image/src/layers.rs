@@ -276,6 +276,41 @@ impl LayerStore {
         Ok(pending)
     }
 
+    /// Makes an already-written tree in the overlay "diff" form (a build step's writable layer,
+    /// whiteouts as 0/0 character devices) the layer `chain_id`: it is moved (renamed, never
+    /// copied) into staging and installed. If the layer exists already, `diff` is removed instead.
+    pub fn adopt(
+        &self,
+        diff: &Path,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<LayerInfo, LayerError> {
+        let what = chain_id.to_string();
+        if self.has(chain_id) {
+            fs::remove_dir_all(diff).map_err(io_err(what))?;
+            return self.info(chain_id);
+        }
+        let tmp = self.root.join("layers/tmp").join(crate::staging::name(""));
+        fs::create_dir(&tmp).map_err(io_err(what.clone()))?;
+        if let Err(e) = fs::rename(diff, tmp.join("diff")) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(LayerError::Io { what, source: e });
+        }
+        let info = LayerInfo {
+            chain_id: chain_id.clone(),
+            diff_id: diff_id.clone(),
+            parent: parent.cloned(),
+            size: crate::tree::diff::tree_size(&tmp.join("diff")),
+            link: chain_id.hex()[..26].to_string(),
+        };
+        let installed = self.install(&tmp, &info);
+        if installed.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        installed.map(|()| info)
+    }
+
     /// Writes `layer.json`, links `l/<link>` and renames the finished directory into place.
     fn install(&self, tmp: &Path, info: &LayerInfo) -> Result<(), LayerError> {
         let what = info.chain_id.to_string();

@@ -368,6 +368,27 @@ pub struct RunConfig {
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// An image's `HEALTHCHECK` (Docker's `Healthcheck`): `Test` is `["NONE"]`, `["CMD", arg…]` or
+/// `["CMD-SHELL", command]`; durations are nanoseconds, zero meaning "the default".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    #[serde(default)]
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub interval: i64,
+    #[serde(default)]
+    pub timeout: i64,
+    #[serde(default)]
+    pub start_period: i64,
+    #[serde(default)]
+    pub start_interval: i64,
+    #[serde(default)]
+    pub retries: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

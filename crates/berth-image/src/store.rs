@@ -131,11 +131,21 @@ impl Store {
     /// Removes layers and blobs no image (or snapshot in `extra_live`) references, and leftovers of
     /// crashed processes. Returns the bytes freed: layer content, and the staging reclaimed.
     pub fn gc(&self, extra_live: &HashSet<Digest>) -> Result<u64, StoreError> {
+        self.gc_keeping(extra_live, &HashSet::new())
+    }
+
+    /// `gc`, also keeping the blobs in `extra_blobs` (a build cache's layers, which no image
+    /// may reference yet).
+    pub fn gc_keeping(
+        &self,
+        extra_live: &HashSet<Digest>,
+        extra_blobs: &HashSet<Digest>,
+    ) -> Result<u64, StoreError> {
         let _gc = flock(&self.root.join("gc.lock"), true)?;
         let _idx = flock(&self.root.join("index.lock"), true)?;
         let index = ImageIndex::load(&self.index_path())?;
         let mut live_layers: HashSet<Digest> = extra_live.clone();
-        let mut live_blobs: HashSet<Digest> = HashSet::new();
+        let mut live_blobs: HashSet<Digest> = extra_blobs.clone();
         for img in index.images.values() {
             live_layers.extend(img.layers.iter().cloned());
             live_blobs.insert(img.id.clone());

@@ -23,7 +23,7 @@ use nftables::expr::{
     PayloadField, Prefix, CT,
 };
 use nftables::schema::{
-    Chain, Element, Map, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table,
+    Chain, Element, Map, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table,
 };
 use nftables::stmt::{JumpTarget, Match, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -33,13 +33,19 @@ use crate::ports::{PortMapping, Proto};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
-    #[error("nftables table {table:?}: {source}{detail}")]
+    #[error("nftables table {table:?}: running {nft:?}: {source}")]
+    Run {
+        table: String,
+        nft: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("nftables table {table:?}: nft failed ({status}): {detail}")]
     Nft {
         table: String,
-        /// nft's own first line of complaint, if it said one.
+        status: std::process::ExitStatus,
+        /// nft's own first line of complaint.
         detail: String,
-        #[source]
-        source: Box<nftables::helper::NftablesError>,
     },
 }
 
@@ -108,24 +114,44 @@ impl Firewall {
         Cow::Owned(self.table.clone())
     }
 
+    /// Loads a batch through `nft -j -f` on its stdin, its output (and its complaints) captured: nothing
+    /// of nft's reaches the user's terminal, and a failure says nft's first error line.
     fn apply(&self, batch: Batch<'static>) -> Result<(), FirewallError> {
-        let nft: Nftables = batch.to_nftables();
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let payload = serde_json::to_vec(&batch.to_nftables()).expect("nftables JSON serializes");
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let no_args: [&str; 0] = [];
-        nftables::helper::apply_ruleset_with_args(&nft, Some(self.nft.as_str()), no_args).map_err(
-            |source| FirewallError::Nft {
-                table: self.table.clone(),
-                detail: match &source {
-                    nftables::helper::NftablesError::NftFailed { stderr, .. } => stderr
-                        .lines()
-                        .find(|l| l.contains("Error"))
-                        .map(|l| format!(": {}", l.trim()))
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                },
-                source: Box::new(source),
-            },
-        )
+        let run_err = |source| FirewallError::Run {
+            table: self.table.clone(),
+            nft: self.nft.clone(),
+            source,
+        };
+        let mut child = Command::new(&self.nft)
+            // `-` makes nft open /dev/stdin, which a minimal /dev may lack; the fd itself never.
+            .args(["-j", "-f", "/proc/self/fd/0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(run_err)?;
+        let written = child.stdin.take().expect("piped").write_all(&payload);
+        let out = child.wait_with_output().map_err(run_err)?;
+        written.map_err(run_err)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(FirewallError::Nft {
+            table: self.table.clone(),
+            status: out.status,
+            detail: stderr
+                .lines()
+                .find(|l| l.contains("Error"))
+                .or_else(|| stderr.lines().next())
+                .unwrap_or("no message")
+                .trim()
+                .to_string(),
+        })
     }
 
     fn set(&self, name: &str, ty: SetTypeValue<'static>, interval: bool) -> NfListObject<'static> {

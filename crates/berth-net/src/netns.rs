@@ -73,7 +73,9 @@ pub struct InsideConfig<'a> {
     pub address6: Option<(IpNet, IpAddr)>,
 }
 
-/// Inside the namespace: `lo` up, the address on `ifname`, `ifname` up, the default route(s).
+/// Inside the namespace: `lo` up, the address on `ifname`, `ifname` up, the default route(s)
+/// unless the namespace has them already (a second network's interface: the first network keeps
+/// the way out, as Docker's).
 pub fn configure_inside(nl: &mut Netlink, path: &Path, c: &InsideConfig) -> Result<(), NetnsError> {
     let err = |source| NetnsError::Link {
         path: path.to_path_buf(),
@@ -97,9 +99,13 @@ pub fn configure_inside(nl: &mut Netlink, path: &Path, c: &InsideConfig) -> Resu
         nl.add_address(link.index, a6, c.ifname).map_err(err)?;
     }
     nl.set_up(link.index, c.ifname).map_err(err)?;
-    nl.add_default_route(c.gateway, link.index).map_err(err)?;
+    let already = |r: Result<(), crate::link::LinkError>| match r {
+        Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+        r => r,
+    };
+    already(nl.add_default_route(c.gateway, link.index)).map_err(err)?;
     if let Some((_, gw6)) = c.address6 {
-        nl.add_default_route(gw6, link.index).map_err(err)?;
+        already(nl.add_default_route(gw6, link.index)).map_err(err)?;
     }
     Ok(())
 }

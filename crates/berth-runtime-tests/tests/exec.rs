@@ -42,6 +42,26 @@ fn exec_sets_env_cwd_and_user() {
     assert_eq!(lines, ["hello", "/tmp", "65534"], "{out}");
 }
 
+/// An exec'd process takes the container's oom_score_adj, not its caller's (a shim's, for a
+/// kubelet probe), and not the one in `--process` either: runc's behaviour.
+#[test]
+fn exec_takes_the_containers_oom_score_adj() {
+    let mut fx = Fixture::new("execoom", &["sleep", "100"]);
+    fx.bundle.spec["process"]["oomScoreAdj"] = serde_json::json!(500);
+    fx.run_detached();
+    let out = fx.exec_in(&[], &["cat", "/proc/self/oom_score_adj"]).ok();
+    assert_eq!(out.stdout.trim(), "500", "{out}");
+    let mut process = fx.bundle.spec["process"].clone();
+    process["args"] = serde_json::json!(["cat", "/proc/self/oom_score_adj"]);
+    process["oomScoreAdj"] = serde_json::json!(700);
+    let file = fx.base.join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let out = fx
+        .exec_in(&["--process", &file.display().to_string()], &[])
+        .ok();
+    assert_eq!(out.stdout.trim(), "500", "{out}");
+}
+
 #[test]
 fn exec_detached_leaves_the_process_running() {
     let fx = Fixture::new("execd", &["sleep", "100"]);

@@ -85,3 +85,39 @@ fn sysctl_is_applied_in_the_container_namespace() {
     fx.bundle.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     assert_eq!(fx.run().ok().stdout.trim(), "1");
 }
+
+/// A pod's `workingDir` need not exist in its image: it is made (0755, as runc does) in the
+/// container's root, also when that root is then made read-only.
+#[test]
+fn a_missing_cwd_is_created_inside_the_rootfs() {
+    let mut fx = Fixture::new("mkcwd", &["sh", "-c", "pwd; stat -c %a ."]);
+    fx.bundle.spec["process"]["cwd"] = json!("/work/dir");
+    fx.bundle.spec["root"]["readonly"] = json!(true);
+    let out = fx.run().ok();
+    assert_eq!(out.stdout, "/work/dir\n755\n", "{out}");
+    assert!(fx.bundle.rootfs().join("work/dir").is_dir());
+}
+
+/// A cwd reached through an absolute symlink in the image is made where the symlink points in the
+/// container's root, never on the host (the same path there does not exist).
+#[test]
+fn a_missing_cwd_under_an_absolute_symlink_stays_in_the_rootfs() {
+    let mut fx = Fixture::new("mkcwdlink", &["pwd"]);
+    let host_dir = fx.base.join("outside");
+    let inside = fx.bundle.rootfs().join(host_dir.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inside).unwrap();
+    std::os::unix::fs::symlink(&host_dir, fx.bundle.rootfs().join("escape")).unwrap();
+    fx.bundle.spec["process"]["cwd"] = json!("/escape/dir");
+    let out = fx.run().ok();
+    // The kernel's cwd, the symlink resolved in the container's root.
+    assert_eq!(out.stdout, format!("{}/dir\n", host_dir.display()), "{out}");
+    assert!(
+        !host_dir.exists(),
+        "cwd created on the host at {}",
+        host_dir.display()
+    );
+    assert!(
+        inside.join("dir").is_dir(),
+        "cwd not made inside the rootfs"
+    );
+}

@@ -111,6 +111,39 @@ fn update_pids_limit_changes_pids_max() {
     assert_eq!(cgroup::read("pids", &cg, "pids.max").as_deref(), Some("42"));
 }
 
+/// What containerd's shim does for a CRI UpdateContainerResources: the spec's whole `resources`
+/// on stdin (`update --resources - ID`), device list included. Only the limits change: the
+/// device rules stay those of create, default allow list and all, so /dev/null still works.
+#[test]
+fn update_with_the_shims_whole_resources_keeps_the_device_rules() {
+    let mut fx = Fixture::new("updshim", &["sleep", "100"]);
+    limit_memory(&mut fx, 64 * MIB);
+    fx.run_detached();
+    let mut memory = json!({"limit": 96 * MIB});
+    if cgroup::is_v2()
+        || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+    {
+        memory["swap"] = json!(96 * MIB);
+    }
+    let resources = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": memory,
+        "cpu": {"shares": 2},
+    });
+    let file = fx.base.join("resources.json");
+    std::fs::write(&file, resources.to_string()).unwrap();
+    let args = ["update", "--resources", "-", fx.id.as_str()];
+    let mut cmd = fx.rt.command(&args);
+    cmd.stdin(std::fs::File::open(&file).unwrap());
+    fx.rt
+        .spawn_command(cmd, &args)
+        .wait(berth_runtime_tests::runtime::DEFAULT_TIMEOUT)
+        .ok();
+    let script = format!("echo x > /dev/null && cat {}", memory_limit_file_inside());
+    let inside = fx.exec_in(&[], &["sh", "-c", &script]).ok();
+    assert_eq!(inside.stdout.trim(), (96 * MIB).to_string());
+}
+
 /// v1's freezer.state, or the same word from v2's cgroup.events `frozen` key.
 fn freezer_state(cg: &str) -> String {
     if cgroup::is_v2() {

@@ -178,3 +178,15 @@ fn exec_process_cannot_reach_the_runtime_binary() {
         .collect();
     assert!(fds.iter().all(|fd| *fd <= 3), "exec leaked fds: {fds:?}");
 }
+
+/// A capability name the runtime does not know is ignored with a warning, as runc does (a
+/// containerd newer than the runtime may list one for a privileged pod); the known ones apply.
+#[test]
+fn unknown_capability_names_are_ignored_with_a_warning() {
+    let mut fx = Fixture::new("capunknown", &["grep", "CapEff", "/proc/self/status"]);
+    fx.bundle
+        .set_capabilities(&["CAP_KILL", "CAP_FUTURE_THING"], &[]);
+    let out = fx.run().ok();
+    assert_eq!(out.stdout.trim(), "CapEff:\t0000000000000020", "{out}");
+    assert!(out.stderr.contains("CAP_FUTURE_THING"), "no warning: {out}");
+}

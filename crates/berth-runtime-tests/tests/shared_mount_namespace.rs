@@ -1,6 +1,7 @@
 //! Recent mount and namespace features: a container without a mount namespace of its own
 //! (chroot, its mounts in the host's table, all undone on delete), masked paths refused
-//! there, the hostname set in a joined uts namespace, and each rootfsPropagation mode.
+//! there, the hostname and sysctls set in joined namespaces (a pod's, as containerd hands them
+//! over), and each rootfsPropagation mode, also with the rootfs a mount point of its own.
 
 use berth_runtime_tests::leaks::mounts_under;
 use berth_runtime_tests::runtime::is_runc;
@@ -243,4 +244,79 @@ fn force_delete_of_running_container_without_mount_namespace_leaves_no_mounts() 
     let left = mounts_under(&fx.bundle.dir);
     assert!(left.is_empty(), "mounts left after delete -f: {left:?}");
     assert_no_state(&fx);
+}
+
+/// A pod's `net.*` sysctls, as containerd hands them to the sandbox: the network namespace is the
+/// pod's (made by containerd, joined by path), not a new one. It is applied there, not on the host.
+#[test]
+fn net_sysctl_applies_in_a_network_namespace_joined_by_path() {
+    let holder = Holder::new("--net", "net");
+    let mut fx = Fixture::new(
+        "sysctljoin",
+        &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
+    );
+    fx.bundle
+        .set_namespace("network", Some(&holder.ns_path("net")));
+    fx.bundle.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "80"});
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let out = fx.run().ok();
+    assert_eq!(out.stdout.trim(), "80", "{out}");
+    let inside = Command::new("nsenter")
+        .args(["-t", &holder.pid().to_string(), "-n", "cat"])
+        .arg("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .output()
+        .expect("nsenter");
+    assert_eq!(String::from_utf8_lossy(&inside.stdout).trim(), "80");
+    let after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_eq!(after, host, "the host's sysctl changed");
+}
+
+/// Joining the runtime's own network namespace by path is still the host's: a sysctl is refused.
+#[test]
+fn net_sysctl_in_the_hosts_network_namespace_joined_by_path_is_refused() {
+    let mut fx = Fixture::new("sysctlhost", &["true"]);
+    let own = format!("/proc/{}/ns/net", std::process::id());
+    fx.bundle.set_namespace("network", Some(&own));
+    fx.bundle.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "80"});
+    let out = fx.create().failed();
+    assert!(
+        out.stderr.contains("net.ipv4.ip_unprivileged_port_start"),
+        "error does not name the sysctl: {out}"
+    );
+    assert_no_state(&fx);
+}
+
+/// Unmounts (lazily) a mount the test made, also when the test fails.
+struct MountGuard(std::path::PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// containerd mounts the image's overlay at the bundle's `rootfs` and asks for `rshared` when a
+/// pod has a Bidirectional mount: pivot_root needs the rootfs mount itself made private first.
+#[test]
+fn rootfs_propagation_rshared_with_the_rootfs_a_mount_point_runs() {
+    let mut fx = Fixture::new("proprootmnt", &["head", "-n1", "/proc/self/mountinfo"]);
+    fx.bundle.spec["linux"]["rootfsPropagation"] = json!("rshared");
+    let rootfs = fx.bundle.rootfs();
+    nix::mount::mount(
+        Some(&rootfs),
+        &rootfs,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .expect("bind the rootfs onto itself");
+    let _unmount = MountGuard(rootfs);
+    let out = fx.run().ok();
+    assert!(
+        is_runc()
+            || optional_fields(&out.stdout)
+                .iter()
+                .any(|f| f.starts_with("shared:")),
+        "shared root is not shared: {out}"
+    );
 }

@@ -121,7 +121,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     }
     let fifo_fd = make_start_gate(&dir)?;
     let (console, proxy_end) = connect_console(&opts, terminal)?;
-    join_pid_namespace(&plan)?;
+    let pid_ns = join_pid_namespace(&plan)?;
     let bind_sources = if plan.new_user || plan.joins(LinuxNamespaceType::User) {
         crate::rootfs::open_bind_sources(spec, &bundle.dir)?
     } else {
@@ -171,7 +171,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
         }
         init::run(&args)
-    })?;
+    });
+    drop(pid_ns);
+    let pid = pid?;
     undo.pid = Some(pid);
     drop(child);
     drop(console);
@@ -271,14 +273,29 @@ fn connect_console(
     }
 }
 
-/// A pid namespace joined by path applies to our children: joined before the clone.
-fn join_pid_namespace(plan: &Plan) -> Result<()> {
+/// A pid namespace joined by path applies to our children: joined before the clone. The guard
+/// puts our children's pid namespace back when dropped: a caller that goes on (the engine runs
+/// create in-process) could otherwise start no thread (CLONE_THREAD across pid namespaces is
+/// refused) and its later children would land in the container's namespace.
+fn join_pid_namespace(plan: &Plan) -> Result<Option<PidNsGuard>> {
+    let mut guard = None;
     for (t, p) in &plan.join {
         if *t == LinuxNamespaceType::Pid {
+            let own = namespaces::open_ns(std::path::Path::new("/proc/self/ns/pid"))?;
             namespaces::setns(&namespaces::open_ns(p)?, *t, &p.display().to_string())?;
+            guard = Some(PidNsGuard(own));
         }
     }
-    Ok(())
+    Ok(guard)
+}
+
+/// Our own pid namespace, set back as our children's when dropped.
+struct PidNsGuard(OwnedFd);
+
+impl Drop for PidNsGuard {
+    fn drop(&mut self) {
+        let _ = namespaces::setns(&self.0, LinuxNamespaceType::Pid, "of berth itself");
+    }
 }
 
 /// Tells the init to go on (with the cgroup's `tasks` files when it joins them itself). The

@@ -127,6 +127,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             chan: &child,
             cgroup_join: cgroup_join.as_ref(),
             process: p,
+            container_process: st.config.process().as_ref(),
             seccomp: seccomp.as_ref(),
             console: console.as_ref(),
             preserve_fds: opts.preserve_fds,
@@ -196,6 +197,9 @@ struct ExecChild<'a> {
     chan: &'a sync::Channel,
     cgroup_join: Option<&'a crate::cgjoin::SelfJoin>,
     process: &'a Process,
+    /// The container's own process, whose oom_score_adj every exec'd process takes (as with
+    /// runc: a kubelet probe counts against the container, not the shim that started it).
+    container_process: Option<&'a Process>,
     seccomp: Option<&'a berth_seccomp::Filter>,
     console: Option<&'a OwnedFd>,
     preserve_fds: u32,
@@ -209,6 +213,7 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
         chan,
         cgroup_join,
         process: p,
+        container_process,
         seccomp,
         console,
         preserve_fds,
@@ -224,6 +229,9 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     }
     if let Some(sock) = console {
         process::attach_terminal(sock, p, false)?;
+    }
+    if let Some(cp) = container_process {
+        process::set_oom_score_adj(cp)?;
     }
     process::set_rlimits(p)?;
     process::set_umask(p);

@@ -161,6 +161,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     }
     rootfs::pivot(&a.bundle.rootfs, a.no_pivot, a.plan.has_mount_ns())?;
     crate::trace("child: pivoted");
+    process::make_cwd(process)?;
     if let Some(sock) = a.console {
         process::attach_terminal(sock, process, true)?;
     }

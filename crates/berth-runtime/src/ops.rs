@@ -238,19 +238,59 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// `update`, as runc's: only what the request sets changes (an absent or zero value keeps the
+/// current one), and the device rules are never rewritten. They were fixed at create, where the
+/// default allow list joined the spec's; containerd's shim sends the spec's whole `resources`,
+/// whose device list alone (deny all) would take /dev/null away from a running container.
 pub fn update(root: &Path, id: &str, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
     let mut st = ContainerState::load(root, id)?;
     if st.status(root) == Status::Stopped {
         crate::bail!("container {id:?} is stopped: nothing to update");
     }
+    let mut change = res.clone();
+    change.set_devices(None);
+    if change.pids().as_ref().is_some_and(|p| p.limit() == 0) {
+        change.set_pids(None);
+    }
     st.cgroup
         .as_ref()
         .ok_or_else(|| Error::msg("container has no cgroup"))?
-        .apply(res)?;
+        .apply(&change)?;
     if let Some(linux) = st.config.linux_mut() {
-        linux.set_resources(Some(res.clone()));
+        let merged = merge_resources(linux.resources().as_ref(), &change)?;
+        linux.set_resources(Some(merged));
     }
     st.save(root)
+}
+
+/// The container's recorded resources with `change` laid over them: objects merge key by key,
+/// a null, zero or empty string in `change` keeps the recorded value, anything else replaces it.
+fn merge_resources(
+    recorded: Option<&oci_spec::runtime::LinuxResources>,
+    change: &oci_spec::runtime::LinuxResources,
+) -> Result<oci_spec::runtime::LinuxResources> {
+    fn lay(dst: &mut serde_json::Value, src: &serde_json::Value) {
+        match (dst, src) {
+            (serde_json::Value::Object(d), serde_json::Value::Object(s)) => {
+                for (k, v) in s {
+                    lay(d.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (_, serde_json::Value::Null) => {}
+            (_, serde_json::Value::Number(n)) if n.as_f64() == Some(0.0) => {}
+            (_, serde_json::Value::String(s)) if s.is_empty() => {}
+            (d, s) => *d = s.clone(),
+        }
+    }
+    let mut merged = serde_json::to_value(recorded).ctx("update: recorded resources")?;
+    if merged.is_null() {
+        merged = serde_json::json!({});
+    }
+    lay(
+        &mut merged,
+        &serde_json::to_value(change).ctx("update: resources")?,
+    );
+    serde_json::from_value(merged).ctx("update: merged resources")
 }
 
 /// Pids of every process in the container.
@@ -282,4 +322,42 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>> {
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_resources;
+    use oci_spec::runtime::LinuxResources;
+
+    fn res(v: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn an_update_changes_only_what_it_sets() {
+        let recorded = res(serde_json::json!({
+            "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
+            "memory": {"limit": 67108864, "swap": 67108864},
+            "cpu": {"shares": 2, "cpus": "0-1"},
+        }));
+        let change = res(serde_json::json!({
+            "memory": {"limit": 100663296},
+            "cpu": {"shares": 0, "quota": 50000, "cpus": ""},
+        }));
+        let merged =
+            serde_json::to_value(merge_resources(Some(&recorded), &change).unwrap()).unwrap();
+        assert_eq!(merged["memory"]["limit"], 100663296);
+        assert_eq!(merged["memory"]["swap"], 67108864);
+        assert_eq!(merged["cpu"]["shares"], 2);
+        assert_eq!(merged["cpu"]["quota"], 50000);
+        assert_eq!(merged["cpu"]["cpus"], "0-1");
+        assert_eq!(merged["devices"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_update_of_a_container_without_resources_records_the_change() {
+        let change = res(serde_json::json!({"pids": {"limit": 10}}));
+        let merged = serde_json::to_value(merge_resources(None, &change).unwrap()).unwrap();
+        assert_eq!(merged["pids"]["limit"], 10);
+    }
 }

@@ -282,6 +282,18 @@ pub fn cloexec_from(first: u32) {
     }
 }
 
+/// Creates `process.cwd` if the image lacks it, as runc does (a pod's `workingDir` need not exist
+/// in its image). Called in the new root, after pivot_root, so every path, symlinks included,
+/// resolves inside the container; and before the root is made read-only, so that works too.
+pub fn make_cwd(p: &Process) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(p.cwd())
+        .with_ctx(|| format!("process.cwd {}", p.cwd().display()))
+}
+
 /// Resolves args[0] through the process's own PATH, as execvp would, but with the container's env.
 pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {

@@ -68,7 +68,53 @@ pub fn load_config(path: &Path) -> Result<Spec> {
     if buf.len() as u64 > MAX_CONFIG_BYTES {
         crate::bail!("{}: larger than {} bytes", path.display(), MAX_CONFIG_BYTES);
     }
-    serde_json::from_slice(&buf).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+    match serde_json::from_slice(&buf) {
+        Ok(spec) => Ok(spec),
+        // Only a spec that fails to parse pays for a second look.
+        Err(e) => serde_json::from_slice(&buf)
+            .ok()
+            .and_then(|mut v: serde_json::Value| {
+                let process = v.get_mut("process")?;
+                drop_unknown_capabilities(process).then(|| serde_json::from_value(v))
+            })
+            .unwrap_or(Err(e))
+            .map_err(|e| Error::msg(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Removes the capability names this runtime cannot name from a process's `capabilities` sets,
+/// warning once, as runc does ("ignoring unknown or unavailable capabilities"): a capability the
+/// runtime cannot name is not one it could grant, and containerd may list one newer than us.
+/// Returns whether any was removed.
+pub fn drop_unknown_capabilities(process: &mut serde_json::Value) -> bool {
+    let known = |name: &serde_json::Value| {
+        serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok()
+    };
+    let mut unknown: Vec<String> = Vec::new();
+    let Some(sets) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return false;
+    };
+    for set in sets.values_mut().filter_map(|s| s.as_array_mut()) {
+        for name in set.iter().filter(|n| !known(n)) {
+            let name = name
+                .as_str()
+                .map_or_else(|| name.to_string(), str::to_string);
+            if !unknown.contains(&name) {
+                unknown.push(name);
+            }
+        }
+        set.retain(known);
+    }
+    if !unknown.is_empty() {
+        crate::warn(&format!(
+            "berth-runtime: ignoring unknown capabilities: {}",
+            unknown.join(", ")
+        ));
+    }
+    !unknown.is_empty()
 }
 
 /// How the container's terminal reaches whoever created it.
@@ -145,6 +191,24 @@ pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>
 
 pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
     matches!(namespace(spec, typ), Some(None))
+}
+
+/// True when the container gets a namespace of `typ` that is not the runtime's own: a new one, or
+/// one joined by path (a pod's, made by containerd for its sandbox) that is a different namespace
+/// from ours. A path that cannot be compared counts as ours, so a host setting is never changed.
+fn owns_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match namespace(spec, typ) {
+        Some(None) => true,
+        Some(Some(path)) => {
+            let ours = Path::new("/proc/self/ns").join(crate::namespaces::proc_name(typ));
+            match (std::fs::metadata(&path), std::fs::metadata(ours)) {
+                (Ok(theirs), Ok(ours)) => (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()),
+                _ => false,
+            }
+        }
+        None => false,
+    }
 }
 
 /// Checks every field; returns the compiled seccomp filter (compiling is part of checking it, and
@@ -327,11 +391,11 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
         crate::bail!("config.json: linux.sysctl {key:?}: not a sysctl name");
     }
     let need = |t: LinuxNamespaceType, what: &str| -> Result<()> {
-        if has_new_namespace(spec, t) {
+        if owns_namespace(spec, t) {
             Ok(())
         } else {
             Err(Error::msg(format!(
-                "config.json: linux.sysctl {key:?}: needs a new {what} namespace"
+                "config.json: linux.sysctl {key:?}: needs a {what} namespace other than the host's"
             )))
         }
     };
@@ -355,5 +419,40 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
         Err(Error::msg(format!(
             "config.json: linux.sysctl {key:?}: not namespaced, refusing to change the host"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_unknown_capabilities;
+
+    #[test]
+    fn unknown_capability_names_are_dropped_from_every_set() {
+        let mut p = serde_json::json!({"capabilities": {
+            "bounding": ["CAP_KILL", "CAP_FUTURE_THING"],
+            "effective": ["CAP_FUTURE_THING"],
+            "permitted": ["CAP_KILL", 7],
+        }});
+        assert!(drop_unknown_capabilities(&mut p));
+        assert_eq!(
+            p["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL"])
+        );
+        assert_eq!(p["capabilities"]["effective"], serde_json::json!([]));
+        assert_eq!(
+            p["capabilities"]["permitted"],
+            serde_json::json!(["CAP_KILL"])
+        );
+    }
+
+    #[test]
+    fn known_capabilities_are_kept_and_reported_as_such() {
+        let mut p = serde_json::json!({"capabilities": {"bounding": ["CAP_KILL", "CAP_BPF"]}});
+        assert!(!drop_unknown_capabilities(&mut p));
+        assert_eq!(
+            p["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL", "CAP_BPF"])
+        );
+        assert!(!drop_unknown_capabilities(&mut serde_json::json!({})));
     }
 }

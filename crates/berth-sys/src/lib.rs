@@ -4,6 +4,7 @@
 //! images or command lines.
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
+pub mod go;
 pub mod process;
 pub mod root;
 pub mod signal;

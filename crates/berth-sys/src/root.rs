@@ -220,9 +220,73 @@ pub fn reopen(handle: BorrowedFd<'_>, flags: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The contents of the regular file `path` inside the directory `root`, resolved in the root (a
+/// symlink can lead anywhere in it, never out), at most `max` bytes: a bigger file is refused
+/// while it is read. Anything but a regular file (a FIFO, a device) is refused too.
+pub fn read_file(root: &Path, path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let dir = std::fs::File::open(root)?;
+    let handle = open(dir.as_raw_fd(), path, 0)?;
+    // SAFETY: the handle is an fd we own for the duration of the call.
+    let file = std::fs::File::from(reopen(
+        unsafe { BorrowedFd::borrow_raw(handle.as_raw_fd()) },
+        libc::O_RDONLY | libc::O_NONBLOCK,
+    )?);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_file_stays_in_the_root_and_is_bounded() {
+        let t = tempdir();
+        let root = t.join("root");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(t.join("secret"), b"host").unwrap();
+        std::fs::write(root.join("secret"), b"inside").unwrap();
+        std::fs::write(root.join("d/f"), b"0123456789").unwrap();
+        std::os::unix::fs::symlink("/secret", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink(t.join("secret"), root.join("host")).unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("d/rel")).unwrap();
+        assert_eq!(read_file(&root, Path::new("abs"), 100).unwrap(), b"inside");
+        // The host's path means that path inside the root, where there is nothing.
+        assert_eq!(
+            read_file(&root, Path::new("host"), 100).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(
+            read_file(&root, Path::new("d/rel"), 100).unwrap(),
+            b"inside"
+        );
+        assert_eq!(
+            read_file(&root, Path::new("d/f"), 10).unwrap(),
+            b"0123456789"
+        );
+        assert!(read_file(&root, Path::new("d/f"), 9).is_err());
+        assert!(read_file(&root, Path::new("d"), 100).is_err());
+        assert_eq!(
+            read_file(&root, Path::new("missing"), 1)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+    }
 
     #[test]
     fn symlinks_out_of_the_root_stay_inside() {

@@ -154,6 +154,75 @@ pub struct RunArgs {
     /// Log driver options (max-size, max-file)
     #[arg(long = "log-opt")]
     log_opt: Vec<String>,
+    /// Logging driver for the container (json-file, local, none)
+    #[arg(long = "log-driver", default_value = "json-file")]
+    log_driver: String,
+    /// Set namespaced kernel parameters (NAME=VALUE)
+    #[arg(long)]
+    sysctl: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    group_add: Vec<String>,
+    /// IPC mode to use (private, shareable, none, host, container:NAME)
+    #[arg(long, default_value = "private")]
+    ipc: String,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long, default_value = "")]
+    pid: String,
+    /// UTS namespace to use (host)
+    #[arg(long, default_value = "")]
+    uts: String,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    oom_kill_disable: bool,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// Add a rule to the cgroup allowed devices list ("c 1:3 mr")
+    #[arg(long = "device-cgroup-rule")]
+    device_cgroup_rule: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    cidfile: Option<String>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short, long)]
+    attach: Vec<String>,
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
+    sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 30s)
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 30s)
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    health_retries: Option<u32>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 5s)
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
     /// Size of /dev/shm
     #[arg(long = "shm-size")]
     shm_size: Option<String>,
@@ -226,7 +295,8 @@ pub struct PsArgs {
     /// Only display container IDs
     #[arg(short, long)]
     quiet: bool,
-    /// Filter output based on conditions provided (status=, name=, id=, label=)
+    /// Filter output based on conditions provided (status=, name= (a regular expression), id=,
+    /// label=, ancestor=, exited=, health=, network=, volume=, before=, since=)
     #[arg(short, long)]
     filter: Vec<String>,
     /// Format output using a Go-like template
@@ -235,6 +305,15 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
+    last: Option<i64>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    latest: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
 #[derive(Args)]
@@ -251,6 +330,9 @@ pub struct LogsArgs {
     /// Show logs since timestamp (RFC 3339) or relative (e.g. 42m)
     #[arg(long)]
     since: Option<String>,
+    /// Show logs before a timestamp (RFC 3339) or relative (e.g. 42m)
+    #[arg(long)]
+    until: Option<String>,
     container: String,
 }
 
@@ -259,6 +341,12 @@ pub struct AttachArgs {
     /// Proxy received signals to the container's process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
     sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
     container: String,
 }
 
@@ -284,6 +372,18 @@ fn read_env_files(files: &[String]) -> Result<Vec<String>, EngineError> {
     Ok(out)
 }
 
+/// `-a/--attach` values, lower-cased and checked (`stdin`, `stdout`, `stderr`).
+fn attach_streams(list: &[String]) -> Result<Vec<String>, EngineError> {
+    list.iter()
+        .map(|s| match s.to_ascii_lowercase().as_str() {
+            v @ ("stdin" | "stdout" | "stderr") => Ok(v.to_string()),
+            _ => Err(EngineError::msg(format!(
+                "invalid argument {s:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+            ))),
+        })
+        .collect()
+}
+
 fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
     let bytes = |s: &Option<String>| -> Result<Option<i64>, EngineError> {
         s.as_deref()
@@ -305,6 +405,14 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         ));
     }
     a.pull.parse::<PullPolicy>()?;
+    if a.detach && !a.attach.is_empty() {
+        return Err(EngineError::msg(
+            "conflicting options: cannot specify both --attach and --detach",
+        ));
+    }
+    if let Some(k) = &a.detach_keys {
+        berth_engine::attach::DetachKeys::parse(k).map_err(EngineError::msg)?;
+    }
     Ok(RunOptions {
         image: a.image.clone(),
         name: a.name.clone(),
@@ -316,7 +424,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         hostname: a.hostname.clone(),
         labels,
         tty: a.tty,
-        interactive: a.interactive,
+        interactive: a.interactive || a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdin")),
         detach: a.detach,
         auto_remove: a.rm,
         memory: bytes(&a.memory)?,
@@ -347,6 +455,31 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         dns_search: a.dns_search.clone(),
         dns_options: a.dns_option.clone(),
         add_hosts: a.add_host.clone(),
+        log_driver: a.log_driver.clone(),
+        sysctls: a.sysctl.clone(),
+        group_add: a.group_add.clone(),
+        ipc: a.ipc.clone(),
+        pid: a.pid.clone(),
+        uts: a.uts.clone(),
+        oom_kill_disable: a.oom_kill_disable,
+        memory_reservation: bytes(&a.memory_reservation)?,
+        cpu_period: a.cpu_period,
+        cpu_quota: a.cpu_quota,
+        device_cgroup_rules: a.device_cgroup_rule.clone(),
+        volumes_from: a.volumes_from.clone(),
+        cidfile: a.cidfile.clone(),
+        no_sig_proxy: !a.sig_proxy,
+        attach: attach_streams(&a.attach)?,
+        detach_keys: a.detach_keys.clone(),
+        health: berth_engine::options::HealthOptions {
+            cmd: a.health_cmd.clone(),
+            interval: a.health_interval.clone(),
+            timeout: a.health_timeout.clone(),
+            retries: a.health_retries,
+            start_period: a.health_start_period.clone(),
+            start_interval: a.health_start_interval.clone(),
+            disable: a.no_healthcheck,
+        },
         volumes: a.volume.clone(),
         tmpfs: a.tmpfs.clone(),
         mounts: a.mount.clone(),
@@ -371,11 +504,13 @@ fn image_for(e: &Engine, a: &RunArgs) -> Result<berth_image::images::ImageRecord
 pub fn run(ctx: &Ctx, a: RunArgs) -> CliResult {
     berth_runtime::trace("run: start");
     let o = options(&a)?;
+    check_cidfile(&o)?;
     let e = ctx.engine()?;
     let image = image_for(&e, &a)?;
     berth_runtime::trace("run: image found");
     let mut rec = e.create(&o, &image)?;
     print_warnings(&e);
+    write_cidfile(&o, &rec.id)?;
     berth_runtime::trace("run: container created");
     if a.detach {
         if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec) {
@@ -405,12 +540,36 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CliResult {
 
 pub fn create(ctx: &Ctx, a: RunArgs) -> CliResult {
     let o = options(&a)?;
+    check_cidfile(&o)?;
     let e = ctx.engine()?;
     let image = image_for(&e, &a)?;
     let rec = e.create(&o, &image)?;
     print_warnings(&e);
+    write_cidfile(&o, &rec.id)?;
     println!("{}", rec.id);
     Ok(0)
+}
+
+/// `--cidfile`: refused if the file exists (another container may own it), as Docker does.
+fn check_cidfile(o: &RunOptions) -> Result<(), CliError> {
+    match &o.cidfile {
+        Some(f) if std::path::Path::new(f).exists() => Err(CliError::new(
+            format!("Container ID file found, make sure the other container isn't running or delete {f}"),
+            125,
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn write_cidfile(o: &RunOptions, id: &str) -> Result<(), CliError> {
+    let Some(f) = &o.cidfile else { return Ok(()) };
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(f)
+        .and_then(|mut file| file.write_all(id.as_bytes()))
+        .map_err(|e| CliError::new(format!("failed to write the container ID to {f}: {e}"), 125))
 }
 
 /// What the engine noted for the user, on stderr as Docker's CLI prints a daemon's warnings.
@@ -571,9 +730,15 @@ pub struct PortArgs {
 
 /// Docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
 fn status_text(r: &Record) -> String {
+    let health = match r.state.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)",
+        Some("healthy") => " (healthy)",
+        Some("unhealthy") => " (unhealthy)",
+        _ => "",
+    };
     match r.state.status.as_str() {
         "running" => format!(
-            "Up {}",
+            "Up {}{health}",
             ago(Some(&r.state.started_at)).trim_end_matches(" ago")
         ),
         "paused" => format!(
@@ -595,13 +760,22 @@ fn status_text(r: &Record) -> String {
     }
 }
 
-fn matches_filter(r: &Record, f: &str) -> Result<bool, String> {
+/// One `--filter KEY=VALUE` of `ps`, as Docker's daemon applies it; `before`/`since` name a
+/// container, resolved into its creation time in `created`.
+fn matches_filter(
+    r: &Record,
+    f: &str,
+    created: &dyn Fn(&str) -> Option<String>,
+) -> Result<bool, String> {
     let (k, v) = f
         .split_once('=')
         .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
     Ok(match k {
         "status" => r.state.status == v,
-        "name" => r.name.contains(v),
+        // Docker matches a regular expression against the name with its leading slash.
+        "name" => regex::Regex::new(v)
+            .map_err(|e| format!("invalid filter 'name={v}': {e}"))?
+            .is_match(&format!("/{}", r.name)),
         "id" => r.id.starts_with(v),
         "label" => match v.split_once('=') {
             Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
@@ -609,6 +783,30 @@ fn matches_filter(r: &Record, f: &str) -> Result<bool, String> {
         },
         "ancestor" => r.image == v || r.image_id.contains(v),
         "exited" => r.state.status == "exited" && r.state.exit_code.to_string() == v,
+        "health" => {
+            let state = r
+                .state
+                .health
+                .as_ref()
+                .map_or("none", |h| h.status.as_str());
+            match v {
+                "starting" | "healthy" | "unhealthy" | "none" => state == v,
+                _ => return Err(format!("Unrecognised filter value for health: {v}")),
+            }
+        }
+        "network" => r.networks.iter().any(|n| n.network == v),
+        "volume" => r
+            .mounts
+            .iter()
+            .any(|m| m.destination == v || m.name.as_deref() == Some(v) || m.source == v),
+        "before" | "since" => {
+            let t = created(v).ok_or_else(|| format!("No such container: {v}"))?;
+            if k == "before" {
+                r.created < t
+            } else {
+                r.created > t
+            }
+        }
         _ => return Err(format!("invalid filter '{k}'")),
     })
 }
@@ -616,8 +814,21 @@ fn matches_filter(r: &Record, f: &str) -> Result<bool, String> {
 pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     let e = ctx.engine()?;
     let mut rows = Vec::new();
-    for r in e.list() {
+    let mut all = e.list();
+    // Newest first, as Docker lists them; -n/-l keep the last created, in every state.
+    all.sort_by(|x, y| y.created.cmp(&x.created));
+    let last = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n >= 0)
+    };
+    if let Some(n) = last {
+        all.truncate(n as usize);
+    }
+    let created = |what: &str| e.get(what).ok().map(|r| r.created);
+    for r in all {
         if !a.all
+            && last.is_none()
             && r.state.status != "running"
             && r.state.status != "paused"
             && r.state.status != "restarting"
@@ -630,7 +841,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         }
         let mut keep = true;
         for f in &a.filter {
-            keep &= matches_filter(&r, f).map_err(|x| CliError::new(x, 125))?;
+            keep &= matches_filter(&r, f, &created).map_err(|x| CliError::new(x, 125))?;
         }
         if !keep {
             continue;
@@ -647,7 +858,18 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         } else {
             r.id[..12].to_string()
         };
-        rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created,
+        let size = if a.size {
+            let (rw, total) = e.container_sizes(&r);
+            format!(
+                "{} (virtual {})",
+                crate::format::human_size(rw),
+                crate::format::human_size(total)
+            )
+        } else {
+            String::new()
+        };
+        rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created, "Size": size,
+            "Networks": r.networks.iter().map(|n| n.network.clone()).collect::<Vec<_>>().join(","),
             "RunningFor": ago(Some(&r.created)), "Status": status_text(&r), "State": r.state.status, "Ports": ports_text(&e, &r), "Names": r.name,
             "Labels": r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
     }
@@ -657,7 +879,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         }
         return Ok(0);
     }
-    let columns = [
+    let mut columns = vec![
         ("CONTAINER ID", "ID"),
         ("IMAGE", "Image"),
         ("COMMAND", "Command"),
@@ -666,6 +888,9 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         ("PORTS", "Ports"),
         ("NAMES", "Names"),
     ];
+    if a.size {
+        columns.push(("SIZE", "Size"));
+    }
     print_rows(&rows, a.format.as_deref(), &columns).map_err(|x| CliError::new(x, 125))?;
     Ok(0)
 }
@@ -696,11 +921,15 @@ fn attach_tty(e: &Engine, rec: &mut Record, o: &RunOptions, stdin: bool) -> CliR
         }
         return Err(x.into());
     }
-    session(e, &rec.id, stdin)
+    session(e, &rec.id, stdin, o.detach_keys.as_deref())
 }
 
 /// An attached terminal session: the container's status when it exits, 0 on detach.
-fn session(e: &Engine, id: &str, stdin: bool) -> CliResult {
+fn session(e: &Engine, id: &str, stdin: bool, detach_keys: Option<&str>) -> CliResult {
+    let keys = match detach_keys {
+        Some(k) => berth_engine::attach::DetachKeys::parse(k).map_err(|x| CliError::new(x, 1))?,
+        None => berth_engine::attach::DetachKeys::default(),
+    };
     let rec = e
         .records
         .load(id)
@@ -711,7 +940,7 @@ fn session(e: &Engine, id: &str, stdin: bool) -> CliResult {
         }
     };
     let proxy: Option<&dyn Fn(i32)> = if rec.tty { None } else { Some(&forward) };
-    let ended = berth_engine::attach::attach(&e.runroot, id, stdin, rec.tty, proxy)
+    let ended = berth_engine::attach::attach_with(&e.runroot, id, stdin, rec.tty, proxy, &keys)
         .map_err(|x| CliError::new(format!("attach: {x}"), 1))?;
     match ended {
         berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
@@ -743,13 +972,18 @@ pub fn attach(ctx: &Ctx, a: AttachArgs) -> CliResult {
     }
     if !a.sig_proxy && !rec.tty {
         // Without the proxy, ctrl-c ends only this client, as with Docker.
-        return session_no_proxy(&e, &rec);
+        return session_no_proxy(&e, &rec, !a.no_stdin);
     }
-    session(&e, &rec.id, rec.open_stdin)
+    session(
+        &e,
+        &rec.id,
+        rec.open_stdin && !a.no_stdin,
+        a.detach_keys.as_deref(),
+    )
 }
 
-fn session_no_proxy(e: &Engine, rec: &Record) -> CliResult {
-    match berth_engine::attach::attach(&e.runroot, &rec.id, rec.open_stdin, rec.tty, None)
+fn session_no_proxy(e: &Engine, rec: &Record, stdin: bool) -> CliResult {
+    match berth_engine::attach::attach(&e.runroot, &rec.id, rec.open_stdin && stdin, rec.tty, None)
         .map_err(|x| CliError::new(format!("attach: {x}"), 1))?
     {
         berth_engine::attach::Ended::Exited(code) => Ok(code.clamp(0, 255) as u8),
@@ -769,11 +1003,28 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
                 .ok_or_else(|| CliError::new(format!("invalid value for \"since\": {s}"), 125))
         })
         .transpose()?;
+    if rec.log_driver == "none" {
+        return Err(CliError::new(
+            "configured logging driver does not support reading",
+            1,
+        ));
+    }
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| {
+            parse_since(s)
+                .ok_or_else(|| CliError::new(format!("invalid value for \"until\": {s}"), 125))
+        })
+        .transpose()?;
     let mut entries = berth_engine::logs::read_all(&path);
     // What -f goes on from: everything read now, shown or filtered out.
     let read = entries.len();
     if let Some(t) = since {
         entries.retain(|x| crate::format::parse_rfc3339(&x.time).is_some_and(|et| et >= t));
+    }
+    if let Some(t) = until {
+        entries.retain(|x| crate::format::parse_rfc3339(&x.time).is_some_and(|et| et <= t));
     }
     if let Some(n) = a.tail.as_deref().filter(|t| *t != "all") {
         let n: usize = n
@@ -795,7 +1046,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
         }
     };
     entries.iter().for_each(print);
-    if a.follow {
+    if a.follow && until.is_none() {
         let mut seen = read;
         loop {
             let all = berth_engine::logs::read_all(&path);

@@ -2,6 +2,8 @@
 //! dispatches; each command's work lives in the library crates, its printing in the modules here.
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
+mod buildcmd;
+mod buildprogress;
 mod changecmd;
 mod containercmd;
 mod containeropscmd;
@@ -150,6 +152,14 @@ enum Command {
     Export(containeropscmd::ExportArgs),
     /// Update the resources and restart policy of one or more containers
     Update(containeropscmd::UpdateArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<buildcmd::BuildArgs>),
+    /// Docker Buildx's build command
+    #[command(subcommand)]
+    Buildx(buildcmd::BuildxCommand),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(buildcmd::BuilderCommand),
 }
 
 #[derive(Subcommand)]
@@ -178,6 +188,8 @@ enum ImageCommand {
     Save(transfer::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(transfer::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<buildcmd::BuildArgs>),
 }
 
 #[derive(Subcommand)]
@@ -300,6 +312,10 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Export(a) => containeropscmd::export(&ctx, a),
         Command::Update(a) => containeropscmd::update(&ctx, a),
+        Command::Build(a)
+        | Command::Image(ImageCommand::Build(a))
+        | Command::Buildx(buildcmd::BuildxCommand::Build(a)) => buildcmd::build(&ctx, *a),
+        Command::Builder(buildcmd::BuilderCommand::Prune(a)) => plain(buildcmd::prune(&ctx, a)),
         other => plain(run_images(&ctx, other)),
     }
 }
@@ -337,6 +353,10 @@ fn main() -> ExitCode {
     }
     // An exec run for the API service (`berth __exec ID REQUEST`).
     if let Some(code) = berth_engine::exec_spawn::entry(&argv) {
+        return ExitCode::from(code as u8);
+    }
+    // A build's RUN step (`berth … __build-step DIR`).
+    if let Some(code) = berth_engine::build::helper::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     // A user network's resolver (`berth __dns CONFIG`).

@@ -107,27 +107,49 @@ pub fn ignore_patterns(
     context: &Path,
     dockerfile: Option<&Path>,
 ) -> Result<Vec<String>, ContextError> {
-    let mut candidates = Vec::new();
+    const MAX: u64 = 4 << 20;
+    // (the path shown, the file as read): inside the context a file is read in the context's
+    // root, so a symlinked ignore file of a hostile context cannot pull in a host file.
+    let mut candidates: Vec<(PathBuf, std::io::Result<Vec<u8>>)> = Vec::new();
+    let in_context = |rel: &Path| berth_sys::root::read_file(context, rel, MAX);
     if let Some(df) = dockerfile {
         let mut name = df.as_os_str().to_owned();
         name.push(".dockerignore");
-        candidates.push(PathBuf::from(name));
+        let p = PathBuf::from(name);
+        let read = match p.strip_prefix(context) {
+            Ok(rel) => in_context(rel),
+            Err(_) => read_outside(&p, MAX),
+        };
+        candidates.push((p, read));
     }
-    candidates.push(context.join(".dockerignore"));
-    for c in candidates {
-        match std::fs::read(&c) {
-            Ok(bytes) if bytes.len() <= 4 << 20 => return Ok(read_ignore_file(&bytes)),
-            Ok(_) => {
-                return Err(ContextError::Tar(format!(
-                    "{} is larger than 4 MiB",
-                    c.display()
-                )))
-            }
+    candidates.push((
+        context.join(".dockerignore"),
+        in_context(Path::new(".dockerignore")),
+    ));
+    for (c, read) in candidates {
+        match read {
+            Ok(bytes) => return Ok(read_ignore_file(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&c.display().to_string(), e)),
         }
     }
     Ok(Vec::new())
+}
+
+/// A file the user named outside the context, at most `max` bytes.
+fn read_outside(p: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(p)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", max >> 20),
+        ));
+    }
+    Ok(bytes)
 }
 
 impl Context {

@@ -1,78 +1,8 @@
 //! The value syntaxes instructions borrow from Go: durations (`1m30s`), RAM sizes (`64m`), octal
 //! modes, and the "did you mean" suggestion BuildKit adds to unknown names.
 
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("time: invalid duration {}", crate::parser::go_quote(s));
-    let (neg, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let int_end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let int_part = &rest[..int_end];
-        rest = &rest[int_end..];
-        let mut frac_part = "";
-        if let Some(r) = rest.strip_prefix('.') {
-            let frac_end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-            frac_part = &r[..frac_end];
-            rest = &r[frac_end..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(bad());
-        }
-        let unit_end = rest
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let scale: f64 = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => {
-                return Err(format!(
-                    "time: missing unit in duration {}",
-                    crate::parser::go_quote(s)
-                ))
-            }
-            u => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    crate::parser::go_quote(u),
-                    crate::parser::go_quote(s)
-                ))
-            }
-        };
-        let number: f64 = format!(
-            "{}.{}",
-            if int_part.is_empty() { "0" } else { int_part },
-            frac_part
-        )
-        .trim_end_matches('.')
-        .parse()
-        .map_err(|_| bad())?;
-        total += number * scale;
-        if total > i64::MAX as f64 {
-            return Err(bad());
-        }
-    }
-    let ns = total.round() as i64;
-    Ok(if neg { -ns } else { ns })
-}
+/// Go's `time.ParseDuration`, in nanoseconds (berth's one home for it is `berth_sys::go`).
+pub use berth_sys::go::parse_duration;
 
 /// docker/go-units' `RAMInBytes`: `64m`, `1.5g`, `512KiB`, `1024` (binary multiples).
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {

@@ -205,8 +205,10 @@ impl Engine {
     /// Removes layers and blobs nothing needs (images, containers' snapshots); returns the bytes
     /// freed, staging of dead processes included.
     pub fn collect_garbage(&self) -> Result<u64> {
-        let live: HashSet<Digest> = self.snapshots.live_layers().into_iter().collect();
-        Ok(self.store.gc(&live)?)
+        let mut live: HashSet<Digest> = self.snapshots.live_layers().into_iter().collect();
+        let (cached, blobs) = crate::build::gc_roots(self);
+        live.extend(cached);
+        Ok(self.store.gc_keeping(&live, &blobs)?)
     }
 
     /// `rmi NAME`: untags `name`; removes the image when no tag is left (or, with `force`, all

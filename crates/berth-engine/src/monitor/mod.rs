@@ -27,6 +27,7 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     if rec.tty {
         let l = engine.launch(rec, o, Watcher::Foreground)?;
         let Launched { pid, state, master } = l;
+        let _prober = engine.start_probing(&rec.id, pid, rec.health_check.as_ref());
         let code = match master {
             Some(m) => berth_runtime::ttyproxy::proxy(m, pid).unwrap_or(255),
             None => berth_runtime::signals::forward_until_exit(pid).unwrap_or(255),
@@ -51,12 +52,35 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     dup2(saved.2.as_raw_fd(), 2);
     drop((out_w, err_w));
     let l = launched?;
-    let echo = (saved.1.as_raw_fd(), saved.2.as_raw_fd());
+    let _prober = engine.start_probing(&rec.id, l.pid, rec.health_check.as_ref());
+    // `-a`: only the named output streams reach the terminal (all are logged).
+    let shown = |s: &str| o.attach.is_empty() || o.attach.iter().any(|a| a == s);
+    let echo = (
+        if shown("stdout") {
+            saved.1.as_raw_fd()
+        } else {
+            null.as_raw_fd()
+        },
+        if shown("stderr") {
+            saved.2.as_raw_fd()
+        } else {
+            null.as_raw_fd()
+        },
+    );
     let copier = std::thread::spawn(move || {
         streams::copy_output(out_r, err_r, &mut log, Some(echo));
         log
     });
-    let code = berth_runtime::signals::forward_until_exit(l.pid).unwrap_or(255);
+    let code = if o.no_sig_proxy {
+        match streams::wait_without_proxy(l.pid) {
+            Ok(code) => code,
+            // berth was told to stop, not the container: it runs on unwatched (reconciled
+            // when it ends), as a Docker container outlives its killed client.
+            Err(sig) => return Ok(128 + sig),
+        }
+    } else {
+        berth_runtime::signals::forward_until_exit(l.pid).unwrap_or(255)
+    };
     let log = copier.join().ok();
     if let Some(failure) = log.as_ref().and_then(|l| l.failure()) {
         rec.state.error = failure.to_string();
@@ -184,6 +208,9 @@ const MONITOR_COMMAND: &str = "__monitor";
 /// The hidden command line of the watcher: `berth --root R --runroot R __watch ID PID OUT ERR IN
 /// LISTENER LOG KEEPER` (KEEPER is -1 when the watcher has no keeper).
 const WATCH_COMMAND: &str = "__watch";
+/// The hidden command line of a health probe: `berth --root R --runroot R __probe ID CMD…` (the
+/// check's command run in the container; its status is the probe's).
+pub(crate) const PROBE_COMMAND: &str = "__probe";
 
 /// Runs the keeper or the watcher when `argv` is one of their hidden command lines (`main` asks
 /// before any parsing); None for any other command line.
@@ -200,8 +227,34 @@ pub fn entry(argv: &[String]) -> Option<i32> {
             let fds = [n(8), n(9), n(10), n(11), n(12)];
             Some(watch_entry(root, runroot, &argv[6], n(7), fds, n(13)))
         }
+        (n, Some(PROBE_COMMAND)) if n >= 8 => {
+            Some(probe_entry(root, runroot, &argv[6], &argv[7..]))
+        }
         _ => None,
     }
+}
+
+/// A health probe: the check's command in the running container, with this process's stdio.
+fn probe_entry(root: &Path, runroot: &Path, id: &str, command: &[String]) -> i32 {
+    let Ok(engine) = Engine::open(root, runroot) else {
+        return 125;
+    };
+    let req = crate::exec::ExecRequest {
+        command: command.to_vec(),
+        ..Default::default()
+    };
+    let code = match engine.exec(id, &req) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code() as i32
+        }
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}{code}", crate::health::TRAILER);
+    let _ = out.flush();
+    code
 }
 
 /// `berth --root R --runroot R COMMAND ARGS…`: how this binary re-executes itself as a keeper
@@ -472,9 +525,12 @@ fn watch(
         input: has_input.then_some(input),
         tty,
     };
+    let check = engine.records.load(id).ok().and_then(|r| r.health_check);
+    let prober = engine.start_probing(id, pid, check.as_ref());
     let client = crate::attach::serve(streams, listener, &mut log);
     log.finish();
     let code = streams::wait_exit(pid);
+    drop(prober);
     finish_watch(engine, id, code, log.failure(), client, keeper)
 }
 

@@ -109,9 +109,14 @@ pub(crate) fn detached_ends(
     ))
 }
 
-/// The container's json-file log, opened for appending; a failure names the file.
+/// The container's json-file log, opened for appending; a failure names the file. With
+/// `--log-driver none` the output goes nowhere.
 pub(crate) fn open_log(engine: &crate::Engine, rec: &crate::record::Record) -> Result<LogWriter> {
-    let path = engine.log_path(&rec.id);
+    let path = if rec.log_driver == "none" {
+        std::path::PathBuf::from("/dev/null")
+    } else {
+        engine.log_path(&rec.id)
+    };
     LogWriter::open(&path, rec.log_max_size, rec.log_max_file)
         .map_err(|e| EngineError::msg(format!("the container's log {}: {e}", path.display())))
 }
@@ -230,6 +235,31 @@ pub(crate) fn wait_exit(pid: i32) -> Option<i32> {
         }
         if r == pid || pid == -1 {
             return Some(exit_status(status));
+        }
+    }
+}
+
+/// `--sig-proxy=false`: waits for the container without forwarding signals: its status, or
+/// `Err(signal)` when a SIGINT, SIGTERM, SIGHUP or SIGQUIT sent to berth ends the wait (berth
+/// leaves, the container stays).
+pub(crate) fn wait_without_proxy(pid: i32) -> std::result::Result<i32, i32> {
+    loop {
+        // SAFETY: zeroed siginfo/sigset are valid; sigwaitinfo fills info. Every signal is
+        // blocked in a foreground run, so they queue for this wait.
+        let sig = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::sigwaitinfo(&set, &mut info)
+        };
+        match sig {
+            libc::SIGCHLD => {
+                if let Ok(Some(code)) = berth_runtime::signals::reap(pid) {
+                    return Ok(code);
+                }
+            }
+            libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT => return Err(sig),
+            _ => {}
         }
     }
 }

@@ -4,9 +4,10 @@
 //! place once the addresses are known, and everything undone when it ends or is removed. What a
 //! killed berth left is reclaimed by the next listing, judged by the container init's liveness.
 
-use super::{host_resolv_conf, Attachment, NetNamespace, NetworkMode};
+use super::{host_resolv_conf, Attachment, NetworkMode};
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
+use crate::ocispec::namespaces::Source;
 use crate::options::RunOptions;
 use crate::record::Record;
 use berth_net::endpoint::EndpointError;
@@ -22,14 +23,14 @@ const LOOPBACK_HOSTNAME: &str = "127.0.1.1";
 
 impl Engine {
     /// The network namespace a starting container gets. `container:NAME` needs NAME running.
-    pub(crate) fn net_namespace(&self, o: &RunOptions) -> Result<NetNamespace> {
+    pub(crate) fn net_namespace(&self, o: &RunOptions) -> Result<Source> {
         Ok(match NetworkMode::parse(&o.network) {
-            NetworkMode::Host => NetNamespace::Host,
+            NetworkMode::Host => Source::Host,
             NetworkMode::Container(other) => {
                 let (_, pid) = self.sharing_target(&other)?;
-                NetNamespace::Join(PathBuf::from(format!("/proc/{pid}/ns/net")))
+                Source::Join(PathBuf::from(format!("/proc/{pid}/ns/net")))
             }
-            NetworkMode::Bridge(_) | NetworkMode::None => NetNamespace::New,
+            NetworkMode::Bridge(_) | NetworkMode::None => Source::New,
         })
     }
 

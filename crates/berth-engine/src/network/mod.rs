@@ -59,17 +59,6 @@ impl NetworkMode {
     }
 }
 
-/// How the container's network namespace is had, for its spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NetNamespace {
-    /// A new, empty one (berth attaches what the record lists before the container starts).
-    New,
-    /// The host's.
-    Host,
-    /// Another process's (`/proc/PID/ns/net`).
-    Join(PathBuf),
-}
-
 /// One network a container joins, as its record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -319,11 +308,13 @@ pub(crate) fn host_resolv_conf() -> PathBuf {
 }
 
 /// berth's names on the host: its nftables table `berth`, the default bridge `berth0`, user
-/// bridges `br-<id>`, host-side veths `bveth<hex>`. `BERTH_NETWORK_PREFIX=P` (1–6 of
+/// bridges `berth-<id>` (not Docker's `br-<id>`: whose bridge it is shows in `ip link`),
+/// host-side veths `bveth<hex>`. `BERTH_NETWORK_PREFIX=P` (1–6 of
 /// `[a-z0-9]`) makes them `P`, `P0`, `P-<id>` and `P<hex>`, so several stores (tests) can share
 /// a host. Each user network's resolver is this binary's hidden `__dns` command.
 fn network_options() -> Result<Options> {
     let mut o = Options {
+        bridge_prefix: "berth-".into(),
         veth_prefix: "bveth".into(),
         resolv_conf: host_resolv_conf(),
         dns: std::env::current_exe()

@@ -115,6 +115,44 @@ pub fn cgroup_rules(
     Ok(rules)
 }
 
+/// Each `--device-cgroup-rule "TYPE MAJOR:MINOR ACCESS"` (`c 1:3 mr`, `b *:* rwm`, `a`): an allow
+/// rule, `*` meaning any number.
+pub fn user_rules(flags: &[String]) -> Result<Vec<LinuxDeviceCgroup>, SpecError> {
+    flags.iter().map(|r| user_rule(r)).collect()
+}
+
+fn user_rule(r: &str) -> Result<LinuxDeviceCgroup, SpecError> {
+    let bad = || SpecError::DeviceCgroupRule(r.to_string());
+    let words: Vec<&str> = r.split_whitespace().collect();
+    let typ = match words.first().copied() {
+        Some("a") => LinuxDeviceType::A,
+        Some("c") => LinuxDeviceType::C,
+        Some("b") => LinuxDeviceType::B,
+        _ => return Err(bad()),
+    };
+    if typ == LinuxDeviceType::A && words.len() == 1 {
+        return Ok(LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access("rwm")
+            .build()?);
+    }
+    let [_, numbers, access] = words.as_slice() else {
+        return Err(bad());
+    };
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let number = |n: &str| -> Result<i64, SpecError> {
+        match n {
+            "*" => Ok(-1),
+            n => n.parse::<u32>().map(i64::from).map_err(|_| bad()),
+        }
+    };
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(bad());
+    }
+    allow(typ, number(major)?, number(minor)?, access)
+}
+
 /// Every device allowed (or denied), for every access.
 fn any_device(allow: bool) -> Result<LinuxDeviceCgroup, SpecError> {
     Ok(LinuxDeviceCgroupBuilder::default()
@@ -152,6 +190,24 @@ mod tests {
 
     fn rule(r: &LinuxDeviceCgroup) -> (bool, Option<LinuxDeviceType>, Option<i64>, Option<i64>) {
         (r.allow(), r.typ(), r.major(), r.minor())
+    }
+
+    #[test]
+    fn device_cgroup_rules_parse_as_docker_writes_them() {
+        let r = user_rules(&["c 1:3 mr".into(), "b *:* rwm".into(), "a".into()]).unwrap();
+        assert_eq!(
+            rule(&r[0]),
+            (true, Some(LinuxDeviceType::C), Some(1), Some(3))
+        );
+        assert_eq!(r[0].access().as_deref(), Some("mr"));
+        assert_eq!(
+            rule(&r[1]),
+            (true, Some(LinuxDeviceType::B), Some(-1), Some(-1))
+        );
+        assert_eq!(r[2].typ(), Some(LinuxDeviceType::A));
+        for bad in ["", "x 1:3 r", "c 1 r", "c 1:3 rx", "c a:3 r", "c 1:3"] {
+            assert!(user_rules(&[bad.into()]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -53,6 +53,26 @@ pub enum SpecError {
     CpusOutOfRange { online: f64 },
     #[error("invalid --blkio-weight {0}: range is 10 to 1000")]
     BlkioWeight(u16),
+    #[error("Minimum memory limit should be larger than memory reservation limit, see usage")]
+    ReservationAboveMemory,
+    #[error("Conflicting options: Nano CPUs and CPU Period cannot both be set")]
+    CpusAndPeriod,
+    #[error("Conflicting options: Nano CPUs and CPU Quota cannot both be set")]
+    CpusAndQuota,
+    #[error("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)")]
+    CpuPeriodRange,
+    #[error("CPU cfs quota can not be less than 1ms (i.e. 1000)")]
+    CpuQuotaRange,
+    #[error("invalid --device-cgroup-rule {0:?}: expected TYPE MAJOR:MINOR ACCESS (c 1:3 mr, b *:* rwm, a)")]
+    DeviceCgroupRule(String),
+    #[error("invalid --sysctl {0:?}: expected NAME=VALUE")]
+    SysctlSyntax(String),
+    #[error("sysctl {0:?} is not allowed: only namespaced ones are (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)")]
+    SysctlNotNamespaced(String),
+    #[error("sysctl {0:?} is not allowed in the host's network namespace")]
+    SysctlHostNetwork(String),
+    #[error("sysctl {0:?} is not allowed in the host's IPC namespace")]
+    SysctlHostIpc(String),
     /// oci-spec refused a value (a builder's own check): a bug in this module, not in the flags.
     #[error("OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),

@@ -6,15 +6,16 @@
 mod devices;
 mod error;
 mod mounts;
-mod namespaces;
+pub mod namespaces;
 mod process;
 pub(crate) mod resources;
 mod seccomp;
 mod security;
+mod sysctls;
 
 pub use devices::{parse_device, DeviceRequest};
 pub use error::SpecError;
-pub use security::{capabilities, DEFAULT_CAPS};
+pub use security::{capabilities, masked_paths, readonly_paths, DEFAULT_CAPS};
 
 use crate::options::RunOptions;
 use crate::record::MountRecord;
@@ -37,8 +38,8 @@ pub struct SpecInput<'a> {
     pub cgroup_path: String,
     pub mounts: &'a [MountRecord],
     pub tmpfs: Vec<(String, String)>,
-    /// The network namespace: new, the host's, or another container's.
-    pub net: crate::network::NetNamespace,
+    /// Where the shareable namespaces come from (new, the host's, another container's).
+    pub namespaces: namespaces::Namespaces,
 }
 
 /// The container's spec. Flags are checked part by part, in this order, and the first bad one
@@ -49,9 +50,10 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
     let confinement = security::confinement(o)?;
     let process = process::process(i, &confinement)?;
     let mounts = mounts::mounts(i)?;
-    let namespaces = namespaces::namespaces(&i.net)?;
+    let namespaces = namespaces::namespaces(&i.namespaces)?;
     let devices = devices::host_devices(&o.devices)?;
-    let device_rules = devices::cgroup_rules(o.privileged, &devices)?;
+    let mut device_rules = devices::cgroup_rules(o.privileged, &devices)?;
+    device_rules.extend(devices::user_rules(&o.device_cgroup_rules)?);
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(&i.cgroup_path)
@@ -61,19 +63,26 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
         .readonly_paths(security::readonly_paths(o))
         .build()?;
     linux.set_seccomp(confinement.seccomp);
+    let sysctls = sysctls::sysctls(&o.sysctls, &i.namespaces)?;
+    if !sysctls.is_empty() {
+        linux.set_sysctl(Some(sysctls));
+    }
     let root = RootBuilder::default()
         .path("rootfs")
         .readonly(o.read_only)
         .build()?;
-    Ok(SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version(OCI_VERSION)
         .annotations(annotations(o))
         .process(process)
         .root(root)
-        .hostname(&i.hostname)
         .mounts(mounts)
         .linux(linux)
-        .build()?)
+        .build()?;
+    // Without a UTS namespace of its own the container keeps the host's name.
+    let own_uts = i.namespaces.uts != namespaces::Source::Host;
+    spec.set_hostname(own_uts.then(|| i.hostname.clone()));
+    Ok(spec)
 }
 
 /// The annotations berth's runtime reads: `--init` asks it for its own init as pid 1.
@@ -117,7 +126,7 @@ mod tests {
             cgroup_path: "/berth-c0ffee".into(),
             mounts: &[],
             tmpfs: Vec::new(),
-            net: crate::network::NetNamespace::New,
+            namespaces: namespaces::Namespaces::default(),
         }
     }
 

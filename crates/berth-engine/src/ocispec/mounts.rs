@@ -16,7 +16,8 @@ const TMPFS_DEFAULTS: [&str; 3] = ["nosuid", "nodev", "noexec"];
 /// Every mount of the container, defaults first.
 pub fn mounts(i: &SpecInput) -> Result<Vec<Mount>, SpecError> {
     let o = i.opts;
-    let mut mounts = default_mounts(o.privileged, o.shm_size.unwrap_or(DEFAULT_SHM_SIZE))?;
+    let mut mounts = default_mounts(o.privileged)?;
+    mounts.extend(shm(i)?);
     mounts.extend(etc_files(i.container_dir)?);
     for m in i.mounts {
         mounts.push(bind(m)?);
@@ -27,10 +28,24 @@ pub fn mounts(i: &SpecInput) -> Result<Vec<Mount>, SpecError> {
     Ok(mounts)
 }
 
+/// `/dev/shm`: a tmpfs of its own (`--shm-size`, 64 MiB by default), the shared one launch
+/// chose (`--ipc shareable|container:NAME|host`), or none with `--ipc none`.
+fn shm(i: &SpecInput) -> Result<Option<Mount>, SpecError> {
+    if i.opts.ipc == "none" {
+        return Ok(None);
+    }
+    if let Some(source) = &i.namespaces.shm {
+        let source = source.display().to_string();
+        return Ok(Some(mount("/dev/shm", "bind", &source, private_bind())?));
+    }
+    let size = format!("size={}", i.opts.shm_size.unwrap_or(DEFAULT_SHM_SIZE));
+    let shm = ["nosuid", "noexec", "nodev", "mode=1777", &size];
+    Ok(Some(kernel_fs("/dev/shm", "tmpfs", "shm", &shm)?))
+}
+
 /// Docker's kernel filesystems; `/sys` and its cgroups are writable only when `privileged`.
-fn default_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>, SpecError> {
+fn default_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
     let sys = if privileged { "rw" } else { "ro" };
-    let shm_size = format!("size={shm_size}");
     let dev = ["nosuid", "strictatime", "mode=755", "size=65536k"];
     let pts = [
         "nosuid",
@@ -41,7 +56,6 @@ fn default_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>, SpecErr
         "gid=5",
     ];
     let cgroup = ["nosuid", "noexec", "nodev", "relatime", sys];
-    let shm = ["nosuid", "noexec", "nodev", "mode=1777", &shm_size];
     Ok(vec![
         kernel_fs("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         kernel_fs("/dev", "tmpfs", "tmpfs", &dev)?,
@@ -59,7 +73,6 @@ fn default_mounts(privileged: bool, shm_size: i64) -> Result<Vec<Mount>, SpecErr
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        kernel_fs("/dev/shm", "tmpfs", "shm", &shm)?,
     ])
 }
 

@@ -1,27 +1,56 @@
-//! Which namespaces the container gets: its own pid, ipc, uts, mount and cgroup namespaces
-//! always, and for the network a new one, the host's (none named), or another container's (a
-//! path to join). Names the namespaces only; joining or making them is the runtime's job.
+//! Which namespaces the container gets: its own mount and cgroup namespaces always, and for the
+//! network, IPC, PID and UTS namespaces a new one, the host's (none named), or another
+//! container's (a path to join). Names the namespaces only; joining or making them is the
+//! runtime's job.
 
 use super::SpecError;
-use crate::network::NetNamespace;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType};
+use std::path::PathBuf;
 
-/// The container's namespaces for its network namespace `net`.
-pub fn namespaces(net: &NetNamespace) -> Result<Vec<LinuxNamespace>, SpecError> {
+/// Where one of the container's namespaces comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Source {
+    /// A new one of its own.
+    #[default]
+    New,
+    /// The host's (`--network host`, `--ipc host`, `--pid host`, `--uts host`).
+    Host,
+    /// Another process's (`/proc/PID/ns/KIND`, for `container:NAME`).
+    Join(PathBuf),
+}
+
+/// The sources of the namespaces a user can share.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Namespaces {
+    pub net: Source,
+    pub ipc: Source,
+    pub pid: Source,
+    pub uts: Source,
+    /// Where `/dev/shm` is bound from when it is shared (`--ipc shareable`: the container's own
+    /// tmpfs on the host; `--ipc container:NAME`: NAME's; `--ipc host`: the host's). `None`: a
+    /// tmpfs of its own inside the container.
+    pub shm: Option<PathBuf>,
+}
+
+/// The container's namespaces: mount and cgroup always new, the others from `n`.
+pub fn namespaces(n: &Namespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
     use LinuxNamespaceType::*;
-    let mut all: Vec<LinuxNamespace> = [Pid, Ipc, Uts, Mount, Cgroup]
-        .into_iter()
-        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
-        .collect::<Result<_, _>>()?;
-    match net {
-        NetNamespace::Host => {}
-        NetNamespace::New => all.push(LinuxNamespaceBuilder::default().typ(Network).build()?),
-        NetNamespace::Join(path) => all.push(
-            LinuxNamespaceBuilder::default()
-                .typ(Network)
-                .path(path.clone())
-                .build()?,
-        ),
+    let mut all = Vec::new();
+    for (typ, source) in [
+        (Pid, &n.pid),
+        (Ipc, &n.ipc),
+        (Uts, &n.uts),
+        (Mount, &Source::New),
+        (Cgroup, &Source::New),
+        (Network, &n.net),
+    ] {
+        let mut b = LinuxNamespaceBuilder::default().typ(typ);
+        match source {
+            Source::Host => continue,
+            Source::New => {}
+            Source::Join(path) => b = b.path(path.clone()),
+        }
+        all.push(b.build()?);
     }
     Ok(all)
 }
@@ -31,27 +60,39 @@ mod tests {
     use super::*;
     use LinuxNamespaceType::*;
 
-    fn types(net: &NetNamespace) -> Vec<LinuxNamespaceType> {
-        namespaces(net).unwrap().iter().map(|n| n.typ()).collect()
+    fn types(n: &Namespaces) -> Vec<LinuxNamespaceType> {
+        namespaces(n).unwrap().iter().map(|n| n.typ()).collect()
     }
 
     #[test]
-    fn a_new_network_namespace_unless_host_or_joined() {
-        assert_eq!(
-            types(&NetNamespace::New),
-            [Pid, Ipc, Uts, Mount, Cgroup, Network]
-        );
-        assert!(namespaces(&NetNamespace::New)
+    fn new_namespaces_unless_host_or_joined() {
+        let all_new = Namespaces::default();
+        assert_eq!(types(&all_new), [Pid, Ipc, Uts, Mount, Cgroup, Network]);
+        assert!(namespaces(&all_new)
             .unwrap()
             .iter()
             .all(|n| n.path().is_none()));
-        assert_eq!(types(&NetNamespace::Host), [Pid, Ipc, Uts, Mount, Cgroup]);
-        let join = NetNamespace::Join("/proc/42/ns/net".into());
+        let host_net = Namespaces {
+            net: Source::Host,
+            ..Namespaces::default()
+        };
+        assert_eq!(types(&host_net), [Pid, Ipc, Uts, Mount, Cgroup]);
+        let hosted = Namespaces {
+            pid: Source::Host,
+            ipc: Source::Host,
+            uts: Source::Host,
+            ..Namespaces::default()
+        };
+        assert_eq!(types(&hosted), [Mount, Cgroup, Network]);
+        let join = Namespaces {
+            net: Source::Join("/proc/42/ns/net".into()),
+            ipc: Source::Join("/proc/42/ns/ipc".into()),
+            ..Namespaces::default()
+        };
         let all = namespaces(&join).unwrap();
-        let net = all.iter().find(|n| n.typ() == Network).unwrap();
-        assert_eq!(
-            net.path().as_deref(),
-            Some(std::path::Path::new("/proc/42/ns/net"))
-        );
+        let path = |t| all.iter().find(|n| n.typ() == t).unwrap().path().clone();
+        assert_eq!(path(Network), Some("/proc/42/ns/net".into()));
+        assert_eq!(path(Ipc), Some("/proc/42/ns/ipc".into()));
+        assert_eq!(path(Pid), None);
     }
 }

@@ -35,6 +35,21 @@ pub fn resources(
 /// `--memory` and `--memory-swap`: swap (memory plus swap, as in Docker) defaults to twice the
 /// memory; -1 is unlimited swap.
 pub fn memory(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
+    let mut memory = memory_limits(o)?.unwrap_or_default();
+    if let Some(r) = o.memory_reservation {
+        if o.memory.is_some_and(|m| m < r) {
+            return Err(SpecError::ReservationAboveMemory);
+        }
+        memory.set_reservation(Some(r));
+    }
+    if o.oom_kill_disable {
+        memory.set_disable_oom_killer(Some(true));
+    }
+    Ok((memory != LinuxMemory::default()).then_some(memory))
+}
+
+/// `--memory` and `--memory-swap` alone.
+fn memory_limits(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
     let Some(limit) = o.memory else {
         if o.memory_swap.is_some_and(|s| s != -1) {
             return Err(SpecError::SwapWithoutMemory);
@@ -56,12 +71,31 @@ pub fn memory(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
     Ok(Some(memory))
 }
 
-/// `--cpus` (a CFS quota per 100 ms period), `--cpu-shares` and `--cpuset-cpus`.
+/// `--cpus` (a CFS quota per 100 ms period) or its older form `--cpu-period`/`--cpu-quota`,
+/// `--cpu-shares` and `--cpuset-cpus`.
 pub fn cpu(o: &RunOptions) -> Result<Option<LinuxCpu>, SpecError> {
     let mut cpu = LinuxCpu::default();
     if let Some(cpus) = o.cpus {
+        if o.cpu_period.is_some() {
+            return Err(SpecError::CpusAndPeriod);
+        }
+        if o.cpu_quota.is_some() {
+            return Err(SpecError::CpusAndQuota);
+        }
         let quota = cfs_quota(cpus, CPU_PERIOD)?;
         cpu.set_period(Some(CPU_PERIOD)).set_quota(Some(quota));
+    }
+    if let Some(period) = o.cpu_period.filter(|p| *p != 0) {
+        if !(1000..=1_000_000).contains(&period) {
+            return Err(SpecError::CpuPeriodRange);
+        }
+        cpu.set_period(Some(period));
+    }
+    if let Some(quota) = o.cpu_quota.filter(|q| *q != 0) {
+        if quota > 0 && quota < 1000 {
+            return Err(SpecError::CpuQuotaRange);
+        }
+        cpu.set_quota(Some(quota));
     }
     cpu.set_shares(o.cpu_shares).set_cpus(o.cpuset_cpus.clone());
     Ok((cpu != LinuxCpu::default()).then_some(cpu))
@@ -120,6 +154,41 @@ mod tests {
                 .build()
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn reservation_oom_and_cfs_flags_follow_dockers_rules() {
+        let m = memory(&opts(|o| {
+            o.memory_reservation = Some(32 << 20);
+            o.oom_kill_disable = true;
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(m.reservation(), Some(32 << 20));
+        assert_eq!(m.disable_oom_killer(), Some(true));
+        assert_eq!(m.limit(), None);
+        let e = memory(&opts(|o| {
+            o.memory = Some(64 << 20);
+            o.memory_reservation = Some(128 << 20);
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("memory reservation"));
+        let c = cpu(&opts(|o| {
+            o.cpu_period = Some(50_000);
+            o.cpu_quota = Some(25_000);
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.period(), c.quota()), (Some(50_000), Some(25_000)));
+        let both = |f: fn(&mut RunOptions)| cpu(&opts(f)).unwrap_err().to_string();
+        assert!(both(|o| {
+            o.cpus = Some(0.5);
+            o.cpu_period = Some(50_000);
+        })
+        .contains("Nano CPUs and CPU Period"));
+        assert!(both(|o| o.cpu_period = Some(999)).contains("cfs period"));
+        assert!(both(|o| o.cpu_quota = Some(10)).contains("cfs quota"));
+        assert!(cpu(&opts(|o| o.cpu_quota = Some(-1))).is_ok());
     }
 
     #[test]

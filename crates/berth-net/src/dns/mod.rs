@@ -89,9 +89,17 @@ pub fn serve(config: &Path) -> Result<(), DnsError> {
     match unsafe { libc::fork() } {
         -1 => Err(err(io::Error::last_os_error())),
         0 => {
-            // SAFETY: plain syscalls on the child's own descriptors; setsid leaves the caller's
-            // session and process group.
+            // SAFETY: plain syscalls on the child's own descriptors and signal state; setsid
+            // leaves the caller's session and process group. A starter that blocked or ignored
+            // signals (a foreground `berth run` does) must not leave the resolver deaf to stop's
+            // SIGTERM: the mask is emptied and the usual signals get their default action.
             unsafe {
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
                 libc::setsid();
                 let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
                 if null >= 0 {
@@ -147,8 +155,27 @@ impl Resolver<'_> {
         }
     }
 
-    /// The running server's pid, if any.
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    /// The running server's pid, if any: the one its pid file names, or — when a starter was
+    /// killed between starting it and recording it — the one whose command line names this
+    /// network's config (then recorded, so the next call reads the file again).
     pub fn running(&self) -> Option<i32> {
+        if let Some(pid) = self.recorded() {
+            return Some(pid);
+        }
+        if !self.config_path().exists() {
+            return None;
+        }
+        let pid = find_by_argument(self.config_path().as_os_str())?;
+        let record = format!("{pid} {}\n", liveness::start_time(pid));
+        let _ = write_atomic(&self.pid_path(), record.as_bytes());
+        Some(pid)
+    }
+
+    fn recorded(&self) -> Option<i32> {
         let s = fs::read_to_string(self.pid_path()).ok()?;
         let mut it = s.split_whitespace();
         let (pid, start): (i32, u64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?);
@@ -160,7 +187,7 @@ impl Resolver<'_> {
         if let Some(pid) = self.running() {
             return Ok(pid);
         }
-        let config = self.dir.join("config.json");
+        let config = self.config_path();
         write_json(&config, cfg).map_err(self.state_err(config.clone()))?;
         let spawn_err = |source| DnsError::Spawn {
             network: self.network.to_string(),
@@ -210,6 +237,29 @@ impl Resolver<'_> {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A live process (not a zombie) one of whose arguments is exactly `arg`.
+fn find_by_argument(arg: &std::ffi::OsStr) -> Option<i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let me = std::process::id() as i32;
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes())
+            && liveness::alive(pid, liveness::start_time(pid))
+        {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 /// Reads a pipe to its end, giving up after `limit`.

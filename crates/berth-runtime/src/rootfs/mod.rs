@@ -202,9 +202,12 @@ pub(super) fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
+/// Makes the mount that holds `rootfs` private if it is shared: pivot_root refuses a new root whose
+/// parent mount is shared, and the rootfs bind below would otherwise propagate to the host. That
+/// mount is the rootfs itself when it is a mount point (containerd mounts the image's overlay
+/// there), else the one holding its directory.
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read mountinfo")?;
-    let parent = rootfs.parent().unwrap_or(Path::new("/"));
     let mut best: Option<(&str, bool)> = None;
     for line in info.lines() {
         let f: Vec<&str> = line.split(' ').collect();
@@ -216,7 +219,7 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
             .iter()
             .take_while(|x| **x != "-")
             .any(|x| x.starts_with("shared:"));
-        if parent.starts_with(mp) && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
+        if rootfs.starts_with(mp) && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
             best = Some((mp, shared));
         }
     }

@@ -21,7 +21,8 @@ pub const IMAGE: &str = "bb";
 const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "ls", "sleep", "id", "hostname", "grep", "head", "tail", "dd", "touch",
     "mkdir", "rm", "wc", "true", "false", "pwd", "env", "stty", "test", "printf", "seq", "stat",
-    "kill", "cut", "tr", "readlink", "sed", "chown", "unshare", "uname",
+    "kill", "cut", "tr", "readlink", "sed", "chown", "unshare", "uname", "httpd", "wget", "nc",
+    "ip", "nslookup", "timeout", "awk", "sort", "ln",
 ];
 
 /// The root filesystem of `bb`: static busybox, its applets, a passwd with `alice` (1000) and

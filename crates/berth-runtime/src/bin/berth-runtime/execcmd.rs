@@ -67,6 +67,7 @@ fn build_process(a: &ExecArgs, base: &Process) -> Result<Process> {
         // Like runc, fields left out take their zero values (user 0:0, cwd "/").
         let mut v: serde_json::Value = serde_json::from_slice(&data)
             .with_ctx(|| format!("exec: process file {}", path.display()))?;
+        berth_runtime::spec::drop_unknown_capabilities(&mut v);
         if let Some(obj) = v.as_object_mut() {
             obj.entry("user")
                 .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));

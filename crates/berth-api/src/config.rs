@@ -2,9 +2,9 @@
 //! engine's `RunOptions` — the same options the CLI's flags make — and the networks to connect
 //! after the create. What berth cannot honour is refused by name, never silently dropped.
 
-use crate::docker::{CreateBody, EndpointConfig, HostConfig, Mount, Resources};
+use crate::docker::{CreateBody, EndpointConfig, Healthcheck, HostConfig, Mount, Resources};
 use crate::error::{ApiError, ApiResult};
-use berth_engine::options::RunOptions;
+use berth_engine::options::{HealthOptions, RunOptions};
 use std::collections::BTreeMap;
 
 /// A network to join after the create (the second and later `EndpointsConfig` entries).
@@ -27,8 +27,6 @@ fn nonempty<T>(v: &Option<Vec<T>>) -> bool {
 /// Refuses what berth has no way to do yet, by its Docker name.
 fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
     for (field, v) in [
-        ("PidMode", &h.pid_mode),
-        ("UTSMode", &h.uts_mode),
         ("UsernsMode", &h.userns_mode),
         ("CgroupParent", &h.cgroup_parent),
     ] {
@@ -37,49 +35,67 @@ fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
         }
     }
     if let Some(v) = h
-        .ipc_mode
-        .as_deref()
-        .filter(|v| !matches!(*v, "" | "private" | "shareable"))
-    {
-        return Err(unsupported("IpcMode", v));
-    }
-    if let Some(v) = h
         .runtime
         .as_deref()
         .filter(|v| !matches!(*v, "" | "runc" | "berth"))
     {
         return Err(unsupported("Runtime", v));
     }
-    if nonempty(&h.volumes_from) {
-        return Err(unsupported(
-            "VolumesFrom",
-            &h.volumes_from
-                .as_ref()
-                .map(|v| v.join(","))
-                .unwrap_or_default(),
-        ));
-    }
     if nonempty(&h.links) {
         return Err(ApiError::bad(
             "HostConfig.Links is not supported by berth: use a user network and its names",
         ));
     }
-    if nonempty(&h.group_add) {
-        return Err(ApiError::bad(
-            "HostConfig.GroupAdd is not supported by berth yet",
-        ));
-    }
-    if h.sysctls.as_ref().is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::bad(
-            "HostConfig.Sysctls is not supported by berth yet",
-        ));
-    }
-    if h.resources.oom_kill_disable == Some(true) {
-        return Err(ApiError::bad(
-            "HostConfig.OomKillDisable is not supported by berth yet",
-        ));
-    }
     Ok(())
+}
+
+/// Nanoseconds (0 for Docker's default) as a Go duration for the engine's health options.
+fn nanos(v: Option<i64>) -> Option<String> {
+    v.filter(|n| *n != 0).map(|n| format!("{n}ns"))
+}
+
+/// `Config.Healthcheck` as the `--health-*` flags. `["CMD", arg…]` runs without a shell in
+/// Docker; here its words are quoted for the shell, which runs them unchanged.
+fn health(h: Option<&Healthcheck>) -> ApiResult<HealthOptions> {
+    let Some(h) = h else {
+        return Ok(HealthOptions::default());
+    };
+    let test: Vec<String> = h.test.clone().unwrap_or_default();
+    let (cmd, disable) = match test.first().map(String::as_str) {
+        None | Some("") => (None, false),
+        Some("NONE") => (None, true),
+        Some("CMD-SHELL") if test.len() == 2 => (Some(test[1].clone()), false),
+        Some("CMD") if test.len() > 1 => (
+            Some(
+                test[1..]
+                    .iter()
+                    .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            false,
+        ),
+        Some(_) => {
+            return Err(ApiError::bad(format!(
+                "Healthcheck.Test {test:?}: expected [\"CMD-SHELL\", command], [\"CMD\", args…] or [\"NONE\"]"
+            )))
+        }
+    };
+    Ok(HealthOptions {
+        cmd,
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        retries: h
+            .retries
+            .filter(|r| *r != 0)
+            .map(|r| {
+                u32::try_from(r).map_err(|_| ApiError::bad("Healthcheck.Retries must be positive"))
+            })
+            .transpose()?,
+        start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
+        disable,
+    })
 }
 
 /// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}` as `-p` values.
@@ -159,7 +175,13 @@ fn size(v: Option<i64>) -> Option<i64> {
 fn resources(o: &mut RunOptions, r: &Resources) {
     o.memory = size(r.memory);
     o.memory_swap = size(r.memory_swap);
-    o.cpus = cpus(r);
+    o.memory_reservation = size(r.memory_reservation);
+    o.oom_kill_disable = r.oom_kill_disable.unwrap_or(false);
+    // `--cpus` arrives as NanoCpus, `--cpu-period/--cpu-quota` as themselves (as the CLI's).
+    o.cpus = r.nano_cpus.filter(|n| *n > 0).map(|n| n as f64 / 1e9);
+    o.cpu_period = r.cpu_period.filter(|p| *p > 0).map(|p| p as u64);
+    o.cpu_quota = r.cpu_quota.filter(|q| *q != 0);
+    o.device_cgroup_rules = r.device_cgroup_rules.clone().unwrap_or_default();
     o.cpu_shares = r.cpu_shares.filter(|s| *s > 0).map(|s| s as u64);
     o.cpuset_cpus = r.cpuset_cpus.clone().filter(|c| !c.is_empty());
     o.pids_limit = r.pids_limit.filter(|p| *p != 0);
@@ -219,14 +241,15 @@ pub fn run_options(
         ));
     }
     let log = h.log_config.as_ref();
-    match log.and_then(|l| l.kind.as_deref()).unwrap_or("") {
-        "" | "json-file" => {}
+    let log_driver = match log.and_then(|l| l.kind.as_deref()).unwrap_or("") {
+        "" => String::new(),
+        d @ ("json-file" | "local" | "none") => d.to_string(),
         other => {
             return Err(ApiError::bad(format!(
-                "log driver {other:?} is not supported by berth (json-file)"
+                "log driver {other:?} is not supported by berth (json-file, local, none)"
             )))
         }
-    }
+    };
     let mut volumes: Vec<String> = h.binds.clone().unwrap_or_default();
     // `Config.Volumes`: anonymous volumes, as `-v /path`.
     volumes.extend(body.volumes.iter().flatten().map(|(p, _)| p.clone()));
@@ -359,6 +382,19 @@ pub fn run_options(
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
         shm_size: size(h.shm_size),
+        log_driver,
+        sysctls: h
+            .sysctls
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        group_add: h.group_add.clone().unwrap_or_default(),
+        ipc: h.ipc_mode.clone().unwrap_or_default(),
+        pid: h.pid_mode.clone().unwrap_or_default(),
+        uts: h.uts_mode.clone().unwrap_or_default(),
+        volumes_from: h.volumes_from.clone().unwrap_or_default(),
+        health: health(body.healthcheck.as_ref())?,
         ..RunOptions::default()
     };
     resources(&mut o, &h.resources);
@@ -427,12 +463,16 @@ mod tests {
     fn what_berth_cannot_do_is_refused_by_name() {
         for (json, word) in [
             (
-                r#"{"Image":"bb","HostConfig":{"PidMode":"host"}}"#,
-                "PidMode",
+                r#"{"Image":"bb","HostConfig":{"UsernsMode":"host"}}"#,
+                "UsernsMode",
             ),
             (
-                r#"{"Image":"bb","HostConfig":{"VolumesFrom":["x"]}}"#,
-                "VolumesFrom",
+                r#"{"Image":"bb","HostConfig":{"Links":["db:db"]}}"#,
+                "Links",
+            ),
+            (
+                r#"{"Image":"bb","Healthcheck":{"Test":["BOGUS"]}}"#,
+                "Healthcheck.Test",
             ),
             (
                 r#"{"Image":"bb","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#,
@@ -455,5 +495,46 @@ mod tests {
                 .as_deref(),
             Some("")
         );
+    }
+
+    #[test]
+    fn run_flags_the_cli_sends_reach_the_engines_options() {
+        let o = opts(
+            r#"{"Image":"bb","Healthcheck":{"Test":["CMD","wget","-q","http://x/it's"],"Interval":2000000000,"Timeout":0,"Retries":3},
+            "HostConfig":{"PidMode":"host","UTSMode":"host","IpcMode":"shareable","VolumesFrom":["db:ro"],
+            "GroupAdd":["audio"],"Sysctls":{"net.ipv4.ip_forward":"1"},"OomKillDisable":true,
+            "MemoryReservation":1048576,"CpuPeriod":50000,"CpuQuota":25000,"DeviceCgroupRules":["c 1:3 rwm"],
+            "LogConfig":{"Type":"local","Config":{"max-size":"1m"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.pid.as_str(), o.uts.as_str(), o.ipc.as_str()),
+            ("host", "host", "shareable")
+        );
+        assert_eq!(o.volumes_from, ["db:ro"]);
+        assert_eq!(o.group_add, ["audio"]);
+        assert_eq!(o.sysctls, ["net.ipv4.ip_forward=1"]);
+        assert!(o.oom_kill_disable);
+        assert_eq!(o.memory_reservation, Some(1 << 20));
+        assert_eq!(
+            (o.cpu_period, o.cpu_quota, o.cpus),
+            (Some(50000), Some(25000), None)
+        );
+        assert_eq!(o.device_cgroup_rules, ["c 1:3 rwm"]);
+        assert_eq!(
+            (o.log_driver.as_str(), o.log_opts.as_slice()),
+            ("local", &["max-size=1m".to_string()][..])
+        );
+        assert_eq!(
+            o.health.cmd.as_deref(),
+            Some(r#"'wget' '-q' 'http://x/it'\''s'"#)
+        );
+        assert_eq!(o.health.interval.as_deref(), Some("2000000000ns"));
+        assert_eq!(
+            (o.health.timeout.as_deref(), o.health.retries),
+            (None, Some(3))
+        );
+        let none = opts(r#"{"Image":"bb","Healthcheck":{"Test":["NONE"]}}"#).unwrap();
+        assert!(none.health.disable);
     }
 }

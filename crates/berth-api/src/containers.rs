@@ -76,8 +76,8 @@ pub async fn inspect(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
     let doc = app
         .blocking(move |e| {
             let r = e.get(&what)?;
+            // The engine's document already has Docker's types (`hostconfig.rs`).
             let mut v = serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes");
-            crate::inspect::docker_shapes(&mut v, &r.restart_policy);
             if size {
                 v["SizeRw"] = berth_engine::changes::upper_size(e, &r.id).into();
             }

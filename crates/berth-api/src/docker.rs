@@ -48,8 +48,22 @@ pub struct CreateBody {
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     pub network_disabled: Option<bool>,
     pub mac_address: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
     pub host_config: Option<HostConfig>,
     pub networking_config: Option<NetworkingConfig>,
+}
+
+/// `Config.Healthcheck`: the test (`["CMD-SHELL", cmd]`, `["CMD", arg…]`, `["NONE"]`, or
+/// empty for the image's) and durations in nanoseconds, 0 for the default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Healthcheck {
+    pub test: Option<Vec<String>>,
+    pub interval: Option<i64>,
+    pub timeout: Option<i64>,
+    pub retries: Option<i64>,
+    pub start_period: Option<i64>,
+    pub start_interval: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +114,8 @@ pub struct Resources {
     pub cpu_quota: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub blkio_weight: Option<u16>,
+    pub memory_reservation: Option<i64>,
+    pub device_cgroup_rules: Option<Vec<String>>,
     pub devices: Option<Vec<Device>>,
     pub memory_swap: Option<i64>,
     pub pids_limit: Option<i64>,

@@ -15,7 +15,6 @@ mod exec;
 mod hijack;
 mod http;
 mod images;
-mod inspect;
 mod networks;
 mod progress;
 mod router;

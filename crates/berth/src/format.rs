@@ -91,6 +91,23 @@ pub fn render(template: &str, v: &Value) -> Result<String, String> {
     t.execute(v).map_err(|e| e.to_string())
 }
 
+/// Prints inspect documents as Docker does: each through `--format` when one is given, else
+/// one pretty JSON array.
+pub fn print_documents(format: Option<&str>, docs: Vec<Value>) -> Result<(), String> {
+    match format {
+        Some(t) => {
+            for d in &docs {
+                println!("{}", render(t, d)?);
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
+        ),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

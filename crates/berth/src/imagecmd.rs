@@ -1,7 +1,7 @@
 //! The commands that read and name local images: images, inspect, history, tag, rmi, prune,
 //! system df. Output follows Docker's columns and JSON shapes.
 
-use crate::format::{ago, human_size, print_rows, print_table, render};
+use crate::format::{ago, human_size, print_documents, print_rows, print_table};
 use crate::{CliError, Ctx, DfArgs};
 use berth_engine::images::{familiar, Removed};
 use berth_engine::Engine;
@@ -231,17 +231,7 @@ fn print_inspected(
             None => missing.push(n.clone()),
         }
     }
-    match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", render(f, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
     if missing.is_empty() {
         Ok(())
     } else {

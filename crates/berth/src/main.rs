@@ -262,6 +262,15 @@ impl From<berth_engine::EngineError> for CliError {
 /// What a command returns: the status to exit with, or why it failed.
 pub type CliResult = Result<u8, CliError>;
 
+/// Docker's end of a command over several names: every name was tried; success, or one error
+/// naming each failure.
+pub fn all_done(failed: Vec<String>) -> CliResult {
+    match failed.is_empty() {
+        true => Ok(0),
+        false => Err(CliError::new(failed.join("; "), 1)),
+    }
+}
+
 fn run(cli: Cli) -> CliResult {
     let mut insecure = cli.insecure_registries;
     if let Ok(list) = std::env::var("BERTH_INSECURE_REGISTRIES") {

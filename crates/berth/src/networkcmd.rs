@@ -1,12 +1,12 @@
 //! `network create|ls|inspect|rm|prune|connect|disconnect`: Docker's flags and output. Parsing
 //! and printing only; `berth_engine::network` does the work.
 
-use crate::format::{print_rows, render};
+use crate::format::{print_documents, print_rows};
 use crate::volumecmd::confirm;
-use crate::{CliError, CliResult, Ctx};
+use crate::{all_done, CliError, CliResult, Ctx};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 #[derive(Subcommand)]
@@ -279,21 +279,8 @@ fn inspect(e: &Engine, a: InspectArgs) -> CliResult {
             Err(x) => missing.push(x.to_string()),
         }
     }
-    match a.format {
-        Some(t) => {
-            for d in &docs {
-                println!("{}", render(&t, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
-    match missing.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(missing.join("; "), 1)),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
+    all_done(missing)
 }
 
 fn rm(e: &Engine, a: RmArgs) -> CliResult {
@@ -305,10 +292,7 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
             Err(x) => failed.push(x.to_string()),
         }
     }
-    match failed.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(failed.join("; "), 1)),
-    }
+    all_done(failed)
 }
 
 fn prune(e: &Engine, a: PruneArgs) -> CliResult {

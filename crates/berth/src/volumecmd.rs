@@ -1,8 +1,8 @@
 //! `volume create|ls|inspect|rm|prune`: Docker's flags and output for local volumes. Parsing and
 //! printing only; `berth_engine::volume` does the work.
 
-use crate::format::{human_size, print_rows, render};
-use crate::{CliError, CliResult, Ctx};
+use crate::format::{human_size, print_documents, print_rows};
+use crate::{all_done, CliError, CliResult, Ctx};
 use berth_engine::volume::{self, Volume};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
@@ -178,21 +178,8 @@ fn inspect(e: &Engine, a: InspectArgs) -> CliResult {
             Err(x) => missing.push(x.to_string()),
         }
     }
-    match a.format {
-        Some(t) => {
-            for d in &docs {
-                println!("{}", render(&t, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
-    match missing.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(missing.join("; "), 1)),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
+    all_done(missing)
 }
 
 fn rm(e: &Engine, a: RmArgs) -> CliResult {
@@ -203,10 +190,7 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
             Err(x) => failed.push(x.to_string()),
         }
     }
-    match failed.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(failed.join("; "), 1)),
-    }
+    all_done(failed)
 }
 
 /// Docker's `[y/N]` question; true only for `y` or `yes`.

@@ -134,7 +134,7 @@ async fn route(app: Arc<App>, req: Req) -> ApiResult<Resp> {
         ["commit"] if post => images::commit(&app, &q, req).await,
         ["images", rest @ ..] => image_route(&app, &m, rest, &q, req).await,
         ["build"] if post => build::build(&app, &q, req).await,
-        ["build", "prune"] if post => Ok(build::prune()),
+        ["build", "prune"] if post => build::prune(&app).await,
         ["volumes"] if get => volumes::list(&app, &q).await,
         ["volumes", "create"] if post => volumes::create(&app, req).await,
         ["volumes", "prune"] if post => volumes::prune(&app, &q).await,

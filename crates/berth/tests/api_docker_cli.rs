@@ -2,7 +2,7 @@
 //! container's output and exit status), run -d with logs -f, exec -it in a pty, attach, ps
 //! --format, inspect, stats, top, cp both ways, diff, commit, tag/push/pull with a real
 //! registry, save | load, volumes, system df, events while another client starts a container,
-//! rm -f; each compared with what berth's own CLI says, and nothing left behind.
+//! build (the legacy builder's /build), rm -f; each compared with what berth's own CLI says, and nothing left behind.
 
 mod common;
 #[path = "common/container_fixture.rs"]
@@ -284,6 +284,86 @@ fn tag_push_pull_save_and_load_through_a_real_registry() {
     assert!(sb
         .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .contains(&name));
+    sb.assert_clean();
+}
+
+/// `DOCKER_BUILDKIT=0 docker build ARGS…` (without buildx the CLI's BuildKit path refuses).
+fn docker_build(svc: &Service, args: &[&str]) -> common::Output {
+    let mut cmd = svc.docker_command(&[&["build"], args].concat());
+    cmd.env("DOCKER_BUILDKIT", "0");
+    let out = common::run(cmd, None);
+    eprintln!(
+        "docker build {args:?} -> {}\nstdout:\n{}stderr:\n{}",
+        out.status, out.stdout, out.stderr
+    );
+    out
+}
+
+#[test]
+fn build_sends_the_context_and_streams_the_steps_and_the_cache() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let ctx = sb.dir().join("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(ctx.join("f"), "hello\n").unwrap();
+    std::fs::write(
+        ctx.join("sub/Dockerfile.app"),
+        format!("FROM {IMAGE}\nARG WHO\nRUN echo built by $WHO > /built\nCOPY f /f\nCMD [\"cat\", \"/built\", \"/f\"]\n"),
+    )
+    .unwrap();
+    let dockerfile = ctx.join("sub/Dockerfile.app");
+    let dockerfile = dockerfile.to_str().unwrap();
+    let ctx = ctx.to_str().unwrap();
+    let args = [
+        "--network",
+        "none",
+        "-f",
+        dockerfile,
+        "--build-arg",
+        "WHO=api",
+        "-t",
+        "app:1",
+        ctx,
+    ];
+    let first = docker_build(&svc, &args).success("docker build");
+    assert!(
+        first.stdout.contains("RUN echo built by api"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("Successfully tagged app:1"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        svc.docker_ok(&["run", "--rm", "app:1"]),
+        "built by api\nhello\n"
+    );
+    let again = docker_build(&svc, &args).success("docker build again");
+    assert!(again.stdout.contains("Using cache"), "{}", again.stdout);
+    let quiet = docker_build(&svc, &[&["-q"], &args[..]].concat()).success("docker build -q");
+    let id = svc.docker_ok(&["image", "inspect", "-f", "{{.Id}}", "app:1"]);
+    assert_eq!(quiet.stdout.trim(), id.trim(), "-q prints the image's ID");
+    assert!(
+        sb.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .contains("app:1"),
+        "berth's own CLI sees the built image"
+    );
+    let failing = sb.dir().join("failing");
+    std::fs::create_dir_all(&failing).unwrap();
+    std::fs::write(
+        failing.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN exit 3\n"),
+    )
+    .unwrap();
+    let bad = docker_build(&svc, &["--network", "none", failing.to_str().unwrap()]);
+    assert!(
+        !bad.status.success() && bad.stderr.contains("exit 3"),
+        "a failing step fails the build with its error: {}",
+        bad.stderr
+    );
+    svc.docker_ok(&["rmi", "app:1"]);
     sb.assert_clean();
 }
 

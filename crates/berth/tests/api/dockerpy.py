@@ -86,6 +86,19 @@ try:
 except docker.errors.NotFound:
     check("not found", True)
 
+ctx = io.BytesIO()
+with tarfile.open(fileobj=ctx, mode="w:gz") as t:
+    df = f"FROM {IMAGE}\nLABEL by=dockerpy\nRUN echo py-built > /b\n".encode()
+    info_ = tarfile.TarInfo("Dockerfile")
+    info_.size = len(df)
+    t.addfile(info_, io.BytesIO(df))
+ctx.seek(0)
+img, log = c.images.build(fileobj=ctx, custom_context=True, encoding="gzip", tag="pybuilt:1", network_mode="none", rm=True)
+check("build", "pybuilt:1" in img.tags and img.labels.get("by") == "dockerpy", (img.tags, list(log)))
+out = c.containers.run("pybuilt:1", ["cat", "/b"], remove=True)
+check("run built", out == b"py-built\n", out)
+c.images.remove("pybuilt:1")
+
 since = int(__import__("time").time()) - 60
 evs = list(c.events(since=since, until=int(__import__("time").time()) + 1, decode=True, filters={"type": "container", "event": "destroy"}))
 check("events", any(e["Actor"]["Attributes"].get("name") == "pyctr2" for e in evs), evs)

@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
 use crate::router::Req;
 use crate::state::App;
+use berth_engine::error::EngineError;
 use berth_engine::listing::ContainerFilter;
 use berth_engine::record::Record;
 use berth_engine::start::Started;
@@ -55,7 +56,11 @@ pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let (id, warnings) = app
         .blocking(move |e| {
             let image = e.image(&o.image)?;
-            let rec = e.create(&o, &image)?;
+            // A sentence from create is an option it refused (Docker's 400), not a failure.
+            let rec = e.create(&o, &image).map_err(|x| match x {
+                EngineError::Msg(m) => ApiError::BadRequest(m),
+                other => other.into(),
+            })?;
             for n in extra {
                 if let Err(x) = e.connect_network(&n.name, &rec.id, n.aliases, n.ip) {
                     let _ = e.remove(&rec.id, true, true);

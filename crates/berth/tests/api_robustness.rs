@@ -90,10 +90,20 @@ fn bad_requests_get_a_4xx_with_a_message_and_the_service_goes_on() {
     let (s, b) = svc.request(
         "POST",
         "/v1.45/containers/create",
-        Some("{\"Image\": \"bb\", \"HostConfig\": {\"PidMode\": \"host\"}}"),
+        Some("{\"Image\": \"bb\", \"HostConfig\": {\"UsernsMode\": \"host\"}}"),
     );
     assert_eq!(s, 400);
-    assert!(message(&b).contains("PidMode"), "{b}");
+    assert!(message(&b).contains("UsernsMode"), "{b}");
+    let (s, b) = svc.request(
+        "POST",
+        "/v1.45/containers/create",
+        Some("{\"Image\": \"bb\", \"Cmd\": [\"true\"], \"HostConfig\": {\"PidMode\": \"bogus\"}}"),
+    );
+    assert_eq!(
+        s, 400,
+        "an option the engine refuses is the client's error: {b}"
+    );
+    assert!(!message(&b).is_empty(), "{b}");
     let (s, _) = svc.request("GET", "/v1.45/containers/json?filters=%7Bnot-json", None);
     assert_eq!(s, 400);
     let (s, _) = svc.request(

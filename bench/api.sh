@@ -35,8 +35,12 @@ cleanup() {
     [ -x "${BERTH:-}" ] && $BERTH $BR rm -f $($BERTH $BR ps -aq 2>/dev/null) >/dev/null 2>&1
     podman $PR rm -fa >/dev/null 2>&1
     podman $PR system reset -f >/dev/null 2>&1
-    grep -F " $MNT" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    # dockerd stopped mid-removal leaves shims (their socket is under $WORK) and netns mounts.
+    shims=$(pgrep -f "containerd-shim-runc-v2 .*-address $WORK/")
+    [ -n "$shims" ] && kill $shims 2>/dev/null
+    grep -F " $WORK/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     umount "$MNT" 2>/dev/null
+    rmdir /sys/fs/cgroup/*/berth-bench-docker 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -72,7 +76,7 @@ wait_for "$WORK/berth.sock" "berth serve"
 SOCKS=(berth "$WORK/berth.sock")
 if command -v dockerd >/dev/null; then
     dockerd --data-root "$MNT/docker" --exec-root "$WORK/run/docker" --pidfile "$WORK/dockerd.pid.d" \
-        -H "unix://$WORK/docker.sock" --bridge none --iptables=false >"$WORK/dockerd.log" 2>&1 &
+        -H "unix://$WORK/docker.sock" --bridge none --iptables=false --cgroup-parent berth-bench-docker >"$WORK/dockerd.log" 2>&1 &
     echo $! >"$WORK/dockerd.pid"
     if wait_for "$WORK/docker.sock" dockerd; then
         $DOCKER_CLI -H "unix://$WORK/docker.sock" load -q -i "$WORK/busybox.tar" >/dev/null

@@ -45,7 +45,8 @@ impl Engine {
         255
     }
 
-    /// Records the exit of a launched container and tears down its runtime container and mount.
+    /// Records the exit of a launched container and tears down its runtime container, mount and
+    /// attach socket.
     /// Without the runtime's state (a reboot emptied the runroot) there is nothing of the
     /// runtime to tear down; the mount and the record are still put right.
     pub fn finish(&self, rec: &mut Record, st: Option<&ContainerState>, code: i32) {
@@ -67,6 +68,9 @@ impl Engine {
         rec.state.oom_killed = oom;
         rec.state.pid = 0;
         rec.state.finished_at = now();
+        // Whatever the container owns in the runroot goes before the record says it ended: a
+        // watcher killed after the save leaves nothing behind.
+        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
         let _ = self.records.save(rec);
         self.emit(crate::events::Event::container(rec, "die").attr("exitCode", code));
     }

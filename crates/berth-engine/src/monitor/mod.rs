@@ -303,8 +303,10 @@ fn monitor_main(
         };
         rec.state.error = e.to_string();
         rec.state.exit_code = e.exit_code() as i32;
+        let _ = std::fs::remove_file(crate::attach::socket_path(&engine.runroot, &rec.id));
+        engine.started(rec);
         // The report below carries the failure to the caller; a record that cannot be saved
-        // is reconciled by the next command that reads it.
+        // is reconciled by the next command that reads it (the start hold says what to undo).
         let _ = engine.records.save(rec);
         report(
             ready,
@@ -315,6 +317,16 @@ fn monitor_main(
         );
         1
     };
+    // The start is recorded before anything is made for it (the attach socket first): a monitor
+    // killed from here on leaves a hold that tells the next command what to undo.
+    let held = engine
+        .records
+        .lock(&rec.id)
+        .map_err(EngineError::from)
+        .and_then(|_lock| engine.hold_for_start(rec));
+    if let Err(e) = held {
+        return fail(rec, ready, e);
+    }
     let (cends, wends) = match streams::detached_ends(engine, rec).and_then(|e| Ok((e, devnull()?)))
     {
         Ok((ends, null)) => {
@@ -566,9 +578,9 @@ fn finish_watch(
     if !notes.is_empty() {
         rec.state.error = notes.join("; ");
     }
+    // Finishing removes the socket too; the client already connected keeps its connection.
     let code = engine.finish_watched(&mut rec, st.as_ref(), code);
     crate::attach::send_exit(client, code);
-    let _ = std::fs::remove_file(&socket);
     if rec.auto_remove {
         let _ = engine.remove_files(&rec, true);
         return 0;

@@ -266,6 +266,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        self.emit(crate::events::Event::container(rec, "start"));
         Ok(Launched { pid, state, master })
     }
 }

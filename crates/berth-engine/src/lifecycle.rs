@@ -72,6 +72,7 @@ impl Engine {
         // watcher killed after the save leaves nothing behind.
         let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
         let _ = self.records.save(rec);
+        self.emit(crate::events::Event::container(rec, "die").attr("exitCode", code));
     }
 
     /// Removes everything of a container: runtime state, mount, snapshot, anonymous volumes (with
@@ -98,6 +99,7 @@ impl Engine {
             fs::remove_dir_all(&doomed)
                 .map_err(|e| EngineError::msg(format!("{}: {e}", doomed.display())))?;
         }
+        self.emit(crate::events::Event::container(rec, "destroy"));
         Ok(())
     }
 
@@ -132,6 +134,7 @@ impl Engine {
             self.note_kill(&rec.id, sig)?;
         }
         berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false)?;
+        self.emit(crate::events::Event::container(rec, "kill").attr("signal", sig));
         Ok(())
     }
 
@@ -184,6 +187,10 @@ impl Engine {
         let mut fresh = self.records.load(&rec.id)?;
         fresh.state.status = if paused { "paused" } else { "running" }.into();
         self.records.save(&fresh)?;
+        self.emit(crate::events::Event::container(
+            &fresh,
+            if paused { "pause" } else { "unpause" },
+        ));
         Ok(())
     }
 
@@ -226,6 +233,7 @@ impl Engine {
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
         }
         *rec = self.get(&rec.id)?;
+        self.emit(crate::events::Event::container(rec, "stop"));
         Ok(())
     }
 
@@ -252,6 +260,7 @@ impl Engine {
                 }
             }
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.emit(crate::events::Event::container(&rec, "kill").attr("signal", libc::SIGKILL));
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
             wait_watcher_gone(&rec.state);
             rec = match self.get(&rec.id) {

@@ -121,6 +121,7 @@ pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) 
         &serde_json::to_vec_pretty(&meta).expect("meta serializes"),
     )
     .map_err(io)?;
+    e.emit(crate::events::Event::volume("create", &name));
     load(e, &name).ok_or_else(|| EngineError::msg(format!("create {name}: volume vanished")))
 }
 
@@ -158,6 +159,7 @@ fn delete(e: &Engine, name: &str) -> Result<()> {
     let dir = volumes_dir(e).join(name);
     let doomed = volumes_dir(e).join(format!(".rm-{name}-{}", std::process::id()));
     fs::rename(&dir, &doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))?;
+    e.emit(crate::events::Event::volume("destroy", name));
     fs::remove_dir_all(&doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))
 }
 

@@ -102,8 +102,22 @@ pub fn client_for(reference: &Reference, insecure: &[String]) -> Client {
 
 /// Pulls `reference` into `store`.
 pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<Pulled, PullError> {
+    pull_as(store, reference, opts, None)
+}
+
+/// `pull` with the caller's credentials (the API's `X-Registry-Auth`) instead of those of
+/// Docker's config file; None looks them up there.
+pub fn pull_as(
+    store: &Store,
+    reference: &Reference,
+    opts: &PullOptions,
+    credentials: Option<auth::Credentials>,
+) -> Result<Pulled, PullError> {
     let _adding = store.adding()?;
-    let client = client_for(reference, &opts.insecure);
+    let client = match credentials {
+        Some(c) => Client::new(reference.api_host(), &opts.insecure, Some(c)),
+        None => client_for(reference, &opts.insecure),
+    };
     let repo = reference.repository.as_str();
     let top = client.get_manifest(repo, &reference.manifest_ref())?;
     let repo_digest = format!("{}@{}", reference.name(), top.digest);

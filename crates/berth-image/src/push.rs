@@ -19,7 +19,23 @@ pub fn push(
     insecure: &[String],
     progress: &dyn Progress,
 ) -> Result<Digest, PullError> {
-    let client = client_for(target, insecure);
+    push_as(store, image, target, insecure, progress, None)
+}
+
+/// `push` with the caller's credentials (the API's `X-Registry-Auth`); None looks them up in
+/// Docker's config file.
+pub fn push_as(
+    store: &Store,
+    image: &ImageRecord,
+    target: &Reference,
+    insecure: &[String],
+    progress: &dyn Progress,
+    credentials: Option<crate::registry::auth::Credentials>,
+) -> Result<Digest, PullError> {
+    let client = match credentials {
+        Some(c) => crate::registry::Client::new(target.api_host(), insecure, Some(c)),
+        None => client_for(target, insecure),
+    };
     let repo = target.repository.as_str();
     let manifest_bytes = store.content.read(&image.manifest, MAX_MANIFEST_BYTES)?;
     let manifest: Manifest =

@@ -7,6 +7,7 @@ mod buildprogress;
 mod changecmd;
 mod completion;
 mod containercmd;
+mod containeropscmd;
 mod containers;
 mod dfcmd;
 mod execcmd;
@@ -18,7 +19,9 @@ mod observe;
 mod progress;
 mod prompt;
 mod prunecmd;
+mod servecmd;
 mod statscmd;
+mod systemcmd;
 mod transfer;
 mod volumecmd;
 
@@ -143,6 +146,18 @@ enum Command {
     Network(networkcmd::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(containers::PortArgs),
+    /// Serve the Docker Engine API on a socket, for docker, docker-py and compose
+    Serve(servecmd::ServeArgs),
+    /// Show the berth version information
+    Version(systemcmd::VersionArgs),
+    /// Display system-wide information
+    Info(systemcmd::InfoArgs),
+    /// Get real time events from berth's commands and containers
+    Events(systemcmd::EventsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containeropscmd::ExportArgs),
+    /// Update the resources and restart policy of one or more containers
+    Update(containeropscmd::UpdateArgs),
     /// Build an image from a Dockerfile
     Build(Box<buildcmd::BuildArgs>),
     /// Docker Buildx's build command
@@ -191,6 +206,10 @@ enum SystemCommand {
     Df(dfcmd::DfArgs),
     /// Remove unused data
     Prune(prunecmd::SystemPruneArgs),
+    /// Display system-wide information
+    Info(systemcmd::InfoArgs),
+    /// Get real time events from berth's commands and containers
+    Events(systemcmd::EventsArgs),
 }
 
 /// What every command gets: the parsed globals.
@@ -303,6 +322,14 @@ fn run(cli: Cli) -> CliResult {
         Command::Volume(c) => volumecmd::run(&ctx, c),
         Command::Network(c) => networkcmd::run(&ctx, c),
         Command::Port(a) => containers::port(&ctx, a),
+        Command::Serve(a) => servecmd::serve(&ctx, a),
+        Command::Version(a) => systemcmd::version(&ctx, a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => systemcmd::info(&ctx, a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            systemcmd::events(&ctx, a)
+        }
+        Command::Export(a) => containeropscmd::export(&ctx, a),
+        Command::Update(a) => containeropscmd::update(&ctx, a),
         Command::Build(a)
         | Command::Image(ImageCommand::Build(a))
         | Command::Buildx(buildcmd::BuildxCommand::Build(a)) => buildcmd::build(&ctx, *a),
@@ -342,6 +369,10 @@ fn main() -> ExitCode {
     // A detached container's keeper or watcher (hidden command lines the engine decodes).
     let argv: Vec<String> = std::env::args().collect();
     if let Some(code) = berth_engine::monitor::entry(&argv) {
+        return ExitCode::from(code as u8);
+    }
+    // An exec run for the API service (`berth __exec ID REQUEST`).
+    if let Some(code) = berth_engine::exec_spawn::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     // A build's RUN step (`berth … __build-step DIR`).

@@ -4,7 +4,7 @@
 
 use crate::{CliError, CliResult, Ctx};
 use berth_engine::record::Record;
-use berth_engine::stats::StatsSample;
+use berth_engine::stats::ContainerStats;
 use berth_engine::Engine;
 use berth_sys::units::{bytes_size, human_size_precision};
 use berth_template::Format;
@@ -62,16 +62,16 @@ pub fn stats(ctx: &Ctx, a: StatsArgs) -> CliResult {
     let e = ctx.engine()?;
     let named = resolve(&e, &a.containers)?;
     let terminal = std::io::stdout().is_terminal();
-    let mut prev: HashMap<String, StatsSample> = HashMap::new();
+    let mut prev: HashMap<String, ContainerStats> = HashMap::new();
     let mut first = true;
     loop {
         let shown = match &named {
             Some(n) => current(&e, n),
             None => listed(&e, a.all),
         };
-        let samples: Vec<(String, StatsSample)> = shown
+        let samples: Vec<(String, ContainerStats)> = shown
             .iter()
-            .map(|(given, r)| (given.clone(), e.stats_sample(r)))
+            .map(|(given, r)| (given.clone(), e.container_stats(r, prev.get(&r.id))))
             .collect();
         // CPU % needs two samples: the first frame waits one interval for its second.
         if first {
@@ -85,7 +85,7 @@ pub fn stats(ctx: &Ctx, a: StatsArgs) -> CliResult {
         }
         let rows: Vec<Value> = samples
             .iter()
-            .map(|(given, s)| row(given, s, prev.get(&s.id), !a.no_trunc))
+            .map(|(given, s)| row(given, s, !a.no_trunc))
             .collect();
         let text = render(&format, &rows)?;
         draw(&text, terminal && !a.no_stream);
@@ -148,18 +148,25 @@ fn listed(e: &Engine, all: bool) -> Vec<(String, Record)> {
 }
 
 /// One container's row: Docker's stats entry fields, formatted as its CLI formats them.
-fn row(given: &str, s: &StatsSample, prev: Option<&StatsSample>, trunc: bool) -> Value {
+fn row(given: &str, s: &ContainerStats, trunc: bool) -> Value {
     let id = if trunc { &s.id[..12] } else { s.id.as_str() };
+    let (rx, tx) = s.net_bytes();
+    let (read, write) = s.block_bytes();
+    let size = |n| human_size_precision(n, 3);
     json!({
         "Container": given,
         "ID": id,
-        "Name": s.name,
-        "CPUPerc": format!("{:.2}%", s.cpu_percent(prev)),
-        "MemUsage": format!("{} / {}", bytes_size(s.memory), bytes_size(s.memory_limit)),
+        "Name": s.name.trim_start_matches('/'),
+        "CPUPerc": format!("{:.2}%", s.cpu_percent()),
+        "MemUsage": format!(
+            "{} / {}",
+            bytes_size(s.memory_used()),
+            bytes_size(s.memory_stats.limit)
+        ),
         "MemPerc": format!("{:.2}%", s.memory_percent()),
-        "NetIO": format!("{} / {}", human_size_precision(s.net_rx, 3), human_size_precision(s.net_tx, 3)),
-        "BlockIO": format!("{} / {}", human_size_precision(s.block_read, 3), human_size_precision(s.block_write, 3)),
-        "PIDs": s.pids.to_string(),
+        "NetIO": format!("{} / {}", size(rx), size(tx)),
+        "BlockIO": format!("{} / {}", size(read), size(write)),
+        "PIDs": s.pids_stats.current.to_string(),
     })
 }
 

@@ -62,7 +62,20 @@ impl Engine {
     /// Checks `creds` against `server` (None: Docker Hub) and stores them (Docker's config.json);
     /// returns where they were filed.
     pub fn login(&self, server: Option<&str>, creds: auth::Credentials) -> Result<String> {
-        let registry = registry_host(server.unwrap_or(DEFAULT_SERVER));
+        let registry = self.check_login(server.unwrap_or(DEFAULT_SERVER), &creds)?;
+        auth::store(&registry, &creds).map_err(|e| {
+            EngineError::io(
+                format!("saving credentials to {}", auth::config_path().display()),
+                e,
+            )
+        })?;
+        Ok(registry)
+    }
+
+    /// Checks `creds` against `server` without keeping them (the API's `/auth`); returns the
+    /// registry's host.
+    pub fn check_login(&self, server: &str, creds: &auth::Credentials) -> Result<String> {
+        let registry = registry_host(server);
         let api = if registry == "docker.io" {
             berth_image::reference::DOCKER_HUB_API.to_string()
         } else {
@@ -71,12 +84,6 @@ impl Engine {
         Client::new(&api, &self.insecure, Some(creds.clone()))
             .ping()
             .map_err(|e| EngineError::from(PullError::from(e)))?;
-        auth::store(&registry, &creds).map_err(|e| {
-            EngineError::io(
-                format!("saving credentials to {}", auth::config_path().display()),
-                e,
-            )
-        })?;
         Ok(registry)
     }
 

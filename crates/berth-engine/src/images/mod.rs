@@ -7,12 +7,14 @@ mod inspect;
 mod list;
 mod login;
 mod remove;
+mod summary;
 mod transfer;
 
 pub use inspect::ImageInspect;
 pub use list::IMAGE_FILTERS;
 pub use login::{registry_host, Login, DEFAULT_SERVER};
 pub use remove::PRUNE_FILTERS;
+pub use summary::ImageSummary;
 pub use transfer::{PullPolicy, PullReport, PushReport};
 
 use crate::container::Engine;
@@ -107,6 +109,9 @@ impl Engine {
             idx.tag(&img.id, &target_ref.to_string());
             Ok(())
         })?;
+        self.emit(
+            crate::events::Event::image("tag", &img.id.to_string()).attr("name", familiar(target)),
+        );
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use berth_image::images::ImageRecord;
 use berth_image::manifest::Platform;
 use berth_image::pull::{Progress, PullOptions};
 use berth_image::reference::Reference;
+use berth_image::registry::auth;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -76,6 +77,18 @@ impl Engine {
         platform_name: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<PullReport> {
+        self.pull_as(name, platform_name, progress, None)
+    }
+
+    /// `pull` with the caller's registry credentials (the API's `X-Registry-Auth`); None uses
+    /// those of Docker's config file.
+    pub fn pull_as(
+        &self,
+        name: &str,
+        platform_name: Option<&str>,
+        progress: &dyn Progress,
+        credentials: Option<auth::Credentials>,
+    ) -> Result<PullReport> {
         let reference = parse_ref(name)?;
         let opts = PullOptions {
             platform: platform(platform_name)?,
@@ -83,8 +96,12 @@ impl Engine {
             progress,
             parallel: 4,
         };
-        let pulled = berth_image::pull::pull(&self.store, &reference, &opts)
+        let pulled = berth_image::pull::pull_as(&self.store, &reference, &opts, credentials)
             .map_err(|e| EngineError::from(e).context(format!("pull {name}")))?;
+        self.emit(crate::events::Event::image(
+            "pull",
+            &super::familiar(&reference.to_string()),
+        ));
         Ok(PullReport {
             reference,
             record: pulled.record,
@@ -152,15 +169,31 @@ impl Engine {
 
     /// Pushes the local image `name` to the registry its name points at.
     pub fn push(&self, name: &str, progress: &dyn Progress) -> Result<PushReport> {
+        self.push_as(name, progress, None)
+    }
+
+    /// `push` with the caller's registry credentials; None uses Docker's config file's.
+    pub fn push_as(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        credentials: Option<auth::Credentials>,
+    ) -> Result<PushReport> {
         let target = parse_ref(name)?;
         let image = self.store.find(name).map_err(|_| {
             EngineError::msg(format!(
                 "An image does not exist locally with the tag: {name}"
             ))
         })?;
-        let digest =
-            berth_image::push::push(&self.store, &image, &target, &self.insecure, progress)
-                .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
+        let digest = berth_image::push::push_as(
+            &self.store,
+            &image,
+            &target,
+            &self.insecure,
+            progress,
+            credentials,
+        )
+        .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
         let size = self.store.content.size(&digest).unwrap_or(0);
         self.store.update_index(|idx| {
             if let Some(r) = idx.images.get_mut(&image.id.to_string()) {
@@ -171,6 +204,10 @@ impl Engine {
             }
             Ok(())
         })?;
+        self.emit(crate::events::Event::image(
+            "push",
+            &super::familiar(&target.to_string()),
+        ));
         Ok(PushReport {
             tag: target.tag.clone().unwrap_or_else(|| "latest".into()),
             digest,
@@ -180,8 +217,12 @@ impl Engine {
 
     /// Loads a `docker save` archive or OCI layout; returns each image with its tags.
     pub fn load(&self, input: impl Read) -> Result<Vec<(ImageRecord, Vec<String>)>> {
-        berth_image::archive::load(&self.store, input)
-            .map_err(|e| EngineError::from(e).context("load"))
+        let loaded = berth_image::archive::load(&self.store, input)
+            .map_err(|e| EngineError::from(e).context("load"))?;
+        loaded.iter().for_each(|(img, _)| {
+            self.emit(crate::events::Event::image("load", &img.id.to_string()))
+        });
+        Ok(loaded)
     }
 
     /// The images `save` writes, each with the tags it goes under (only the one named, when a
@@ -246,7 +287,10 @@ impl Engine {
         for c in changes {
             crate::commit::apply_change(&mut config, c)?;
         }
-        berth_image::archive::import(&self.store, input, tag.as_ref(), message, config.into())
-            .map_err(|e| EngineError::from(e).context(format!("import {what}")))
+        let img =
+            berth_image::archive::import(&self.store, input, tag.as_ref(), message, config.into())
+                .map_err(|e| EngineError::from(e).context(format!("import {what}")))?;
+        self.emit(crate::events::Event::image("import", &img.id.to_string()));
+        Ok(img)
     }
 }

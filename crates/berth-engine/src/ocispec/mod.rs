@@ -8,7 +8,7 @@ mod error;
 mod mounts;
 pub mod namespaces;
 mod process;
-mod resources;
+pub(crate) mod resources;
 mod seccomp;
 mod security;
 mod sysctls;

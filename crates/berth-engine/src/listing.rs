@@ -71,16 +71,23 @@ pub struct SummaryMount {
     pub propagation: String,
 }
 
-/// Docker's STATUS: `Up 3 minutes`, `Up 2 hours (Paused)`, `Exited (0) 2 seconds ago`, `Created`.
+/// Docker's STATUS: `Up 3 minutes`, `Up 2 hours (Paused)`, `Up 1 minute (healthy)`,
+/// `Exited (0) 2 seconds ago`, `Created`.
 pub fn status_text(r: &Record) -> String {
     let since = |t: &str| {
         berth_sys::time::parse_rfc3339(t)
             .map(|t| berth_sys::time::human_duration(berth_sys::time::now_secs() - t))
             .unwrap_or_else(|| "N/A".into())
     };
+    let health = match r.state.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)",
+        Some("healthy") => " (healthy)",
+        Some("unhealthy") => " (unhealthy)",
+        _ => "",
+    };
     let s = &r.state;
     match s.status.as_str() {
-        "running" => format!("Up {}", since(&s.started_at)),
+        "running" => format!("Up {}{health}", since(&s.started_at)),
         "paused" => format!("Up {} (Paused)", since(&s.started_at)),
         "restarting" => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
         "exited" => format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at)),
@@ -89,14 +96,18 @@ pub fn status_text(r: &Record) -> String {
     }
 }
 
-/// Docker's container list filters, each key matching when any of its values does.
+/// Docker's container list filters (`ps --filter`, `/containers/json?filters=`), each key
+/// matching when any of its values does (every value, for `label`).
 #[derive(Debug, Clone, Default)]
 pub struct ContainerFilter {
     filters: BTreeMap<String, Vec<String>>,
+    /// The `name` values as the regular expressions Docker matches against `/NAME`.
+    names: Vec<regex::Regex>,
 }
 
-const FILTER_KEYS: [&str; 10] = [
+const FILTER_KEYS: [&str; 11] = [
     "id", "name", "label", "status", "exited", "ancestor", "network", "volume", "before", "since",
+    "health",
 ];
 
 impl ContainerFilter {
@@ -104,7 +115,8 @@ impl ContainerFilter {
         if let Some(k) = filters.keys().find(|k| !FILTER_KEYS.contains(&k.as_str())) {
             return Err(format!("invalid filter '{k}'"));
         }
-        if let Some(s) = filters.get("status").into_iter().flatten().find(|s| {
+        let values = |k: &str| filters.get(k).into_iter().flatten();
+        if let Some(s) = values("status").find(|s| {
             !matches!(
                 s.as_str(),
                 "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
@@ -112,7 +124,27 @@ impl ContainerFilter {
         }) {
             return Err(format!("invalid filter 'status={s}'"));
         }
-        Ok(ContainerFilter { filters })
+        if let Some(h) = values("health")
+            .find(|h| !matches!(h.as_str(), "starting" | "healthy" | "unhealthy" | "none"))
+        {
+            return Err(format!("Unrecognised filter value for health: {h}"));
+        }
+        let names = values("name")
+            .map(|v| regex::Regex::new(v).map_err(|e| format!("invalid filter 'name={v}': {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(ContainerFilter { filters, names })
+    }
+
+    /// The filters of a command line, each `KEY=VALUE`.
+    pub fn from_flags(flags: &[String]) -> Result<ContainerFilter, String> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in flags {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
+            map.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        ContainerFilter::new(map)
     }
 
     /// Whether a status or exited filter asks for containers that do not run (shown without `all`).
@@ -120,22 +152,25 @@ impl ContainerFilter {
         self.filters.contains_key("status") || self.filters.contains_key("exited")
     }
 
+    /// Checks that the containers `before` and `since` name are among `all`.
+    pub fn check(&self, all: &[Record]) -> Result<(), String> {
+        for v in ["before", "since"]
+            .iter()
+            .flat_map(|k| self.filters.get(*k).into_iter().flatten())
+        {
+            if created_of(all, v).is_none() {
+                return Err(format!("No such container: {v}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `r` passes; `all` is every listed record (for `before` and `since`).
     pub fn matches(&self, r: &Record, all: &[Record]) -> bool {
-        let created_of = |what: &str| {
-            all.iter()
-                .find(|o| o.id.starts_with(what) || o.name == what.trim_start_matches('/'))
-                .map(|o| o.created.clone())
-        };
         self.filters.iter().all(|(k, values)| {
-            // Docker ANDs the values of `label` (each must match) and ORs those of other keys.
             let one = |v: &String| match k.as_str() {
                 "id" => r.id.starts_with(v.as_str()),
-                "name" => r.name.contains(v.trim_start_matches('/')),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
-                    None => r.labels.contains_key(v),
-                },
+                "label" => crate::filters::label_matches(v, &r.labels),
                 "status" => r.state.status == *v,
                 "exited" => r.state.status == "exited" && r.state.exit_code.to_string() == *v,
                 "ancestor" => r.image == *v || r.image_id.contains(v.as_str()),
@@ -144,16 +179,35 @@ impl ContainerFilter {
                     .mounts
                     .iter()
                     .any(|m| m.name.as_deref() == Some(v) || m.destination == *v || m.source == *v),
-                "before" => created_of(v).is_some_and(|c| r.created < c),
-                "since" => created_of(v).is_some_and(|c| r.created > c),
+                "health" => {
+                    r.state
+                        .health
+                        .as_ref()
+                        .map_or("none", |h| h.status.as_str())
+                        == v.as_str()
+                }
+                "before" => created_of(all, v).is_some_and(|c| r.created < c),
+                "since" => created_of(all, v).is_some_and(|c| r.created > c),
                 _ => false,
             };
             match k.as_str() {
+                // Docker matches a regular expression against the name with its leading slash.
+                "name" => {
+                    let name = format!("/{}", r.name);
+                    self.names.iter().any(|re| re.is_match(&name))
+                }
                 "label" => values.iter().all(one),
                 _ => values.iter().any(one),
             }
         })
     }
+}
+
+/// The creation time of the container `what` (an ID prefix or a name) among `all`.
+fn created_of(all: &[Record], what: &str) -> Option<String> {
+    all.iter()
+        .find(|o| o.id.starts_with(what) || o.name == what.trim_start_matches('/'))
+        .map(|o| o.created.clone())
 }
 
 impl Engine {

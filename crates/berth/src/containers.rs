@@ -4,8 +4,8 @@
 use crate::format::{ago, print_rows};
 use crate::progress::Reporter;
 use crate::{CliError, CliResult, Ctx};
-use berth_engine::filters::label_matches;
 use berth_engine::images::PullPolicy;
+use berth_engine::listing::{status_text, ContainerFilter};
 use berth_engine::mountspec;
 use berth_engine::options::{parse_bytes, RunOptions};
 use berth_engine::record::Record;
@@ -793,86 +793,6 @@ pub struct PortArgs {
     private_port: Option<String>,
 }
 
-/// Docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
-fn status_text(r: &Record) -> String {
-    let health = match r.state.health.as_ref().map(|h| h.status.as_str()) {
-        Some("starting") => " (health: starting)",
-        Some("healthy") => " (healthy)",
-        Some("unhealthy") => " (unhealthy)",
-        _ => "",
-    };
-    match r.state.status.as_str() {
-        "running" => format!(
-            "Up {}{health}",
-            ago(Some(&r.state.started_at)).trim_end_matches(" ago")
-        ),
-        "paused" => format!(
-            "Up {} (Paused)",
-            ago(Some(&r.state.started_at)).trim_end_matches(" ago")
-        ),
-        "restarting" => format!(
-            "Restarting ({}) {}",
-            r.state.exit_code,
-            ago(Some(&r.state.finished_at))
-        ),
-        "exited" => format!(
-            "Exited ({}) {}",
-            r.state.exit_code,
-            ago(Some(&r.state.finished_at))
-        ),
-        "created" => "Created".into(),
-        other => other.into(),
-    }
-}
-
-/// One `--filter KEY=VALUE` of `ps`, as Docker's daemon applies it; `before`/`since` name a
-/// container, resolved into its creation time in `created`.
-fn matches_filter(
-    r: &Record,
-    f: &str,
-    created: &dyn Fn(&str) -> Option<String>,
-) -> Result<bool, String> {
-    let (k, v) = f
-        .split_once('=')
-        .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
-    Ok(match k {
-        "status" => r.state.status == v,
-        // Docker matches a regular expression against the name with its leading slash.
-        "name" => regex::Regex::new(v)
-            .map_err(|e| format!("invalid filter 'name={v}': {e}"))?
-            .is_match(&format!("/{}", r.name)),
-        "id" => r.id.starts_with(v),
-        "label" => label_matches(v, &r.labels),
-        "ancestor" => r.image == v || r.image_id.contains(v),
-        "exited" => r.state.status == "exited" && r.state.exit_code.to_string() == v,
-        "health" => {
-            let state = r
-                .state
-                .health
-                .as_ref()
-                .map_or("none", |h| h.status.as_str());
-            match v {
-                "starting" | "healthy" | "unhealthy" | "none" => state == v,
-                _ => return Err(format!("Unrecognised filter value for health: {v}")),
-            }
-        }
-        "network" => r.networks.iter().any(|n| n.network == v),
-        "volume" => r
-            .mounts
-            .iter()
-            .any(|m| m.destination == v || m.name.as_deref() == Some(v) || m.source == v),
-        "before" | "since" => {
-            let t = created(v).ok_or_else(|| format!("No such container: {v}"))?;
-            if k == "before" {
-                r.created < t
-            } else {
-                r.created > t
-            }
-        }
-        _ => return Err(format!("invalid filter '{k}'")),
-    })
-}
-
 pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     let e = ctx.engine()?;
     let mut rows = Vec::new();
@@ -887,25 +807,14 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     if let Some(n) = last {
         all.truncate(n as usize);
     }
-    let created = |what: &str| e.get(what).ok().map(|r| r.created);
-    for r in all {
-        if !a.all
-            && last.is_none()
-            && r.state.status != "running"
-            && r.state.status != "paused"
-            && r.state.status != "restarting"
-            && !a
-                .filter
-                .iter()
-                .any(|f| f.starts_with("status=") || f.starts_with("exited="))
-        {
+    let filter = ContainerFilter::from_flags(&a.filter).map_err(|x| CliError::new(x, 125))?;
+    filter.check(&all).map_err(|x| CliError::new(x, 125))?;
+    for r in &all {
+        let active = matches!(r.state.status.as_str(), "running" | "paused" | "restarting");
+        if !a.all && last.is_none() && !active && !filter.names_stopped() {
             continue;
         }
-        let mut keep = true;
-        for f in &a.filter {
-            keep &= matches_filter(&r, f, &created).map_err(|x| CliError::new(x, 125))?;
-        }
-        if !keep {
+        if !filter.matches(r, &all) {
             continue;
         }
         let mut command = std::iter::once(r.path.clone())
@@ -921,7 +830,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
             r.id[..12].to_string()
         };
         let size = if a.size {
-            let (rw, total) = e.container_sizes(&r);
+            let (rw, total) = e.container_sizes(r);
             format!(
                 "{} (virtual {})",
                 crate::format::human_size(rw),
@@ -932,7 +841,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         };
         rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created, "Size": size,
             "Networks": r.networks.iter().map(|n| n.network.clone()).collect::<Vec<_>>().join(","),
-            "RunningFor": ago(Some(&r.created)), "Status": status_text(&r), "State": r.state.status, "Ports": ports_text(&e, &r), "Names": r.name,
+            "RunningFor": ago(Some(&r.created)), "Status": status_text(r), "State": r.state.status, "Ports": ports_text(&e, r), "Names": r.name,
             "Labels": r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
     }
     if a.quiet {

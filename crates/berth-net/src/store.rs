@@ -302,22 +302,28 @@ impl Networks {
             source,
         };
         let mut nl = Netlink::open().map_err(err)?;
-        if let Some(l) = nl.link_by_name(&cfg.bridge).map_err(err)? {
-            if !l.up {
-                nl.set_up(l.index, &cfg.bridge).map_err(err)?;
+        let link = match nl.link_by_name(&cfg.bridge).map_err(err)? {
+            Some(l) if l.up => {
+                // An existing bridge still gets this network's gateway (idempotent): one left by
+                // another store or made by hand with another address would route nothing here.
+                nl.add_address(l.index, gateway_net(cfg.gateway, cfg.subnet), &cfg.bridge)
+                    .map_err(err)?;
+                return Ok(l.index);
             }
-            return Ok(l.index);
-        }
-        match nl.add_bridge(&cfg.bridge, mac_for(cfg.gateway)) {
-            Err(e) if e.errno() == Some(libc::EEXIST) => {}
-            r => r.map_err(err)?,
-        }
-        let link = nl.link_by_name(&cfg.bridge).map_err(err)?.ok_or_else(|| {
-            err(LinkError::Request {
-                what: format!("bridge {:?}", cfg.bridge),
-                source: io::Error::from_raw_os_error(libc::ENODEV),
-            })
-        })?;
+            Some(l) => l,
+            None => {
+                match nl.add_bridge(&cfg.bridge, mac_for(cfg.gateway)) {
+                    Err(e) if e.errno() == Some(libc::EEXIST) => {}
+                    r => r.map_err(err)?,
+                }
+                nl.link_by_name(&cfg.bridge).map_err(err)?.ok_or_else(|| {
+                    err(LinkError::Request {
+                        what: format!("bridge {:?}", cfg.bridge),
+                        source: io::Error::from_raw_os_error(libc::ENODEV),
+                    })
+                })?
+            }
+        };
         nl.add_address(
             link.index,
             gateway_net(cfg.gateway, cfg.subnet),

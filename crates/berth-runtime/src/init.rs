@@ -16,7 +16,8 @@ use crate::sync::{Channel, Msg};
 pub struct InitArgs<'a> {
     pub bundle: &'a Bundle,
     pub plan: &'a Plan,
-    pub cgroup: &'a berth_cgroups::Cgroup,
+    /// None: a rootless container the user could not give a cgroup.
+    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
     pub cgroup_join: &'a crate::cgjoin::SelfJoin,
     pub seccomp: Option<&'a berth_seccomp::Filter>,
     pub chan: &'a Channel,
@@ -116,7 +117,7 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
         spec,
         rootfs: &a.bundle.rootfs,
         bundle: &a.bundle.dir,
-        cgroup: Some(a.cgroup),
+        cgroup: a.cgroup,
         userns,
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,

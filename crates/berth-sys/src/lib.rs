@@ -10,3 +10,4 @@ pub mod root;
 pub mod signal;
 pub mod time;
 pub mod units;
+pub mod userns;

@@ -48,6 +48,9 @@ pub enum EngineError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     User(#[from] UserError),
+    /// `--userns`, `--uidmap/--gidmap` and berth's range of subordinate ids.
+    #[error(transparent)]
+    Userns(#[from] crate::userns::UsernsError),
     #[error(transparent)]
     Network(#[from] berth_net::NetworkError),
     #[error(transparent)]

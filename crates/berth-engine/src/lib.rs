@@ -30,6 +30,7 @@ pub mod reconcile;
 pub mod record;
 pub mod rename;
 pub mod user;
+pub mod userns;
 pub mod volume;
 
 pub use container::Engine;

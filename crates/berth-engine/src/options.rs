@@ -75,6 +75,12 @@ pub struct RunOptions {
     pub pid: String,
     /// `--uts`: private ("") or `host`.
     pub uts: String,
+    /// `--userns`: `host` (the default, also "") or `auto`.
+    pub userns: String,
+    /// `--uidmap CONTAINER_ID:HOST_ID:SIZE` (repeatable).
+    pub uidmap: Vec<String>,
+    /// `--gidmap CONTAINER_ID:HOST_ID:SIZE` (repeatable; defaults to `--uidmap`'s).
+    pub gidmap: Vec<String>,
     /// `--oom-kill-disable`.
     pub oom_kill_disable: bool,
     /// `--memory-reservation`: a soft limit (bytes).

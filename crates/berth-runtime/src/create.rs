@@ -198,6 +198,9 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     };
     if plan.new_user {
         crate::idmap::write(pid, spec, &privilege)?;
+        if privilege.is_host_root() {
+            crate::process::write_oom_score_adj(pid, spec.process().as_ref())?;
+        }
     }
     if let (false, None, Some(cg)) = (cgroup_join.by_child(), &into, &cgroup) {
         cg.add_process(pid)?;

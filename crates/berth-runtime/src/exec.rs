@@ -177,6 +177,9 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             return Err(e.into());
         }
     }
+    if userns && crate::rootless::Privilege::detect()?.is_host_root() {
+        crate::process::write_oom_score_adj(pid, st.config.process().as_ref())?;
+    }
     parent.send(&Msg::Go)?;
     let mut msg = parent.recv()?;
     if msg == Some(Msg::SeccompFd) {

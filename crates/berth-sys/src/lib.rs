@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod go;
+pub mod idmapped;
 pub mod process;
 pub mod root;
 pub mod signal;

@@ -199,6 +199,13 @@ impl Engine {
             tmpfs,
             namespaces,
         })?;
+        if crate::rootless::is_rootless()? {
+            // No cgroupsPath: the runtime makes the cgroup where the user was delegated one,
+            // else runs without (a limit asked for is then an error that says why).
+            if let Some(linux) = spec.linux_mut() {
+                linux.set_cgroups_path(None);
+            }
+        }
         if let Some(map) = &rec.idmap {
             ocispec::namespaces::add_user_namespace(&mut spec, map)?;
             let reachable = self.reachable_rootfs(&rec.id, &rootfs, map)?;

@@ -29,6 +29,7 @@ pub mod options;
 pub mod reconcile;
 pub mod record;
 pub mod rename;
+pub mod rootless;
 pub mod user;
 pub mod userns;
 pub mod volume;

@@ -272,7 +272,16 @@ impl Engine {
                 seccomp: seccomp.into(),
                 no_new_privs: field("NoNewPrivs:") == "1",
                 uid_map: uid_map.split_whitespace().collect::<Vec<_>>().join(" "),
-                user_namespace: user_namespace_words(&pid),
+                user_namespace: {
+                    let mut words = user_namespace_words(&pid);
+                    if r.idmap.is_some() {
+                        words.push(crate::userns::IDMAPPED_FILES.into());
+                    }
+                    if crate::rootless::is_rootless()? {
+                        words.push(crate::userns::ROOTLESS_LIMITS.into());
+                    }
+                    words
+                },
             },
             network: self.network_view(&r)?,
         })

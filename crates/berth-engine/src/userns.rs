@@ -244,12 +244,14 @@ pub fn describe(map: &IdMap) -> Vec<String> {
             ));
         }
     }
-    out.push(
-        "the image's files show as owned by the mapped ids through idmapped mounts (the layers stay root's on disk); what the container writes is stored with its mapped ids"
-            .into(),
-    );
     out
 }
+
+/// How the files of a container with its own maps are owned, for `explain`.
+pub const IDMAPPED_FILES: &str = "the image's files show as owned by the mapped ids through idmapped mounts (the layers stay root's on disk); what the container writes is stored with its mapped ids";
+
+/// What rootless berth cannot do, for `explain`.
+pub const ROOTLESS_LIMITS: &str = "rootless: the layers are unpacked with their owners mapped to your subordinate ids; no cgroup limits without a delegated cgroup (a limit asked for is an error); networks: none only (no bridge or published ports); no --userns=auto (the namespace is yours already)";
 
 #[cfg(test)]
 mod tests {

@@ -57,8 +57,18 @@ impl TestUser {
         user.gid = id_of(&name, "-g");
         let line = format!("{name}:{subid_start}:{SUBID_COUNT}\n");
         user.subid_lines = true;
+        // useradd may have given the user a range of its own (SUB_UID_MIN…): ours replaces it,
+        // so `subid_start` is the one newuidmap finds.
+        let prefix = format!("{name}:");
         for file in ["/etc/subuid", "/etc/subgid"] {
-            edit_locked(file, |text| text.push_str(&line));
+            edit_locked(file, |text| {
+                *text = text
+                    .lines()
+                    .filter(|l| !l.starts_with(&prefix))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                text.push_str(&line);
+            });
         }
         user
     }

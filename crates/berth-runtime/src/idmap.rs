@@ -49,6 +49,20 @@ pub fn write(pid: i32, spec: &Spec, p: &Privilege) -> Result<()> {
         .ok_or_else(|| Error::msg("user namespace without linux section"))?;
     let uid = linux.uid_mappings().as_deref().unwrap_or_default();
     let gid = linux.gid_mappings().as_deref().unwrap_or_default();
+    write_for(pid, uid, gid, p)
+}
+
+/// Writes these maps for `pid`, as this process may (rootless berth's own namespace).
+pub fn write_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    write_for(pid, uid, gid, &Privilege::detect()?)
+}
+
+fn write_for(
+    pid: i32,
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+    p: &Privilege,
+) -> Result<()> {
     match writer(uid, gid, p) {
         Writer::Direct => {
             write_file(pid, "uid_map", &map_text(uid))?;

@@ -113,12 +113,16 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
 
     let new_netns =
         a.plan.clone_flags & libc::CLONE_NEWNET != 0 || a.plan.joins(LinuxNamespaceType::Network);
+    // Inside any user namespace but the host's (rootless berth runs the runtime in its own):
+    // device nodes are bound, not made.
+    let in_userns =
+        userns || !berth_sys::userns::in_initial_namespace().ctx("read /proc/self/uid_map")?;
     let ctx = RootfsContext {
         spec,
         rootfs: &a.bundle.rootfs,
         bundle: &a.bundle.dir,
         cgroup: a.cgroup,
-        userns,
+        userns: in_userns,
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,
         own_mount_ns: a.plan.has_mount_ns(),

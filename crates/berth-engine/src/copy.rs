@@ -127,6 +127,8 @@ impl CpPath {
 struct Source {
     handle: OwnedFd,
     is_dir: bool,
+    /// A user-namespaced container's map: owners are archived as the container sees them.
+    owners: Option<berth_image::snapshot::IdMap>,
 }
 
 impl Source {
@@ -137,12 +139,16 @@ impl Source {
         if p.dir_only && !is_dir {
             return Err(EngineError::msg(format!("{}: not a directory", p.shown)));
         }
-        Ok(Source { handle, is_dir })
+        Ok(Source {
+            handle,
+            is_dir,
+            owners: None,
+        })
     }
 
     /// Archives the source: named `name`, or its contents at the top when `name` is `None`.
     fn write(&self, out: impl Write, name: Option<&OsStr>) -> io::Result<()> {
-        let mut w = TreeWriter::new(out, false);
+        let mut w = TreeWriter::new(out, false).owners(self.owners.clone());
         match name {
             Some(n) => w.add(&self.handle, Path::new(n))?,
             None => w.add_contents(&self.handle, Path::new(""))?,
@@ -186,7 +192,9 @@ fn container_source(
     } else {
         libc::O_NOFOLLOW
     };
-    Source::check(in_container(root, &p.path, flags, rec)?, p)
+    let mut s = Source::check(in_container(root, &p.path, flags, rec)?, p)?;
+    s.owners = rec.idmap.clone();
+    Ok(s)
 }
 
 fn host_source(p: &CpPath, follow: bool) -> Result<Source> {
@@ -344,6 +352,7 @@ pub fn copy_out(
         root: dir.as_fd(),
         base: "/".into(),
         keep_owner: false,
+        owners: None,
     };
     pipe(&s, p.name, &t)
         .map_err(|x| EngineError::msg(format!("copying {} to {}: {x}", src.shown, dest.shown)))
@@ -425,6 +434,7 @@ pub fn copy_in(
         root: root.fd.as_fd(),
         base: p.base,
         keep_owner,
+        owners: rec.idmap.as_ref(),
     };
     pipe(&s, p.name, &t).map_err(|x| {
         EngineError::msg(format!(
@@ -454,6 +464,7 @@ pub fn copy_in_stream(
         root: root.fd.as_fd(),
         base: dest.path.clone(),
         keep_owner,
+        owners: rec.idmap.as_ref(),
     };
     untar(io::BufReader::new(input), &t)
         .map(|_| ())

@@ -48,7 +48,15 @@ pub struct IdMapping {
     pub size: u32,
 }
 
+/// The id the kernel shows for one a user namespace does not map (/proc/sys/kernel/overflowuid).
+const OVERFLOW_ID: u32 = 65534;
+
 impl IdMapping {
+    fn container_of(&self, id: u32) -> Option<u32> {
+        let offset = id.checked_sub(self.host_id)?;
+        (offset < self.size).then(|| self.container_id.wrapping_add(offset))
+    }
+
     fn host_of(&self, id: u32) -> Option<u32> {
         let offset = id.checked_sub(self.container_id)?;
         (offset < self.size).then(|| self.host_id.wrapping_add(offset))
@@ -71,6 +79,23 @@ impl IdMap {
 
     pub fn host_gid(&self, id: u32) -> Option<u32> {
         self.gid.iter().find_map(|m| m.host_of(id))
+    }
+
+    /// The container uid of host uid `id`; an id the map leaves out is the overflow id 65534,
+    /// as the container sees it.
+    pub fn container_uid(&self, id: u32) -> u32 {
+        self.uid
+            .iter()
+            .find_map(|m| m.container_of(id))
+            .unwrap_or(OVERFLOW_ID)
+    }
+
+    /// The container gid of host gid `id` (65534 when unmapped).
+    pub fn container_gid(&self, id: u32) -> u32 {
+        self.gid
+            .iter()
+            .find_map(|m| m.container_of(id))
+            .unwrap_or(OVERFLOW_ID)
     }
 
     fn maps(&self) -> berth_sys::userns::IdMaps {

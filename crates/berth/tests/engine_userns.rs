@@ -167,3 +167,52 @@ fn uidmap_maps_root_as_given_and_a_bad_map_is_refused() {
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("conflicting options"), "{err}");
 }
+
+#[test]
+fn cp_and_commit_of_a_userns_container_use_the_containers_own_ids() {
+    let _subids = SubidGuard::new();
+    let sb = Sandbox::new();
+    let c = sb.run_d(&[
+        "--network",
+        "none",
+        "--userns=auto",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo r > /by-root; echo a > /by-alice; chown 1000:1000 /by-alice; sleep 1000",
+    ]);
+    let (_, host_root, _) = uid_map(&sb, &c);
+    // Into the container: a copied file is its root's (the mapped id on the host), not the
+    // host's root (which it could not even own).
+    let src = sb.dir().join("copied");
+    std::fs::write(&src, "c\n").unwrap();
+    sb.ok(&["cp", src.to_str().unwrap(), &format!("{c}:/copied")]);
+    assert_eq!(
+        sb.ok(&["exec", &c, "stat", "-c", "%u:%g", "/copied", "/by-alice"]),
+        "0:0\n1000:1000\n"
+    );
+    let host = std::fs::metadata(upper_dir(&sb, &c).join("copied")).unwrap();
+    assert_eq!(host.uid() as u64, host_root);
+    // Out of it and committed: owners as the container sees them.
+    let out = sb.dir().join("out");
+    sb.ok(&["cp", &format!("{c}:/by-alice"), out.to_str().unwrap()]);
+    sb.ok(&["commit", &c, "userns-commit:1"]);
+    let seen = sb.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "userns-commit:1",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/by-root",
+        "/by-alice",
+        "/copied",
+    ]);
+    assert_eq!(
+        seen, "0:0\n1000:1000\n0:0\n",
+        "the committed layer has the container's ids"
+    );
+    sb.ok(&["rm", "-f", &c]);
+}

@@ -244,12 +244,17 @@ impl Snapshots {
             lowers.push(self.root.join("l/empty"));
             short.push(self.root.join("l/empty").display().to_string());
         }
-        let options = vec![
+        let mut options = vec![
             format!("lowerdir={}", short.join(":")),
             format!("upperdir={}", dir.join("upper").display()),
             format!("workdir={}", dir.join("work").display()),
             "index=off".to_string(),
         ];
+        // In a user namespace overlay may keep its marks only in `user.*` (the unpacker wrote
+        // the layers' opaque marks there too: `tree::opaque_xattr`).
+        if crate::tree::in_user_namespace().map_err(io)? {
+            options.push("userxattr".to_string());
+        }
         Ok(Mount {
             kind: "overlay".into(),
             source: "overlay".into(),

@@ -95,15 +95,12 @@ pub fn parse_map(text: &str) -> Result<Vec<IdRange>, String> {
         .collect()
 }
 
-/// Whether this process is in the initial user namespace, read once per process. An unreadable
-/// map is an error: callers decide what a namespace they cannot see means.
+/// Whether this process is in the initial user namespace. Read each time (a small /proc file):
+/// a process may join a user namespace after its first question (rootless berth does), and a
+/// cached answer would then be wrong. An unreadable map is an error: callers decide what a
+/// namespace they cannot see means.
 pub fn in_initial_namespace() -> io::Result<bool> {
-    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if let Some(a) = ANSWER.get() {
-        return Ok(*a);
-    }
-    let initial = IdMaps::of("self")?.is_identity();
-    Ok(*ANSWER.get_or_init(|| initial))
+    Ok(IdMaps::of("self")?.is_identity())
 }
 
 #[cfg(test)]

@@ -68,16 +68,22 @@ fn ok(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> String {
         .stdout
 }
 
-/// Two layers, the second whiting out a file of the first: busybox and a root-only file.
+/// Busybox over a layer with a root-only file, and a top layer that whites out a file of the
+/// first and makes a directory of it opaque (`.wh..wh..opq`).
 fn image() -> Image {
     let secret = LayerTar::new()
         .dir("etc", 0o755)
         .file("etc/secret", b"s\n", 0o600)
         .file("etc/gone", b"g\n", 0o644)
+        .dir("etc/old", 0o755)
+        .file("etc/old/hidden", b"h\n", 0o644)
         .finish();
     let top = LayerTar::new()
         .dir("etc", 0o755)
         .whiteout("etc", "gone")
+        .dir("etc/old", 0o755)
+        .whiteout("etc/old", ".wh..opq")
+        .file("etc/old/new", b"n\n", 0o644)
         .finish();
     let layers =
         [secret, fixture::busybox_rootfs(), top].map(|t| Layer::new(&t, Compression::Gzip));
@@ -127,14 +133,14 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
             &r,
             "sh",
             "-c",
-            "id -u; cat /proc/self/uid_map; stat -c %u /etc/secret; test -e /etc/gone || echo gone",
+            "id -u; cat /proc/self/uid_map; stat -c %u /etc/secret; test -e /etc/gone || echo gone; ls /etc/old",
         ],
     );
     let words: Vec<&str> = out.split_whitespace().collect();
     let (uid, sub) = (user.uid.to_string(), user.subid_start.to_string());
     assert_eq!(
         words,
-        ["0", "0", &uid, "1", "1", &sub, "65536", "0", "gone"],
+        ["0", "0", &uid, "1", "1", &sub, "65536", "0", "gone", "new"],
         "{out}"
     );
 

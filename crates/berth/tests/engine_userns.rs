@@ -216,3 +216,23 @@ fn cp_and_commit_of_a_userns_container_use_the_containers_own_ids() {
     );
     sb.ok(&["rm", "-f", &c]);
 }
+
+#[test]
+fn userns_auto_root_cannot_read_a_root_only_host_file_bound_in() {
+    let _subids = SubidGuard::new();
+    let sb = Sandbox::new();
+    let secret = sb.dir().join("secret");
+    std::fs::write(&secret, "host-root-only\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let volume = format!("{}:/secret:ro", secret.display());
+    let (code, out) = sb.sh(
+        &format!("--network none --userns=auto -v {volume}"),
+        "cat /secret; echo rc=$?",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("host-root-only"), "{out}");
+    assert!(out.contains("rc=1"), "{out}");
+    // Without a user namespace the container's root is the host's and reads it.
+    let out = sb.sh_ok(&format!("--network none -v {volume}"), "cat /secret");
+    assert_eq!(out, "host-root-only\n");
+}

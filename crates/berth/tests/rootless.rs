@@ -178,6 +178,32 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
     );
     assert!(explain.contains("rootless:"), "{explain}");
 
+    // A root-only host file bound in stays unreadable: the container's root is the user.
+    let secret = dirs.base.join("secret");
+    std::fs::write(&secret, "host-root-only\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let volume = format!("{}:/secret:ro", secret.display());
+    let read = berth(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &volume,
+            &r,
+            "cat",
+            "/secret",
+        ],
+    );
+    assert!(
+        !read.stdout.contains("host-root-only"),
+        "a rootless container read a root-only file: {}",
+        read.stdout
+    );
+
     // A limit without a delegated cgroup is refused, saying why.
     let limited = berth(
         &user,

@@ -217,6 +217,62 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
         limited.stderr
     );
 
+    // cp both ways, commit, stop: the ids are the namespace's own.
+    let host_file = dirs.base.join("to-copy");
+    std::fs::write(&host_file, "c\n").unwrap();
+    user.give(&host_file);
+    ok(
+        &user,
+        &dirs,
+        &["cp", host_file.to_str().unwrap(), "d:/copied"],
+    );
+    assert_eq!(
+        ok(
+            &user,
+            &dirs,
+            &["exec", "d", "stat", "-c", "%u", "/copied", "/by-1000"]
+        ),
+        "0\n1000\n"
+    );
+    let out = dirs.base.join("out");
+    ok(&user, &dirs, &["cp", "d:/by-1000", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "y\n");
+    // No cgroup to freeze it with (nothing delegated): commit without pausing; pausing says why.
+    let paused = berth(&user, &dirs, &["commit", "d", "rootless-commit:0"]);
+    assert!(
+        paused.stderr.contains("no cgroup to freeze"),
+        "{}",
+        paused.stderr
+    );
+    ok(
+        &user,
+        &dirs,
+        &["commit", "--pause=false", "d", "rootless-commit:1"],
+    );
+    let seen = ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "rootless-commit:1",
+            "stat",
+            "-c",
+            "%u",
+            "/by-root",
+            "/by-1000",
+            "/copied",
+        ],
+    );
+    assert_eq!(
+        seen, "0\n1000\n0\n",
+        "the committed layer has the container's ids"
+    );
+    ok(&user, &dirs, &["stop", "-t", "1", "d"]);
+    assert!(ok(&user, &dirs, &["ps", "-a"]).contains("Exited"));
+
     ok(&user, &dirs, &["rm", "-f", "d"]);
     assert_eq!(ok(&user, &dirs, &["ps", "-aq"]), "");
     assert!(user_mounts(&dirs).is_empty(), "{:?}", user_mounts(&dirs));

@@ -190,6 +190,9 @@ impl Engine {
         request: crate::userns::Request,
     ) -> Result<Option<berth_image::snapshot::IdMap>> {
         use crate::userns::{allocate, own_range, Request, UsernsError};
+        if request != Request::Host && crate::rootless::is_rootless()? {
+            return Err(UsernsError::Rootless.into());
+        }
         Ok(match request {
             Request::Host => None,
             Request::Maps(m) => Some(m),

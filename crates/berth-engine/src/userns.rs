@@ -38,6 +38,8 @@ pub enum UsernsError {
     Mismatch { uid: (u32, u32), gid: (u32, u32) },
     #[error("--userns=auto: every {AUTO_SIZE}-id range of berth's {start}-{end} is in use (`rm` containers, or widen the \"berth\" lines of /etc/subuid and /etc/subgid)")]
     Exhausted { start: u32, end: u64 },
+    #[error("--userns/--uidmap/--gidmap: rootless berth's containers share your user namespace already (root in them is you)")]
+    Rootless,
     #[error("--userns=auto: the ranges in use could not be read: {0}")]
     InUse(#[source] berth_image::snapshot::SnapshotError),
 }

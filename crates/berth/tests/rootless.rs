@@ -204,6 +204,22 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
         read.stdout
     );
 
+    // Its containers share the user's namespace: no --userns=auto of their own.
+    let auto = berth(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--userns=auto",
+            &r,
+            "true",
+        ],
+    );
+    assert!(auto.stderr.contains("rootless"), "{}", auto.stderr);
+
     // A limit without a delegated cgroup is refused, saying why.
     let limited = berth(
         &user,

@@ -127,6 +127,20 @@ fn userns_auto_gives_two_containers_disjoint_ranges_and_rm_releases_them() {
     );
     let host = std::fs::metadata(upper_dir(&sb, &a).join("written-by-root")).unwrap();
     assert_eq!((host.uid() as u64, host.gid() as u64), (oa, oa));
+    // Its /etc files are its root's: it may edit /etc/hosts, as with Docker.
+    sb.ok(&["exec", &a, "sh", "-c", "echo 10.9.9.9 extra >> /etc/hosts"]);
+    assert_eq!(
+        sb.ok(&[
+            "exec",
+            &a,
+            "stat",
+            "-c",
+            "%u",
+            "/etc/hosts",
+            "/etc/resolv.conf"
+        ]),
+        "0\n0\n"
+    );
     let explain = sb.ok(&["explain", &a]);
     assert!(
         explain.contains(&format!("root in the container is uid {oa}")),

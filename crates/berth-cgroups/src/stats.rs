@@ -43,6 +43,10 @@ pub struct MemoryStats {
     pub limit: u64,
     pub failcnt: u64,
     pub cache: u64,
+    /// Page cache the kernel can drop at once (`total_inactive_file`, v2 `inactive_file`):
+    /// Docker's `stats` leaves it out of a container's usage.
+    #[serde(default)]
+    pub inactive_file: u64,
     pub rss: u64,
     pub swap_usage: u64,
     pub swap_limit: u64,
@@ -138,6 +142,9 @@ pub fn v1(mounts: &BTreeMap<String, PathBuf>, rel: &Path) -> Result<Stats> {
         m.rss = keyed(&t, "total_rss")
             .or_else(|| keyed(&t, "rss"))
             .unwrap_or(0);
+        m.inactive_file = keyed(&t, "total_inactive_file")
+            .or_else(|| keyed(&t, "inactive_file"))
+            .unwrap_or(0);
         let memsw = read_u64(&d, "memory.memsw.usage_in_bytes").unwrap_or(m.usage);
         m.swap_usage = memsw.saturating_sub(m.usage);
         m.swap_limit = read_u64(&d, "memory.memsw.limit_in_bytes").unwrap_or(u64::MAX);
@@ -215,6 +222,7 @@ pub fn v2(dir: &Path) -> Result<Stats> {
         limit: read_u64(dir, "memory.max").unwrap_or(u64::MAX),
         failcnt: keyed(&events, "max").unwrap_or(0),
         cache: keyed(&stat, "file").unwrap_or(0),
+        inactive_file: keyed(&stat, "inactive_file").unwrap_or(0),
         rss: keyed(&stat, "anon").unwrap_or(0),
         swap_usage: read_u64(dir, "memory.swap.current").unwrap_or(0),
         swap_limit: read_u64(dir, "memory.swap.max").unwrap_or(u64::MAX),

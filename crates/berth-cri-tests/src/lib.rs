@@ -124,7 +124,13 @@ impl Node {
         containerd::registry_hosts(&dir, &registry.addr);
         containerd::cni(&dir);
         let containerd = Containerd::start(&dir, handlers, &pause);
-        let cri = Cri::connect(&containerd.socket).unwrap_or_else(|e| panic!("{e}"));
+        // The socket file can exist a moment before containerd listens on it (ECONNREFUSED).
+        let mut connected = Err(String::new());
+        wait_for(std::time::Duration::from_secs(20), || {
+            connected = Cri::connect(&containerd.socket);
+            connected.is_ok()
+        });
+        let cri = connected.unwrap_or_else(|e| panic!("{e}\n{}", containerd.log_tail(40)));
         let ready = wait_for(std::time::Duration::from_secs(20), || cri.version().is_ok());
         assert!(
             ready,

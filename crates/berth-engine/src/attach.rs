@@ -10,13 +10,13 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 /// Output to stdout (from the container) or input (to it).
-const DATA: u8 = 0;
-const WINSIZE: u8 = 1;
-const EXIT: u8 = 2;
+pub(crate) const DATA: u8 = 0;
+pub(crate) const WINSIZE: u8 = 1;
+pub(crate) const EXIT: u8 = 2;
 /// Output to stderr (containers without a terminal).
-const STDERR: u8 = 3;
+pub(crate) const STDERR: u8 = 3;
 /// The client's stdin ended: close the container's.
-const CLOSE_STDIN: u8 = 4;
+pub(crate) const CLOSE_STDIN: u8 = 4;
 
 /// What the watcher serves: the container's output (a pty master, or stdout and stderr pipes)
 /// and where client input goes (the master again, or the write end of its stdin pipe).
@@ -47,7 +47,7 @@ pub fn listen(runroot: &Path, id: &str) -> io::Result<UnixListener> {
     Ok(l)
 }
 
-fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(5 + payload.len());
     v.push(kind);
     v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -55,7 +55,7 @@ fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     v
 }
 
-fn read_frame(s: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+pub(crate) fn read_frame(s: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];
     s.read_exact(&mut head)?;
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;

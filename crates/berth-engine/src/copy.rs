@@ -74,6 +74,13 @@ pub fn open_root<'a>(e: &'a Engine, rec: &Record) -> Result<ContainerRoot<'a>> {
     })
 }
 
+impl ContainerRoot<'_> {
+    /// The root directory (an `O_PATH` handle), for lookups with `berth_sys::root`.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 /// A path as given to `cp`, with the two suffixes that change its meaning.
 #[derive(Debug, Clone)]
 pub struct CpPath {

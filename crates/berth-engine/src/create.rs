@@ -178,6 +178,7 @@ impl Engine {
             let _ = self.remove_files(&rec, true);
             return Err(e);
         }
+        self.emit(crate::events::Event::container(&rec, "create"));
         Ok(rec)
     }
 }

@@ -11,7 +11,8 @@ use berth_runtime::state::ContainerState;
 use std::os::fd::AsRawFd;
 
 /// What `exec` runs and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ExecRequest {
     pub command: Vec<String>,
     /// `NAME=value` entries added to (and replacing those of) the container's environment.

@@ -1,5 +1,5 @@
 //! Holds: what an operation does to a container on the user's behalf besides its job (freezes it
-//! for a `commit`, mounts a stopped one's root for a `cp`) is written into the record, under the
+//! for a `commit`, mounts a stopped one's root for a `cp`, half-makes it while starting it) is written into the record, under the
 //! container's lock, before it is done, and taken out after it is undone. A process killed in
 //! between leaves its hold behind with its pid and start time; the next command that reads the
 //! container (every `ps`, `inspect`, `start`…) finds the owner dead and undoes what it did.
@@ -102,8 +102,38 @@ impl Engine {
         true
     }
 
+    /// Records that this process is starting the container (its root is about to be mounted);
+    /// the caller holds the container's lock. [`Engine::started`] takes it out.
+    pub(crate) fn hold_for_start(&self, rec: &mut Record) -> Result<()> {
+        let me = Owner::me();
+        if rec.holds.iter().any(|h| h.starting && h.owner() == me) {
+            return Ok(()); // a monitor records it before making the container's attach socket
+        }
+        rec.holds.push(Hold {
+            op: "start".into(),
+            mounted: true,
+            starting: true,
+            ..mine()
+        });
+        self.records.save(rec).map_err(Into::into)
+    }
+
+    /// Takes this process's start hold out of the record (in memory: the caller saves it, with
+    /// the state that says the container runs, or after undoing a failed start).
+    pub(crate) fn started(&self, rec: &mut Record) {
+        let me = Owner::me();
+        rec.holds.retain(|h| !(h.starting && h.owner() == me));
+    }
+
     /// Undoes one hold's effect, unless another live hold (or the user) still wants it.
     fn undo(&self, rec: &Record, h: &Hold) {
+        if h.starting && !rec.is_active() {
+            // Killed while starting it: whatever the start made goes, the record stays created.
+            self.remove_half_made(&rec.id);
+            unmount(&self.records.dir(&rec.id).join("shm"));
+            self.detach_networks(rec);
+            let _ = std::fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
+        }
         if h.froze && rec.state.status == "running" && !rec.holds.iter().any(|o| o.froze) {
             let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);
         }

@@ -223,7 +223,7 @@ impl Engine {
                 .collect(),
             config: ConfigInspect {
                 hostname: r.hostname.clone(),
-                domainname: String::new(),
+                domainname: o.domainname.clone().unwrap_or_default(),
                 user: r.user.clone(),
                 attach_stdin: r.open_stdin && !o.detach,
                 attach_stdout: !o.detach,

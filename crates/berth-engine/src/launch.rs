@@ -122,9 +122,13 @@ impl Engine {
     pub fn launch(&self, rec: &mut Record, o: &RunOptions, watcher: Watcher) -> Result<Launched> {
         // Under the container's lock: a `cp` into a stopped container mounts the same snapshot.
         // Released before the clone: the init is a fork of this process and would hold it.
+        // The start is recorded first (a hold): a process killed before the record says the
+        // container runs leaves a hold whose dead owner tells the next command to tear down what
+        // was half made.
         let rootfs = self.rootfs(&rec.id);
         {
             let _lock = self.records.lock(&rec.id)?;
+            self.hold_for_start(rec)?;
             let mount = self.snapshots.mounts(&rec.id).map_err(EngineError::other)?;
             if !is_mountpoint(&rootfs) {
                 snapshot::mount(&mount, &rootfs).map_err(EngineError::other)?;
@@ -135,6 +139,10 @@ impl Engine {
         if launched.is_err() {
             self.unmount_rootfs(&rec.id);
             unmount(&self.shm_dir(&rec.id));
+            self.started(rec);
+            if let Ok(_lock) = self.records.lock(&rec.id) {
+                let _ = self.records.save(rec);
+            }
         }
         launched
     }
@@ -253,6 +261,8 @@ impl Engine {
             restart_count: rec.state.restart_count,
             ..State::default()
         };
+        // From here the record says it runs: a dead owner is the watcher's case, not a hold's.
+        self.started(rec);
         self.records.save(rec)?;
         // Its networks are joined while it waits to start: its program finds them from its
         // first instruction, and a published port already taken means it never starts.
@@ -275,6 +285,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        self.emit(crate::events::Event::container(rec, "start"));
         Ok(Launched { pid, state, master })
     }
 }

@@ -45,7 +45,8 @@ impl Engine {
         255
     }
 
-    /// Records the exit of a launched container and tears down its runtime container and mount.
+    /// Records the exit of a launched container and tears down its runtime container, mount and
+    /// attach socket.
     /// Without the runtime's state (a reboot emptied the runroot) there is nothing of the
     /// runtime to tear down; the mount and the record are still put right.
     pub fn finish(&self, rec: &mut Record, st: Option<&ContainerState>, code: i32) {
@@ -67,7 +68,11 @@ impl Engine {
         rec.state.oom_killed = oom;
         rec.state.pid = 0;
         rec.state.finished_at = now();
+        // Whatever the container owns in the runroot goes before the record says it ended: a
+        // watcher killed after the save leaves nothing behind.
+        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
         let _ = self.records.save(rec);
+        self.emit(crate::events::Event::container(rec, "die").attr("exitCode", code));
     }
 
     /// Removes everything of a container: runtime state, mount, snapshot, anonymous volumes (with
@@ -94,6 +99,7 @@ impl Engine {
             fs::remove_dir_all(&doomed)
                 .map_err(|e| EngineError::msg(format!("{}: {e}", doomed.display())))?;
         }
+        self.emit(crate::events::Event::container(rec, "destroy"));
         Ok(())
     }
 
@@ -128,6 +134,7 @@ impl Engine {
             self.note_kill(&rec.id, sig)?;
         }
         berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false)?;
+        self.emit(crate::events::Event::container(rec, "kill").attr("signal", sig));
         Ok(())
     }
 
@@ -180,11 +187,26 @@ impl Engine {
         let mut fresh = self.records.load(&rec.id)?;
         fresh.state.status = if paused { "paused" } else { "running" }.into();
         self.records.save(&fresh)?;
+        self.emit(crate::events::Event::container(
+            &fresh,
+            if paused { "pause" } else { "unpause" },
+        ));
         Ok(())
     }
 
     /// Docker's stop: the stop signal, then SIGKILL after the timeout.
     pub fn stop(&self, rec: &mut Record, timeout: Option<u64>) -> Result<()> {
+        self.stop_with(rec, None, timeout)
+    }
+
+    /// `stop -s SIGNAL`: `signal` instead of the container's stop signal, then SIGKILL after
+    /// the timeout.
+    pub fn stop_with(
+        &self,
+        rec: &mut Record,
+        signal: Option<i32>,
+        timeout: Option<u64>,
+    ) -> Result<()> {
         if !matches!(
             rec.state.status.as_str(),
             "running" | "paused" | "restarting"
@@ -197,7 +219,9 @@ impl Engine {
             fresh.manually_stopped = true;
             self.records.save(&fresh)?;
         }
-        let sig = signal_number(&rec.stop_signal).unwrap_or(libc::SIGTERM);
+        let sig = signal
+            .or_else(|| signal_number(&rec.stop_signal))
+            .unwrap_or(libc::SIGTERM);
         let t = timeout.or(rec.stop_timeout).unwrap_or(10);
         if rec.state.status == "paused" {
             let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);
@@ -209,6 +233,7 @@ impl Engine {
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
         }
         *rec = self.get(&rec.id)?;
+        self.emit(crate::events::Event::container(rec, "stop"));
         Ok(())
     }
 
@@ -235,6 +260,7 @@ impl Engine {
                 }
             }
             let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
+            self.emit(crate::events::Event::container(&rec, "kill").attr("signal", libc::SIGKILL));
             self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
             wait_watcher_gone(&rec.state);
             rec = match self.get(&rec.id) {

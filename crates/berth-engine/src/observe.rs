@@ -186,7 +186,7 @@ fn du(path: &Path) -> u64 {
 }
 
 /// The host's memory, for a container without a limit.
-fn total_memory() -> u64 {
+pub(crate) fn total_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

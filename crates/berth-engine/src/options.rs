@@ -14,6 +14,8 @@ pub struct RunOptions {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
+    /// `--domainname`: the NIS domain name of the container's own UTS namespace.
+    pub domainname: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub interactive: bool,
@@ -25,6 +27,8 @@ pub struct RunOptions {
     pub cpus: Option<f64>,
     pub cpu_shares: Option<u64>,
     pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`: the memory nodes the container may use (`0-3`, `0,1`).
+    pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
     pub devices: Vec<String>,
@@ -83,6 +87,8 @@ pub struct RunOptions {
     pub gidmap: Vec<String>,
     /// `--oom-kill-disable`.
     pub oom_kill_disable: bool,
+    /// `--oom-score-adj`: the container's processes' `oom_score_adj` (-1000..=1000).
+    pub oom_score_adj: i32,
     /// `--memory-reservation`: a soft limit (bytes).
     pub memory_reservation: Option<i64>,
     /// `--cpu-period`/`--cpu-quota` (microseconds), Docker's older form of `--cpus`.

@@ -54,7 +54,6 @@ impl Engine {
         }
         let st = ContainerState::load(&self.runtime_root, &rec.id).ok();
         self.finish_watched(rec, st.as_ref(), None);
-        let _ = fs::remove_file(crate::attach::socket_path(&self.runroot, &rec.id));
         if rec.auto_remove {
             // Its watcher died before it could: `--rm` still holds.
             let _ = self.remove_files(rec, true);

@@ -131,7 +131,7 @@ pub struct Record {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Hold {
-    /// `commit`, `cp`.
+    /// `start`, `commit`, `cp`.
     pub op: String,
     pub pid: i32,
     pub start: u64,
@@ -141,6 +141,11 @@ pub struct Hold {
     /// It mounted the stopped container's root (unmounted when it ends).
     #[serde(default)]
     pub mounted: bool,
+    /// It was starting the container: until the record says it runs, a runtime container, its
+    /// cgroup, a shared `/dev/shm` and network endpoints may be half made (torn down if its
+    /// owner dies first).
+    #[serde(default)]
+    pub starting: bool,
 }
 
 impl Hold {

@@ -37,5 +37,8 @@ pub fn rename(e: &Engine, what: &str, new: &str) -> Result<()> {
     fresh.name = new.to_string();
     e.records.save(&fresh)?;
     e.records.release_name(&rec.name, &rec.id);
+    e.emit(
+        crate::events::Event::container(&fresh, "rename").attr("oldName", format!("/{}", rec.name)),
+    );
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! hold the store's names lock, which `create` holds while it makes a container's volumes.
 
 use crate::error::{EngineError, Result};
+use crate::mountspec::{self, MountSpec, Source};
 use crate::options::{parse_bytes, RunOptions};
 use crate::record::{valid_name, write_atomic, MountRecord, Record};
 use crate::Engine;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Meta {
@@ -120,6 +121,7 @@ pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) 
         &serde_json::to_vec_pretty(&meta).expect("meta serializes"),
     )
     .map_err(io)?;
+    e.emit(crate::events::Event::volume("create", &name));
     load(e, &name).ok_or_else(|| EngineError::msg(format!("create {name}: volume vanished")))
 }
 
@@ -157,6 +159,7 @@ fn delete(e: &Engine, name: &str) -> Result<()> {
     let dir = volumes_dir(e).join(name);
     let doomed = volumes_dir(e).join(format!(".rm-{name}-{}", std::process::id()));
     fs::rename(&dir, &doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))?;
+    e.emit(crate::events::Event::volume("destroy", name));
     fs::remove_dir_all(&doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))
 }
 
@@ -182,9 +185,26 @@ pub fn remove(e: &Engine, name: &str, force: bool) -> Result<()> {
     delete(e, name)
 }
 
+/// The keys `volume prune --filter` knows.
+pub const PRUNE_FILTERS: &[&str] = &["label", "label!", "all"];
+
 /// `volume prune`: unused anonymous volumes (`all`: every unused one). Returns the names removed
 /// and the bytes they held.
 pub fn prune(e: &Engine, all: bool) -> Result<(Vec<String>, u64)> {
+    prune_filtered(e, all, &crate::filters::Filters::default())
+}
+
+/// `volume prune [--filter label=…|label!=…|all=true]`.
+pub fn prune_filtered(
+    e: &Engine,
+    all: bool,
+    filters: &crate::filters::Filters,
+) -> Result<(Vec<String>, u64)> {
+    let all = all
+        || filters
+            .boolean("all")
+            .map_err(|x| EngineError::msg(x.to_string()))?
+            .unwrap_or(false);
     let _names = e.records.names_lock().map_err(EngineError::other)?;
     clean_leftovers(e);
     let records = e.records.list();
@@ -198,7 +218,7 @@ pub fn prune(e: &Engine, all: bool) -> Result<(Vec<String>, u64)> {
     let mut gone = Vec::new();
     let mut bytes = 0;
     for v in list(e) {
-        if (all || v.anonymous) && !used(&v.name) {
+        if (all || v.anonymous) && !used(&v.name) && filters.labels_match(&v.labels) {
             let size = v.size();
             delete(e, &v.name)?;
             bytes += size;
@@ -223,74 +243,32 @@ pub fn clean_leftovers(e: &Engine) {
 /// The most `Volumes` an image may declare: each is a directory and a mount of its own.
 pub const MAX_IMAGE_VOLUMES: usize = 1024;
 
-/// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as bind mounts of host paths.
+/// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as mounts of host paths, with
+/// the image found by `o.image`: `volumes_for_image` with its layers.
 pub fn volumes(
     e: &Engine,
     o: &RunOptions,
     image_volumes: Option<&BTreeMap<String, serde_json::Value>>,
 ) -> Result<Vec<MountRecord>> {
-    let mut out: Vec<MountRecord> = Vec::new();
-    let mut specs: Vec<(Option<String>, String, bool)> = Vec::new(); // (source, destination, ro)
+    let layers = e.image(&o.image).map(|i| i.layers).unwrap_or_default();
+    volumes_for_image(e, o, image_volumes, &layers)
+}
+
+/// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as mounts of host paths. A
+/// volume that is still empty is first filled with what the image (`layers`, bottom to top) has
+/// at its destination, unless the mount says `nocopy` (Docker's copy-up).
+pub fn volumes_for_image(
+    e: &Engine,
+    o: &RunOptions,
+    image_volumes: Option<&BTreeMap<String, serde_json::Value>>,
+    layers: &[berth_image::digest::Digest],
+) -> Result<Vec<MountRecord>> {
+    let mut specs: Vec<MountSpec> = Vec::new();
     for v in &o.volumes {
-        let parts: Vec<&str> = v.split(':').collect();
-        let (src, dst, mode) = match parts.as_slice() {
-            [d] => (None, *d, ""),
-            [s, d] => (Some(*s), *d, ""),
-            [s, d, m] => (Some(*s), *d, *m),
-            _ => {
-                return Err(EngineError::msg(format!(
-                    "invalid volume specification: {v:?}"
-                )))
-            }
-        };
-        let ro = mode.split(',').any(|m| m == "ro");
-        if !mode.is_empty()
-            && !mode
-                .split(',')
-                .all(|m| matches!(m, "ro" | "rw" | "z" | "Z" | "rprivate" | "private"))
-        {
-            return Err(EngineError::msg(format!(
-                "invalid mode {mode:?} in volume specification {v:?}"
-            )));
-        }
-        specs.push((src.map(str::to_string), dst.to_string(), ro));
+        specs.push(mountspec::parse_volume(v)?);
     }
     for m in &o.mounts {
-        let mut kind = "volume";
-        let (mut src, mut dst, mut ro) = (None, None, false);
-        for kv in m.split(',') {
-            match kv.split_once('=') {
-                Some(("type", t)) => {
-                    kind = if t == "bind" {
-                        "bind"
-                    } else if t == "volume" {
-                        "volume"
-                    } else if t == "tmpfs" {
-                        "tmpfs"
-                    } else {
-                        return Err(EngineError::msg(format!("invalid --mount type {t:?}")));
-                    }
-                }
-                Some(("source" | "src", s)) => src = Some(s.to_string()),
-                Some(("target" | "destination" | "dst", d)) => dst = Some(d.to_string()),
-                Some(("readonly" | "ro", v)) => ro = v != "false" && v != "0",
-                None if kv == "readonly" || kv == "ro" => ro = true,
-                Some(("tmpfs-size" | "tmpfs-mode", _)) => {}
-                _ => return Err(EngineError::msg(format!("invalid --mount field {kv:?}"))),
-            }
-        }
-        if kind == "tmpfs" {
-            continue;
-        }
-        let dst = dst.ok_or_else(|| {
-            EngineError::msg(format!("invalid --mount {m:?}: target is required"))
-        })?;
-        if kind == "bind" && !src.as_deref().is_some_and(|s| s.starts_with('/')) {
-            return Err(EngineError::msg(format!(
-                "invalid --mount {m:?}: a bind needs an absolute source"
-            )));
-        }
-        specs.push((src, dst, ro));
+        specs.extend(mountspec::parse_mount(m)?);
     }
     let declared = image_volumes.map_or(0, BTreeMap::len);
     if declared > MAX_IMAGE_VOLUMES {
@@ -298,59 +276,70 @@ pub fn volumes(
             "image config: Volumes has {declared} entries, over the limit of {MAX_IMAGE_VOLUMES}"
         )));
     }
-    let image_volumes = image_volumes.into_iter().flatten();
     let taken: std::collections::HashSet<String> =
-        specs.iter().map(|(_, d, _)| d.clone()).collect();
-    for (dst, _) in image_volumes {
+        specs.iter().map(|s| s.destination.clone()).collect();
+    for (dst, _) in image_volumes.into_iter().flatten() {
         if !taken.contains(dst) {
-            specs.push((None, dst.clone(), false));
+            specs.push(MountSpec {
+                source: Source::Volume(None),
+                destination: dst.clone(),
+                read_only: false,
+                copy: true,
+            });
         }
     }
-    for (src, dst, ro) in specs {
-        if !dst.starts_with('/') {
-            return Err(EngineError::msg(format!(
-                "invalid mount destination {dst:?}: must be an absolute path"
-            )));
-        }
-        let rec = match src {
-            Some(s) if s.starts_with('/') => {
-                if !Path::new(&s).exists() {
-                    return Err(EngineError::msg(format!(
-                        "invalid mount config: bind source path does not exist: {s}"
-                    )));
-                }
-                MountRecord {
-                    kind: "bind".into(),
-                    name: None,
-                    source: s,
-                    destination: dst,
-                    rw: !ro,
-                    anonymous: false,
-                }
-            }
-            // A named volume, or an anonymous one (removed by `rm -v`) when no source is given.
-            named => {
-                let anonymous = named.is_none();
-                let name = named.unwrap_or_else(crate::names::new_id);
-                if !crate::record::valid_name(&name) {
-                    return Err(EngineError::msg(format!("invalid volume name {name:?}")));
-                }
-                let data = e.root.join("volumes").join(&name).join("_data");
-                fs::create_dir_all(&data)
-                    .map_err(|x| EngineError::msg(format!("volume {name}: {x}")))?;
-                MountRecord {
-                    kind: "volume".into(),
-                    name: Some(name),
-                    source: data.display().to_string(),
-                    destination: dst,
-                    rw: !ro,
-                    anonymous,
-                }
-            }
-        };
-        out.push(rec);
+    specs
+        .into_iter()
+        .map(|spec| mount_record(e, spec, layers))
+        .collect()
+}
+
+/// One spec made real: a bind checked (or its directory made), a volume made and filled.
+fn mount_record(
+    e: &Engine,
+    spec: MountSpec,
+    layers: &[berth_image::digest::Digest],
+) -> Result<MountRecord> {
+    let dst = spec.destination;
+    if !dst.starts_with('/') {
+        return Err(EngineError::msg(format!(
+            "invalid mount config: invalid mount path: '{dst}' mount path must be absolute"
+        )));
     }
-    Ok(out)
+    let (name, anonymous) = match spec.source {
+        Source::Bind { path, create } => {
+            mountspec::prepare_bind(&path, create)?;
+            return Ok(MountRecord {
+                kind: "bind".into(),
+                name: None,
+                source: path,
+                destination: dst,
+                rw: !spec.read_only,
+                anonymous: false,
+            });
+        }
+        // A named volume, or an anonymous one (removed by `rm -v`).
+        Source::Volume(Some(n)) => (n, false),
+        Source::Volume(None) => (crate::names::new_id(), true),
+    };
+    if name.len() < 2 || !crate::record::valid_name(&name) {
+        return Err(EngineError::msg(format!(
+            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )));
+    }
+    let data = e.root.join("volumes").join(&name).join("_data");
+    fs::create_dir_all(&data).map_err(|x| EngineError::msg(format!("volume {name}: {x}")))?;
+    if spec.copy {
+        crate::copyup::copy_up(e, layers, &dst, &data)?;
+    }
+    Ok(MountRecord {
+        kind: "volume".into(),
+        name: Some(name),
+        source: data.display().to_string(),
+        destination: dst,
+        rw: !spec.read_only,
+        anonymous,
+    })
 }
 
 pub(crate) fn mount_tmpfs(mounts: &[String]) -> Result<Vec<(String, String)>> {

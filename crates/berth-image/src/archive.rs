@@ -205,12 +205,14 @@ fn store_layer_file(store: &Store, path: &Path) -> Result<LocalLayer, ArchiveErr
     })
 }
 
-/// `import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image.
+/// `import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image whose
+/// run config (`config`: `Env`, `Cmd`, …) the caller gives.
 pub fn import(
     store: &Store,
     source: impl Read,
     tag: Option<&Reference>,
     message: Option<&str>,
+    run_config: serde_json::Value,
 ) -> Result<ImageRecord, ArchiveError> {
     let _adding = store.adding()?;
     let mut src = BufReader::with_capacity(256 * 1024, source);
@@ -239,7 +241,7 @@ pub fn import(
         .unwrap_or_else(|| "Imported from tarball".into());
     let config = serde_json::json!({
         "architecture": platform.architecture, "os": platform.os, "created": now,
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "config": run_config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
         "history": [{"created": now, "created_by": "berth import", "comment": comment}],
     });

@@ -46,6 +46,10 @@ pub trait Progress: Sync {
     /// A layer is done: `Pull complete`, `Already exists`.
     fn finish(&self, id: &Digest, status: &str);
     fn note(&self, message: &str);
+    /// A layer's state before it moves (`Preparing`, `Waiting`); nothing by default.
+    fn status(&self, id: &Digest, status: &str) {
+        let _ = (id, status);
+    }
 }
 
 /// Progress that reports nothing (tests, `-q`).
@@ -98,8 +102,22 @@ pub fn client_for(reference: &Reference, insecure: &[String]) -> Client {
 
 /// Pulls `reference` into `store`.
 pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<Pulled, PullError> {
+    pull_as(store, reference, opts, None)
+}
+
+/// `pull` with the caller's credentials (the API's `X-Registry-Auth`) instead of those of
+/// Docker's config file; None looks them up there.
+pub fn pull_as(
+    store: &Store,
+    reference: &Reference,
+    opts: &PullOptions,
+    credentials: Option<auth::Credentials>,
+) -> Result<Pulled, PullError> {
     let _adding = store.adding()?;
-    let client = client_for(reference, &opts.insecure);
+    let client = match credentials {
+        Some(c) => Client::new(reference.api_host(), &opts.insecure, Some(c)),
+        None => client_for(reference, &opts.insecure),
+    };
     let repo = reference.repository.as_str();
     let top = client.get_manifest(repo, &reference.manifest_ref())?;
     let repo_digest = format!("{}@{}", reference.name(), top.digest);
@@ -179,10 +197,11 @@ pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions) -> Result<
             (m, fetched.digest, desc.media_type.clone())
         }
     };
+    // Docker names the repository by its path in the registry (`library/busybox`).
     opts.progress.note(&format!(
         "{}: Pulling from {}",
         reference.manifest_ref(),
-        reference.familiar_name()
+        reference.repository
     ));
     let config = fetch_config(store, &client, repo, &manifest)?;
     let record = fetch_layers(store, &client, repo, &manifest, &config, opts)?;

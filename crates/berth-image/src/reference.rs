@@ -150,6 +150,20 @@ impl Reference {
         }
     }
 
+    /// The whole reference as Docker prints it: `busybox:latest`, `localhost:5000/app@sha256:…`.
+    pub fn familiar(&self) -> String {
+        let mut s = self.familiar_name();
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(&d.to_string());
+        }
+        s
+    }
+
     /// The tag or digest to ask the registry for.
     pub fn manifest_ref(&self) -> String {
         match (&self.digest, &self.tag) {

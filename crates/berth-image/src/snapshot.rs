@@ -226,24 +226,7 @@ impl Snapshots {
         let info: SnapshotInfo =
             serde_json::from_slice(&fs::read(dir.join("snapshot.json")).map_err(io)?)
                 .map_err(|e| io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-        let mut lowers = Vec::new();
-        let mut short = Vec::new();
-        for c in info.parent_chain.iter().rev() {
-            let li = self
-                .layers
-                .info(c)
-                .map_err(|_| SnapshotError::MissingLayer {
-                    key: key.into(),
-                    chain: c.clone(),
-                })?;
-            lowers.push(self.layers.diff_dir(c));
-            short.push(self.layers.link_path(&li).display().to_string());
-        }
-        if lowers.is_empty() {
-            // overlayfs needs a lower directory: an image without layers gets an empty one.
-            lowers.push(self.root.join("l/empty"));
-            short.push(self.root.join("l/empty").display().to_string());
-        }
+        let (lowers, short) = self.lowers(key, &info.parent_chain, 1)?;
         let mut options = vec![
             format!("lowerdir={}", short.join(":")),
             format!("upperdir={}", dir.join("upper").display()),
@@ -261,6 +244,61 @@ impl Snapshots {
             options,
             lowers,
             idmap: info.idmap,
+        })
+    }
+
+    /// The lower directories of `chain` (bottom to top) top first, and their short links; padded
+    /// with the empty directory to `at_least` (overlayfs wants one lower with an upper, two
+    /// without).
+    fn lowers(
+        &self,
+        key: &str,
+        chain: &[Digest],
+        at_least: usize,
+    ) -> Result<(Vec<PathBuf>, Vec<String>), SnapshotError> {
+        let mut lowers = Vec::new();
+        let mut short = Vec::new();
+        for c in chain.iter().rev() {
+            let li = self
+                .layers
+                .info(c)
+                .map_err(|_| SnapshotError::MissingLayer {
+                    key: key.into(),
+                    chain: c.clone(),
+                })?;
+            lowers.push(self.layers.diff_dir(c));
+            short.push(self.layers.link_path(&li).display().to_string());
+        }
+        while lowers.len() < at_least {
+            // An image without layers (or a view of one layer) gets an empty lower.
+            lowers.push(self.root.join("l/empty"));
+            short.push(self.root.join("l/empty").display().to_string());
+        }
+        Ok((lowers, short))
+    }
+
+    /// A read-only view of `chain` (bottom to top): the image's files as a container first sees
+    /// them, with no writable layer (a volume's copy-up reads it).
+    pub fn view(&self, chain: &[Digest]) -> Result<Mount, SnapshotError> {
+        let (lowers, short) = self.lowers("view", chain, 2)?;
+        let mut options = vec![
+            format!("lowerdir={}", short.join(":")),
+            "index=off".to_string(),
+        ];
+        // As in `mounts`: the layers' opaque marks are `user.*` ones in a user namespace.
+        let rootless = crate::tree::in_user_namespace().map_err(|source| SnapshotError::Io {
+            key: "view".into(),
+            source,
+        })?;
+        if rootless {
+            options.push("userxattr".to_string());
+        }
+        Ok(Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options,
+            lowers,
+            idmap: None,
         })
     }
 

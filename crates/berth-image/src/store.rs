@@ -28,6 +28,14 @@ pub enum StoreError {
     Conflict(String),
 }
 
+/// A name as Docker's "No such image" names it: a reference normalized and familiar
+/// (`busybox` → `busybox:latest`), anything else as given.
+pub fn docker_name(name: &str) -> String {
+    crate::reference::Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
 /// An `flock` held until dropped.
 pub struct Lock(#[allow(dead_code)] File);
 
@@ -125,7 +133,7 @@ impl Store {
         self.index()?
             .find(name)
             .cloned()
-            .ok_or_else(|| StoreError::NoSuchImage(name.to_string()))
+            .ok_or_else(|| StoreError::NoSuchImage(docker_name(name)))
     }
 
     /// Removes layers and blobs no image (or snapshot in `extra_live`) references, and leftovers of

@@ -2,28 +2,7 @@
 //! `/proc/<pid>/stat`, so a recycled pid never passes for the old one. Used for the resolver's
 //! pid file, and offered to the engine as a ready-made owner key for leases. Reads only.
 
-use std::fs;
-
-/// `(state, start time in clock ticks)` of `pid`, or `None` if it does not exist.
-fn stat(pid: i32) -> Option<(char, u64)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain anything; fields follow the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
-}
-
-/// The start time of `pid` (0 if it is gone).
-pub fn start_time(pid: i32) -> u64 {
-    stat(pid).map(|s| s.1).unwrap_or(0)
-}
-
-/// Whether `pid` still runs (not a zombie) and started at `start`.
-pub fn alive(pid: i32, start: u64) -> bool {
-    matches!(stat(pid), Some((st, t)) if t == start && st != 'Z' && st != 'X')
-}
+pub use berth_sys::process::{alive, start_time};
 
 /// An owner key for a live process: `pid:<pid>:<start time>`.
 pub fn process_key(pid: i32) -> String {
@@ -36,7 +15,8 @@ pub fn process_key_alive(key: &str) -> bool {
     let mut it = key.split(':');
     match (it.next(), it.next(), it.next()) {
         (Some("pid"), Some(pid), Some(start)) => match (pid.parse(), start.parse()) {
-            (Ok(pid), Ok(start)) => alive(pid, start),
+            // A key made for a process already gone (start 0) names no process.
+            (Ok(pid), Ok(start)) => start != 0 && alive(pid, start),
             _ => true,
         },
         _ => true,

@@ -374,8 +374,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = PortClaims::new(d.path());
         let mut rnd = || 0u16;
-        // A port bound by someone else on loopback.
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        // A port bound by someone else on loopback, below the ephemeral range: once it is
+        // dropped, no outgoing connection of a parallel test can take it as its own.
+        let l = (20_000..30_000)
+            .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+            .unwrap();
         let busy = l.local_addr().unwrap().port();
         let e = c
             .claim(&[p(&format!("127.0.0.1:{busy}:80"))], "c1", &mut rnd)

@@ -20,6 +20,21 @@ fn rule(
     r
 }
 
+/// The character devices every container may use (runc's and Docker's list): null, zero, full,
+/// random, urandom, tty, console, ptmx, the pty slaves (136, any minor: -1) and tun.
+pub const ALLOWED_CHAR_DEVICES: [(i64, i64); 10] = [
+    (1, 3),
+    (1, 5),
+    (1, 7),
+    (1, 8),
+    (1, 9),
+    (5, 0),
+    (5, 1),
+    (5, 2),
+    (136, -1),
+    (10, 200),
+];
+
 /// The resources to apply to the container's cgroup, with the default device rules appended.
 pub fn effective_resources(spec: &Spec) -> LinuxResources {
     let mut res = spec
@@ -31,20 +46,9 @@ pub fn effective_resources(spec: &Spec) -> LinuxResources {
     use LinuxDeviceType::{B, C};
     rules.push(rule(C, None, None, "m"));
     rules.push(rule(B, None, None, "m"));
-    for (maj, min) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 1),
-        (5, 2),
-        (10, 200),
-    ] {
-        rules.push(rule(C, Some(maj), Some(min), "rwm"));
+    for (maj, min) in ALLOWED_CHAR_DEVICES {
+        rules.push(rule(C, Some(maj), (min >= 0).then_some(min), "rwm"));
     }
-    rules.push(rule(C, Some(136), None, "rwm"));
     res.set_devices(Some(rules));
     res
 }

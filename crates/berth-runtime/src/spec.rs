@@ -399,26 +399,39 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
             )))
         }
     };
-    let ipc = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
-        need(LinuxNamespaceType::Ipc, "ipc")
-    } else if key.starts_with("net.") {
-        need(LinuxNamespaceType::Network, "network")
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
-        need(LinuxNamespaceType::Uts, "uts")
-    } else {
-        Err(Error::msg(format!(
+    match sysctl_namespace(key) {
+        Some(LinuxNamespaceType::Ipc) => need(LinuxNamespaceType::Ipc, "ipc"),
+        Some(LinuxNamespaceType::Network) => need(LinuxNamespaceType::Network, "network"),
+        Some(LinuxNamespaceType::Uts) => need(LinuxNamespaceType::Uts, "uts"),
+        _ => Err(Error::msg(format!(
             "config.json: linux.sysctl {key:?}: not namespaced, refusing to change the host"
-        )))
+        ))),
+    }
+}
+
+/// The IPC namespace's sysctls besides `fs.mqueue.*` (runc's and Docker's list).
+const IPC_SYSCTLS: [&str; 8] = [
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// The namespace a sysctl (dotted name) belongs to: IPC for the System V and mqueue ones, the
+/// network's for `net.*`, UTS for the host and domain names; `None` for the whole host's.
+pub fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+    if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
     }
 }
 

@@ -10,5 +10,6 @@ pub mod process;
 pub mod root;
 pub mod signal;
 pub mod time;
+pub mod timestamp;
 pub mod units;
 pub mod userns;

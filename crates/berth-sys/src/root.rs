@@ -286,6 +286,7 @@ mod tests {
                 .kind(),
             io::ErrorKind::NotFound
         );
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]
@@ -321,9 +322,13 @@ mod tests {
         }
     }
 
+    /// A fresh directory per call: the tests run in parallel in one process, so the process's
+    /// ID alone would let one test remove another's directory.
     fn tempdir() -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = std::env::temp_dir().join(format!(
-            "berth-sys-root-{}-{}",
+            "berth-sys-root-{}-{}-{n}",
             std::process::id(),
             crate::process::start_time(std::process::id() as i32)
         ));

@@ -99,6 +99,51 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Parses RFC 3339 to nanoseconds since the epoch (the fraction kept, to nine digits).
+pub fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
+    let secs = parse_rfc3339(s)?;
+    let frac = s.get(19..).and_then(|r| r.strip_prefix('.')).unwrap_or("");
+    let digits: String = frac
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(9)
+        .collect();
+    let nanos = format!("{digits:0<9}").parse::<i128>().unwrap_or(0);
+    Some(i128::from(secs) * 1_000_000_000 + nanos)
+}
+
+/// Parses Docker's API time arguments (`since`, `until`): Unix seconds with an optional
+/// fraction (`1700000000.5`), or RFC 3339; nanoseconds since the epoch.
+pub fn parse_timestamp_nanos(s: &str) -> Option<i128> {
+    if let Some(n) = parse_rfc3339_nanos(s) {
+        return Some(n);
+    }
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i128 = whole.parse().ok()?;
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 {
+        return None;
+    }
+    let nanos = format!("{frac:0<9}").parse::<i128>().unwrap_or(0);
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+/// Docker's `units.HumanDuration`: `Less than a second`, `5 seconds`, `About a minute`, `3
+/// hours`, `2 weeks`…
+pub fn human_duration(secs: i64) -> String {
+    match secs.max(0) {
+        0 => "Less than a second".to_string(),
+        s @ 1..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".to_string(),
+        s @ 120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".to_string(),
+        s @ 7200..=172_799 => format!("{} hours", s / 3600),
+        s @ 172_800..=1_209_599 => format!("{} days", s / 86400),
+        s @ 1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
+        s @ 5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
+        s => format!("{} years", s / 31_536_000),
+    }
+}
+
 /// The inverse of `civil_from_days`.
 fn days_from_civil(y: i64, mo: i64, d: i64) -> i64 {
     let (y, m) = if mo <= 2 {
@@ -143,5 +188,14 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-13-28T06:40:04Z"), None);
         assert_eq!(parse_rfc3339("2026-11-28T06:40:04é"), None);
         assert_eq!(parse_rfc3339("garbage"), None);
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-28T05:40:04.5Z"),
+            Some(1_795_844_404_500_000_000)
+        );
+        assert_eq!(parse_timestamp_nanos("12.25"), Some(12_250_000_000));
+        assert_eq!(parse_timestamp_nanos("12"), Some(12_000_000_000));
+        assert_eq!(parse_timestamp_nanos("1x"), None);
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(7200), "2 hours");
     }
 }

@@ -43,31 +43,63 @@ pub fn parse_size_or_unlimited(s: &str) -> Result<i64, SizeError> {
     parse_size(s)
 }
 
-/// Docker's `units.HumanSize`: decimal units, four significant digits.
+/// Docker's `units.HumanSize`: decimal units, four significant digits (`4.261MB`).
 pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = bytes as f64;
+    human_size_precision(bytes, 4)
+}
+
+/// Docker's `units.HumanSizeWithPrecision`: decimal units, `precision` significant digits
+/// (`stats`' NET I/O and BLOCK I/O use 3: `102kB`).
+pub fn human_size_precision(bytes: u64, precision: usize) -> String {
+    const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    scaled(bytes as f64, 1000.0, &DECIMAL, precision)
+}
+
+/// Docker's `units.BytesSize`: binary units, four significant digits (`716KiB`, `23.54GiB`).
+pub fn bytes_size(bytes: u64) -> String {
+    const BINARY: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    scaled(bytes as f64, 1024.0, &BINARY, 4)
+}
+
+fn scaled(mut v: f64, base: f64, units: &[&str], precision: usize) -> String {
     let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
         i += 1;
     }
-    let digits = if v >= 1000.0 {
-        0
-    } else if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
+    format!("{}{}", go_g(v, precision), units[i])
+}
+
+/// Go's `%.Ng` for a non-negative number: N significant digits, trailing zeros dropped, the
+/// exponent form when the exponent is below -4 or at least N (`999.95` at 3 digits is `1e+03`).
+pub fn go_g(v: f64, precision: usize) -> String {
+    let p = precision.max(1);
+    if v == 0.0 || !v.is_finite() {
+        return if v.is_finite() {
+            "0".into()
+        } else {
+            v.to_string()
+        };
+    }
+    // The exponent after rounding to p digits, read from Rust's own scientific form.
+    let sci = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("scientific form has an exponent");
+    let exp: i32 = exp.parse().expect("an integer exponent");
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
     };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    format!("{s}{}", units[i])
+    if exp < -4 || exp >= p as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), exp.abs());
+    }
+    let decimals = (p as i32 - 1 - exp).max(0) as usize;
+    trim(&format!("{v:.decimals$}"))
 }
 
 #[cfg(test)]
@@ -99,5 +131,19 @@ mod tests {
         assert_eq!(human_size(4_261_000), "4.261MB");
         assert_eq!(human_size(1_500_000_000), "1.5GB");
         assert_eq!(human_size(123_456_789), "123.5MB");
+        assert_eq!(human_size(1_982_000), "1.982MB");
+    }
+
+    #[test]
+    fn precision_and_binary_sizes_like_docker() {
+        assert_eq!(human_size_precision(0, 3), "0B");
+        assert_eq!(human_size_precision(102_400, 3), "102kB");
+        assert_eq!(human_size_precision(1_500, 3), "1.5kB");
+        assert_eq!(human_size_precision(999_950, 3), "1e+03kB");
+        assert_eq!(bytes_size(716 * 1024), "716KiB");
+        assert_eq!(bytes_size(64 << 20), "64MiB");
+        assert_eq!(bytes_size(25_275_000_000), "23.54GiB");
+        assert_eq!(bytes_size(0), "0B");
+        assert_eq!(go_g(0.00001234, 3), "1.23e-05");
     }
 }

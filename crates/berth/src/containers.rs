@@ -5,6 +5,8 @@ use crate::format::{ago, print_rows};
 use crate::progress::Reporter;
 use crate::{CliError, CliResult, Ctx};
 use berth_engine::images::PullPolicy;
+use berth_engine::listing::{status_text, ContainerFilter};
+use berth_engine::mountspec;
 use berth_engine::options::{parse_bytes, RunOptions};
 use berth_engine::record::Record;
 use berth_engine::{Engine, EngineError};
@@ -58,6 +60,9 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     hostname: Option<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    domainname: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     entrypoint: Option<String>,
@@ -76,6 +81,9 @@ pub struct RunArgs {
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
@@ -100,7 +108,8 @@ pub struct RunArgs {
     /// Give extended privileges to this container
     #[arg(long)]
     privileged: bool,
-    /// Security options (seccomp=FILE|unconfined, no-new-privileges[=false])
+    /// Security options (seccomp=FILE|unconfined, no-new-privileges[=false]); berth sets
+    /// no-new-privileges unless told no-new-privileges=false (images that need setuid)
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
@@ -109,6 +118,12 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short, long)]
     label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    label_file: Vec<String>,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    quiet: bool,
     /// Restart policy to apply when a container exits (no, on-failure[:N], always, unless-stopped)
     #[arg(long, default_value = "no")]
     restart: String,
@@ -184,6 +199,13 @@ pub struct RunArgs {
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(
+        long = "oom-score-adj",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    oom_score_adj: i32,
     /// Memory soft limit
     #[arg(long = "memory-reservation")]
     memory_reservation: Option<String>,
@@ -268,8 +290,11 @@ pub struct StartArgs {
 
 #[derive(Args)]
 pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time")]
+    #[arg(short = 't', long = "timeout", alias = "time")]
     time: Option<u64>,
     #[arg(required = true)]
     containers: Vec<String>,
@@ -333,6 +358,9 @@ pub struct LogsArgs {
     /// Number of lines to show from the end of the logs
     #[arg(short = 'n', long)]
     tail: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
     /// Show timestamps
     #[arg(short, long)]
     timestamps: bool,
@@ -365,11 +393,13 @@ pub struct WaitArgs {
     containers: Vec<String>,
 }
 
-fn read_env_files(files: &[String]) -> Result<Vec<String>, EngineError> {
+/// The lines of `--env-file`/`--label-file` files (`flag`), as Docker reads them: blank lines
+/// and `#` comments skipped.
+pub(crate) fn read_kv_files(flag: &str, files: &[String]) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| EngineError::msg(format!("--env-file {f}: {e}")))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| EngineError::msg(format!("{flag} {f}: {e}")))?;
         for line in text.lines() {
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') {
@@ -400,12 +430,22 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             .transpose()
             .map_err(EngineError::msg)
     };
-    let mut env = read_env_files(&a.env_file)?;
+    let mut env = read_kv_files("--env-file", &a.env_file)?;
     env.extend(a.env.iter().cloned());
+    // Docker reads the label files first: `--label` overrides them.
     let mut labels = BTreeMap::new();
-    for l in &a.label {
+    for l in read_kv_files("--label-file", &a.label_file)?
+        .iter()
+        .chain(&a.label)
+    {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
+    }
+    if !(-1000..=1000).contains(&a.oom_score_adj) {
+        return Err(EngineError::msg(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            a.oom_score_adj
+        )));
     }
     berth_engine::options::parse_restart(&a.restart).map_err(EngineError::msg)?;
     if a.rm && a.restart != "no" {
@@ -431,6 +471,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         hostname: a.hostname.clone(),
+        domainname: a.domainname.clone(),
         labels,
         tty: a.tty,
         interactive: a.interactive || a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdin")),
@@ -441,6 +482,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         cpus: a.cpus,
         cpu_shares: a.cpu_shares,
         cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
         pids_limit: a.pids_limit,
         blkio_weight: a.blkio_weight,
         devices: a.device.clone(),
@@ -474,6 +516,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         uidmap: a.uidmap.clone(),
         gidmap: a.gidmap.clone(),
         oom_kill_disable: a.oom_kill_disable,
+        oom_score_adj: a.oom_score_adj,
         memory_reservation: bytes(&a.memory_reservation)?,
         cpu_period: a.cpu_period,
         cpu_quota: a.cpu_quota,
@@ -492,9 +535,18 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             start_interval: a.health_start_interval.clone(),
             disable: a.no_healthcheck,
         },
-        volumes: a.volume.clone(),
+        // Docker's CLI sends relative sources (`-v ./dir:/x`) as absolute paths.
+        volumes: a
+            .volume
+            .iter()
+            .map(|v| mountspec::absolute_volume_flag(v))
+            .collect::<Result<_, _>>()?,
         tmpfs: a.tmpfs.clone(),
-        mounts: a.mount.clone(),
+        mounts: a
+            .mount
+            .iter()
+            .map(|m| mountspec::absolute_mount_flag(m))
+            .collect::<Result<_, _>>()?,
         log_opts: a.log_opt.clone(),
         shm_size: bytes(&a.shm_size)?,
     })
@@ -504,10 +556,10 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
 /// container's).
 fn image_for(e: &Engine, a: &RunArgs) -> Result<berth_image::images::ImageRecord, EngineError> {
     let policy: PullPolicy = a.pull.parse()?;
-    if policy != PullPolicy::Never && e.image(&a.image).is_err() {
+    if !a.quiet && policy != PullPolicy::Never && e.image(&a.image).is_err() {
         eprintln!("Unable to find image '{}' locally", a.image);
     }
-    let reporter = Reporter::with_stream(false, true);
+    let reporter = Reporter::with_stream(a.quiet, true);
     e.image_for(&a.image, policy, a.platform.as_deref(), &reporter)
         .map(|(img, _)| img)
 }
@@ -612,18 +664,31 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
     Ok(last.clamp(0, 255) as u8)
 }
 
+/// `stop`/`restart -s SIGNAL` as a number; None for the container's own stop signal.
+fn stop_signal(a: &StopArgs) -> Result<Option<i32>, CliError> {
+    a.signal
+        .as_deref()
+        .map(|s| {
+            berth_engine::lifecycle::signal_number(s)
+                .ok_or_else(|| CliError::new(format!("invalid signal: {s}"), 125))
+        })
+        .transpose()
+}
+
 pub fn stop(ctx: &Ctx, a: StopArgs) -> CliResult {
     let e = ctx.engine()?;
+    let sig = stop_signal(&a)?;
     Ok(each(&a.containers, |c| {
-        e.get(c).and_then(|mut r| e.stop(&mut r, a.time))
+        e.get(c).and_then(|mut r| e.stop_with(&mut r, sig, a.time))
     }))
 }
 
 pub fn restart(ctx: &Ctx, a: StopArgs) -> CliResult {
     let e = ctx.engine()?;
+    let sig = stop_signal(&a)?;
     for c in &a.containers {
         let mut rec = e.get(c)?;
-        e.stop(&mut rec, a.time)?;
+        e.stop_with(&mut rec, sig, a.time)?;
         let mut rec = e.get(c)?;
         e.user_started(&mut rec)?;
         berth_engine::monitor::start_detached(&e, &mut rec)?;
@@ -740,89 +805,6 @@ pub struct PortArgs {
     private_port: Option<String>,
 }
 
-/// Docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
-fn status_text(r: &Record) -> String {
-    let health = match r.state.health.as_ref().map(|h| h.status.as_str()) {
-        Some("starting") => " (health: starting)",
-        Some("healthy") => " (healthy)",
-        Some("unhealthy") => " (unhealthy)",
-        _ => "",
-    };
-    match r.state.status.as_str() {
-        "running" => format!(
-            "Up {}{health}",
-            ago(Some(&r.state.started_at)).trim_end_matches(" ago")
-        ),
-        "paused" => format!(
-            "Up {} (Paused)",
-            ago(Some(&r.state.started_at)).trim_end_matches(" ago")
-        ),
-        "restarting" => format!(
-            "Restarting ({}) {}",
-            r.state.exit_code,
-            ago(Some(&r.state.finished_at))
-        ),
-        "exited" => format!(
-            "Exited ({}) {}",
-            r.state.exit_code,
-            ago(Some(&r.state.finished_at))
-        ),
-        "created" => "Created".into(),
-        other => other.into(),
-    }
-}
-
-/// One `--filter KEY=VALUE` of `ps`, as Docker's daemon applies it; `before`/`since` name a
-/// container, resolved into its creation time in `created`.
-fn matches_filter(
-    r: &Record,
-    f: &str,
-    created: &dyn Fn(&str) -> Option<String>,
-) -> Result<bool, String> {
-    let (k, v) = f
-        .split_once('=')
-        .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
-    Ok(match k {
-        "status" => r.state.status == v,
-        // Docker matches a regular expression against the name with its leading slash.
-        "name" => regex::Regex::new(v)
-            .map_err(|e| format!("invalid filter 'name={v}': {e}"))?
-            .is_match(&format!("/{}", r.name)),
-        "id" => r.id.starts_with(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
-            None => r.labels.contains_key(v),
-        },
-        "ancestor" => r.image == v || r.image_id.contains(v),
-        "exited" => r.state.status == "exited" && r.state.exit_code.to_string() == v,
-        "health" => {
-            let state = r
-                .state
-                .health
-                .as_ref()
-                .map_or("none", |h| h.status.as_str());
-            match v {
-                "starting" | "healthy" | "unhealthy" | "none" => state == v,
-                _ => return Err(format!("Unrecognised filter value for health: {v}")),
-            }
-        }
-        "network" => r.networks.iter().any(|n| n.network == v),
-        "volume" => r
-            .mounts
-            .iter()
-            .any(|m| m.destination == v || m.name.as_deref() == Some(v) || m.source == v),
-        "before" | "since" => {
-            let t = created(v).ok_or_else(|| format!("No such container: {v}"))?;
-            if k == "before" {
-                r.created < t
-            } else {
-                r.created > t
-            }
-        }
-        _ => return Err(format!("invalid filter '{k}'")),
-    })
-}
-
 pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     let e = ctx.engine()?;
     let mut rows = Vec::new();
@@ -837,25 +819,14 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     if let Some(n) = last {
         all.truncate(n as usize);
     }
-    let created = |what: &str| e.get(what).ok().map(|r| r.created);
-    for r in all {
-        if !a.all
-            && last.is_none()
-            && r.state.status != "running"
-            && r.state.status != "paused"
-            && r.state.status != "restarting"
-            && !a
-                .filter
-                .iter()
-                .any(|f| f.starts_with("status=") || f.starts_with("exited="))
-        {
+    let filter = ContainerFilter::from_flags(&a.filter).map_err(|x| CliError::new(x, 125))?;
+    filter.check(&all).map_err(|x| CliError::new(x, 125))?;
+    for r in &all {
+        let active = matches!(r.state.status.as_str(), "running" | "paused" | "restarting");
+        if !a.all && last.is_none() && !active && !filter.names_stopped() {
             continue;
         }
-        let mut keep = true;
-        for f in &a.filter {
-            keep &= matches_filter(&r, f, &created).map_err(|x| CliError::new(x, 125))?;
-        }
-        if !keep {
+        if !filter.matches(r, &all) {
             continue;
         }
         let mut command = std::iter::once(r.path.clone())
@@ -871,7 +842,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
             r.id[..12].to_string()
         };
         let size = if a.size {
-            let (rw, total) = e.container_sizes(&r);
+            let (rw, total) = e.container_sizes(r);
             format!(
                 "{} (virtual {})",
                 crate::format::human_size(rw),
@@ -882,7 +853,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         };
         rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created, "Size": size,
             "Networks": r.networks.iter().map(|n| n.network.clone()).collect::<Vec<_>>().join(","),
-            "RunningFor": ago(Some(&r.created)), "Status": status_text(&r), "State": r.state.status, "Ports": ports_text(&e, &r), "Names": r.name,
+            "RunningFor": ago(Some(&r.created)), "Status": status_text(r), "State": r.state.status, "Ports": ports_text(&e, r), "Names": r.name,
             "Labels": r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
     }
     if a.quiet {
@@ -907,19 +878,11 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     Ok(0)
 }
 
-fn parse_since(s: &str) -> Option<i64> {
-    if let Some(t) = crate::format::parse_rfc3339(s) {
-        return Some(t);
-    }
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return s.parse().ok(),
-    };
-    Some(crate::format::now() - secs)
+/// A `--since`/`--until` value (Docker's timetypes: a duration back from now, a date, an RFC 3339
+/// time or Unix seconds) as seconds since the epoch.
+fn parse_time_flag(flag: &str, s: &str) -> Result<i64, CliError> {
+    berth_sys::timestamp::parse_timestamp(s, crate::format::now())
+        .map_err(|x| CliError::new(format!("invalid value for \"{flag}\": {x}"), 125))
 }
 
 /// Starts a `-t` container under its monitor and attaches this terminal to it.
@@ -1010,10 +973,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
     let since = a
         .since
         .as_deref()
-        .map(|s| {
-            parse_since(s)
-                .ok_or_else(|| CliError::new(format!("invalid value for \"since\": {s}"), 125))
-        })
+        .map(|s| parse_time_flag("since", s))
         .transpose()?;
     if rec.log_driver == "none" {
         return Err(CliError::new(
@@ -1024,10 +984,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
     let until = a
         .until
         .as_deref()
-        .map(|s| {
-            parse_since(s)
-                .ok_or_else(|| CliError::new(format!("invalid value for \"until\": {s}"), 125))
-        })
+        .map(|s| parse_time_flag("until", s))
         .transpose()?;
     let mut entries = berth_engine::logs::read_all(&path);
     // What -f goes on from: everything read now, shown or filtered out.
@@ -1046,10 +1003,13 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> CliResult {
         entries.drain(..skip);
     }
     let print = |x: &berth_engine::logs::Entry| {
+        // Docker's --details puts the entry's attributes (`k=v,…`, from log-opts berth does not
+        // take, so none) and a space before the line; timestamps go before both.
+        let details = if a.details { " " } else { "" };
         let line = if a.timestamps {
-            format!("{} {}", x.time, x.log)
+            format!("{} {details}{}", x.time, x.log)
         } else {
-            x.log.clone()
+            format!("{details}{}", x.log)
         };
         if x.stream == "stderr" {
             let _ = std::io::stderr().write_all(line.as_bytes());

@@ -19,6 +19,9 @@ pub struct ExecArgs {
     /// Set environment variables
     #[arg(short, long = "env")]
     env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    env_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
     workdir: Option<String>,
@@ -34,9 +37,12 @@ pub struct ExecArgs {
 }
 
 pub fn exec(ctx: &Ctx, a: ExecArgs) -> CliResult {
+    // Docker reads the files first: `-e` overrides them.
+    let mut env = crate::containers::read_kv_files("--env-file", &a.env_file)?;
+    env.extend(a.env);
     let req = ExecRequest {
         command: a.command,
-        env: a.env,
+        env,
         workdir: a.workdir,
         user: a.user,
         tty: a.tty,

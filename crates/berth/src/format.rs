@@ -14,20 +14,26 @@ pub fn ago(rfc3339: Option<&str>) -> String {
     let Some(t) = rfc3339.and_then(parse_rfc3339) else {
         return "N/A".into();
     };
-    let secs = (now() - t).max(0);
-    let s = match secs {
-        0 => "Less than a second".to_string(),
-        1..=59 => format!("{secs} seconds"),
-        60..=119 => "About a minute".to_string(),
-        120..=3599 => format!("{} minutes", secs / 60),
-        3600..=7199 => "About an hour".to_string(),
-        7200..=172_799 => format!("{} hours", secs / 3600),
-        172_800..=1_209_599 => format!("{} days", secs / 86400),
-        1_209_600..=5_183_999 => format!("{} weeks", secs / 604_800),
-        5_184_000..=63_071_999 => format!("{} months", secs / 2_592_000),
-        _ => format!("{} years", secs / 31_536_000),
-    };
-    format!("{s} ago")
+    format!("{} ago", human_duration((now() - t).max(0)))
+}
+
+/// Docker's `units.HumanDuration` of a number of seconds (hours rounded, as Go rounds them).
+pub fn human_duration(secs: i64) -> String {
+    let minutes = secs / 60;
+    let hours = (secs + 1800) / 3600;
+    match secs {
+        ..=0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        2..=59 => format!("{secs} seconds"),
+        _ if minutes == 1 => "About a minute".to_string(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".to_string(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", secs / 3600 / 24 / 365),
+    }
 }
 
 /// Prints rows as a table whose columns are padded to their widest cell (at least 10) plus three
@@ -91,9 +97,41 @@ pub fn render(template: &str, v: &Value) -> Result<String, String> {
     t.execute(v).map_err(|e| e.to_string())
 }
 
+/// Prints inspect documents as Docker does: each through `--format` when one is given, else
+/// one pretty JSON array.
+pub fn print_documents(format: Option<&str>, docs: Vec<Value>) -> Result<(), String> {
+    match format {
+        Some(t) => {
+            for d in &docs {
+                println!("{}", render(t, d)?);
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
+        ),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_dockers() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(60), "About a minute");
+        assert_eq!(human_duration(119), "About a minute");
+        assert_eq!(human_duration(3599), "59 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5399), "About an hour");
+        assert_eq!(human_duration(5400), "2 hours");
+        assert_eq!(human_duration(47 * 3600), "47 hours");
+        assert_eq!(human_duration(48 * 3600), "2 days");
+    }
 
     #[test]
     fn rfc3339_round_trip_and_templates() {

@@ -1,11 +1,13 @@
-//! The commands that read and name local images: images, inspect, history, tag, rmi, prune,
-//! system df. Output follows Docker's columns and JSON shapes.
+//! The commands that read and name local images: images, inspect, history, tag, rmi, prune.
+//! Output follows Docker's columns and JSON shapes.
 
-use crate::format::{ago, human_size, print_rows, print_table, render};
-use crate::{CliError, Ctx, DfArgs};
-use berth_engine::images::{familiar, Removed};
+use crate::format::{ago, human_size, print_documents, print_rows};
+use crate::{CliError, Ctx};
+use berth_engine::filters::Filters;
+use berth_engine::images::{familiar, Removed, IMAGE_FILTERS, PRUNE_FILTERS};
 use berth_engine::Engine;
 use berth_image::digest::Digest;
+use berth_sys::units::human_size_precision;
 use clap::Args;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -24,10 +26,14 @@ pub struct ImagesArgs {
     /// Show all images (default hides intermediate images)
     #[arg(short, long)]
     all: bool,
+    /// Filter output based on conditions provided (dangling=, label=, before=, since=, until=, reference=)
+    #[arg(short, long)]
+    filter: Vec<String>,
     /// Format output using a Go-like template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, {{json .}})
     #[arg(long)]
     format: Option<String>,
-    /// Only images of this repository[:tag]
+    /// Only images whose name matches REPOSITORY[:TAG] (a pattern: busybox, busy*, busybox:1.*)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     repository: Option<String>,
 }
 
@@ -39,9 +45,12 @@ pub struct TagArgs {
 
 #[derive(Args)]
 pub struct RmiArgs {
-    /// Force removal of the image (all its tags)
+    /// Force removal of the image (a tag: only that tag; an ID: every name of it)
     #[arg(short, long)]
     force: bool,
+    /// Do not delete untagged parents (berth's images have no parent images: nothing to keep)
+    #[arg(long = "no-prune")]
+    _no_prune: bool,
     /// IMAGE...
     #[arg(required = true)]
     images: Vec<String>,
@@ -55,6 +64,10 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     quiet: bool,
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    human: bool,
     /// Format output using a Go-like template
     #[arg(long)]
     format: Option<String>,
@@ -76,6 +89,9 @@ pub struct PruneArgs {
     /// Remove all unused images, not just dangling ones
     #[arg(short, long)]
     all: bool,
+    /// Provide filter values (until=<timestamp|duration>, label=<key>[=<value>], label!=…)
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -96,15 +112,19 @@ fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
 
 pub fn images(ctx: &Ctx, a: ImagesArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
+    let mut raw = a.filter.clone();
+    raw.extend(a.repository.iter().map(|r| format!("reference={r}")));
+    let filters =
+        Filters::parse(&raw, IMAGE_FILTERS).map_err(|x| CliError::new(x.to_string(), 1))?;
     let rows: Vec<Value> = e
-        .image_rows(a.repository.as_deref())
+        .list_images(&filters)
         .map_err(CliError::status1)?
         .into_iter()
         .map(|r| {
             json!({
                 "Repository": r.repository, "Tag": r.tag, "Digest": r.digest,
                 "ID": short_id(&r.id, a.no_trunc), "CreatedSince": ago(r.created.as_deref()),
-                "CreatedAt": r.created.clone().unwrap_or_default(), "Size": human_size(r.size),
+                "CreatedAt": r.created.clone().unwrap_or_default(), "Size": human_size_precision(r.size, 3),
             })
         })
         .collect();
@@ -136,33 +156,33 @@ pub fn tag(ctx: &Ctx, a: TagArgs) -> Result<(), CliError> {
         .map_err(CliError::status1)
 }
 
+/// `rmi IMAGE…`: each image's lines as it goes; the failures, one line each as Docker prints
+/// them, at the end (status 1).
 pub fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
     let mut failed = Vec::new();
     for name in &a.images {
         match e.remove_image(name, a.force) {
-            Ok(lines) => {
-                for l in lines {
-                    match l {
-                        Removed::Untagged(t) => println!("Untagged: {t}"),
-                        Removed::Deleted(id) => println!("Deleted: {id}"),
-                    }
-                }
-            }
-            Err(x) => {
-                eprintln!("Error: {x}");
-                failed.push(name.clone());
-            }
+            Ok(lines) => print_removed(&lines),
+            Err(x) => failed.push(x.to_string()),
         }
     }
     e.collect_garbage().map_err(CliError::status1)?;
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            format!("failed to remove {}", failed.join(", ")),
-            1,
-        ))
+    for f in &failed {
+        eprintln!("Error response from daemon: {f}");
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::reported(1)),
+    }
+}
+
+fn print_removed(lines: &[Removed]) {
+    for l in lines {
+        match l {
+            Removed::Untagged(t) => println!("Untagged: {t}"),
+            Removed::Deleted(id) => println!("Deleted: {id}"),
+        }
     }
 }
 
@@ -181,8 +201,20 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), CliError> {
             if !a.no_trunc && created_by.chars().count() > 45 {
                 created_by = created_by.chars().take(44).collect::<String>() + "…";
             }
-            json!({"ID": id, "CreatedSince": ago(h.created.as_deref()), "CreatedAt": h.created.unwrap_or_default(),
-                "CreatedBy": created_by, "Size": human_size(h.size), "Comment": h.comment})
+            // Docker's CreatedAt is RFC 3339 to the second; -H=false shows it and bytes.
+            let created_at = h
+                .created
+                .as_deref()
+                .and_then(berth_sys::time::parse_rfc3339)
+                .map(berth_sys::time::rfc3339)
+                .unwrap_or_default();
+            let (since, size) = if a.human {
+                (ago(h.created.as_deref()), human_size_precision(h.size, 3))
+            } else {
+                (created_at.clone(), h.size.to_string())
+            };
+            json!({"ID": id, "CreatedSince": since, "CreatedAt": created_at,
+                "CreatedBy": created_by, "Size": size, "Comment": h.comment})
         })
         .collect();
     if a.quiet {
@@ -193,7 +225,11 @@ pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), CliError> {
     }
     let columns = [
         ("IMAGE", "ID"),
-        ("CREATED", "CreatedSince"),
+        if a.human {
+            ("CREATED", "CreatedSince")
+        } else {
+            ("CREATED AT", "CreatedAt")
+        },
         ("CREATED BY", "CreatedBy"),
         ("SIZE", "Size"),
         ("COMMENT", "Comment"),
@@ -231,17 +267,7 @@ fn print_inspected(
             None => missing.push(n.clone()),
         }
     }
-    match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", render(f, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
     if missing.is_empty() {
         Ok(())
     } else {
@@ -252,74 +278,117 @@ fn print_inspected(
     }
 }
 
-/// `inspect NAME…`: containers first, then images, as Docker does.
-pub fn inspect_any(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
+/// `container inspect [-s] NAME…`.
+#[derive(Args)]
+pub struct ContainerInspectArgs {
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+    #[command(flatten)]
+    inspect: InspectArgs,
+}
+
+/// The container `name` as an inspect document (with `SizeRw` and `SizeRootFs` when `size`),
+/// None when there is no such container.
+fn container_doc(e: &Engine, name: &str, size: bool) -> Option<Result<Value, CliError>> {
+    let r = e.get(name).ok()?;
+    let mut doc = serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes");
+    if size {
+        let (rw, root) = e.container_sizes(&r);
+        doc["SizeRw"] = json!(rw);
+        doc["SizeRootFs"] = json!(root);
+    }
+    Some(Ok(doc))
+}
+
+/// `container inspect NAME…`: containers only.
+pub fn inspect_containers(ctx: &Ctx, a: ContainerInspectArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
-    print_inspected(&a, "object", |n| match e.get(n) {
-        Ok(r) => Some(Ok(
-            serde_json::to_value(e.inspect_container(&r)).expect("inspect serializes")
-        )),
-        Err(_) => image_doc(&e, n),
+    print_inspected(&a.inspect, "container", |n| container_doc(&e, n, a.size))
+}
+
+/// `inspect [--type TYPE] [-s] NAME…`: any object berth has.
+#[derive(Args)]
+pub struct ObjectInspectArgs {
+    /// Display total file sizes if the type is container
+    #[arg(short, long)]
+    size: bool,
+    /// Only inspect objects of the given type
+    #[arg(long = "type")]
+    kind: Option<String>,
+    #[command(flatten)]
+    inspect: InspectArgs,
+}
+
+/// `inspect NAME…`: containers first, then images, networks and volumes, as Docker looks them
+/// up; `--type` keeps one kind, `-s` adds a container's `SizeRw` and `SizeRootFs`.
+pub fn inspect_any(ctx: &Ctx, a: ObjectInspectArgs) -> Result<(), CliError> {
+    let kind = a.kind.as_deref().unwrap_or("");
+    if !matches!(kind, "" | "container" | "image" | "network" | "volume") {
+        return Err(CliError::new(
+            format!("{kind:?} is not a valid value for --type"),
+            1,
+        ));
+    }
+    let e = engine(ctx)?;
+    let wants = |k: &str| kind.is_empty() || kind == k;
+    let what = if kind.is_empty() { "object" } else { kind };
+    print_inspected(&a.inspect, what, |n| {
+        None.or_else(|| {
+            wants("container")
+                .then(|| container_doc(&e, n, a.size))
+                .flatten()
+        })
+        .or_else(|| wants("image").then(|| image_doc(&e, n)).flatten())
+        .or_else(|| {
+            let d = e.inspect_network(n).ok().filter(|_| wants("network"))?;
+            Some(Ok(serde_json::to_value(d).expect("inspect serializes")))
+        })
+        .or_else(|| {
+            let v = berth_engine::volume::get(&e, n)
+                .ok()
+                .filter(|_| wants("volume"))?;
+            Some(Ok(v.inspect_json()))
+        })
     })
 }
 
+/// `image prune [-a] [--filter …] [-f]`: Docker's question, then the images removed.
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), CliError> {
-    let _ = a.force; // accepted as Docker's: berth never asks for confirmation
-    let (removed, freed) = engine(ctx)?
-        .prune_images(a.all)
-        .map_err(CliError::status1)?;
-    if !removed.is_empty() {
-        println!("Deleted Images:");
-        for r in &removed {
-            for t in &r.repo_tags {
-                println!("untagged: {}", familiar(t));
-            }
-            println!("deleted: {}", r.id);
-        }
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    let filters =
+        Filters::parse(&a.filter, PRUNE_FILTERS).map_err(|x| CliError::new(x.to_string(), 1))?;
+    if !a.force && !crate::prompt::confirm(warning) {
+        return Ok(());
+    }
+    let (text, freed) = prune_images(&engine(ctx)?, a.all, &filters)?;
+    print!("{text}");
+    if !text.is_empty() {
         println!();
     }
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(())
 }
 
-pub fn df(ctx: &Ctx, a: DfArgs) -> Result<(), CliError> {
-    let du = engine(ctx)?.disk_usage().map_err(CliError::status1)?;
-    print_table(
-        &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-        &[vec![
-            "Images".into(),
-            du.images.to_string(),
-            "0".into(),
-            human_size(du.on_disk),
-            human_size(0),
-        ]],
-    );
-    println!();
-    println!(
-        "Layers: {} unpacked, {} on disk; images add up to {} — shared layers save {}",
-        du.layers.len(),
-        human_size(du.on_disk),
-        human_size(du.sum_of_images),
-        human_size(du.sum_of_images.saturating_sub(du.on_disk))
-    );
-    println!(
-        "Blobs (compressed, kept for push and save): {}",
-        human_size(du.blobs)
-    );
-    if a.verbose {
-        println!();
-        let rows: Vec<Vec<String>> = du
-            .layers
-            .iter()
-            .map(|(chain, size, users)| {
-                vec![
-                    chain.short().to_string(),
-                    human_size(*size),
-                    users.to_string(),
-                ]
-            })
-            .collect();
-        print_table(&["LAYER (CHAIN ID)", "SIZE", "IMAGES"], &rows);
+/// Prunes images; returns Docker's `Deleted Images:` section (empty when none went) and the bytes
+/// freed. Shared with `system prune`.
+pub fn prune_images(e: &Engine, all: bool, filters: &Filters) -> Result<(String, u64), CliError> {
+    let (removed, freed) = e
+        .prune_images_filtered(all, filters)
+        .map_err(CliError::status1)?;
+    let mut text = String::new();
+    if !removed.is_empty() {
+        text.push_str("Deleted Images:\n");
+        for r in &removed {
+            for t in r.repo_tags.iter().chain(r.repo_digests.iter()) {
+                text.push_str(&format!("untagged: {}\n", familiar(t)));
+            }
+            text.push_str(&format!("deleted: {}\n", r.id));
+        }
     }
-    Ok(())
+    Ok((text, freed))
 }

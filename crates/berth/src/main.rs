@@ -5,18 +5,27 @@
 mod buildcmd;
 mod buildprogress;
 mod changecmd;
+mod completion;
 mod containercmd;
+mod containeropscmd;
 mod containers;
+mod dfcmd;
 mod execcmd;
 mod format;
 mod imagecmd;
+mod logincmd;
 mod networkcmd;
 mod observe;
 mod progress;
+mod prompt;
+mod prunecmd;
+mod servecmd;
+mod statscmd;
+mod systemcmd;
 mod transfer;
 mod volumecmd;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,7 +84,7 @@ enum Command {
     /// Display the running processes of a container
     Top(observe::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(observe::StatsArgs),
+    Stats(statscmd::StatsArgs),
     /// Pause all processes within one or more containers
     Pause(observe::PauseArgs),
     /// Unpause all processes within one or more containers
@@ -95,8 +104,8 @@ enum Command {
     Rmi(imagecmd::RmiArgs),
     /// Show the history of an image
     History(imagecmd::HistoryArgs),
-    /// Return low-level information on images
-    Inspect(imagecmd::InspectArgs),
+    /// Return low-level information on Docker objects
+    Inspect(imagecmd::ObjectInspectArgs),
     /// Load an image from a tar archive (docker-save or OCI layout)
     Load(transfer::LoadArgs),
     /// Save one or more images to a tar archive (loadable by docker and podman)
@@ -106,10 +115,10 @@ enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(SystemCommand),
-    /// Log in to a registry
-    Login(transfer::LoginArgs),
-    /// Log out from a registry
-    Logout(transfer::LogoutArgs),
+    /// Authenticate to a registry (Docker Hub if no server is given)
+    Login(logincmd::LoginArgs),
+    /// Log out from a registry (Docker Hub if no server is given)
+    Logout(logincmd::LogoutArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(changecmd::DiffArgs),
     /// Create a new image from a container's changes
@@ -129,6 +138,18 @@ enum Command {
     Network(networkcmd::NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(containers::PortArgs),
+    /// Serve the Docker Engine API on a socket, for docker, docker-py and compose
+    Serve(servecmd::ServeArgs),
+    /// Show the berth version information
+    Version(systemcmd::VersionArgs),
+    /// Display system-wide information
+    Info(systemcmd::InfoArgs),
+    /// Get real time events from berth's commands and containers
+    Events(systemcmd::EventsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containeropscmd::ExportArgs),
+    /// Update the resources and restart policy of one or more containers
+    Update(containeropscmd::UpdateArgs),
     /// Build an image from a Dockerfile
     Build(Box<buildcmd::BuildArgs>),
     /// Docker Buildx's build command
@@ -137,6 +158,8 @@ enum Command {
     /// Manage the build cache
     #[command(subcommand)]
     Builder(buildcmd::BuilderCommand),
+    /// Generate the autocompletion script for the specified shell
+    Completion(completion::CompletionArgs),
 }
 
 #[derive(Subcommand)]
@@ -171,15 +194,14 @@ enum ImageCommand {
 
 #[derive(Subcommand)]
 enum SystemCommand {
-    /// Show disk usage, and what shared layers save
-    Df(DfArgs),
-}
-
-#[derive(Args)]
-pub struct DfArgs {
-    /// Show detailed information on space usage
-    #[arg(short, long)]
-    verbose: bool,
+    /// Show docker disk usage
+    Df(dfcmd::DfArgs),
+    /// Remove unused data
+    Prune(prunecmd::SystemPruneArgs),
+    /// Display system-wide information
+    Info(systemcmd::InfoArgs),
+    /// Get real time events from berth's commands and containers
+    Events(systemcmd::EventsArgs),
 }
 
 /// What every command gets: the parsed globals.
@@ -216,6 +238,12 @@ impl CliError {
     /// A bad flag or argument: Docker's 125.
     pub fn usage(message: impl Into<String>) -> CliError {
         CliError::new(message, 125)
+    }
+
+    /// A failure already reported on stderr (one line per object, as Docker prints them): only
+    /// the status is left to give.
+    pub fn reported(code: u8) -> CliError {
+        CliError::new("", code)
     }
 
     /// An engine failure in a command that exits 1 on failure (the image commands, as Docker).
@@ -262,6 +290,15 @@ fn rootless_or_root(mut cli: Cli) -> Result<Cli, String> {
     Ok(cli)
 }
 
+/// Docker's end of a command over several names: every name was tried; success, or one error
+/// naming each failure.
+pub fn all_done(failed: Vec<String>) -> CliResult {
+    match failed.is_empty() {
+        true => Ok(0),
+        false => Err(CliError::new(failed.join("; "), 1)),
+    }
+}
+
 fn run(cli: Cli) -> CliResult {
     let mut insecure = cli.insecure_registries;
     if let Ok(list) = std::env::var("BERTH_INSECURE_REGISTRIES") {
@@ -292,7 +329,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Exec(a) => execcmd::exec(&ctx, *a),
         Command::Explain(a) => observe::explain(&ctx, a),
         Command::Top(a) => observe::top(&ctx, a),
-        Command::Stats(a) => observe::stats(&ctx, a),
+        Command::Stats(a) => statscmd::stats(&ctx, a),
         Command::Pause(a) => observe::pause(&ctx, a, false),
         Command::Unpause(a) => observe::pause(&ctx, a, true),
         Command::Inspect(a) => plain(imagecmd::inspect_any(&ctx, a)),
@@ -304,10 +341,20 @@ fn run(cli: Cli) -> CliResult {
         Command::Volume(c) => volumecmd::run(&ctx, c),
         Command::Network(c) => networkcmd::run(&ctx, c),
         Command::Port(a) => containers::port(&ctx, a),
+        Command::Serve(a) => servecmd::serve(&ctx, a),
+        Command::Version(a) => systemcmd::version(&ctx, a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => systemcmd::info(&ctx, a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            systemcmd::events(&ctx, a)
+        }
+        Command::Export(a) => containeropscmd::export(&ctx, a),
+        Command::Update(a) => containeropscmd::update(&ctx, a),
         Command::Build(a)
         | Command::Image(ImageCommand::Build(a))
         | Command::Buildx(buildcmd::BuildxCommand::Build(a)) => buildcmd::build(&ctx, *a),
         Command::Builder(buildcmd::BuilderCommand::Prune(a)) => plain(buildcmd::prune(&ctx, a)),
+        Command::System(SystemCommand::Prune(a)) => prunecmd::system_prune(&ctx, a),
+        Command::Completion(a) => completion::completion(a),
         other => plain(run_images(&ctx, other)),
     }
 }
@@ -320,14 +367,14 @@ fn run_images(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => imagecmd::tag(ctx, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => imagecmd::rmi(ctx, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => imagecmd::history(ctx, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
+        Command::Image(ImageCommand::Inspect(a)) => imagecmd::inspect(ctx, a),
         Command::Image(ImageCommand::Prune(a)) => imagecmd::prune(ctx, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => transfer::load(ctx, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => transfer::save(ctx, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => transfer::import(ctx, a),
-        Command::System(SystemCommand::Df(a)) => imagecmd::df(ctx, a),
-        Command::Login(a) => transfer::login(ctx, a),
-        Command::Logout(a) => transfer::logout(ctx, a),
+        Command::System(SystemCommand::Df(a)) => dfcmd::df(ctx, a),
+        Command::Login(a) => logincmd::login(ctx, a),
+        Command::Logout(a) => logincmd::logout(ctx, a),
         _ => unreachable!("container commands are dispatched in run"),
     }
 }
@@ -341,6 +388,10 @@ fn main() -> ExitCode {
     // A detached container's keeper or watcher (hidden command lines the engine decodes).
     let argv: Vec<String> = std::env::args().collect();
     if let Some(code) = berth_engine::monitor::entry(&argv) {
+        return ExitCode::from(code as u8);
+    }
+    // An exec run for the API service (`berth __exec ID REQUEST`).
+    if let Some(code) = berth_engine::exec_spawn::entry(&argv) {
         return ExitCode::from(code as u8);
     }
     // A build's RUN step (`berth … __build-step DIR`).
@@ -369,7 +420,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("berth: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("berth: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }

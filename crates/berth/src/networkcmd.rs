@@ -1,12 +1,13 @@
 //! `network create|ls|inspect|rm|prune|connect|disconnect`: Docker's flags and output. Parsing
 //! and printing only; `berth_engine::network` does the work.
 
-use crate::format::{print_rows, render};
-use crate::volumecmd::confirm;
-use crate::{CliError, CliResult, Ctx};
+use crate::format::{print_documents, print_rows};
+use crate::prompt::confirm;
+use crate::{all_done, CliError, CliResult, Ctx};
+use berth_engine::filters::{label_matches, Filters};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 #[derive(Subcommand)]
@@ -91,6 +92,9 @@ pub struct RmArgs {
 
 #[derive(Args)]
 pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -214,10 +218,7 @@ fn matches(row: &berth_engine::network::NetworkRow, filters: &[String]) -> Resul
             Some(("id", i)) => row.id.starts_with(i),
             Some(("driver", d)) => row.driver == d,
             Some(("scope", s)) => s == "local",
-            Some(("label", l)) => match l.split_once('=') {
-                Some((k, v)) => row.labels.get(k).is_some_and(|x| x == v),
-                None => row.labels.contains_key(l),
-            },
+            Some(("label", l)) => label_matches(l, &row.labels),
             Some(("type", t)) => match t {
                 "builtin" => ["bridge", "host", "none"].contains(&row.name.as_str()),
                 "custom" => !["bridge", "host", "none"].contains(&row.name.as_str()),
@@ -279,21 +280,8 @@ fn inspect(e: &Engine, a: InspectArgs) -> CliResult {
             Err(x) => missing.push(x.to_string()),
         }
     }
-    match a.format {
-        Some(t) => {
-            for d in &docs {
-                println!("{}", render(&t, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
-    match missing.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(missing.join("; "), 1)),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
+    all_done(missing)
 }
 
 fn rm(e: &Engine, a: RmArgs) -> CliResult {
@@ -305,13 +293,12 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
             Err(x) => failed.push(x.to_string()),
         }
     }
-    match failed.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(failed.join("; "), 1)),
-    }
+    all_done(failed)
 }
 
 fn prune(e: &Engine, a: PruneArgs) -> CliResult {
+    let filters = Filters::parse(&a.filter, berth_engine::prune::PRUNE_FILTERS)
+        .map_err(|x| CliError::new(x.to_string(), 1))?;
     if !a.force
         && !confirm(
             "WARNING! This will remove all custom networks not used by at least one container.",
@@ -319,7 +306,7 @@ fn prune(e: &Engine, a: PruneArgs) -> CliResult {
     {
         return Ok(0);
     }
-    let gone = e.prune_networks().map_err(fail)?;
+    let gone = e.prune_networks_filtered(&filters).map_err(fail)?;
     if !gone.is_empty() {
         println!("Deleted Networks:\n{}", gone.join("\n"));
     }

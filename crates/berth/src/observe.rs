@@ -1,13 +1,12 @@
-//! Looking at running containers: `explain`, `top`, `stats`, `pause`/`unpause`. Printing only:
+//! Looking at running containers: `explain`, `top`, `pause`/`unpause` (`stats` is
+//! `statscmd`). Printing only:
 //! `berth_engine::observe` gathers what they show.
 
 use crate::format::{human_size, print_table};
 use crate::{CliError, CliResult, Ctx};
 use berth_engine::observe::Explanation;
-use berth_engine::record::Record;
 use berth_engine::EngineError;
 use clap::Args;
-use serde_json::json;
 
 #[derive(Args)]
 pub struct ExplainArgs {
@@ -23,20 +22,6 @@ pub struct TopArgs {
     /// ps options (default: -ef)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     ps_args: Vec<String>,
-}
-
-#[derive(Args)]
-pub struct StatsArgs {
-    /// Disable streaming stats and only pull the first result
-    #[arg(long)]
-    no_stream: bool,
-    /// Show all containers (default shows just running)
-    #[arg(short, long)]
-    all: bool,
-    /// Format output using a Go-like template
-    #[arg(long)]
-    format: Option<String>,
-    containers: Vec<String>,
 }
 
 #[derive(Args)]
@@ -239,50 +224,6 @@ pub fn top(ctx: &Ctx, a: TopArgs) -> CliResult {
         }
     }
     Ok(0)
-}
-
-pub fn stats(ctx: &Ctx, a: StatsArgs) -> CliResult {
-    let e = ctx.engine()?;
-    loop {
-        let recs: Vec<Record> = if a.containers.is_empty() {
-            e.list()
-                .into_iter()
-                .filter(|r| a.all || r.state.status == "running")
-                .collect()
-        } else {
-            a.containers
-                .iter()
-                .map(|c| e.get(c))
-                .collect::<Result<_, _>>()?
-        };
-        let rows: Vec<serde_json::Value> = recs
-            .iter()
-            .map(|r| {
-                let u = e.usage(r);
-                json!({"Container": &r.id[..12], "Name": r.name, "ID": r.id,
-                    "CPUTime": format!("{:.2}s", u.cpu_ns as f64 / 1e9),
-                    "MemUsage": format!("{} / {}", human_size(u.memory), human_size(u.memory_limit)),
-                    "MemPerc": format!("{:.2}%", u.memory as f64 * 100.0 / u.memory_limit.max(1) as f64),
-                    "BlockIO": human_size(u.block_io),
-                    "PIDs": u.pids.to_string()})
-            })
-            .collect();
-        let columns = [
-            ("CONTAINER ID", "Container"),
-            ("NAME", "Name"),
-            ("CPU TIME", "CPUTime"),
-            ("MEM USAGE / LIMIT", "MemUsage"),
-            ("MEM %", "MemPerc"),
-            ("BLOCK I/O", "BlockIO"),
-            ("PIDS", "PIDs"),
-        ];
-        crate::format::print_rows(&rows, a.format.as_deref(), &columns).map_err(CliError::usage)?;
-        if a.no_stream {
-            return Ok(0);
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        print!("\x1b[2J\x1b[H");
-    }
 }
 
 pub fn pause(ctx: &Ctx, a: PauseArgs, resume: bool) -> CliResult {

@@ -1,32 +1,64 @@
-//! The commands that move images: pull, push, load, save, import, login, logout.
+//! The commands that move images: pull, push, load, save, import (login and logout are
+//! `logincmd`).
 
 use crate::progress::Reporter;
 use crate::{CliError, Ctx};
+use berth_engine::images::PullReport;
 use berth_engine::Engine;
 use berth_image::pull::Progress;
 use berth_image::reference::Reference;
-use berth_image::registry::auth;
-use clap::Args;
+use clap::{ArgAction, Args};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
+/// podman's `--tls-verify`: false skips certificate checks and allows plain HTTP for the
+/// registry the command talks to.
+#[derive(Args)]
+pub struct TlsArgs {
+    /// Require HTTPS and verify the registry's certificate (podman's flag; false also allows plain HTTP)
+    #[arg(long = "tls-verify", value_name = "BOOL", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+}
+
+impl TlsArgs {
+    /// The engine, told to skip verification for `name`'s registry when asked.
+    pub fn engine(&self, ctx: &Ctx, name: &str) -> Result<Engine, CliError> {
+        let mut e = engine(ctx)?;
+        if !self.tls_verify {
+            e.trust_registry_of(name).map_err(CliError::status1)?;
+        }
+        Ok(e)
+    }
+}
+
 #[derive(Args)]
 pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short, long)]
+    all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
     /// Set platform if server is multi-platform capable (os/arch[/variant])
     #[arg(long)]
     platform: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// NAME[:TAG|@DIGEST]
     name: String,
 }
 
 #[derive(Args)]
 pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short, long = "all-tags")]
+    all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// NAME[:TAG]
     name: String,
 }
@@ -53,6 +85,9 @@ pub struct SaveArgs {
 
 #[derive(Args)]
 pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long)]
+    change: Vec<String>,
     /// Set commit message for imported image
     #[arg(short, long)]
     message: Option<String>,
@@ -62,35 +97,17 @@ pub struct ImportArgs {
     reference: Option<String>,
 }
 
-#[derive(Args)]
-pub struct LoginArgs {
-    /// Username
-    #[arg(short, long)]
-    username: Option<String>,
-    /// Password (prefer --password-stdin)
-    #[arg(short, long)]
-    password: Option<String>,
-    /// Take the password from stdin
-    #[arg(long)]
-    password_stdin: bool,
-    /// The registry (host[:port])
-    server: String,
-}
-
-#[derive(Args)]
-pub struct LogoutArgs {
-    /// The registry (host[:port])
-    server: String,
-}
-
-fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
+pub fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
     ctx.engine().map_err(|e| CliError::new(e.message, 1))
 }
 
 pub fn pull(ctx: &Ctx, a: PullArgs) -> Result<(), CliError> {
-    let e = engine(ctx)?;
+    let e = a.tls.engine(ctx, &a.name)?;
     let reporter = Reporter::new(a.quiet);
     let reference = Reference::parse(&a.name).map_err(|x| CliError::new(x.to_string(), 1))?;
+    if a.all_tags {
+        return pull_all_tags(&e, &a, &reporter);
+    }
     if reference.tag.as_deref() == Some("latest")
         && !a.name.contains(":latest")
         && reference.digest.is_none()
@@ -103,22 +120,75 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> Result<(), CliError> {
         .map_err(CliError::status1)?;
     let reference = &pulled.reference;
     if !a.quiet {
-        if pulled.up_to_date {
-            reporter.note(&format!(
-                "{}: Pulling from {}",
-                reference.manifest_ref(),
-                reference.familiar_name()
-            ));
-        }
-        reporter.note(&format!("Digest: {}", pulled.digest));
-        let what = if pulled.up_to_date {
-            "Image is up to date"
-        } else {
-            "Downloaded newer image"
-        };
-        reporter.note(&format!("Status: {what} for {}", display_ref(reference)));
+        note_pulled(&reporter, &pulled);
+        reporter.note(&format!(
+            "Status: {} for {}",
+            status(pulled.up_to_date),
+            display_ref(reference)
+        ));
     }
+    reporter.finish();
     println!("{reference}");
+    Ok(())
+}
+
+fn status(up_to_date: bool) -> &'static str {
+    if up_to_date {
+        "Image is up to date"
+    } else {
+        "Downloaded newer image"
+    }
+}
+
+/// The lines after one tag's layers: its `Pulling from` when nothing was fetched (the pull
+/// said it otherwise), and its digest.
+fn note_pulled(reporter: &Reporter, pulled: &PullReport) {
+    let reference = &pulled.reference;
+    if pulled.up_to_date {
+        reporter.note(&format!(
+            "{}: Pulling from {}",
+            reference.manifest_ref(),
+            reference.repository
+        ));
+    }
+    reporter.note(&format!("Digest: {}", pulled.digest));
+}
+
+/// `pull -a REPOSITORY`: every tag the registry lists, one after the other, then one status line
+/// for the repository, as Docker prints it.
+fn pull_all_tags(e: &Engine, a: &PullArgs, reporter: &Reporter) -> Result<(), CliError> {
+    let named = a.name.rsplit('/').next().unwrap_or("");
+    if named.contains(':') || a.name.contains('@') {
+        return Err(CliError::new("tag can't be used with --all-tags/-a", 1));
+    }
+    let tags = e.local_tags(&a.name).map_err(CliError::status1)?;
+    let mut newer = false;
+    let mut repository = None;
+    for tag in tags {
+        let pulled = e
+            .pull(
+                &format!("{}:{tag}", a.name),
+                a.platform.as_deref(),
+                reporter,
+            )
+            .map_err(CliError::status1)?;
+        newer |= !pulled.up_to_date;
+        if !a.quiet {
+            note_pulled(reporter, &pulled);
+        }
+        repository = Some(pulled.reference.name());
+    }
+    let Some(repository) = repository else {
+        return Err(CliError::new(format!("{}: no tags to pull", a.name), 1));
+    };
+    let familiar = Reference::parse(&a.name)
+        .map(|r| r.familiar_name())
+        .unwrap_or_else(|_| a.name.clone());
+    if !a.quiet {
+        reporter.note(&format!("Status: {} for {familiar}", status(!newer)));
+    }
+    reporter.finish();
+    println!("{repository}");
     Ok(())
 }
 
@@ -131,19 +201,52 @@ fn display_ref(r: &Reference) -> String {
 }
 
 pub fn push(ctx: &Ctx, a: PushArgs) -> Result<(), CliError> {
-    let e = engine(ctx)?;
+    let e = a.tls.engine(ctx, &a.name)?;
     let target = Reference::parse(&a.name).map_err(|x| CliError::new(x.to_string(), 1))?;
-    let reporter = Reporter::new(a.quiet);
-    reporter.note(&format!(
-        "The push refers to repository [{}]",
-        target.name()
-    ));
-    let pushed = e.push(&a.name, &reporter).map_err(CliError::status1)?;
-    if !a.quiet {
-        println!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
-        );
+    let named = a.name.rsplit('/').next().unwrap_or("");
+    let name_only = !named.contains(':') && !a.name.contains('@');
+    let tags = if a.all_tags {
+        if !name_only {
+            return Err(CliError::new("tag can't be used with --all-tags/-a", 1));
+        }
+        let tags = e.local_tags(&a.name).map_err(CliError::status1)?;
+        if tags.is_empty() {
+            return Err(CliError::new(
+                format!("An image does not exist locally with the tag: {}", a.name),
+                1,
+            ));
+        }
+        tags
+    } else {
+        if name_only && !a.quiet {
+            println!("Using default tag: latest");
+        }
+        vec![a.name.clone()]
+    };
+    for (n, tag) in tags.iter().enumerate() {
+        let reporter = Reporter::new(a.quiet);
+        if n == 0 {
+            reporter.note(&format!(
+                "The push refers to repository [{}]",
+                target.name()
+            ));
+        }
+        let pushed = e.push(tag, &reporter).map_err(CliError::status1)?;
+        reporter.finish();
+        if !a.quiet {
+            println!(
+                "{}: digest: {} size: {}",
+                pushed.tag, pushed.digest, pushed.size
+            );
+        }
+    }
+    // Docker's -q prints the reference pushed: the repository alone with -a.
+    if a.quiet {
+        if a.all_tags {
+            println!("{}", target.name());
+        } else {
+            println!("{target}");
+        }
     }
     Ok(())
 }
@@ -208,54 +311,14 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         )
     };
     let img = e
-        .import(input, &a.file, a.reference.as_deref(), a.message.as_deref())
+        .import(
+            input,
+            &a.file,
+            a.reference.as_deref(),
+            a.message.as_deref(),
+            &a.change,
+        )
         .map_err(CliError::status1)?;
     println!("{}", img.id);
-    Ok(())
-}
-
-pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<(), CliError> {
-    let e = engine(ctx)?;
-    let username = a.username.ok_or_else(|| {
-        CliError::new(
-            "login: --username is required (no interactive prompt yet)",
-            1,
-        )
-    })?;
-    let password = match (a.password, a.password_stdin) {
-        (Some(_), true) => {
-            return Err(CliError::new(
-                "--password and --password-stdin are mutually exclusive",
-                1,
-            ))
-        }
-        (Some(p), false) => p,
-        (None, true) => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|x| CliError::new(format!("reading password: {x}"), 1))?;
-            s.trim_end_matches(['\n', '\r']).to_string()
-        }
-        (None, false) => {
-            return Err(CliError::new(
-                "login: give --password-stdin or --password",
-                1,
-            ))
-        }
-    };
-    e.login(&a.server, auth::Credentials { username, password })
-        .map_err(CliError::status1)?;
-    println!("Login Succeeded");
-    Ok(())
-}
-
-pub fn logout(ctx: &Ctx, a: LogoutArgs) -> Result<(), CliError> {
-    let (registry, removed) = engine(ctx)?.logout(&a.server).map_err(CliError::status1)?;
-    if removed {
-        println!("Removing login credentials for {registry}");
-    } else {
-        println!("Not logged in to {registry}");
-    }
     Ok(())
 }

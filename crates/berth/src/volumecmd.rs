@@ -1,14 +1,17 @@
 //! `volume create|ls|inspect|rm|prune`: Docker's flags and output for local volumes. Parsing and
 //! printing only; `berth_engine::volume` does the work.
 
-use crate::format::{human_size, print_rows, render};
-use crate::{CliError, CliResult, Ctx};
+use crate::format::{human_size, print_documents, print_rows};
+use crate::{all_done, CliError, CliResult, Ctx};
+use berth_engine::filters::{label_matches, Filters};
 use berth_engine::volume::{self, Volume};
 use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::BufRead;
+
+/// Docker's `[y/N]` question (its one home is `prompt`; `network prune` asks it through here).
+use crate::prompt::confirm;
 
 /// The engine, for commands whose failures exit 1.
 fn engine(ctx: &Ctx) -> Result<Engine, CliError> {
@@ -78,6 +81,9 @@ pub struct PruneArgs {
     /// Remove all unused volumes, not just anonymous ones
     #[arg(short, long)]
     all: bool,
+    /// Provide filter values (e.g. "label=<label>")
+    #[arg(long)]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -133,10 +139,7 @@ fn matches(e: &Engine, v: &Volume, filters: &[String]) -> Result<bool, CliError>
             }
             Some(("name", n)) => v.name.contains(n),
             Some(("driver", d)) => d == "local",
-            Some(("label", l)) => match l.split_once('=') {
-                Some((k, x)) => v.labels.get(k).is_some_and(|y| y == x),
-                None => v.labels.contains_key(l),
-            },
+            Some(("label", l)) => label_matches(l, &v.labels),
             _ => return Err(CliError::new(format!("invalid filter {f:?}"), 1)),
         };
         if !ok {
@@ -178,21 +181,8 @@ fn inspect(e: &Engine, a: InspectArgs) -> CliResult {
             Err(x) => missing.push(x.to_string()),
         }
     }
-    match a.format {
-        Some(t) => {
-            for d in &docs {
-                println!("{}", render(&t, d).map_err(|m| CliError::new(m, 1))?);
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(docs)).expect("serializes")
-        ),
-    }
-    match missing.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(missing.join("; "), 1)),
-    }
+    print_documents(a.format.as_deref(), docs).map_err(|m| CliError::new(m, 1))?;
+    all_done(missing)
 }
 
 fn rm(e: &Engine, a: RmArgs) -> CliResult {
@@ -203,18 +193,7 @@ fn rm(e: &Engine, a: RmArgs) -> CliResult {
             Err(x) => failed.push(x.to_string()),
         }
     }
-    match failed.len() {
-        0 => Ok(0),
-        _ => Err(CliError::new(failed.join("; "), 1)),
-    }
-}
-
-/// Docker's `[y/N]` question; true only for `y` or `yes`.
-pub fn confirm(warning: &str) -> bool {
-    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    all_done(failed)
 }
 
 fn prune(e: &Engine, a: PruneArgs) -> CliResult {
@@ -223,10 +202,12 @@ fn prune(e: &Engine, a: PruneArgs) -> CliResult {
     } else {
         "WARNING! This will remove anonymous local volumes not used by at least one container."
     };
+    let filters = Filters::parse(&a.filter, volume::PRUNE_FILTERS)
+        .map_err(|x| CliError::new(x.to_string(), 1))?;
     if !a.force && !confirm(warning) {
         return Ok(0);
     }
-    let (gone, bytes) = volume::prune(e, a.all).map_err(CliError::status1)?;
+    let (gone, bytes) = volume::prune_filtered(e, a.all, &filters).map_err(CliError::status1)?;
     if !gone.is_empty() {
         println!("Deleted Volumes:\n{}\n", gone.join("\n"));
     }

@@ -157,24 +157,21 @@ fn check(sb: &Sandbox, problems: &mut Vec<String>, hangs: &mut usize) {
             }
             "paused" => {}
             _ => {
-                let live: Vec<_> = processes_of(id);
-                if !live.is_empty() {
-                    problems.push(format!("{id}: says {status} but has processes {live:?}"));
+                // A start a live monitor is making reads as created for a few milliseconds,
+                // with its processes, cgroup, mount and socket already there; a lie lasts.
+                let start = Instant::now();
+                let mut found = leftovers(sb, id, &status);
+                while !found.is_empty() && start.elapsed() < Duration::from_secs(3) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let now = within(sb, &["inspect", "-f", "{{.State.Status}}", id], limit)
+                        .map(|o| o.stdout.trim().to_string())
+                        .unwrap_or_default();
+                    found = match now.as_str() {
+                        "running" | "restarting" | "paused" | "" => Vec::new(),
+                        _ => leftovers(sb, id, &now),
+                    };
                 }
-                if !cgroup_dirs(id).is_empty() {
-                    problems.push(format!("{id}: says {status} but keeps cgroups"));
-                }
-                let rootfs = sb.b.root.join("containers").join(id).join("rootfs");
-                if mounts_under(&rootfs).iter().any(|m| m == &rootfs) {
-                    problems.push(format!("{id}: says {status} but its root is mounted"));
-                }
-                let sock =
-                    sb.b.runroot
-                        .join("attach")
-                        .join(format!("{}.sock", &id[..12]));
-                if sock.exists() {
-                    problems.push(format!("{id}: says {status} but keeps its attach socket"));
-                }
+                problems.extend(found);
             }
         }
     }
@@ -199,6 +196,31 @@ fn check(sb: &Sandbox, problems: &mut Vec<String>, hangs: &mut usize) {
     if !staging.is_empty() {
         problems.push(format!("container staging left: {staging:?}"));
     }
+}
+
+/// What a container that says it does not run (`status`) must not have: processes, cgroups, a
+/// mounted root, an attach socket.
+fn leftovers(sb: &Sandbox, id: &str, status: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let live: Vec<_> = processes_of(id);
+    if !live.is_empty() {
+        found.push(format!("{id}: says {status} but has processes {live:?}"));
+    }
+    if !cgroup_dirs(id).is_empty() {
+        found.push(format!("{id}: says {status} but keeps cgroups"));
+    }
+    let rootfs = sb.b.root.join("containers").join(id).join("rootfs");
+    if mounts_under(&rootfs).iter().any(|m| m == &rootfs) {
+        found.push(format!("{id}: says {status} but its root is mounted"));
+    }
+    let sock =
+        sb.b.runroot
+            .join("attach")
+            .join(format!("{}.sock", &id[..12]));
+    if sock.exists() {
+        found.push(format!("{id}: says {status} but keeps its attach socket"));
+    }
+    found
 }
 
 /// The monitor of container `name` once it has one (up to a few seconds).

@@ -328,3 +328,115 @@ fn a_killed_foreground_run_rm_takes_its_container_with_it() {
     assert_eq!(sb.status("kept"), "running");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn a_start_killed_halfway_is_torn_down_by_the_next_command() {
+    let sb = Sandbox::new();
+    let id = sb.ok(&["create", "--name", "half", IMAGE, "sleep", "30"]);
+    let id = id.trim().to_string();
+    sb.track(&id);
+    // What a start killed between its first mount and the record saying "running" leaves: its
+    // hold (a dead owner), the root mounted, a cgroup with a process in it, the attach socket.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = (child.id(), berth_sys_start_time(child.id() as i32));
+    child.wait().unwrap();
+    let dir = sb.b.root.join("containers").join(&id);
+    let rootfs = dir.join("rootfs");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "half", rootfs.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    // Its cgroup in every hierarchy, as the runtime makes it (symlinked names are skipped).
+    let cgroups: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.path().join("cgroup.procs").exists())
+        .map(|e| e.path().join(format!("berth-{id}")))
+        .collect();
+    for c in &cgroups {
+        std::fs::create_dir(c).unwrap();
+        // A new cpuset takes no task until it has CPUs and memory nodes: its parent's.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read(c.parent().unwrap().join(f)) {
+                std::fs::write(c.join(f), v).unwrap();
+            }
+        }
+    }
+    // Whatever berth fails to undo is undone here, after the test's own asserts failed.
+    let _undo = Undo(rootfs.clone(), cgroups.clone(), std::cell::Cell::new(0));
+    // The init of a killed start is not ours to reap: a sleep left to pid 1, as it would be.
+    let out = std::process::Command::new("sh")
+        .args(["-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+        .output()
+        .unwrap();
+    let init: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    _undo.2.set(init);
+    for c in &cgroups {
+        std::fs::write(c.join("cgroup.procs"), init.to_string()).unwrap();
+    }
+    let socket = attach_socket(&sb, &id);
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let meta_path = dir.join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["Holds"] = serde_json::json!([{
+        "Op": "start", "Pid": dead.0, "Start": dead.1, "Mounted": true, "Starting": true
+    }]);
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+    // The next command finds the owner dead and undoes the start; the record stays created.
+    assert_eq!(sb.status("half"), "created");
+    assert_eq!(
+        fixture::mounts_under(&dir),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert!(
+        !socket.exists(),
+        "the half-made start's attach socket stayed"
+    );
+    assert!(
+        !pid_alive(init.into()),
+        "the half-made start's process lives"
+    );
+    assert_eq!(
+        fixture::cgroup_dirs(&id),
+        Vec::<std::path::PathBuf>::new(),
+        "the half-made start's cgroups stayed"
+    );
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    assert!(
+        !meta.contains("\"Holds\""),
+        "the dead start's hold stayed: {meta}"
+    );
+    // And it starts as any created container does.
+    sb.ok(&["start", "half"]);
+    assert_eq!(sb.status("half"), "running");
+    sb.remove_all_and_assert_clean();
+}
+
+/// A failed test's leftovers: the mount on .0, the cgroups .1 and their process .2.
+struct Undo(
+    std::path::PathBuf,
+    Vec<std::path::PathBuf>,
+    std::cell::Cell<i32>,
+);
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if self.2.get() > 0 {
+            // SAFETY: SIGKILL to the sleep this test started.
+            unsafe { libc::kill(self.2.get(), libc::SIGKILL) };
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::process::Command::new("umount")
+            .args(["-l", self.0.to_str().unwrap_or("")])
+            .stderr(Stdio::null())
+            .status();
+        for c in &self.1 {
+            let _ = std::fs::remove_dir(c);
+        }
+    }
+}

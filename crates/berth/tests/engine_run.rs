@@ -302,8 +302,16 @@ fn bind_mounts_read_only_and_read_write() {
     sb.sh_ok(&rw, "echo from container > /mnt/out");
     let written = std::fs::read_to_string(host.join("out")).unwrap();
     assert_eq!(written, "from container\n");
-    let (code, _, err) = sb.cli("run --rm -v /no/such/dir:/mnt bb true");
+    // A missing host path: `-v` makes it (Docker), `--mount` refuses it.
+    let missing = sb.dir().join("missing");
+    let (code, _, err) = sb.cli(&format!(
+        "run --rm --mount type=bind,src={},dst=/mnt bb true",
+        missing.display()
+    ));
     assert_eq!(code, 125, "{err}");
+    assert!(!missing.exists());
+    sb.sh_ok(&format!("-v {}:/mnt", missing.display()), "true");
+    assert!(missing.is_dir(), "-v makes a missing host directory");
     sb.assert_clean();
 }
 

@@ -403,3 +403,181 @@ fn inspect_has_dockers_keys_and_ps_its_selectors() {
     assert!(err.contains("invalid filter"), "{err}");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn label_file_is_read_first_and_label_overrides_it() {
+    let sb = Sandbox::new();
+    let file = sb.dir().join("labels");
+    std::fs::write(&file, "# a comment\n\ntier=db\nowner=ops\nflag\n").unwrap();
+    let line = format!(
+        "create --name labelled --label-file {} -l owner=dev bb true",
+        file.display()
+    );
+    let (code, _, err) = sb.cli(&line);
+    assert_eq!(code, 0, "{err}");
+    let labels = &sb.inspect("labelled")["Config"]["Labels"];
+    assert_eq!(
+        labels,
+        &serde_json::json!({"tier": "db", "owner": "dev", "flag": ""}),
+        "{labels}"
+    );
+    let (code, _, err) = sb.cli("create --label-file /nonexistent/labels bb true");
+    assert_eq!(code, 125);
+    assert!(err.contains("--label-file /nonexistent/labels"), "{err}");
+    sb.remove_all_and_assert_clean();
+}
+
+#[test]
+fn stop_takes_a_signal_and_timeout_and_exec_an_env_file() {
+    let sb = Sandbox::new();
+    let id = sb.run_d_sh(
+        "--name trapper --network none",
+        "trap 'echo got USR1; exit 3' USR1; while true; do sleep 0.1; done",
+    );
+    // exec --env-file: the file first, -e overrides it.
+    let env = sb.dir().join("env");
+    std::fs::write(&env, "# comment\nA=from-file\nB=from-file\n").unwrap();
+    let envs = env.display().to_string();
+    assert_eq!(
+        sb.ok(&[
+            "exec",
+            "--env-file",
+            &envs,
+            "-e",
+            "B=flag",
+            "trapper",
+            "sh",
+            "-c",
+            "echo $A $B"
+        ]),
+        "from-file flag\n"
+    );
+    // stop -s USR1 --timeout 10: the trap runs and the container exits with its own status.
+    assert_eq!(
+        sb.ok(&["stop", "-s", "USR1", "--timeout", "10", "trapper"]),
+        "trapper\n"
+    );
+    assert_eq!(sb.exit_state(&id), ("exited".into(), 3));
+    assert_eq!(sb.ok(&["logs", "trapper"]), "got USR1\n");
+    assert_eq!(sb.ok(&["logs", "--details", "trapper"]), " got USR1\n");
+    let (code, _, err) = sb.code(&["stop", "-s", "NOSUCH", "trapper"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (125, "berth: invalid signal: NOSUCH\n")
+    );
+    // --time stays as Docker's hidden, deprecated spelling.
+    sb.ok(&["start", "trapper"]);
+    assert_eq!(sb.ok(&["restart", "--time", "1", "trapper"]), "trapper\n");
+    sb.remove_all_and_assert_clean();
+}
+
+#[test]
+fn inspect_finds_every_kind_of_object_and_type_keeps_one() {
+    let sb = Sandbox::new();
+    sb.ok(&["create", "--name", "both", "-v", "both:/data", "bb", "true"]);
+    let id = sb.id_of("both");
+    // A container and a volume share the name: the container comes first, --type picks.
+    let kind_of = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["inspect"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&sb.ok(&all)).unwrap()
+    };
+    assert_eq!(kind_of(&["both"])[0]["Id"], id.as_str());
+    assert_eq!(kind_of(&["--type", "volume", "both"])[0]["Name"], "both");
+    assert_eq!(kind_of(&["bridge"])[0]["Name"], "bridge");
+    let sized = kind_of(&["-s", "both"]);
+    assert!(
+        sized[0]["SizeRw"].is_u64() && sized[0]["SizeRootFs"].as_u64() > Some(0),
+        "{sized}"
+    );
+    assert!(
+        kind_of(&["both"])[0].get("SizeRw").is_none(),
+        "no sizes without -s"
+    );
+    let sized: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["container", "inspect", "--size", "both"])).unwrap();
+    assert!(sized[0].get("SizeRootFs").is_some(), "{sized}");
+    let (code, _, err) = sb.code(&["inspect", "--type", "image", "both"]);
+    assert_eq!((code, err.as_str()), (1, "berth: No such image: both\n"));
+    let (code, _, err) = sb.code(&["inspect", "--type", "bogus", "both"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "berth: \"bogus\" is not a valid value for --type\n")
+    );
+    sb.ok(&["rm", "-v", "both"]);
+    sb.ok(&["volume", "rm", "both"]);
+    sb.remove_all_and_assert_clean();
+}
+
+#[test]
+fn domainname_is_the_containers_own() {
+    let sb = Sandbox::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    assert_eq!(
+        sb.sh_ok(
+            "--domainname example.org --network none",
+            "cat /proc/sys/kernel/domainname"
+        ),
+        "example.org\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        host,
+        "the host's domain name is untouched"
+    );
+    sb.ok(&[
+        "create",
+        "--name",
+        "dn",
+        "--domainname",
+        "example.org",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(sb.inspect("dn")["Config"]["Domainname"], "example.org");
+    sb.remove_all_and_assert_clean();
+}
+
+#[test]
+fn oom_score_adj_reaches_the_containers_processes() {
+    let sb = Sandbox::new();
+    assert_eq!(
+        sb.sh_ok(
+            "--oom-score-adj 500 --network none",
+            "cat /proc/self/oom_score_adj"
+        ),
+        "500\n"
+    );
+    sb.ok(&[
+        "create",
+        "--name",
+        "adj",
+        "--oom-score-adj=-200",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(sb.inspect("adj")["HostConfig"]["OomScoreAdj"], -200);
+    let (code, _, err) = sb.code(&["run", "--rm", "--oom-score-adj", "1001", "bb", "true"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            125,
+            "berth: Invalid value 1001, range for oom score adj is [-1000, 1000]\n"
+        )
+    );
+    sb.remove_all_and_assert_clean();
+}
+
+#[test]
+fn cpuset_mems_reaches_the_cgroup() {
+    let sb = Sandbox::new();
+    let id = sb.run_d_sh("--cpuset-mems 0 --network none", "sleep 60");
+    assert_eq!(cgroup_file(&id, "cpuset", "cpuset.mems").trim(), "0");
+    assert_eq!(sb.inspect(&id)["HostConfig"]["CpusetMems"], "0");
+    // This host has node 0 only, the value a cgroup inherits anyway: a node it lacks shows the
+    // flag reaches the kernel (which refuses it).
+    let (code, _, err) = sb.cli("run --rm --network none --cpuset-mems 7 bb true");
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("cpuset.mems"), "{err}");
+    sb.remove_all_and_assert_clean();
+}

@@ -1,6 +1,6 @@
 //! Basic auth against a registry behind htpasswd: anonymous pulls get a clear 401 error, `login`
 //! stores Docker-format credentials in `$DOCKER_CONFIG/config.json`, `logout` removes them, and a
-//! wrong password is refused without being stored.
+//! wrong password is refused ("unauthorized: wrong username or password") without being stored.
 
 mod common;
 
@@ -40,7 +40,7 @@ fn basic_auth_login_pull_logout_and_wrong_password() {
     );
     let err = common::expect_failure(out, "login with a wrong password");
     assert!(
-        err.contains("authentication required") && err.contains(&reg.addr),
+        err.contains("unauthorized: wrong username or password") && err.contains(&reg.addr),
         "{err}"
     );
     assert_eq!(
@@ -69,9 +69,10 @@ fn basic_auth_login_pull_logout_and_wrong_password() {
         format!("Removing login credentials for {}\n", reg.addr)
     );
     assert_eq!(config(&b)["auths"].get(&reg.addr), None);
+    // Docker prints the same line whether or not anything was stored.
     assert_eq!(
         b.ok(&["logout", &reg.addr]),
-        format!("Not logged in to {}\n", reg.addr)
+        format!("Removing login credentials for {}\n", reg.addr)
     );
 
     b.ok(&["rmi", &name]);

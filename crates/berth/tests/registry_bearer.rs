@@ -148,11 +148,11 @@ fn private_repository_pull_fails_without_login_then_works_with_basic_credentials
 #[track_caller]
 fn assert_refused(err: &str, addr: &str) {
     assert!(
-        err.contains("authentication required") && err.contains(addr),
+        err.contains("unauthorized: wrong username or password") && err.contains(addr),
         "{err}"
     );
     assert!(
-        !err.contains("wrong"),
+        !err.contains("not-the-pass") && !err.contains("Basic "),
         "the password stays out of errors: {err}"
     );
 }
@@ -163,12 +163,12 @@ fn wrong_password_is_refused_at_the_token_endpoint_with_a_clear_error() {
     let proxy = TokenProxy::private(&reg.addr, "berth", "s3cret-pass", TokenField::Token);
     reg.push_image("private/app", "1", &one_file_image("f", b"x"));
     let name = proxy.reference("private/app", "1");
-    let wrong = basic("berth", "wrong");
+    let wrong = basic("berth", "not-the-pass");
     let b = Berth::new();
 
     let out = b.run_with_stdin(
         &["login", "-u", "berth", "--password-stdin", &proxy.addr],
-        b"wrong\n",
+        b"not-the-pass\n",
     );
     let err = common::expect_failure(out, "login with a wrong password");
     assert_refused(&err, &proxy.addr);
@@ -187,7 +187,7 @@ fn wrong_password_is_refused_at_the_token_endpoint_with_a_clear_error() {
     std::fs::write(
         b.docker_config.join("config.json"),
         serde_json::to_vec(&serde_json::json!({
-            "auths": {proxy.addr.clone(): {"auth": base64(b"berth:wrong")}}
+            "auths": {proxy.addr.clone(): {"auth": base64(b"berth:not-the-pass")}}
         }))
         .unwrap(),
     )

@@ -53,6 +53,26 @@ fn busybox_round_trip_through_push_rmi_and_pull() {
         .unwrap_or_else(|| panic!("push ends with 'latest: digest: … size: …':\n{pushed}"))
         .to_string();
     assert_eq!(reg.manifest_digest("test/busybox", "latest"), digest);
+    // Docker's push without a tag says which one it uses; `-q` prints the full reference only.
+    let again = b.ok(&["push", &repo]);
+    assert!(again.starts_with("Using default tag: latest\n"), "{again}");
+    assert_eq!(b.ok(&["push", "-q", &remote]), format!("{remote}\n"));
+    // push -a: every local tag of the repository, one digest line each.
+    let v2 = reg.reference("test/busybox", "v2");
+    b.ok(&["tag", &remote, &v2]);
+    let all = b.ok(&["push", "-a", &repo]);
+    assert!(
+        all.starts_with(&format!("The push refers to repository [{repo}]\n"))
+            && all.contains(&format!("latest: digest: {digest} "))
+            && all.contains(&format!("v2: digest: {digest} ")),
+        "{all}"
+    );
+    assert_eq!(reg.manifest_digest("test/busybox", "v2"), digest);
+    assert_eq!(
+        b.fails(&["push", "-a", &remote]),
+        "berth: tag can't be used with --all-tags/-a"
+    );
+    b.ok(&["rmi", &v2]);
 
     // rmi: one tag of two is untagged; the last tag takes the image and its layer with it.
     assert_eq!(
@@ -72,7 +92,7 @@ fn busybox_round_trip_through_push_rmi_and_pull() {
 
     let pulled = b.ok(&["pull", &remote]);
     assert!(
-        pulled.contains(&format!("latest: Pulling from {repo}\n")),
+        pulled.contains("latest: Pulling from test/busybox\n"),
         "{pulled}"
     );
     assert_eq!(field(&pulled, "Digest:"), digest);
@@ -188,6 +208,19 @@ fn busybox_round_trip_through_push_rmi_and_pull() {
     );
     assert_eq!(field(&warm, "Digest:"), digest);
     assert_eq!(b.layer_dirs().len(), 1);
+
+    // `create -q` pulls a missing image without a word: stdout is the container's ID alone.
+    b.ok(&["rmi", &remote]);
+    let out = b
+        .run(&["create", "-q", "--name", "quiet", &remote, "true"])
+        .success("create -q");
+    assert_eq!(out.stdout.trim().len(), 64, "{}", out.stdout);
+    assert!(
+        !out.stderr.contains("Unable to find image") && !out.stderr.contains("Pull"),
+        "{}",
+        out.stderr
+    );
+    b.ok(&["rm", "quiet"]);
 }
 
 /// The base layer of the whiteout images: 250,000 bytes of regular files.
@@ -286,19 +319,23 @@ fn identical_base_layers_are_stored_once_and_df_counts_the_saving() {
         lower(&bb)
     );
 
-    // 250,000 bytes of base are shared: the images add up to one base more than the disk holds.
+    // 250,000 bytes of base are shared: Docker's summary counts the layers once, its verbose
+    // table shows the base as each image's SHARED SIZE.
     let df = b.ok(&["system", "df"]);
-    assert!(df.contains("Layers: 3 unpacked"), "{df}");
-    assert!(df.contains("shared layers save 250kB"), "{df}");
+    let images = df.lines().find(|l| l.starts_with("Images")).unwrap();
+    let cols: Vec<&str> = images.split_whitespace().collect();
+    assert_eq!(&cols[..3], ["Images", "2", "0"], "{df}");
     let verbose = b.ok(&["system", "df", "-v"]);
-    let base_row = verbose
-        .lines()
-        .find(|l| l.starts_with(&base.diff_id[7..19]))
-        .unwrap_or_else(|| panic!("no row for the base layer:\n{verbose}"));
-    assert_eq!(
-        base_row.split_whitespace().collect::<Vec<_>>(),
-        [&base.diff_id[7..19], "250kB", "2"]
-    );
+    for repo in ["test/a", "test/b"] {
+        let row = verbose
+            .lines()
+            .find(|l| l.starts_with(&format!("{}/{repo}", reg.addr)))
+            .unwrap_or_else(|| panic!("no row for {repo}:\n{verbose}"));
+        // ... SIZE  SHARED SIZE  UNIQUE SIZE  CONTAINERS (CREATED has spaces: count from the end).
+        let cols: Vec<&str> = row.split_whitespace().rev().collect();
+        assert_eq!(cols[2], "250kB", "SHARED SIZE of {repo}: {row}");
+        assert_eq!(cols[0], "0", "CONTAINERS of {repo}: {row}");
+    }
 
     // Removing one image keeps the shared base for the other.
     b.ok(&["rmi", &a]);

@@ -23,6 +23,8 @@ mod work;
 
 pub(crate) use cache::gc_roots;
 pub use cache::CacheUsage;
+/// A thread with private mounts and a snapshot mounted there (volume copy-up uses them too).
+pub(crate) use copy::{with_private_mounts, Mounted};
 pub use error::BuildError;
 
 use crate::container::Engine;

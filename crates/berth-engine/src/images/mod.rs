@@ -4,10 +4,18 @@
 //! API socket) calls these; the results are typed rows, never printed here.
 
 mod inspect;
+mod list;
+mod login;
+mod remove;
+mod summary;
 mod transfer;
 
 pub use inspect::ImageInspect;
-pub use transfer::{registry_host, PullPolicy, PullReport, PushReport};
+pub use list::IMAGE_FILTERS;
+pub use login::{registry_host, Login, DEFAULT_SERVER};
+pub use remove::PRUNE_FILTERS;
+pub use summary::ImageSummary;
+pub use transfer::{PullPolicy, PullReport, PushReport};
 
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
@@ -66,26 +74,8 @@ pub struct DiskUsage {
 /// A name as users write it: `busybox:latest` for `docker.io/library/busybox:latest`.
 pub fn familiar(full: &str) -> String {
     match Reference::parse(full) {
-        Ok(r) => {
-            let mut s = r.familiar_name();
-            if let Some(t) = &r.tag {
-                s.push(':');
-                s.push_str(t);
-            }
-            if let Some(d) = &r.digest {
-                s.push('@');
-                s.push_str(&d.to_string());
-            }
-            s
-        }
+        Ok(r) => r.familiar(),
         Err(_) => full.to_string(),
-    }
-}
-
-fn split_tag(t: &str) -> (String, String) {
-    match Reference::parse(t) {
-        Ok(r) => (r.familiar_name(), r.tag.unwrap_or_else(|| "<none>".into())),
-        Err(_) => ("<none>".into(), "<none>".into()),
     }
 }
 
@@ -106,44 +96,6 @@ impl Engine {
             .map_err(|e| EngineError::msg(format!("image {}: config: {e}", img.id)))
     }
 
-    /// Every image under each of its names, newest first; `filter` (`REPOSITORY[:TAG]`) keeps
-    /// one repository (and tag, when it names one).
-    pub fn image_rows(&self, filter: Option<&str>) -> Result<Vec<ImageRow>> {
-        let index = self.store.index()?;
-        let wanted = filter
-            .map(Reference::parse)
-            .transpose()
-            .map_err(|e| EngineError::msg(e.to_string()))?;
-        let explicit_tag = filter.is_some_and(|r| r.rsplit('/').next().unwrap_or("").contains(':'));
-        let mut imgs: Vec<&ImageRecord> = index.images.values().collect();
-        imgs.sort_by(|x, y| y.created.cmp(&x.created).then(y.added.cmp(&x.added)));
-        let mut rows = Vec::new();
-        for img in imgs {
-            let mut names: Vec<(String, String)> =
-                img.repo_tags.iter().map(|t| split_tag(t)).collect();
-            if names.is_empty() {
-                names.push(("<none>".into(), "<none>".into()));
-            }
-            for (repository, tag) in names {
-                if let Some(f) = &wanted {
-                    let other_tag = explicit_tag && Some(&tag) != f.tag.as_ref();
-                    if repository != f.familiar_name() || other_tag {
-                        continue;
-                    }
-                }
-                rows.push(ImageRow {
-                    digest: repo_digest(img, &repository),
-                    repository,
-                    tag,
-                    id: img.id.clone(),
-                    created: img.created.clone(),
-                    size: img.size,
-                });
-            }
-        }
-        Ok(rows)
-    }
-
     /// `tag SOURCE TARGET`.
     pub fn tag_image(&self, source: &str, target: &str) -> Result<()> {
         let img = self.image(source)?;
@@ -157,6 +109,9 @@ impl Engine {
             idx.tag(&img.id, &target_ref.to_string());
             Ok(())
         })?;
+        self.emit(
+            crate::events::Event::image("tag", &img.id.to_string()).attr("name", familiar(target)),
+        );
         Ok(())
     }
 
@@ -189,7 +144,7 @@ impl Engine {
     }
 
     /// The images containers were made from: (image ID, container short ID, running?).
-    fn image_users(&self) -> Vec<(String, String, bool)> {
+    pub(crate) fn image_users(&self) -> Vec<(String, String, bool)> {
         self.records
             .list()
             .into_iter()
@@ -204,76 +159,6 @@ impl Engine {
         let (cached, blobs) = crate::build::gc_roots(self);
         live.extend(cached);
         Ok(self.store.gc_keeping(&live, &blobs)?)
-    }
-
-    /// `rmi NAME`: untags `name`; removes the image when no tag is left (or, with `force`, all
-    /// of them). An image a container uses is refused (a stopped one's with `force` allowed).
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
-        let users = self.image_users();
-        let by_tag = Reference::parse(name)
-            .ok()
-            .filter(|r| r.digest.is_none())
-            .map(|r| r.to_string());
-        let removed = self.store.update_index(|idx| {
-            let img = idx
-                .find(name)
-                .cloned()
-                .ok_or_else(|| StoreError::NoSuchImage(name.to_string()))?;
-            let id = img.id.to_string();
-            let rec = idx.images.get_mut(&id).expect("found above");
-            let mut out = Vec::new();
-            match by_tag.as_ref().filter(|t| rec.repo_tags.contains(t)) {
-                Some(t) if rec.repo_tags.len() > 1 && !force => {
-                    rec.repo_tags.retain(|x| x != t);
-                    out.push(Removed::Untagged(familiar(t)));
-                }
-                _ => {
-                    let user = users.iter().find(|(i, _, running)| *i == id && (*running || !force));
-                    if let Some((_, c, running)) = user {
-                        return Err(StoreError::Conflict(format!(
-                            "conflict: unable to delete {} ({}) - image is being used by {} container {c}",
-                            img.id.short(),
-                            if *running { "cannot be forced" } else { "must be forced" },
-                            if *running { "running" } else { "stopped" },
-                        )));
-                    }
-                    if rec.repo_tags.len() > 1 && !force {
-                        return Err(StoreError::Conflict(format!(
-                            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                            img.id.short()
-                        )));
-                    }
-                    out.extend(rec.repo_tags.iter().map(|t| Removed::Untagged(familiar(t))));
-                    out.extend(rec.repo_digests.iter().map(|d| Removed::Untagged(familiar(d))));
-                    idx.images.remove(&id);
-                    out.push(Removed::Deleted(id));
-                }
-            }
-            Ok(out)
-        })?;
-        Ok(removed)
-    }
-
-    /// `image prune [-a]`: removes untagged images (with `all`, every image) no container uses,
-    /// then what they leave unused; returns the images removed and the bytes freed.
-    pub fn prune_images(&self, all: bool) -> Result<(Vec<ImageRecord>, u64)> {
-        let users = self.image_users();
-        let removed = self.store.update_index(|idx| {
-            let doomed: Vec<String> = idx
-                .images
-                .iter()
-                .filter(|(k, r)| {
-                    (all || r.repo_tags.is_empty()) && !users.iter().any(|(i, _, _)| i == *k)
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            Ok(doomed
-                .into_iter()
-                .filter_map(|k| idx.images.remove(&k))
-                .collect::<Vec<_>>())
-        })?;
-        let freed = self.collect_garbage()?;
-        Ok((removed, freed))
     }
 
     /// What images and layers take on disk.
@@ -306,14 +191,4 @@ impl Engine {
             blobs,
         })
     }
-}
-
-/// The digest `img` was pulled by from `repository`, `<none>` when there is none.
-fn repo_digest(img: &ImageRecord, repository: &str) -> String {
-    img.repo_digests
-        .iter()
-        .filter_map(|d| d.rsplit_once('@'))
-        .find(|(name, _)| Reference::parse(name).is_ok_and(|r| r.familiar_name() == repository))
-        .map(|(_, d)| d.to_string())
-        .unwrap_or_else(|| "<none>".into())
 }

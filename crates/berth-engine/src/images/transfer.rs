@@ -1,6 +1,6 @@
-//! Moving images in and out of the store: pull (also as `run`'s `--pull` policy), push, load,
-//! save, import, and registry credentials (login, logout). Progress goes to the caller's
-//! `Progress`; nothing is printed here.
+//! Moving images in and out of the store: pull (also as `run`'s `--pull` policy, and every tag
+//! of a repository), push, load, save, import. Progress goes to the caller's `Progress`;
+//! nothing is printed here.
 
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
@@ -9,7 +9,7 @@ use berth_image::images::ImageRecord;
 use berth_image::manifest::Platform;
 use berth_image::pull::{Progress, PullOptions};
 use berth_image::reference::Reference;
-use berth_image::registry::{auth, Client};
+use berth_image::registry::auth;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -69,21 +69,6 @@ fn platform(p: Option<&str>) -> Result<Platform> {
     }
 }
 
-/// The registry host a `login`/`logout` server argument names (`docker.io` for Docker Hub's
-/// historic names).
-pub fn registry_host(server: &str) -> String {
-    let s = server
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let s = s.split('/').next().unwrap_or(s);
-    if s == "index.docker.io" || s == "registry-1.docker.io" {
-        "docker.io".into()
-    } else {
-        s.into()
-    }
-}
-
 impl Engine {
     /// Pulls `name` for `platform` (os/arch[/variant], default this host's).
     pub fn pull(
@@ -92,6 +77,18 @@ impl Engine {
         platform_name: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<PullReport> {
+        self.pull_as(name, platform_name, progress, None)
+    }
+
+    /// `pull` with the caller's registry credentials (the API's `X-Registry-Auth`); None uses
+    /// those of Docker's config file.
+    pub fn pull_as(
+        &self,
+        name: &str,
+        platform_name: Option<&str>,
+        progress: &dyn Progress,
+        credentials: Option<auth::Credentials>,
+    ) -> Result<PullReport> {
         let reference = parse_ref(name)?;
         let opts = PullOptions {
             platform: platform(platform_name)?,
@@ -99,8 +96,12 @@ impl Engine {
             progress,
             parallel: 4,
         };
-        let pulled = berth_image::pull::pull(&self.store, &reference, &opts)
+        let pulled = berth_image::pull::pull_as(&self.store, &reference, &opts, credentials)
             .map_err(|e| EngineError::from(e).context(format!("pull {name}")))?;
+        self.emit(crate::events::Event::image(
+            "pull",
+            &super::familiar(&reference.to_string()),
+        ));
         Ok(PullReport {
             reference,
             record: pulled.record,
@@ -132,17 +133,67 @@ impl Engine {
         Ok((report.record, true))
     }
 
+    /// Skips TLS verification (and allows plain HTTP) for the registry `name` points at, for
+    /// this engine's transfers (podman's `--tls-verify=false`).
+    pub fn trust_registry_of(&mut self, name: &str) -> Result<()> {
+        let r = parse_ref(name)?;
+        self.insecure.push(r.api_host().to_string());
+        Ok(())
+    }
+
+    /// The tags the registry lists for `name`'s repository (`pull -a`).
+    pub fn repository_tags(&self, name: &str) -> Result<Vec<String>> {
+        let r = parse_ref(name)?;
+        berth_image::pull::client_for(&r, &self.insecure)
+            .list_tags(&r.repository)
+            .map_err(|e| EngineError::from(berth_image::pull::PullError::from(e)))
+            .map_err(|e| e.context(format!("pull {name}")))
+    }
+
+    /// `push -a`: every local tag of `repository` (a name without tag or digest), sorted.
+    pub fn local_tags(&self, repository: &str) -> Result<Vec<String>> {
+        let target = parse_ref(repository)?;
+        let mut tags: Vec<String> = self
+            .store
+            .index()?
+            .images
+            .values()
+            .flat_map(|i| i.repo_tags.iter())
+            .filter(|t| Reference::parse(t).is_ok_and(|r| r.name() == target.name()))
+            .cloned()
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
     /// Pushes the local image `name` to the registry its name points at.
     pub fn push(&self, name: &str, progress: &dyn Progress) -> Result<PushReport> {
+        self.push_as(name, progress, None)
+    }
+
+    /// `push` with the caller's registry credentials; None uses Docker's config file's.
+    pub fn push_as(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        credentials: Option<auth::Credentials>,
+    ) -> Result<PushReport> {
         let target = parse_ref(name)?;
         let image = self.store.find(name).map_err(|_| {
             EngineError::msg(format!(
                 "An image does not exist locally with the tag: {name}"
             ))
         })?;
-        let digest =
-            berth_image::push::push(&self.store, &image, &target, &self.insecure, progress)
-                .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
+        let digest = berth_image::push::push_as(
+            &self.store,
+            &image,
+            &target,
+            &self.insecure,
+            progress,
+            credentials,
+        )
+        .map_err(|e| EngineError::from(e).context(format!("push {name}")))?;
         let size = self.store.content.size(&digest).unwrap_or(0);
         self.store.update_index(|idx| {
             if let Some(r) = idx.images.get_mut(&image.id.to_string()) {
@@ -153,6 +204,10 @@ impl Engine {
             }
             Ok(())
         })?;
+        self.emit(crate::events::Event::image(
+            "push",
+            &super::familiar(&target.to_string()),
+        ));
         Ok(PushReport {
             tag: target.tag.clone().unwrap_or_else(|| "latest".into()),
             digest,
@@ -162,8 +217,12 @@ impl Engine {
 
     /// Loads a `docker save` archive or OCI layout; returns each image with its tags.
     pub fn load(&self, input: impl Read) -> Result<Vec<(ImageRecord, Vec<String>)>> {
-        berth_image::archive::load(&self.store, input)
-            .map_err(|e| EngineError::from(e).context("load"))
+        let loaded = berth_image::archive::load(&self.store, input)
+            .map_err(|e| EngineError::from(e).context("load"))?;
+        loaded.iter().for_each(|(img, _)| {
+            self.emit(crate::events::Event::image("load", &img.id.to_string()))
+        });
+        Ok(loaded)
     }
 
     /// The images `save` writes, each with the tags it goes under (only the one named, when a
@@ -207,44 +266,31 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("save {}", path.display()), e))
     }
 
-    /// `import`: a one-layer image from a root filesystem tarball.
+    /// `import [-c INSTRUCTION]…`: a one-layer image from a root filesystem tarball, its run
+    /// config the default `PATH` with the Dockerfile instructions applied (as `commit -c`).
     pub fn import(
         &self,
         input: impl Read,
         what: &str,
         tag: Option<&str>,
         message: Option<&str>,
+        changes: &[String],
     ) -> Result<ImageRecord> {
         let tag = tag.map(parse_ref).transpose()?;
-        berth_image::archive::import(&self.store, input, tag.as_ref(), message)
-            .map_err(|e| EngineError::from(e).context(format!("import {what}")))
-    }
-
-    /// Checks `creds` against `server` and stores them (Docker's config.json).
-    pub fn login(&self, server: &str, creds: auth::Credentials) -> Result<String> {
-        let registry = registry_host(server);
-        let api = if registry == "docker.io" {
-            berth_image::reference::DOCKER_HUB_API.to_string()
-        } else {
-            registry.clone()
-        };
-        Client::new(&api, &self.insecure, Some(creds.clone()))
-            .ping()
-            .map_err(|e| EngineError::msg(format!("login {registry}: {e}")))?;
-        auth::store(&registry, &creds).map_err(|e| {
-            EngineError::io(
-                format!("saving credentials to {}", auth::config_path().display()),
-                e,
-            )
-        })?;
-        Ok(registry)
-    }
-
-    /// Forgets the credentials for `server`; returns the registry and whether any were stored.
-    pub fn logout(&self, server: &str) -> Result<(String, bool)> {
-        let registry = registry_host(server);
-        let removed = auth::remove(&registry)
-            .map_err(|e| EngineError::io(format!("logout {registry}"), e))?;
-        Ok((registry, removed))
+        let mut config = serde_json::Map::new();
+        config.insert(
+            "Env".into(),
+            serde_json::json!([
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            ]),
+        );
+        for c in changes {
+            crate::commit::apply_change(&mut config, c)?;
+        }
+        let img =
+            berth_image::archive::import(&self.store, input, tag.as_ref(), message, config.into())
+                .map_err(|e| EngineError::from(e).context(format!("import {what}")))?;
+        self.emit(crate::events::Event::image("import", &img.id.to_string()));
+        Ok(img)
     }
 }

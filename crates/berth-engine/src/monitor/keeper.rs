@@ -176,5 +176,8 @@ fn abandon(engine: &Engine, id: &str, why: EngineError) {
         rec.state.error = why.to_string();
         let st = berth_runtime::state::ContainerState::load(&engine.runtime_root, id).ok();
         engine.finish_watched(&mut rec, st.as_ref(), code);
+        if rec.auto_remove {
+            let _ = engine.remove_files(&rec, true);
+        }
     }
 }

@@ -126,12 +126,21 @@ fn report(ready: Option<std::fs::File>, what: &Ready) {
 /// they carry nothing of the CLI's memory), waits until the container started (or failed), and
 /// returns. The monitor lives on as the container's parent.
 pub fn start_detached(engine: &Engine, rec: &mut Record) -> Result<()> {
+    start_detached_with(engine, rec, false)
+}
+
+/// `start_detached`, telling the watcher (with `attach_first`) to wait for its first attach
+/// client before it reads the container's output: a client that attached before the start
+/// (the API's `docker run`) loses nothing. Passed in the monitor's environment, never set in
+/// this process's own (the API service has threads).
+pub fn start_detached_with(engine: &Engine, rec: &mut Record, attach_first: bool) -> Result<()> {
     let (ready_r, ready_w) = pipe()?;
     let argv = self_argv(
         engine,
         MONITOR_COMMAND,
         &[rec.id.clone(), ready_w.as_raw_fd().to_string()],
     )?;
+    let envp = attach_first.then(monitor_env).transpose()?;
     // The monitor must not hold the caller's stdout/stderr open (a pipe reader would never see EOF).
     let null = devnull()?;
     // SAFETY: the child only calls async-signal-safe functions (fcntl, setsid, execv, _exit) on
@@ -151,7 +160,10 @@ pub fn start_detached(engine: &Engine, rec: &mut Record) -> Result<()> {
                 libc::dup2(null.as_raw_fd(), fd);
             }
             libc::setsid();
-            libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr());
+            match &envp {
+                Some(env) => libc::execve(c"/proc/self/exe".as_ptr(), argv.as_ptr(), env.as_ptr()),
+                None => libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr()),
+            };
             libc::_exit(127);
         }
     }
@@ -172,6 +184,23 @@ pub fn start_detached(engine: &Engine, rec: &mut Record) -> Result<()> {
             Ok(_) => "the monitor died before the container started".to_string(),
         })),
     }
+}
+
+/// This process's environment with `ATTACH_FIRST` added, for the monitor.
+fn monitor_env() -> Result<berth_runtime::process::CStrings> {
+    let vars = std::env::vars_os()
+        .filter(|(k, _)| k != crate::attach::ATTACH_FIRST)
+        .map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            kv
+        })
+        .chain(std::iter::once(
+            format!("{}=1", crate::attach::ATTACH_FIRST).into_bytes(),
+        ));
+    berth_runtime::process::CStrings::new("monitor environment", vars)
+        .map_err(|e| EngineError::msg(e.to_string()))
 }
 
 /// The hidden command line of the keeper: `berth --root R --runroot R __monitor ID FD`.
@@ -274,8 +303,10 @@ fn monitor_main(
         };
         rec.state.error = e.to_string();
         rec.state.exit_code = e.exit_code() as i32;
+        let _ = std::fs::remove_file(crate::attach::socket_path(&engine.runroot, &rec.id));
+        engine.started(rec);
         // The report below carries the failure to the caller; a record that cannot be saved
-        // is reconciled by the next command that reads it.
+        // is reconciled by the next command that reads it (the start hold says what to undo).
         let _ = engine.records.save(rec);
         report(
             ready,
@@ -286,6 +317,16 @@ fn monitor_main(
         );
         1
     };
+    // The start is recorded before anything is made for it (the attach socket first): a monitor
+    // killed from here on leaves a hold that tells the next command what to undo.
+    let held = engine
+        .records
+        .lock(&rec.id)
+        .map_err(EngineError::from)
+        .and_then(|_lock| engine.hold_for_start(rec));
+    if let Err(e) = held {
+        return fail(rec, ready, e);
+    }
     let (cends, wends) = match streams::detached_ends(engine, rec).and_then(|e| Ok((e, devnull()?)))
     {
         Ok((ends, null)) => {
@@ -537,9 +578,9 @@ fn finish_watch(
     if !notes.is_empty() {
         rec.state.error = notes.join("; ");
     }
+    // Finishing removes the socket too; the client already connected keeps its connection.
     let code = engine.finish_watched(&mut rec, st.as_ref(), code);
     crate::attach::send_exit(client, code);
-    let _ = std::fs::remove_file(&socket);
     if rec.auto_remove {
         let _ = engine.remove_files(&rec, true);
         return 0;

@@ -128,7 +128,11 @@ impl Engine {
                 req.name
             )));
         }
-        Ok(self.networks()?.create(req)?)
+        let made = self.networks()?.create(req)?;
+        self.emit(crate::events::Event::network(
+            "create", &made.id, &made.name,
+        ));
+        Ok(made)
     }
 
     /// `network ls`: the default bridge (made if missing, as Docker always has it), the user
@@ -282,7 +286,11 @@ impl Engine {
                 users.join(", ")
             )));
         }
-        Ok(nets.remove(&cfg.id)?.name)
+        let gone = nets.remove(&cfg.id)?;
+        self.emit(crate::events::Event::network(
+            "destroy", &gone.id, &gone.name,
+        ));
+        Ok(gone.name)
     }
 
     /// `network prune`: every user network no container uses; their names.
@@ -304,7 +312,10 @@ impl Engine {
                 continue;
             }
             match nets.remove(&cfg.id) {
-                Ok(c) => removed.push(c.name),
+                Ok(c) => {
+                    self.emit(crate::events::Event::network("destroy", &c.id, &c.name));
+                    removed.push(c.name)
+                }
                 Err(NetworkError::InUse { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -358,6 +369,9 @@ impl Engine {
         }
         rec.networks.push(a);
         self.records.save(&rec)?;
+        self.emit(
+            crate::events::Event::network("connect", &name, &name).attr("container", &rec.id),
+        );
         Ok(())
     }
 
@@ -385,6 +399,9 @@ impl Engine {
         }
         let _gone: Attachment = rec.networks.remove(i);
         self.records.save(&rec)?;
+        self.emit(
+            crate::events::Event::network("disconnect", &name, &name).attr("container", &rec.id),
+        );
         Ok(())
     }
 }

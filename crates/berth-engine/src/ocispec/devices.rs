@@ -4,24 +4,11 @@
 //! the host; never makes a node itself.
 
 use super::SpecError;
+// Docker's allow list beyond the deny-all rule is the runtime's default one (minor -1: any).
+use berth_runtime::devices::ALLOWED_CHAR_DEVICES as DEFAULT_ALLOWED;
 use oci_spec::runtime::{
     LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
 };
-
-/// Docker's allow list beyond the deny-all rule: null, zero, full, random, urandom, tty,
-/// console, ptmx, the pty slaves (136:*) and tun. A minor of -1 is any minor.
-const DEFAULT_ALLOWED: [(i64, i64); 10] = [
-    (1, 3),
-    (1, 5),
-    (1, 7),
-    (1, 8),
-    (1, 9),
-    (5, 0),
-    (5, 1),
-    (5, 2),
-    (136, -1),
-    (10, 200),
-];
 
 /// A `--device HOST[:CONTAINER][:PERMISSIONS]`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

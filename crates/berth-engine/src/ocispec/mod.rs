@@ -8,7 +8,7 @@ mod error;
 mod mounts;
 pub mod namespaces;
 mod process;
-mod resources;
+pub(crate) mod resources;
 mod seccomp;
 mod security;
 mod sysctls;
@@ -82,6 +82,7 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
     // Without a UTS namespace of its own the container keeps the host's name.
     let own_uts = i.namespaces.uts != namespaces::Source::Host;
     spec.set_hostname(own_uts.then(|| i.hostname.clone()));
+    spec.set_domainname(o.domainname.clone().filter(|_| own_uts));
     Ok(spec)
 }
 

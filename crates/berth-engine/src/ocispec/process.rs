@@ -25,7 +25,7 @@ pub fn process(i: &SpecInput, confinement: &Confinement) -> Result<Process, Spec
         .capabilities(confinement.capability_sets())
         .rlimits(rlimits(&o.ulimits)?)
         .no_new_privileges(confinement.no_new_privileges)
-        .oom_score_adj(0)
+        .oom_score_adj(o.oom_score_adj)
         .build()?;
     if o.tty {
         // The size a terminal starts with until the client sends its own.

@@ -97,7 +97,9 @@ pub fn cpu(o: &RunOptions) -> Result<Option<LinuxCpu>, SpecError> {
         }
         cpu.set_quota(Some(quota));
     }
-    cpu.set_shares(o.cpu_shares).set_cpus(o.cpuset_cpus.clone());
+    cpu.set_shares(o.cpu_shares)
+        .set_cpus(o.cpuset_cpus.clone())
+        .set_mems(o.cpuset_mems.clone());
     Ok((cpu != LinuxCpu::default()).then_some(cpu))
 }
 

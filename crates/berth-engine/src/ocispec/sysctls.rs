@@ -5,19 +5,9 @@
 
 use super::namespaces::{Namespaces, Source};
 use super::SpecError;
+use berth_runtime::spec::sysctl_namespace;
+use oci_spec::runtime::LinuxNamespaceType;
 use std::collections::HashMap;
-
-/// The IPC namespace's parameters (besides `fs.mqueue.*`).
-const IPC: [&str; 8] = [
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
 
 /// Each `--sysctl`, checked against the namespaces the container has.
 pub fn sysctls(flags: &[String], ns: &Namespaces) -> Result<HashMap<String, String>, SpecError> {
@@ -29,16 +19,16 @@ pub fn sysctls(flags: &[String], ns: &Namespaces) -> Result<HashMap<String, Stri
             .ok_or_else(|| SpecError::SysctlSyntax(f.clone()))?;
         // `net/ipv4/ip_forward` is the same parameter as `net.ipv4.ip_forward`.
         let name = name.replace('/', ".");
-        if IPC.contains(&name.as_str()) || name.starts_with("fs.mqueue.") {
-            if ns.ipc == Source::Host {
-                return Err(SpecError::SysctlHostIpc(name));
+        // Docker's list: the UTS names are the runtime's to set, not a flag's.
+        match sysctl_namespace(&name) {
+            Some(LinuxNamespaceType::Ipc) if ns.ipc == Source::Host => {
+                return Err(SpecError::SysctlHostIpc(name))
             }
-        } else if name.starts_with("net.") {
-            if ns.net == Source::Host {
-                return Err(SpecError::SysctlHostNetwork(name));
+            Some(LinuxNamespaceType::Network) if ns.net == Source::Host => {
+                return Err(SpecError::SysctlHostNetwork(name))
             }
-        } else {
-            return Err(SpecError::SysctlNotNamespaced(name));
+            Some(LinuxNamespaceType::Ipc | LinuxNamespaceType::Network) => {}
+            _ => return Err(SpecError::SysctlNotNamespaced(name)),
         }
         out.insert(name, value.to_string());
     }

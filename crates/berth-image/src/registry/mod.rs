@@ -3,13 +3,14 @@
 //! and checks their digests; storing them is the caller's business.
 
 pub mod auth;
+mod tls;
 
 use crate::digest::{Digest, Hasher};
 use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST};
 use auth::{Challenge, Credentials};
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -25,8 +26,15 @@ pub enum RegistryError {
     },
     #[error("{host}: authentication required (try `berth login {host}`)")]
     Unauthorized { host: String },
+    /// Credentials were given and refused.
+    #[error("{host}: unauthorized: wrong username or password")]
+    WrongCredentials { host: String },
+    /// A connection that broke or stalled: worth another try.
     #[error("{host}: {message}")]
     Transport { host: String, message: String },
+    /// Nothing answers there (refused, no such host, a TLS failure): trying again cannot help.
+    #[error("{url}: {message}")]
+    Unreachable { url: String, message: String },
     #[error("{what}: not found in registry {host}")]
     NotFound { host: String, what: String },
     #[error("{what}: larger than {limit} bytes")]
@@ -44,10 +52,21 @@ pub struct FetchedManifest {
     pub digest: Digest,
 }
 
+/// How a registry is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+    /// HTTPS without a certificate check, else plain HTTP (Docker's insecure registries).
+    Insecure,
+}
+
 /// One registry host. Cheap to share between threads (`&Client`).
 pub struct Client {
     host: String,
-    base: String,
+    scheme: Scheme,
+    /// `scheme://host`, decided on first use (an insecure registry is probed once).
+    base: OnceLock<String>,
     agent: ureq::Agent,
     creds: Option<Credentials>,
     /// Authorization header per scope, learnt from challenges.
@@ -56,12 +75,22 @@ pub struct Client {
 
 /// Plain HTTP is allowed for loopback hosts (as Docker does) and for hosts listed as insecure.
 pub fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
+    is_loopback(host) || is_listed(host, insecure)
+}
+
+fn host_name(host: &str) -> &str {
     let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name == "localhost"
-        || name.starts_with("127.")
-        || name == "::1"
-        || insecure.iter().any(|i| i == host || i == name)
+    name.trim_start_matches('[').trim_end_matches(']')
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host_name(host);
+    name == "localhost" || name.starts_with("127.") || name == "::1"
+}
+
+fn is_listed(host: &str, insecure: &[String]) -> bool {
+    let name = host_name(host);
+    insecure.iter().any(|i| i == host || i == name)
 }
 
 fn status_message(resp: ureq::Response) -> String {
@@ -88,23 +117,28 @@ fn status_message(resp: ureq::Response) -> String {
 impl Client {
     /// A client for `host` (`localhost:5000`, `registry-1.docker.io`).
     pub fn new(host: &str, insecure: &[String], creds: Option<Credentials>) -> Client {
-        let scheme = if plain_http_allowed(host, insecure) {
-            "http"
+        let scheme = if is_loopback(host) {
+            Scheme::Http
+        } else if is_listed(host, insecure) {
+            Scheme::Insecure
         } else {
-            "https"
+            Scheme::Https
         };
         let idle = idle_timeout();
-        let agent = ureq::AgentBuilder::new()
+        let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(15))
             .timeout_read(idle)
             .timeout_write(idle)
             .max_idle_connections_per_host(8)
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
+        if scheme == Scheme::Insecure {
+            builder = builder.tls_config(tls::unverified());
+        }
         Client {
             host: host.to_string(),
-            base: format!("{scheme}://{host}"),
-            agent,
+            scheme,
+            base: OnceLock::new(),
+            agent: builder.build(),
             creds,
             tokens: Mutex::new(HashMap::new()),
         }
@@ -112,6 +146,33 @@ impl Client {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// `scheme://host`: for an insecure registry, HTTPS when it answers TLS at all, else HTTP.
+    fn base(&self) -> &str {
+        self.base.get_or_init(|| {
+            let https = format!("https://{}", self.host);
+            match self.scheme {
+                Scheme::Http => format!("http://{}", self.host),
+                Scheme::Https => https,
+                Scheme::Insecure => match self.agent.get(&format!("{https}/v2/")).call() {
+                    Ok(_) | Err(ureq::Error::Status(..)) => https,
+                    Err(ureq::Error::Transport(_)) => format!("http://{}", self.host),
+                },
+            }
+        })
+    }
+
+    /// Credentials refused, or none given (`Unauthorized`).
+    fn refused(&self) -> RegistryError {
+        match self.creds {
+            Some(_) => RegistryError::WrongCredentials {
+                host: self.host.clone(),
+            },
+            None => RegistryError::Unauthorized {
+                host: self.host.clone(),
+            },
+        }
     }
 
     fn scope(repo: &str, push: bool) -> String {
@@ -152,11 +213,7 @@ impl Client {
                     authenticated = true;
                     continue;
                 }
-                Err(ureq::Error::Status(401, _)) | Err(ureq::Error::Status(403, _)) => {
-                    return Err(RegistryError::Unauthorized {
-                        host: self.host.clone(),
-                    })
-                }
+                Err(ureq::Error::Status(401, _)) => return Err(self.refused()),
                 Err(ureq::Error::Status(code, resp)) if code == 429 || code >= 500 => {
                     let wait = resp
                         .header("Retry-After")
@@ -177,10 +234,16 @@ impl Client {
                         message: status_message(resp),
                     })
                 }
+                Err(ureq::Error::Transport(t)) if !worth_retrying(&t) => {
+                    return Err(RegistryError::Unreachable {
+                        url,
+                        message: transport_message(&t),
+                    })
+                }
                 Err(ureq::Error::Transport(t)) => (
                     RegistryError::Transport {
                         host: self.host.clone(),
-                        message: t.to_string(),
+                        message: transport_message(&t),
                     },
                     None,
                 ),
@@ -201,11 +264,7 @@ impl Client {
         let header = match challenge {
             Some(Challenge::Basic) | None => match &self.creds {
                 Some(c) => c.basic_header(),
-                None => {
-                    return Err(RegistryError::Unauthorized {
-                        host: self.host.clone(),
-                    })
-                }
+                None => return Err(self.refused()),
             },
             Some(Challenge::Bearer { realm, service, .. }) => {
                 self.fetch_token(&realm, service.as_deref(), scope)?
@@ -226,8 +285,9 @@ impl Client {
     ) -> Result<String, RegistryError> {
         let mut req = self.agent.get(realm);
         // `login` checks credentials without a repository: no scope at all, as Docker sends.
-        if !scope.is_empty() {
-            req = req.query("scope", scope);
+        // Several scopes (a cross-repository mount's) go as several parameters, as Docker sends.
+        for one in scope.split(' ').filter(|s| !s.is_empty()) {
+            req = req.query("scope", one);
         }
         if let Some(s) = service {
             req = req.query("service", s);
@@ -237,11 +297,7 @@ impl Client {
         }
         let resp = match req.call() {
             Ok(r) => r,
-            Err(ureq::Error::Status(401 | 403, _)) => {
-                return Err(RegistryError::Unauthorized {
-                    host: self.host.clone(),
-                })
-            }
+            Err(ureq::Error::Status(401 | 403, _)) => return Err(self.refused()),
             Err(e) => {
                 return Err(RegistryError::Token {
                     host: self.host.clone(),
@@ -276,7 +332,7 @@ impl Client {
 
     /// Checks that the registry speaks the v2 API and that credentials work (`berth login`).
     pub fn ping(&self) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/", self.base);
+        let url = format!("{}/v2/", self.base());
         self.send("", &|a| a.get(&url), None).map(|_| ())
     }
 
@@ -286,7 +342,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
-        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base());
         let what = format!("{}/{repo}:{reference}", self.host);
         let resp = self.send(
             &Self::scope(repo, false),
@@ -355,7 +411,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Digest>, RegistryError> {
-        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base());
         match self.send(
             &Self::scope(repo, false),
             &|a| a.head(&url).set("Accept", ACCEPT_MANIFESTS),
@@ -401,7 +457,7 @@ impl Client {
         digest: &Digest,
         offset: u64,
     ) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
-        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base());
         let range = format!("bytes={offset}-");
         let build = |a: &ureq::Agent| {
             let req = a.get(&url);
@@ -443,7 +499,7 @@ impl Client {
         digest: &Digest,
         push: bool,
     ) -> Result<bool, RegistryError> {
-        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base());
         match self.send(&Self::scope(repo, push), &|a| a.head(&url), None) {
             Ok(_) => Ok(true),
             Err(RegistryError::Status { status: 404, .. }) => Ok(false),
@@ -451,10 +507,89 @@ impl Client {
         }
     }
 
+    /// The repository's tags (`GET /v2/<repo>/tags/list`, following `Link` pages), at most
+    /// `MAX_TAGS`.
+    pub fn list_tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        /// The registry's answer: `{"name": …, "tags": […]}`.
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut tags = Vec::new();
+        let mut url = format!("{}/v2/{repo}/tags/list", self.base());
+        loop {
+            let resp = match self.send(&Self::scope(repo, false), &|a| a.get(&url), None) {
+                Err(RegistryError::Status { status: 404, .. }) => {
+                    return Err(RegistryError::NotFound {
+                        host: self.host.clone(),
+                        what: format!("repository {repo}"),
+                    })
+                }
+                other => other?,
+            };
+            let next = resp.header("Link").and_then(next_link);
+            let mut body = Vec::new();
+            resp.into_reader()
+                .take(MAX_MANIFEST_BYTES + 1)
+                .read_to_end(&mut body)
+                .map_err(|e| self.transport(e))?;
+            if body.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(RegistryError::TooLarge {
+                    what: format!("tag list of {repo}"),
+                    limit: MAX_MANIFEST_BYTES,
+                });
+            }
+            let page: TagList =
+                crate::gojson::from_slice(&body).map_err(|e| RegistryError::Transport {
+                    host: self.host.clone(),
+                    message: format!("tag list of {repo}: {e}"),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            if tags.len() > MAX_TAGS {
+                return Err(RegistryError::TooLarge {
+                    what: format!("tag list of {repo} ({} tags)", tags.len()),
+                    limit: MAX_TAGS as u64,
+                });
+            }
+            match next {
+                Some(n) if n.starts_with('/') => url = format!("{}{n}", self.base()),
+                Some(n) => url = n,
+                None => return Ok(tags),
+            }
+        }
+    }
+
+    /// Asks the registry to link a blob `repo` lacks from another repository of it (`POST
+    /// …/uploads/?mount=DIGEST&from=REPO`). True when it did (201); false when it started an
+    /// upload instead (202) or refused, so the caller uploads the blob.
+    pub fn mount_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        let url = format!(
+            "{}/v2/{repo}/blobs/uploads/?mount={digest}&from={from}",
+            self.base()
+        );
+        // The token must allow pulling from the source repository too.
+        let scope = format!("{} repository:{from}:pull", Self::scope(repo, true));
+        match self.send(
+            &scope,
+            &|a| a.post(&url).set("Content-Length", "0"),
+            Some(&[]),
+        ) {
+            Ok(resp) => Ok(resp.status() == 201),
+            Err(RegistryError::Status { status, .. }) if (400..500).contains(&status) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Uploads a blob in one PUT (POST for a session, then PUT with the digest).
     pub fn push_blob(&self, repo: &str, digest: &Digest, data: &[u8]) -> Result<(), RegistryError> {
         let scope = Self::scope(repo, true);
-        let url = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let url = format!("{}/v2/{repo}/blobs/uploads/", self.base());
         let resp = self.send(
             &scope,
             &|a| a.post(&url).set("Content-Length", "0"),
@@ -467,7 +602,7 @@ impl Client {
                 message: "upload session without a Location".into(),
             })?;
         let location = if location.starts_with('/') {
-            format!("{}{location}", self.base)
+            format!("{}{location}", self.base())
         } else {
             location.to_string()
         };
@@ -491,13 +626,55 @@ impl Client {
         media_type: &str,
         data: &[u8],
     ) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base());
         self.send(
             &Self::scope(repo, true),
             &|a| a.put(&url).set("Content-Type", media_type),
             Some(data),
         )?;
         Ok(())
+    }
+}
+
+/// A transport failure that another try may get past: a connection that broke or was reset
+/// (a registry restarting). A refused connection, a name that does not resolve, a TLS failure or
+/// a stall fails at once.
+fn worth_retrying(t: &ureq::Transport) -> bool {
+    if t.kind() != ureq::ErrorKind::Io {
+        return false;
+    }
+    let io = std::error::Error::source(t).and_then(|s| s.downcast_ref::<io::Error>());
+    io.is_some_and(|e| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::BrokenPipe
+        )
+    })
+}
+
+/// A transport failure in one line: the cause, without ureq's own framing of the URL.
+fn transport_message(t: &ureq::Transport) -> String {
+    match std::error::Error::source(t) {
+        Some(src) => {
+            let mut msg = src.to_string();
+            let mut cur = src.source();
+            while let Some(c) = cur {
+                msg = format!("{msg}: {c}");
+                cur = c.source();
+            }
+            match t.kind() {
+                ureq::ErrorKind::ConnectionFailed => format!("connect: {msg}"),
+                ureq::ErrorKind::Dns => format!("lookup: {msg}"),
+                _ => msg,
+            }
+        }
+        None => t
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| t.kind().to_string()),
     }
 }
 
@@ -512,6 +689,22 @@ pub fn idle_timeout() -> Duration {
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or(Duration::from_secs(30))
+}
+
+/// The most tags `list_tags` reads for one repository.
+const MAX_TAGS: usize = 100_000;
+
+/// The next page's URL in a `Link: <URL>; rel="next"` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
 }
 
 /// How many times one blob's stream is resumed after a stall or a dropped connection.
@@ -620,6 +813,15 @@ pub fn is_manifest_type(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_page_comes_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?n=2&last=b")
+        );
+        assert_eq!(next_link(r#"<https://x/y>; rel="prev""#), None);
+    }
 
     #[test]
     fn loopback_and_listed_hosts_may_use_plain_http() {

@@ -179,7 +179,7 @@ impl Resolver<'_> {
         let s = fs::read_to_string(self.pid_path()).ok()?;
         let mut it = s.split_whitespace();
         let (pid, start): (i32, u64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?);
-        liveness::alive(pid, start).then_some(pid)
+        (start != 0 && liveness::alive(pid, start)).then_some(pid)
     }
 
     /// Starts the server unless one runs. The table must exist (the server exits without it).

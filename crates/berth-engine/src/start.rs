@@ -1,0 +1,40 @@
+//! Starting and restarting containers by name for front ends that hold no terminal (the API
+//! service; the CLI's detached paths do the same steps): a user's start clears an earlier stop
+//! for the restart policy, the container starts under its monitor, a restart is a stop then a
+//! start. Each emits its event (the monitor's launch emits `start`).
+
+use crate::error::Result;
+use crate::events::Event;
+use crate::record::Record;
+use crate::Engine;
+
+/// What a start did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Started,
+    /// It was running already (Docker's 304).
+    AlreadyRunning,
+}
+
+impl Engine {
+    /// Starts container `what` under its monitor; with `attach_first` its watcher waits for the
+    /// first attach client before reading its output.
+    pub fn start_container(&self, what: &str, attach_first: bool) -> Result<(Started, Record)> {
+        let mut rec = self.get(what)?;
+        if rec.state.status == "running" || rec.state.status == "paused" {
+            return Ok((Started::AlreadyRunning, rec));
+        }
+        self.user_started(&mut rec)?;
+        crate::monitor::start_detached_with(self, &mut rec, attach_first)?;
+        Ok((Started::Started, rec))
+    }
+
+    /// Stops container `what` (after `timeout` seconds, its stop signal's grace) and starts it.
+    pub fn restart_container(&self, what: &str, timeout: Option<u64>) -> Result<Record> {
+        let mut rec = self.get(what)?;
+        self.stop(&mut rec, timeout)?;
+        let (_, rec) = self.start_container(&rec.id, false)?;
+        self.emit(Event::container(&rec, "restart"));
+        Ok(rec)
+    }
+}

@@ -1,0 +1,114 @@
+//! The service is no daemon containers depend on: killed with SIGKILL while containers run,
+//! they keep running (berth's own CLI sees them); a service started again over the same store
+//! sees them too, and stops them; `--timeout` ends an idle service.
+
+mod common;
+#[path = "common/container_fixture.rs"]
+mod fixture;
+#[path = "common/service.rs"]
+mod service;
+
+use fixture::{Sandbox, IMAGE};
+use service::Service;
+use std::time::{Duration, Instant};
+
+#[test]
+fn containers_outlive_a_killed_service_and_a_new_one_sees_them() {
+    let sb = Sandbox::new();
+    let mut svc = Service::start(&sb);
+    let id = svc
+        .docker_ok(&["run", "-d", "--name", "survivor", IMAGE, "sleep", "120"])
+        .trim()
+        .to_string();
+    sb.track(&id);
+    let pid_before = sb.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    svc.kill9();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sb.status(&id),
+        "running",
+        "the container runs on without the service"
+    );
+    assert!(fixture::pid_alive(pid_before));
+    svc.restart();
+    let ps = svc.docker_ok(&["ps", "--format", "{{.ID}} {{.Status}}"]);
+    assert!(ps.starts_with(&id[..12]) && ps.contains("Up"), "{ps}");
+    assert_eq!(
+        svc.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "survivor"])
+            .trim(),
+        pid_before.to_string()
+    );
+    svc.docker_ok(&["stop", "-t", "1", "survivor"]);
+    assert_eq!(sb.exit_state(&id).0, "exited");
+    svc.docker_ok(&["rm", "survivor"]);
+    sb.assert_clean();
+}
+
+#[test]
+fn an_idle_service_exits_after_its_timeout() {
+    let sb = Sandbox::new();
+    let sock = sb.dir().join("idle.sock");
+    let started = Instant::now();
+    let out = sb.b.run(&[
+        "serve",
+        "-H",
+        &format!("unix://{}", sock.display()),
+        "--timeout",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
+    sb.assert_clean();
+}
+
+#[test]
+fn systemd_socket_activation_hands_the_service_its_socket() {
+    let sb = Sandbox::new();
+    let sock = sb.dir().join("activated.sock");
+    let serve = sb.b.command(&["serve", "--timeout", "3"]);
+    let mut cmd = std::process::Command::new("systemd-socket-activate");
+    cmd.arg("-l")
+        .arg(&sock)
+        .arg(serve.get_program())
+        .args(serve.get_args());
+    for (k, v) in serve.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = common::Reaped(cmd.spawn().expect("systemd-socket-activate (systemd)"));
+    fixture::wait_until("the socket exists", Duration::from_secs(10), || {
+        sock.exists()
+    });
+    let mut docker = std::process::Command::new(service::DOCKER);
+    docker
+        .args(["version", "--format", "{{.Server.Platform.Name}}"])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CONFIG", sb.dir());
+    let out = common::run(docker, None).success("docker version through the activated socket");
+    assert_eq!(out.stdout.trim(), "berth");
+    // Idle past --timeout, the service exits; the socket was systemd's to make.
+    let started = Instant::now();
+    while child.0.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("listening on fd://3"), "{err}");
+    sb.assert_clean();
+}

@@ -68,6 +68,19 @@ impl Hierarchy {
         matches!(self, Hierarchy::V2 { .. })
     }
 
+    /// This hierarchy without a hybrid host's cgroup2 mount (which only tracks processes, and
+    /// whose directories a rootless container cannot make).
+    pub fn without_unified(&self) -> Hierarchy {
+        match self {
+            Hierarchy::V1 { mounts } => {
+                let mut mounts = mounts.clone();
+                mounts.remove(UNIFIED);
+                Hierarchy::V1 { mounts }
+            }
+            v2 => v2.clone(),
+        }
+    }
+
     /// Decides from mountinfo text: any v1 controller mount makes the host v1 (hybrid included).
     pub fn from_mountinfo(text: &str) -> Result<Hierarchy> {
         let mut mounts = BTreeMap::new();

@@ -164,7 +164,9 @@ fn write_layer(e: &Engine, rec: &Record) -> Result<LocalLayer> {
         .map_err(EngineError::other)?;
     let gz = flate2::write::GzEncoder::new(&mut blob, flate2::Compression::fast());
     let plain = HashingWriter::new(gz, Algorithm::Sha256);
-    let mut w = TreeWriter::new(plain, true).skip(placeholders(e, rec));
+    let mut w = TreeWriter::new(plain, true)
+        .skip(placeholders(e, rec))
+        .owners(rec.idmap.clone());
     w.add_contents(&upper, Path::new("")).map_err(what)?;
     let (diff_id, _, gz) = w.finish().map_err(what)?.finish();
     gz.finish().map_err(what)?;

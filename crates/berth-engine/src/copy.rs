@@ -134,6 +134,8 @@ impl CpPath {
 struct Source {
     handle: OwnedFd,
     is_dir: bool,
+    /// A user-namespaced container's map: owners are archived as the container sees them.
+    owners: Option<berth_image::snapshot::IdMap>,
 }
 
 impl Source {
@@ -144,12 +146,16 @@ impl Source {
         if p.dir_only && !is_dir {
             return Err(EngineError::msg(format!("{}: not a directory", p.shown)));
         }
-        Ok(Source { handle, is_dir })
+        Ok(Source {
+            handle,
+            is_dir,
+            owners: None,
+        })
     }
 
     /// Archives the source: named `name`, or its contents at the top when `name` is `None`.
     fn write(&self, out: impl Write, name: Option<&OsStr>) -> io::Result<()> {
-        let mut w = TreeWriter::new(out, false);
+        let mut w = TreeWriter::new(out, false).owners(self.owners.clone());
         match name {
             Some(n) => w.add(&self.handle, Path::new(n))?,
             None => w.add_contents(&self.handle, Path::new(""))?,
@@ -193,7 +199,9 @@ fn container_source(
     } else {
         libc::O_NOFOLLOW
     };
-    Source::check(in_container(root, &p.path, flags, rec)?, p)
+    let mut s = Source::check(in_container(root, &p.path, flags, rec)?, p)?;
+    s.owners = rec.idmap.clone();
+    Ok(s)
 }
 
 fn host_source(p: &CpPath, follow: bool) -> Result<Source> {
@@ -351,6 +359,7 @@ pub fn copy_out(
         root: dir.as_fd(),
         base: "/".into(),
         keep_owner: false,
+        owners: None,
     };
     pipe(&s, p.name, &t)
         .map_err(|x| EngineError::msg(format!("copying {} to {}: {x}", src.shown, dest.shown)))
@@ -432,6 +441,7 @@ pub fn copy_in(
         root: root.fd.as_fd(),
         base: p.base,
         keep_owner,
+        owners: rec.idmap.as_ref(),
     };
     pipe(&s, p.name, &t).map_err(|x| {
         EngineError::msg(format!(
@@ -461,6 +471,7 @@ pub fn copy_in_stream(
         root: root.fd.as_fd(),
         base: dest.path.clone(),
         keep_owner,
+        owners: rec.idmap.as_ref(),
     };
     untar(io::BufReader::new(input), &t)
         .map(|_| ())

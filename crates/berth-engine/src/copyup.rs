@@ -70,6 +70,7 @@ fn copy_dir(view: &Mounted, destination: &str, volume: &Path) -> Result<()> {
             root: volume_fd.as_fd(),
             base: PathBuf::from("/"),
             keep_owner: true,
+            owners: None,
         };
         let received = untar(reader, &target);
         let sent = sender

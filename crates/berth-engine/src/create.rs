@@ -49,8 +49,12 @@ impl Engine {
             )));
         }
         let from_others = self.volumes_from(&o.volumes_from)?;
+        let userns = crate::userns::request(&o.userns, &o.uidmap, &o.gidmap)?;
         let id = crate::names::new_id();
         let _names = self.records.names_lock().map_err(EngineError::other)?;
+        // Under the names lock, held until the snapshot records the range: no other create
+        // can pick it meanwhile.
+        let idmap = self.idmap_for(userns)?;
         let reserve = |n: &str| {
             self.records
                 .reserve_name(n, &id)
@@ -140,6 +144,7 @@ impl Engine {
             exposed_ports: net.exposed,
             health_check,
             log_driver,
+            idmap,
         };
         // The record first: whatever fails after this, `rm` finds something to clean.
         let staged = (|| {
@@ -164,7 +169,7 @@ impl Engine {
                 }
             }
             self.snapshots
-                .prepare(&id, &image.layers)
+                .prepare_mapped(&id, &image.layers, rec.idmap.as_ref())
                 .map_err(EngineError::other)?;
             self.records.save(&rec)?;
             Ok(())
@@ -175,6 +180,29 @@ impl Engine {
         }
         self.emit(crate::events::Event::container(&rec, "create"));
         Ok(rec)
+    }
+}
+
+impl Engine {
+    /// The maps a new container gets: none for the host's ids, the ones given, or a fresh range
+    /// of berth's that no snapshot is remapped to (the caller holds the names lock).
+    fn idmap_for(
+        &self,
+        request: crate::userns::Request,
+    ) -> Result<Option<berth_image::snapshot::IdMap>> {
+        use crate::userns::{allocate, own_range, Request, UsernsError};
+        if request != Request::Host && crate::rootless::is_rootless()? {
+            return Err(UsernsError::Rootless.into());
+        }
+        Ok(match request {
+            Request::Host => None,
+            Request::Maps(m) => Some(m),
+            Request::Auto => {
+                let own = own_range()?;
+                let in_use = self.snapshots.idmaps_in_use().map_err(UsernsError::InUse)?;
+                Some(allocate(own, &in_use)?)
+            }
+        })
     }
 }
 

@@ -48,6 +48,12 @@ pub enum EngineError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     User(#[from] UserError),
+    /// An ordinary user's namespaces (rootless berth).
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
+    /// `--userns`, `--uidmap/--gidmap` and berth's range of subordinate ids.
+    #[error(transparent)]
+    Userns(#[from] crate::userns::UsernsError),
     #[error(transparent)]
     Network(#[from] berth_net::NetworkError),
     #[error(transparent)]

@@ -10,6 +10,7 @@ use crate::options::{RunOptions, ShareMode};
 use crate::record::{Record, State};
 use crate::volume::mount_tmpfs;
 use berth_image::snapshot;
+use berth_image::snapshot::IdMap;
 use berth_runtime::create::{self, CreateOptions};
 use berth_runtime::state::ContainerState;
 use std::fs;
@@ -136,7 +137,7 @@ impl Engine {
         berth_runtime::trace("engine: snapshot mounted");
         let launched = self.launch_mounted(rec, o, watcher);
         if launched.is_err() {
-            unmount(&rootfs);
+            self.unmount_rootfs(&rec.id);
             unmount(&self.shm_dir(&rec.id));
             self.started(rec);
             if let Ok(_lock) = self.records.lock(&rec.id) {
@@ -162,7 +163,7 @@ impl Engine {
                 user.additional_gids.push(gid);
             }
         }
-        make_workdir(&rootfs, &rec.working_dir)?;
+        make_workdir(&rootfs, &rec.working_dir, rec.idmap.as_ref())?;
         let mut env = rec.env.clone();
         // Docker sets HOSTNAME (after PATH) unless the user did.
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
@@ -193,7 +194,7 @@ impl Engine {
             })
             .chain(mount_tmpfs(&o.mounts)?)
             .collect();
-        let spec = ocispec::spec(&SpecInput {
+        let mut spec = ocispec::spec(&SpecInput {
             opts: o,
             args,
             env,
@@ -206,6 +207,24 @@ impl Engine {
             tmpfs,
             namespaces,
         })?;
+        if crate::rootless::is_rootless()? {
+            // No cgroupsPath: the runtime makes the cgroup where the user was delegated one,
+            // else runs without (a limit asked for is then an error that says why).
+            if let Some(linux) = spec.linux_mut() {
+                linux.set_cgroups_path(None);
+            }
+        }
+        if let Some(map) = &rec.idmap {
+            ocispec::namespaces::add_user_namespace(&mut spec, map)?;
+            let reachable = self.reachable_rootfs(&rec.id, &rootfs, map)?;
+            spec.set_root(Some(
+                oci_spec::runtime::RootBuilder::default()
+                    .path(reachable)
+                    .readonly(o.read_only)
+                    .build()
+                    .map_err(ocispec::SpecError::from)?,
+            ));
+        }
         crate::record::write_atomic(
             &dir.join("config.json"),
             &serde_json::to_vec(&spec).expect("spec serializes"),
@@ -279,14 +298,86 @@ pub fn cgroup_path(id: &str) -> String {
     format!("/berth-{id}")
 }
 
-/// Creates the working directory inside the root when the image lacks it, as Docker does.
-fn make_workdir(rootfs: &Path, dir: &str) -> Result<()> {
+/// Creates the working directory inside the root when the image lacks it, as Docker does
+/// (owned by the container's root: the host id it maps to in a user namespace).
+fn make_workdir(rootfs: &Path, dir: &str, idmap: Option<&IdMap>) -> Result<()> {
     use std::os::fd::AsRawFd;
     let root = fs::File::open(rootfs)
         .map_err(|e| EngineError::msg(format!("{}: {e}", rootfs.display())))?;
-    berth_sys::root::open_or_create(root.as_raw_fd(), Path::new(dir), berth_sys::root::Leaf::Dir)
-        .map(drop)
-        .map_err(|e| EngineError::msg(format!("working directory {dir}: {e}")))
+    let err = |e: std::io::Error| EngineError::msg(format!("working directory {dir}: {e}"));
+    let existed = berth_sys::root::open(root.as_raw_fd(), Path::new(dir), 0).is_ok();
+    let fd = berth_sys::root::open_or_create(
+        root.as_raw_fd(),
+        Path::new(dir),
+        berth_sys::root::Leaf::Dir,
+    )
+    .map_err(err)?;
+    if let (false, Some(map)) = (existed, idmap) {
+        let owner = map.host_uid(0).zip(map.host_gid(0));
+        let (uid, gid) = owner.ok_or_else(|| EngineError::msg("the id map does not map root"))?;
+        // An O_PATH handle: chown through its /proc link, which names that very directory.
+        std::os::unix::fs::chown(berth_sys::root::proc_fd_path(&fd), Some(uid), Some(gid))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Where a user-namespaced container's root is bound for the runtime: its store path is
+    /// behind directories only the host's root may enter, and the container's root binds it
+    /// by path. `<runroot>-userns/<id>/rootfs`, the `<id>` directory the container's root's
+    /// alone (0700), its parent only traversable (0711).
+    fn reachable_rootfs(&self, id: &str, rootfs: &Path, map: &IdMap) -> Result<std::path::PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |e| EngineError::io(p, e)
+        };
+        let base = self.userns_dir();
+        fs::create_dir_all(&base).map_err(io(&base))?;
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o711)).map_err(io(&base))?;
+        let own = base.join(id);
+        let target = own.join("rootfs");
+        fs::create_dir_all(&target).map_err(io(&target))?;
+        let (uid, gid) = map
+            .host_uid(0)
+            .zip(map.host_gid(0))
+            .ok_or_else(|| EngineError::msg("the id map does not map root"))?;
+        std::os::unix::fs::chown(&own, Some(uid), Some(gid)).map_err(io(&own))?;
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o700)).map_err(io(&own))?;
+        if !is_mountpoint(&target) {
+            nix::mount::mount(
+                Some(rootfs),
+                &target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| {
+                EngineError::io(
+                    format!("bind {} for the user namespace", target.display()),
+                    e.into(),
+                )
+            })?;
+        }
+        Ok(target)
+    }
+
+    fn userns_dir(&self) -> std::path::PathBuf {
+        let mut name = self.runroot.file_name().unwrap_or_default().to_os_string();
+        name.push("-userns");
+        self.runroot.with_file_name(name)
+    }
+
+    /// Unmounts the container's root (and its bind for a user namespace, whose directory goes).
+    pub(crate) fn unmount_rootfs(&self, id: &str) {
+        unmount(&self.rootfs(id));
+        let own = self.userns_dir().join(id);
+        unmount(&own.join("rootfs"));
+        // Empty once unmounted: remove_dir never reaches into a root still bound there.
+        let _ = fs::remove_dir(own.join("rootfs"));
+        let _ = fs::remove_dir(&own);
+    }
 }
 
 /// Whether the container's rootfs directory has its overlay mounted: a mount has a device of its

@@ -40,6 +40,7 @@ pub mod prune;
 pub mod reconcile;
 pub mod record;
 pub mod rename;
+pub mod rootless;
 pub mod start;
 pub mod stats;
 pub mod system;
@@ -47,6 +48,7 @@ pub mod top;
 pub mod update;
 pub mod usage;
 pub mod user;
+pub mod userns;
 pub mod volume;
 
 pub use container::Engine;

@@ -60,7 +60,7 @@ impl Engine {
             berth_runtime::trace("engine: runtime container destroyed");
         }
         self.detach_networks(rec);
-        unmount(&self.rootfs(&rec.id));
+        self.unmount_rootfs(&rec.id);
         unmount(&self.records.dir(&rec.id).join("shm"));
         berth_runtime::trace("engine: unmounted");
         rec.state.status = "exited".into();
@@ -81,7 +81,7 @@ impl Engine {
         let _ = berth_runtime::ops::delete(&self.runtime_root, &rec.id, true);
         self.remove_half_made(&rec.id);
         self.detach_networks(rec);
-        unmount(&self.rootfs(&rec.id));
+        self.unmount_rootfs(&rec.id);
         unmount(&self.records.dir(&rec.id).join("shm"));
         self.snapshots.remove(&rec.id).map_err(EngineError::other)?;
         if volumes {

@@ -97,6 +97,8 @@ pub struct SecurityView {
     pub seccomp: String,
     pub no_new_privs: bool,
     pub uid_map: String,
+    /// The user namespace in words ("root in the container is uid 100000 on the host").
+    pub user_namespace: Vec<String>,
 }
 
 /// A container's resource figures for `stats`.
@@ -195,6 +197,34 @@ pub(crate) fn total_memory() -> u64 {
         .map_or(0, |k| k * 1024)
 }
 
+/// The init's user namespace in words, from the maps the kernel holds for it.
+fn user_namespace_words(pid: &str) -> Vec<String> {
+    use berth_image::snapshot::{IdMap, IdMapping};
+    let maps = match berth_sys::userns::IdMaps::of(pid) {
+        Ok(m) => m,
+        Err(e) => return vec![format!("its id maps could not be read: {e}")],
+    };
+    if maps.is_identity() {
+        return vec![
+            "no user namespace of its own (--userns=host): root in the container is root on the host"
+                .into(),
+        ];
+    }
+    let ranges = |v: &[berth_sys::userns::IdRange]| {
+        v.iter()
+            .map(|r| IdMapping {
+                container_id: r.inside,
+                host_id: r.outside,
+                size: r.count,
+            })
+            .collect()
+    };
+    crate::userns::describe(&IdMap {
+        uid: ranges(&maps.uid),
+        gid: ranges(&maps.gid),
+    })
+}
+
 impl Engine {
     /// A running (or paused) container and the runtime's state of it.
     fn running(&self, what: &str) -> Result<(Record, ContainerState)> {
@@ -242,6 +272,16 @@ impl Engine {
                 seccomp: seccomp.into(),
                 no_new_privs: field("NoNewPrivs:") == "1",
                 uid_map: uid_map.split_whitespace().collect::<Vec<_>>().join(" "),
+                user_namespace: {
+                    let mut words = user_namespace_words(&pid);
+                    if r.idmap.is_some() {
+                        words.push(crate::userns::IDMAPPED_FILES.into());
+                    }
+                    if crate::rootless::is_rootless()? {
+                        words.push(crate::userns::ROOTLESS_LIMITS.into());
+                    }
+                    words
+                },
             },
             network: self.network_view(&r)?,
         })

@@ -79,6 +79,12 @@ pub struct RunOptions {
     pub pid: String,
     /// `--uts`: private ("") or `host`.
     pub uts: String,
+    /// `--userns`: `host` (the default, also "") or `auto`.
+    pub userns: String,
+    /// `--uidmap CONTAINER_ID:HOST_ID:SIZE` (repeatable).
+    pub uidmap: Vec<String>,
+    /// `--gidmap CONTAINER_ID:HOST_ID:SIZE` (repeatable; defaults to `--uidmap`'s).
+    pub gidmap: Vec<String>,
     /// `--oom-kill-disable`.
     pub oom_kill_disable: bool,
     /// `--oom-score-adj`: the container's processes' `oom_score_adj` (-1000..=1000).

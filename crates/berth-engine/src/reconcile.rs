@@ -4,7 +4,6 @@
 
 use crate::container::Engine;
 use crate::error::Result;
-use crate::launch::unmount;
 use crate::record::{Record, RecordError, State};
 use berth_runtime::state::ContainerState;
 use std::fs;
@@ -73,7 +72,7 @@ impl Engine {
                 .is_ok_and(|t| t < minute_ago);
             if old && id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 self.remove_half_made(&id);
-                unmount(&self.rootfs(&id));
+                self.unmount_rootfs(&id);
                 let _ = self.snapshots.remove(&id);
                 let _ = fs::remove_dir_all(&dir);
             }

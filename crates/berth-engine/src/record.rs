@@ -122,6 +122,9 @@ pub struct Record {
     /// `json-file` (also for `local`) or `none`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_driver: String,
+    /// Its user namespace's maps (`--userns=auto`, `--uidmap`); none: the host's ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idmap: Option<berth_image::snapshot::IdMap>,
 }
 
 /// One operation's hold on a container: who (pid and start time) and what it did.

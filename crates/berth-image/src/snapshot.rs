@@ -35,11 +35,91 @@ pub struct Mount {
     /// Lower directories top first (also folded into `options`, via short links).
     #[serde(default)]
     pub lowers: Vec<PathBuf>,
+    /// The snapshot's id map: its lowers are mounted idmapped through it (`mount`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idmap: Option<IdMap>,
+}
+
+/// One range of an id map: `size` ids from `container_id` are `host_id` and on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapping {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// The id the kernel shows for one a user namespace does not map (/proc/sys/kernel/overflowuid).
+const OVERFLOW_ID: u32 = 65534;
+
+impl IdMapping {
+    fn container_of(&self, id: u32) -> Option<u32> {
+        let offset = id.checked_sub(self.host_id)?;
+        (offset < self.size).then(|| self.container_id.wrapping_add(offset))
+    }
+
+    fn host_of(&self, id: u32) -> Option<u32> {
+        let offset = id.checked_sub(self.container_id)?;
+        (offset < self.size).then(|| self.host_id.wrapping_add(offset))
+    }
+}
+
+/// The uid and gid maps of a user-namespaced container, which its snapshot is remapped to: the
+/// layers stay owned by root on disk and show through idmapped mounts as the mapped ids; what
+/// the container writes lands in its upper directory owned by the mapped ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMap {
+    pub uid: Vec<IdMapping>,
+    pub gid: Vec<IdMapping>,
+}
+
+impl IdMap {
+    pub fn host_uid(&self, id: u32) -> Option<u32> {
+        self.uid.iter().find_map(|m| m.host_of(id))
+    }
+
+    pub fn host_gid(&self, id: u32) -> Option<u32> {
+        self.gid.iter().find_map(|m| m.host_of(id))
+    }
+
+    /// The container uid of host uid `id`; an id the map leaves out is the overflow id 65534,
+    /// as the container sees it.
+    pub fn container_uid(&self, id: u32) -> u32 {
+        self.uid
+            .iter()
+            .find_map(|m| m.container_of(id))
+            .unwrap_or(OVERFLOW_ID)
+    }
+
+    /// The container gid of host gid `id` (65534 when unmapped).
+    pub fn container_gid(&self, id: u32) -> u32 {
+        self.gid
+            .iter()
+            .find_map(|m| m.container_of(id))
+            .unwrap_or(OVERFLOW_ID)
+    }
+
+    fn maps(&self) -> berth_sys::userns::IdMaps {
+        let ranges = |v: &[IdMapping]| {
+            v.iter()
+                .map(|m| berth_sys::userns::IdRange {
+                    inside: m.container_id,
+                    outside: m.host_id,
+                    count: m.size,
+                })
+                .collect()
+        };
+        berth_sys::userns::IdMaps {
+            uid: ranges(&self.uid),
+            gid: ranges(&self.gid),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SnapshotInfo {
     parent_chain: Vec<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idmap: Option<IdMap>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +151,17 @@ impl Snapshots {
 
     /// Makes `upper/` and `work/` for `key` over `chain` (bottom to top) and returns its mount.
     pub fn prepare(&self, key: &str, chain: &[Digest]) -> Result<Mount, SnapshotError> {
+        self.prepare_mapped(key, chain, None)
+    }
+
+    /// `prepare`, remapped to `idmap` when given: the upper directory's root is owned by the
+    /// host ids of the container's root, and `mounts` carries the map.
+    pub fn prepare_mapped(
+        &self,
+        key: &str,
+        chain: &[Digest],
+        idmap: Option<&IdMap>,
+    ) -> Result<Mount, SnapshotError> {
         if key.is_empty()
             || !key
                 .bytes()
@@ -102,8 +193,16 @@ impl Snapshots {
         let made = (|| {
             fs::create_dir(dir.join("upper"))?;
             fs::create_dir(dir.join("work"))?;
+            if let Some(map) = idmap {
+                let (uid, gid) = map
+                    .host_uid(0)
+                    .zip(map.host_gid(0))
+                    .ok_or_else(|| io::Error::other("the id map does not map root"))?;
+                std::os::unix::fs::chown(dir.join("upper"), Some(uid), Some(gid))?;
+            }
             let info = SnapshotInfo {
                 parent_chain: chain.to_vec(),
+                idmap: idmap.cloned(),
             };
             fs::write(
                 dir.join("snapshot.json"),
@@ -128,17 +227,23 @@ impl Snapshots {
             serde_json::from_slice(&fs::read(dir.join("snapshot.json")).map_err(io)?)
                 .map_err(|e| io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
         let (lowers, short) = self.lowers(key, &info.parent_chain, 1)?;
-        let options = vec![
+        let mut options = vec![
             format!("lowerdir={}", short.join(":")),
             format!("upperdir={}", dir.join("upper").display()),
             format!("workdir={}", dir.join("work").display()),
             "index=off".to_string(),
         ];
+        // In a user namespace overlay may keep its marks only in `user.*` (the unpacker wrote
+        // the layers' opaque marks there too: `tree::opaque_xattr`).
+        if crate::tree::in_user_namespace().map_err(io)? {
+            options.push("userxattr".to_string());
+        }
         Ok(Mount {
             kind: "overlay".into(),
             source: "overlay".into(),
             options,
             lowers,
+            idmap: info.idmap,
         })
     }
 
@@ -176,19 +281,53 @@ impl Snapshots {
     /// them, with no writable layer (a volume's copy-up reads it).
     pub fn view(&self, chain: &[Digest]) -> Result<Mount, SnapshotError> {
         let (lowers, short) = self.lowers("view", chain, 2)?;
+        let mut options = vec![
+            format!("lowerdir={}", short.join(":")),
+            "index=off".to_string(),
+        ];
+        // As in `mounts`: the layers' opaque marks are `user.*` ones in a user namespace.
+        let rootless = crate::tree::in_user_namespace().map_err(|source| SnapshotError::Io {
+            key: "view".into(),
+            source,
+        })?;
+        if rootless {
+            options.push("userxattr".to_string());
+        }
         Ok(Mount {
             kind: "overlay".into(),
             source: "overlay".into(),
-            options: vec![
-                format!("lowerdir={}", short.join(":")),
-                "index=off".to_string(),
-            ],
+            options,
             lowers,
+            idmap: None,
         })
     }
 
     pub fn upper_dir(&self, key: &str) -> PathBuf {
         self.dir(key).join("upper")
+    }
+
+    /// The id maps of every remapped snapshot: the host ids whose files they hold. Fails on a
+    /// snapshot whose record cannot be read (its range would look free).
+    pub fn idmaps_in_use(&self) -> Result<Vec<IdMap>, SnapshotError> {
+        let io = |key: &str| {
+            let key = key.to_string();
+            move |source| SnapshotError::Io { key, source }
+        };
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.root.join("snapshots")).map_err(io("-"))? {
+            let e = e.map_err(io("-"))?;
+            let key = e.file_name().to_string_lossy().into_owned();
+            let bytes = match fs::read(e.path().join("snapshot.json")) {
+                Ok(b) => b,
+                // Made but not yet described (nothing written in it), or being removed.
+                Err(x) if x.kind() == io::ErrorKind::NotFound => continue,
+                Err(x) => return Err(io(&key)(x)),
+            };
+            let info: SnapshotInfo = serde_json::from_slice(&bytes)
+                .map_err(|x| io(&key)(io::Error::new(io::ErrorKind::InvalidData, x)))?;
+            out.extend(info.idmap);
+        }
+        Ok(out)
     }
 
     /// The chains every snapshot uses (live for the layer store's gc).
@@ -206,6 +345,13 @@ impl Snapshots {
     /// Removes a snapshot (it must not be mounted).
     pub fn remove(&self, key: &str) -> Result<(), SnapshotError> {
         let dir = self.dir(key);
+        // Idmapped layers left attached by a mount that died half-way are detached first, and
+        // their mount points removed one by one (never recursively: that would reach into a
+        // layer shared with every other container of the image).
+        release_idmapped(&dir).map_err(|source| SnapshotError::Io {
+            key: key.into(),
+            source,
+        })?;
         let doomed = self.root.join("snapshots").join(format!(".rm-{key}"));
         match fs::rename(&dir, &doomed) {
             Ok(()) => fs::remove_dir_all(&doomed).map_err(|source| SnapshotError::Io {
@@ -239,6 +385,13 @@ pub fn mount(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
         target: target.into(),
         source,
     };
+    if m.idmap.is_some() {
+        return mount_idmapped(m, target).map_err(err);
+    }
+    mount_plain(m, target).map_err(err)
+}
+
+fn mount_plain(m: &Mount, target: &Path) -> io::Result<()> {
     if std::env::var_os("BERTH_OVERLAY_CLASSIC").is_none() {
         match mount_new_api(m, target) {
             Ok(()) => return Ok(()),
@@ -247,10 +400,99 @@ pub fn mount(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
                     e.raw_os_error(),
                     Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
                 ) => {}
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(e),
         }
     }
-    mount_classic(m, target).map_err(err)
+    mount_classic(m, target)
+}
+
+/// Where a mount of the snapshot whose upper directory is `upper` attaches its idmapped lowers
+/// for the moment the overlay takes them.
+fn idmapped_dir(m: &Mount) -> io::Result<PathBuf> {
+    let upper = m
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .ok_or_else(|| io::Error::other("an idmapped overlay needs an upper directory"))?;
+    let snapshot = Path::new(upper)
+        .parent()
+        .ok_or_else(|| io::Error::other("upper directory without a parent"))?;
+    Ok(snapshot.join(format!("idmapped.{}", std::process::id())))
+}
+
+/// The overlay over idmapped clones of its lowers (overlayfs takes idmapped layers since Linux
+/// 5.19): each lower is cloned with the container's map and attached under the snapshot for
+/// as long as the overlay mount takes (overlayfs keeps private clones of its layers), then
+/// detached. The upper directory is not idmapped: what the container writes is stored with
+/// the host ids it has.
+fn mount_idmapped(m: &Mount, target: &Path) -> io::Result<()> {
+    let map = m.idmap.as_ref().expect("checked by the caller");
+    let ns = berth_sys::idmapped::userns_with(&map.maps())?;
+    let dir = idmapped_dir(m)?;
+    fs::create_dir_all(&dir)?;
+    let mut attached = Vec::new();
+    let made = (|| {
+        for (i, lower) in m.lowers.iter().enumerate() {
+            let at = dir.join(i.to_string());
+            fs::create_dir(&at)?;
+            let tree = berth_sys::idmapped::idmapped_tree(lower, &ns)?;
+            berth_sys::idmapped::attach(&tree, &at)?;
+            attached.push(at);
+        }
+        let joined: Vec<String> = attached.iter().map(|p| p.display().to_string()).collect();
+        let mut options: Vec<String> = m
+            .options
+            .iter()
+            .filter(|o| !o.starts_with("lowerdir="))
+            .cloned()
+            .collect();
+        options.insert(0, format!("lowerdir={}", joined.join(":")));
+        let remapped = Mount {
+            options,
+            lowers: attached.clone(),
+            idmap: None,
+            ..m.clone()
+        };
+        mount_plain(&remapped, target)
+    })();
+    let released = release_idmapped_in(&dir);
+    made.and(released)
+}
+
+/// Detaches every idmapped lower a mount of the snapshot in `snapshot_dir` left attached.
+fn release_idmapped(snapshot_dir: &Path) -> io::Result<()> {
+    let Ok(rd) = fs::read_dir(snapshot_dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with("idmapped.") {
+            release_idmapped_in(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts and removes each mount point in `dir`, then `dir`: `remove_dir`, which refuses a
+/// directory that still has something in it (a layer still attached).
+fn release_idmapped_in(dir: &Path) -> io::Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let p = e?.path();
+        let c = cstr(&p.display().to_string());
+        // SAFETY: umount2 with a NUL-terminated path. EINVAL: nothing mounted there.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINVAL) {
+                return Err(err);
+            }
+        }
+        fs::remove_dir(&p)?;
+    }
+    fs::remove_dir(dir)
 }
 
 fn mount_classic(m: &Mount, target: &Path) -> io::Result<()> {

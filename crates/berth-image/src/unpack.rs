@@ -10,7 +10,6 @@ mod path;
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::ffi::CStr;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -413,11 +412,11 @@ impl Run<'_> {
 
 /// `.wh..wh..opq` in directory `dir_path`: mark it opaque (making it if the layer did not list it).
 fn opaque(layer: &mut LayerDir, dir_path: &[u8]) -> Result<(), EntryProblem> {
-    const OPAQUE_XATTR: &CStr = c"trusted.overlay.opaque";
+    let name = crate::tree::opaque_xattr().op("choosing the opaque mark")?;
     let dir = layer.dir(dir_path).op("opening the directory")?;
-    set_dir_xattr(dir, OPAQUE_XATTR, b"y").map_err(|e| match e {
+    set_dir_xattr(dir, name, b"y").map_err(|e| match e {
         Errno::EPERM => EntryProblem::NeedsRoot {
-            what: "an opaque directory (trusted.overlay.opaque)",
+            what: "an opaque directory (overlayfs's opaque xattr)",
             source: e.into(),
         },
         e => EntryProblem::op("marking the directory opaque", e),

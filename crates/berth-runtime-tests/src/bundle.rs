@@ -200,3 +200,32 @@ impl Bundle {
         self
     }
 }
+
+/// runc's `ToRootless` (what `runc spec --rootless` applies) on a spec: a user namespace mapping
+/// container root to `uid`/`gid` alone, no network namespace, /sys bound from the host, no
+/// `uid=`/`gid=` mount options, no resources. It also drops the cgroupsPath (runc's spec has
+/// none; an explicit one the user may not make is an error, as with runc).
+pub fn to_rootless(spec: &mut Value, uid: u32, gid: u32) {
+    let linux = &mut spec["linux"];
+    let namespaces = linux["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|ns| !matches!(ns["type"].as_str(), Some("network" | "user")));
+    namespaces.push(json!({"type": "user"}));
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    let linux = linux.as_object_mut().unwrap();
+    linux.remove("resources");
+    linux.remove("cgroupsPath");
+    for mount in spec["mounts"].as_array_mut().unwrap() {
+        if mount["destination"] == "/sys" {
+            *mount = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            continue;
+        }
+        if let Some(options) = mount["options"].as_array_mut() {
+            options.retain(|o| {
+                let o = o.as_str().unwrap_or_default();
+                !o.starts_with("uid=") && !o.starts_with("gid=")
+            });
+        }
+    }
+}

@@ -60,6 +60,20 @@ impl Fixture {
         }
     }
 
+    /// A fixture whose runtime runs as `user` (an ordinary user, no capabilities): bundle and
+    /// state directory are theirs and the spec is converted as `runc spec --rootless` does.
+    /// Declare it after the user, so it is dropped (its containers deleted) first.
+    pub fn rootless(name: &str, args: &[&str], user: &crate::user::TestUser) -> Fixture {
+        let mut fx = Fixture::new(name, args);
+        crate::bundle::to_rootless(&mut fx.bundle.spec, user.uid, user.gid);
+        fx.bundle.write();
+        std::fs::create_dir_all(&fx.rt.root).unwrap();
+        user.give(&fx.bundle.dir);
+        user.give(&fx.rt.root);
+        fx.rt.as_user = Some((user.uid, user.gid));
+        fx
+    }
+
     /// Registers another container id for cleanup and leak checks.
     pub fn new_id(&self, name: &str) -> String {
         let id = unique_id(name);

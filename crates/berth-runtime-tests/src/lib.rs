@@ -9,6 +9,7 @@ pub mod console;
 pub mod fixture;
 pub mod leaks;
 pub mod runtime;
+pub mod user;
 
 pub use bundle::Bundle;
 pub use fixture::Fixture;

@@ -145,6 +145,8 @@ pub struct Runtime {
     pub root: PathBuf,
     out_dir: PathBuf,
     seq: AtomicUsize,
+    /// Run every command as this (uid, gid), no supplementary groups: a rootless runtime.
+    pub as_user: Option<(u32, u32)>,
 }
 
 impl Runtime {
@@ -156,12 +158,18 @@ impl Runtime {
             root,
             out_dir,
             seq: AtomicUsize::new(0),
+            as_user: None,
         }
     }
 
     /// A `Command` for the binary with `--root` already set, stdin from /dev/null.
     pub fn command<S: AsRef<str>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(&self.bin);
+        if let Some((uid, gid)) = self.as_user {
+            use std::os::unix::process::CommandExt;
+            // std drops root's supplementary groups when it switches the uid.
+            cmd.uid(uid).gid(gid).env_remove("XDG_RUNTIME_DIR");
+        }
         cmd.arg("--root").arg(&self.root);
         cmd.args(args.iter().map(|a| a.as_ref()));
         cmd.stdin(Stdio::null());

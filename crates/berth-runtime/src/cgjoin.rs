@@ -170,6 +170,14 @@ impl SelfJoin {
         })
     }
 
+    /// Nothing to join: a rootless container without a cgroup.
+    pub fn none() -> SelfJoin {
+        SelfJoin {
+            files: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+
     /// For a child cloned before its cgroup existed: the parent opens the v1 `tasks` files once it
     /// has made the cgroup and passes them with `Go` (`send_to`), off the child's critical path.
     pub fn deferred(cg: &berth_cgroups::Cgroup) -> SelfJoin {

@@ -10,6 +10,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use crate::error::{Context, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Plan};
+use crate::rootless::{self, Privilege};
 use crate::spec::Bundle;
 use crate::state::{self, ContainerState, Status};
 use crate::sync::{self, Msg};
@@ -101,6 +102,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         crate::spec::check_terminal(spec, opts.console_socket.is_some(), opts.proxy_terminal)?;
     let plan = Plan::from_spec(spec);
     crate::spec::check_for_host(spec, plan.has_mount_ns(), hierarchy.is_v2())?;
+    let privilege = Privilege::detect()?;
     let dir = make_state_dir(&opts)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
@@ -109,35 +111,42 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         shared_mount_rootfs: (!plan.has_mount_ns()).then(|| bundle.rootfs.clone()),
         unified: None,
     };
-    let cgroup = berth_cgroups::Cgroup::new(hierarchy, &cgroup_path(spec, &opts.id))?;
+    let cgroup = container_cgroup(hierarchy, spec, &opts.id, &privilege)?;
     // Without a user namespace or a joined mount namespace, the child sets up its mounts while we
-    // create the cgroup (two cores, half the wait); it joins the cgroup when told.
+    // create the cgroup (two cores, half the wait); it joins the cgroup when told. Rootless, the
+    // cgroup may not be ours to make: that is known before the clone.
     let early_clone = !hierarchy.is_v2()
+        && !privilege.is_rootless()
         && !plan.new_user
         && !plan.joins(LinuxNamespaceType::User)
         && !plan.joins(LinuxNamespaceType::Mount);
-    if !early_clone {
-        make_cgroup(&cgroup, spec, &mut undo)?;
-    }
+    let cgroup = if early_clone {
+        Some(cgroup)
+    } else {
+        make_cgroup(cgroup, spec, &privilege, &mut undo)?
+    };
     let fifo_fd = make_start_gate(&dir)?;
     let (console, proxy_end) = connect_console(&opts, terminal)?;
     let pid_ns = join_pid_namespace(&plan)?;
-    let bind_sources = if plan.new_user || plan.joins(LinuxNamespaceType::User) {
-        crate::rootfs::open_bind_sources(spec, &bundle.dir)?
-    } else {
-        Vec::new()
-    };
+    // Cloning a mount takes CAP_SYS_ADMIN over our mount namespace: an ordinary user's binds
+    // are made by path in the child.
+    let bind_sources =
+        if (plan.new_user || plan.joins(LinuxNamespaceType::User)) && privilege.euid == 0 {
+            crate::rootfs::open_bind_sources(spec, &bundle.dir)?
+        } else {
+            Vec::new()
+        };
     let (parent, child) = sync::pair()?;
-    let cgroup_join = if early_clone {
-        crate::cgjoin::SelfJoin::deferred(&cgroup)
-    } else {
-        crate::cgjoin::SelfJoin::open(&cgroup)?
+    let cgroup_join = match &cgroup {
+        Some(cg) if early_clone => crate::cgjoin::SelfJoin::deferred(cg),
+        Some(cg) => crate::cgjoin::SelfJoin::open(cg)?,
+        None => crate::cgjoin::SelfJoin::none(),
     };
     let args = InitArgs {
         cgroup_join: &cgroup_join,
         bundle: &bundle,
         plan: &plan,
-        cgroup: &cgroup,
+        cgroup: cgroup.as_ref(),
         seccomp: bundle.seccomp.as_ref(),
         chan: &child,
         fifo: &fifo_fd,
@@ -150,9 +159,12 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         bind_sources: &bind_sources,
     };
     // v2 (cgroup made above) or a hybrid host's unified directory: clone straight into it.
-    let into = crate::cgjoin::IntoCgroup::open(&cgroup, early_clone)?;
+    let into = match &cgroup {
+        Some(cg) => crate::cgjoin::IntoCgroup::open(cg, early_clone)?,
+        None => None,
+    };
     if early_clone {
-        undo.unified = Some(cgroup.clone());
+        undo.unified = cgroup.clone();
     }
     // On the early path the clone makes only the pid namespace (the one unshare cannot give the
     // caller itself); the child unshares the others on the second core while we make the cgroup
@@ -178,16 +190,23 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
     drop(child);
     drop(console);
     crate::trace("cloned");
-    if early_clone {
-        make_cgroup(&cgroup, spec, &mut undo)?;
-    }
+    // make_cgroup records which directories it made (and so which `delete` removes): the state
+    // keeps the cgroup it returns, never the description made before.
+    let cgroup = match cgroup {
+        Some(cg) if early_clone => make_cgroup(cg, spec, &privilege, &mut undo)?,
+        other => other,
+    };
     if plan.new_user {
-        namespaces::write_id_maps(pid, spec)?;
+        crate::idmap::write(pid, spec, &privilege)?;
+        if privilege.is_host_root() {
+            crate::process::write_oom_score_adj(pid, spec.process().as_ref())?;
+        }
     }
-    if !cgroup_join.by_child() && into.is_none() {
-        cgroup.add_process(pid)?;
+    if let (false, None, Some(cg)) = (cgroup_join.by_child(), &into, &cgroup) {
+        cg.add_process(pid)?;
     }
-    send_go(&parent, &cgroup, early_clone && cgroup_join.by_child())?;
+    let pass_tasks = early_clone && cgroup_join.by_child();
+    send_go(&parent, cgroup.as_ref().filter(|_| pass_tasks))?;
     crate::trace("go sent");
 
     let mut st = ContainerState {
@@ -198,7 +217,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         rootfs: bundle.rootfs.clone(),
         created: state::rfc3339_now(),
         owner: String::new(),
-        cgroup: Some(cgroup.clone()),
+        cgroup: cgroup.clone(),
         config: spec.clone(),
     };
     // Written beside state.json while the init finishes its set-up (we would only wait there);
@@ -298,18 +317,14 @@ impl Drop for PidNsGuard {
     }
 }
 
-/// Tells the init to go on (with the cgroup's `tasks` files when it joins them itself). The
-/// init may have failed already (it sets up its mounts while we make the cgroup): its own
-/// message says why, better than the broken pipe our `Go` would meet.
-fn send_go(parent: &sync::Channel, cgroup: &berth_cgroups::Cgroup, pass_tasks: bool) -> Result<()> {
+/// Tells the init to go on (with the `tasks` files of `pass_tasks`' cgroup when it joins them
+/// itself). The init may have failed already (it sets up its mounts while we make the cgroup):
+/// its own message says why, better than the broken pipe our `Go` would meet.
+fn send_go(parent: &sync::Channel, pass_tasks: Option<&berth_cgroups::Cgroup>) -> Result<()> {
     if let Some(Msg::Failed(why)) = parent.try_recv() {
         return Err(why.into_error());
     }
-    let opened = if pass_tasks {
-        Some(crate::cgjoin::SelfJoin::open(cgroup)?)
-    } else {
-        None
-    };
+    let opened = pass_tasks.map(crate::cgjoin::SelfJoin::open).transpose()?;
     let sent = parent.send(&Msg::Go).and_then(|()| match &opened {
         Some(o) => o.pass(parent),
         None => Ok(()),
@@ -353,12 +368,54 @@ fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
         .map_err(|e| Error::msg(e.to_string()))
 }
 
-fn make_cgroup(
-    cgroup: &berth_cgroups::Cgroup,
+/// The container's cgroup, described (nothing is made yet). Rootless on a hybrid host, the
+/// cgroup2 directory that only tracks processes is root's and is left out.
+fn container_cgroup(
+    hierarchy: &berth_cgroups::Hierarchy,
     spec: &oci_spec::runtime::Spec,
+    id: &str,
+    privilege: &Privilege,
+) -> Result<berth_cgroups::Cgroup> {
+    let path = cgroup_path(spec, id);
+    if privilege.is_rootless() {
+        Ok(berth_cgroups::Cgroup::new(
+            &hierarchy.without_unified(),
+            &path,
+        )?)
+    } else {
+        Ok(berth_cgroups::Cgroup::new(hierarchy, &path)?)
+    }
+}
+
+/// Makes the cgroup and applies the spec's resources. Rootless, a cgroup the user may not make
+/// is no cgroup (None) unless the spec names its path or asks for a limit, as with runc: then
+/// the error says which limit could not be had.
+fn make_cgroup(
+    cgroup: berth_cgroups::Cgroup,
+    spec: &oci_spec::runtime::Spec,
+    privilege: &Privilege,
     undo: &mut Undo,
-) -> Result<()> {
-    cgroup.create()?;
+) -> Result<Option<berth_cgroups::Cgroup>> {
+    if let Err(e) = cgroup.create() {
+        if !privilege.is_rootless() || !rootless::is_permission_error(&e) {
+            return Err(e.into());
+        }
+        // Whatever part of it was made is removed before we go on without it.
+        cgroup.destroy()?;
+        let explicit = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref());
+        if explicit.is_some() {
+            return Err(e.into());
+        }
+        let resources = rootless::effective_resources(spec, privilege);
+        if let Some(controller) = rootless::requested_limit(&resources) {
+            return Err(rootless::no_cgroup_for_limit(controller, e));
+        }
+        crate::trace("rootless: no cgroup");
+        return Ok(None);
+    }
     // A frozen cgroup (even one controller's, left frozen by someone) would freeze the init as it
     // joins: refuse, like runc.
     if cgroup.is_frozen().unwrap_or(false) {
@@ -378,9 +435,9 @@ fn make_cgroup(
         undo.cgroup = Some(cgroup.clone());
     }
     crate::trace("cgroup created");
-    cgroup.apply(&crate::devices::effective_resources(spec))?;
+    cgroup.apply(&rootless::effective_resources(spec, privilege))?;
     crate::trace("cgroup applied");
-    Ok(())
+    Ok(Some(cgroup))
 }
 
 pub fn run_hooks(

@@ -38,11 +38,22 @@ const ORDER: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::Mount,
 ];
 
-fn ns_inode(pid: &str, name: &str) -> Option<u64> {
+/// The inode of `/proc/PID/ns/NAME`; None only where this kernel has no such namespace (we have
+/// none either). Any other failure is an error: a namespace we cannot see must never be taken
+/// for one we share.
+fn ns_inode(pid: &str, name: &str) -> Result<Option<u64>> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
-        .ok()
-        .map(|m| m.ino())
+    let path = format!("/proc/{pid}/ns/{name}");
+    match std::fs::metadata(&path) {
+        Ok(m) => Ok(Some(m.ino())),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !std::path::Path::new(&format!("/proc/self/ns/{name}")).exists() =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).with_ctx(|| format!("stat {path}")),
+    }
 }
 
 /// Runs the process; returns its exit status (or 0 when detached).
@@ -86,7 +97,8 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     let mut joins: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
     for t in ORDER {
         let name = namespaces::proc_name(t);
-        if ns_inode(&init, name).is_some() && ns_inode(&init, name) != ns_inode("self", name) {
+        let theirs = ns_inode(&init, name)?;
+        if theirs.is_some() && theirs != ns_inode("self", name)? {
             joins.push((
                 t,
                 namespaces::open_ns(std::path::Path::new(&format!("/proc/{init}/ns/{name}")))?,
@@ -94,6 +106,15 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         }
     }
     let userns = joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    // An ordinary user may join the container's pid namespace only from inside its user
+    // namespace (setns needs CAP_SYS_ADMIN in the caller's own one too): join that first, here,
+    // as runc's nsexec does; the child, cloned inside it, then skips it.
+    if userns && !crate::rootless::Privilege::detect()?.is_host_root() {
+        if let Some((t, fd)) = joins.iter().find(|(t, _)| *t == LinuxNamespaceType::User) {
+            namespaces::setns(fd, *t, "of the container")?;
+        }
+        joins.retain(|(t, _)| *t != LinuxNamespaceType::User);
+    }
     if let Some((t, fd)) = joins.iter().find(|(t, _)| *t == LinuxNamespaceType::Pid) {
         namespaces::setns(fd, *t, "of the container")?;
     }
@@ -155,6 +176,9 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             }
             return Err(e.into());
         }
+    }
+    if userns && crate::rootless::Privilege::detect()?.is_host_root() {
+        crate::process::write_oom_score_adj(pid, st.config.process().as_ref())?;
     }
     parent.send(&Msg::Go)?;
     let mut msg = parent.recv()?;

@@ -16,7 +16,8 @@ use crate::sync::{Channel, Msg};
 pub struct InitArgs<'a> {
     pub bundle: &'a Bundle,
     pub plan: &'a Plan,
-    pub cgroup: &'a berth_cgroups::Cgroup,
+    /// None: a rootless container the user could not give a cgroup.
+    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
     pub cgroup_join: &'a crate::cgjoin::SelfJoin,
     pub seccomp: Option<&'a berth_seccomp::Filter>,
     pub chan: &'a Channel,
@@ -112,12 +113,16 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
 
     let new_netns =
         a.plan.clone_flags & libc::CLONE_NEWNET != 0 || a.plan.joins(LinuxNamespaceType::Network);
+    // Inside any user namespace but the host's (rootless berth runs the runtime in its own):
+    // device nodes are bound, not made.
+    let in_userns =
+        userns || !berth_sys::userns::in_initial_namespace().ctx("read /proc/self/uid_map")?;
     let ctx = RootfsContext {
         spec,
         rootfs: &a.bundle.rootfs,
         bundle: &a.bundle.dir,
-        cgroup: Some(a.cgroup),
-        userns,
+        cgroup: a.cgroup,
+        userns: in_userns,
         new_cgroupns: a.plan.unshare_cgroup,
         new_netns,
         own_mount_ns: a.plan.has_mount_ns(),

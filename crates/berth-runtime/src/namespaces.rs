@@ -1,10 +1,10 @@
 //! Linux namespaces from the spec: which to create with clone, which to join by path (setns),
-//! and the uid/gid maps written by the parent for a new user namespace.
+//! and the time offsets of a new time namespace (id maps are `idmap.rs`'s).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Context, Error, Result};
 
@@ -121,27 +121,6 @@ pub fn unshare(flags: libc::c_int) -> Result<()> {
             std::io::Error::last_os_error()
         )));
     }
-    Ok(())
-}
-
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
-
-/// Written by the parent for a child in a new user namespace.
-pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::msg("user namespace without linux section"))?;
-    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
-    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
-    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes())
-        .with_ctx(|| format!("write uid_map {uid:?}"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes())
-        .with_ctx(|| format!("write gid_map {gid:?}"))?;
     Ok(())
 }
 

@@ -212,6 +212,9 @@ pub fn destroy(root: &Path, st: &ContainerState) -> Result<()> {
     Ok(())
 }
 
+/// Why a container without a cgroup (rootless, nothing delegated) cannot be frozen.
+const NO_FREEZER: &str = "container has no cgroup to freeze: a rootless container gets one only where the user was delegated cgroups";
+
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let st = ContainerState::load(root, id)?;
     match st.status(root) {
@@ -220,7 +223,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     }
     st.cgroup
         .as_ref()
-        .ok_or_else(|| Error::msg("container has no cgroup"))?
+        .ok_or_else(|| Error::msg(NO_FREEZER))?
         .freeze()?;
     Ok(())
 }
@@ -233,7 +236,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     }
     st.cgroup
         .as_ref()
-        .ok_or_else(|| Error::msg("container has no cgroup"))?
+        .ok_or_else(|| Error::msg(NO_FREEZER))?
         .thaw()?;
     Ok(())
 }

@@ -59,7 +59,21 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
 
 pub fn set_oom_score_adj(p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).ctx("oom_score_adj")?;
+        // Written by the parent already when it could and we cannot (root in a user namespace
+        // may not write its own: the file is the host root's).
+        let now = std::fs::read_to_string("/proc/self/oom_score_adj").ctx("oom_score_adj")?;
+        if now.trim() != adj.to_string() {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).ctx("oom_score_adj")?;
+        }
+    }
+    Ok(())
+}
+
+/// The parent's write of a child's oom_score_adj, for a child in a user namespace of its own.
+pub fn write_oom_score_adj(pid: i32, p: Option<&Process>) -> Result<()> {
+    if let Some(adj) = p.and_then(|p| p.oom_score_adj()) {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .ctx("oom_score_adj")?;
     }
     Ok(())
 }

@@ -5,9 +5,11 @@
 #![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod go;
+pub mod idmapped;
 pub mod process;
 pub mod root;
 pub mod signal;
 pub mod time;
 pub mod timestamp;
 pub mod units;
+pub mod userns;

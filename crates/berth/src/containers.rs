@@ -187,6 +187,15 @@ pub struct RunArgs {
     /// UTS namespace to use (host)
     #[arg(long, default_value = "")]
     uts: String,
+    /// User namespace to use: host (root is the host's root) or auto (a fresh range of ids)
+    #[arg(long, default_value = "")]
+    userns: String,
+    /// Container UID to host UID mapping (CONTAINER_ID:HOST_ID:SIZE)
+    #[arg(long)]
+    uidmap: Vec<String>,
+    /// Container GID to host GID mapping (CONTAINER_ID:HOST_ID:SIZE)
+    #[arg(long)]
+    gidmap: Vec<String>,
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     oom_kill_disable: bool,
@@ -503,6 +512,9 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         ipc: a.ipc.clone(),
         pid: a.pid.clone(),
         uts: a.uts.clone(),
+        userns: a.userns.clone(),
+        uidmap: a.uidmap.clone(),
+        gidmap: a.gidmap.clone(),
         oom_kill_disable: a.oom_kill_disable,
         oom_score_adj: a.oom_score_adj,
         memory_reservation: bytes(&a.memory_reservation)?,

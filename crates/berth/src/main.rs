@@ -37,22 +37,14 @@ use std::process::ExitCode;
     disable_help_subcommand = true
 )]
 struct Cli {
-    /// Where images, layers and containers are stored
-    #[arg(
-        long,
-        global = true,
-        default_value = "/var/lib/berth",
-        env = "BERTH_ROOT"
-    )]
-    root: PathBuf,
-    /// Where runtime state of live containers is kept (emptied by a reboot)
-    #[arg(
-        long,
-        global = true,
-        default_value = "/run/berth",
-        env = "BERTH_RUNROOT"
-    )]
-    runroot: PathBuf,
+    /// Where images, layers and containers are stored [default: /var/lib/berth; an ordinary
+    /// user's: $XDG_DATA_HOME/berth or ~/.local/share/berth]
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    root: Option<PathBuf>,
+    /// Where runtime state of live containers is kept (emptied by a reboot) [default: /run/berth;
+    /// an ordinary user's: $XDG_RUNTIME_DIR/berth or /tmp/berth-run-UID]
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    runroot: Option<PathBuf>,
     /// A registry (host[:port]) that may be reached over plain HTTP; repeatable
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     insecure_registries: Vec<String>,
@@ -271,6 +263,33 @@ impl From<berth_engine::EngineError> for CliError {
 /// What a command returns: the status to exit with, or why it failed.
 pub type CliResult = Result<u8, CliError>;
 
+/// The store and runroot: root's defaults, or an ordinary user's, who then runs in their
+/// rootless namespaces (joined here, while the process has one thread). Both paths go into the
+/// environment, so helpers this command starts use the same ones.
+fn rootless_or_root(mut cli: Cli) -> Result<Cli, String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let rootless = unsafe { libc::geteuid() } != 0;
+    let root = match cli.root.take() {
+        Some(r) => r,
+        None if rootless => berth_engine::rootless::default_root()
+            .ok_or("rootless: no home directory: give --root or set XDG_DATA_HOME")?,
+        None => PathBuf::from("/var/lib/berth"),
+    };
+    let runroot = match cli.runroot.take() {
+        Some(r) => r,
+        None if rootless => berth_engine::rootless::default_runroot(),
+        None => PathBuf::from("/run/berth"),
+    };
+    if rootless {
+        berth_engine::rootless::enter(&runroot).map_err(|e| e.to_string())?;
+    }
+    std::env::set_var("BERTH_ROOT", &root);
+    std::env::set_var("BERTH_RUNROOT", &runroot);
+    cli.root = Some(root);
+    cli.runroot = Some(runroot);
+    Ok(cli)
+}
+
 /// Docker's end of a command over several names: every name was tried; success, or one error
 /// naming each failure.
 pub fn all_done(failed: Vec<String>) -> CliResult {
@@ -290,8 +309,8 @@ fn run(cli: Cli) -> CliResult {
         );
     }
     let ctx = Ctx {
-        root: cli.root,
-        runroot: cli.runroot,
+        root: cli.root.unwrap_or_default(),
+        runroot: cli.runroot.unwrap_or_default(),
         insecure,
     };
     let plain = |r: Result<(), CliError>| r.map(|()| 0);
@@ -389,6 +408,13 @@ fn main() -> ExitCode {
             let code = if e.use_stderr() { 125 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
+        }
+    };
+    let cli = match rootless_or_root(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return ExitCode::from(125);
         }
     };
     match run(cli) {

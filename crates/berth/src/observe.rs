@@ -132,6 +132,9 @@ fn print_explanation(v: &Explanation) {
         sec.seccomp, sec.no_new_privs
     );
     println!("  uid map (inside outside count): {}", sec.uid_map);
+    for line in &sec.user_namespace {
+        println!("  {line}");
+    }
     print_network(&v.network);
 }
 

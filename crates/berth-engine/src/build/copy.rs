@@ -317,6 +317,7 @@ impl Writer<'_> {
             root: self.root,
             base: PathBuf::from(dest),
             keep_owner: true,
+            owners: None,
         };
         berth_image::tree::untar::untar(reader, &target)
             .map_err(|e| std::io::Error::new(e.kind(), format!("extracting {}: {e}", item.real)))?;

@@ -182,6 +182,7 @@ fn untar_into(tar: &Path, dest: &Path) -> Result<()> {
         root: std::os::fd::AsFd::as_fd(&root),
         base: "/".into(),
         keep_owner: true,
+        owners: None,
     };
     berth_image::tree::untar::untar(std::io::BufReader::new(f), &target)
         .map_err(|x| EngineError::io(format!("writing {}", dest.display()), x))?;

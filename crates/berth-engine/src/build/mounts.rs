@@ -150,6 +150,7 @@ fn context_overlay(b: &Builder<'_>, work: &Work<'_>, n: usize) -> Result<Mount> 
             format!("workdir={}", scratch.join("work").display()),
         ],
         lowers: vec![lower],
+        idmap: None,
     })
 }
 

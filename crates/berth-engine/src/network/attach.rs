@@ -177,6 +177,14 @@ impl Engine {
         ] {
             let p = dir.join(name);
             fs::write(&p, text).map_err(|e| EngineError::io(p.display(), e))?;
+            // Its root's, as with Docker: in a user namespace that is the id root maps to.
+            if let Some(map) = &rec.idmap {
+                let owner = map.host_uid(0).zip(map.host_gid(0));
+                let (uid, gid) =
+                    owner.ok_or_else(|| EngineError::msg("the id map does not map root"))?;
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                    .map_err(|e| EngineError::io(p.display(), e))?;
+            }
         }
         Ok(())
     }

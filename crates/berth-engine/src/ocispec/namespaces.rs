@@ -55,6 +55,40 @@ pub fn namespaces(n: &Namespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
     Ok(all)
 }
 
+/// Gives the spec a user namespace with `map` (`--userns=auto`, `--uidmap`): container root is
+/// an unprivileged host id. The runtime writes the maps; the rootfs is remapped to them already.
+pub fn add_user_namespace(
+    spec: &mut oci_spec::runtime::Spec,
+    map: &berth_image::snapshot::IdMap,
+) -> Result<(), SpecError> {
+    use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
+    let ranges =
+        |v: &[berth_image::snapshot::IdMapping]| -> Result<Vec<LinuxIdMapping>, SpecError> {
+            v.iter()
+                .map(|m| {
+                    Ok(LinuxIdMappingBuilder::default()
+                        .container_id(m.container_id)
+                        .host_id(m.host_id)
+                        .size(m.size)
+                        .build()?)
+                })
+                .collect()
+        };
+    let (uid, gid) = (ranges(&map.uid)?, ranges(&map.gid)?);
+    let user = LinuxNamespaceBuilder::default()
+        .typ(LinuxNamespaceType::User)
+        .build()?;
+    let Some(linux) = spec.linux_mut() else {
+        return Ok(());
+    };
+    let mut all = linux.namespaces().clone().unwrap_or_default();
+    all.insert(0, user);
+    linux.set_namespaces(Some(all));
+    linux.set_uid_mappings(Some(uid));
+    linux.set_gid_mappings(Some(gid));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

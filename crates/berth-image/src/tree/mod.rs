@@ -16,8 +16,21 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
-/// The overlayfs xattr that marks a directory whose lower contents are hidden.
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Whether this process runs in a user namespace of its own (rootless berth): overlay is then
+/// mounted with `userxattr`, and its marks are `user.overlay.*`, the namespace it may write.
+pub fn in_user_namespace() -> io::Result<bool> {
+    Ok(!berth_sys::userns::in_initial_namespace()?)
+}
+
+/// The overlayfs xattr that marks a directory whose lower contents are hidden: the one the
+/// overlay this process mounts reads (`trusted.overlay.opaque`, rootless `user.overlay.opaque`).
+pub fn opaque_xattr() -> io::Result<&'static CStr> {
+    Ok(if in_user_namespace()? {
+        c"user.overlay.opaque"
+    } else {
+        c"trusted.overlay.opaque"
+    })
+}
 
 pub fn file_type(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
@@ -107,6 +120,9 @@ pub fn get_xattr(fd: BorrowedFd<'_>, name: &CStr) -> Option<Vec<u8>> {
 
 /// Whether an open directory carries overlayfs's opaque mark.
 pub fn is_opaque(dir: BorrowedFd<'_>) -> bool {
-    let name = CString::new(OPAQUE_XATTR).expect("no NUL");
-    get_xattr(dir, &name).is_some_and(|v| v == b"y")
+    // Known by now: every mount and unpack of this process asked first, and failed on error.
+    let Ok(name) = opaque_xattr() else {
+        return false;
+    };
+    get_xattr(dir, name).is_some_and(|v| v == b"y")
 }

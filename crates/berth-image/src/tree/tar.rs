@@ -47,6 +47,8 @@ pub struct TreeWriter<W: Write> {
     layer: bool,
     skip: HashSet<PathBuf>,
     links: HashMap<(u64, u64), PathBuf>,
+    /// A user-namespaced container's map: owners are written as the container sees them.
+    owners: Option<crate::snapshot::IdMap>,
 }
 
 impl<W: Write> TreeWriter<W> {
@@ -59,6 +61,7 @@ impl<W: Write> TreeWriter<W> {
             layer,
             skip: HashSet::new(),
             links: HashMap::new(),
+            owners: None,
         }
     }
 
@@ -68,9 +71,19 @@ impl<W: Write> TreeWriter<W> {
         self
     }
 
+    /// Archives owners through a container's id map (host ids back to its own).
+    pub fn owners(mut self, map: Option<crate::snapshot::IdMap>) -> Self {
+        self.owners = map;
+        self
+    }
+
     /// Archives the entry an `O_PATH` handle names as `name`, and for a directory all below it.
     pub fn add(&mut self, handle: &OwnedFd, name: &Path) -> io::Result<()> {
-        let st = fstat(handle.as_fd())?;
+        let mut st = fstat(handle.as_fd())?;
+        if let Some(map) = &self.owners {
+            st.st_uid = map.container_uid(st.st_uid);
+            st.st_gid = map.container_gid(st.st_gid);
+        }
         self.entry(handle, &st, name)
     }
 

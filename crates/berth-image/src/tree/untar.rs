@@ -25,6 +25,39 @@ pub struct Target<'a> {
     pub base: PathBuf,
     /// Give entries the archive's owners (`cp -a`); otherwise they belong to the caller.
     pub keep_owner: bool,
+    /// A user-namespaced container's map: the archive's owners are its ids (made host ids
+    /// here), and entries not given the archive's owners belong to its root, not the caller.
+    pub owners: Option<&'a crate::snapshot::IdMap>,
+}
+
+/// Whose extracted entries are: `ids` gives the host owner to set, if any.
+#[derive(Clone, Copy)]
+struct Owners<'a> {
+    keep: bool,
+    map: Option<&'a crate::snapshot::IdMap>,
+}
+
+impl Owners<'_> {
+    fn ids(&self, h: &tar::Header) -> io::Result<Option<(Uid, Gid)>> {
+        let (uid, gid) = match (self.keep, self.map) {
+            (false, None) => return Ok(None),
+            (true, None) => (h.uid()? as u32, h.gid()? as u32),
+            (keep, Some(m)) => {
+                let (u, g) = if keep {
+                    (h.uid()? as u32, h.gid()? as u32)
+                } else {
+                    (0, 0)
+                };
+                let unmapped =
+                    || io::Error::other(format!("owner {u}:{g} is not mapped in the container"));
+                (
+                    m.host_uid(u).ok_or_else(unmapped)?,
+                    m.host_gid(g).ok_or_else(unmapped)?,
+                )
+            }
+        };
+        Ok(Some((Uid::from_raw(uid), Gid::from_raw(gid))))
+    }
 }
 
 fn err(what: &Path, e: impl std::fmt::Display) -> io::Error {
@@ -99,14 +132,33 @@ pub fn untar(reader: impl Read, t: &Target<'_>) -> io::Result<u64> {
         let h = entry.header().clone();
         match ty {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                bytes += file(p, name, &mut entry, &h, t.keep_owner).map_err(|e| err(&full, e))?;
+                bytes += file(
+                    p,
+                    name,
+                    &mut entry,
+                    &h,
+                    Owners {
+                        keep: t.keep_owner,
+                        map: t.owners,
+                    },
+                )
+                .map_err(|e| err(&full, e))?;
             }
             EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| err(&full, "symlink without a target"))?;
                 symlinkat(OsStr::from_bytes(&target), p, name).map_err(|e| err(&full, e))?;
-                meta_at(p, name, &h, t.keep_owner).map_err(|e| err(&full, e))?;
+                meta_at(
+                    p,
+                    name,
+                    &h,
+                    Owners {
+                        keep: t.keep_owner,
+                        map: t.owners,
+                    },
+                )
+                .map_err(|e| err(&full, e))?;
             }
             EntryType::Link => {
                 let target = entry
@@ -132,7 +184,16 @@ pub fn untar(reader: impl Read, t: &Target<'_>) -> io::Result<u64> {
                 );
                 mknodat(p, name, kind, Mode::from_bits_truncate(0o600), dev)
                     .map_err(|e| err(&full, e))?;
-                meta_at(p, name, &h, t.keep_owner).map_err(|e| err(&full, e))?;
+                meta_at(
+                    p,
+                    name,
+                    &h,
+                    Owners {
+                        keep: t.keep_owner,
+                        map: t.owners,
+                    },
+                )
+                .map_err(|e| err(&full, e))?;
                 chmod_node(p, name, &h).map_err(|e| err(&full, e))?;
             }
             other => {
@@ -149,7 +210,15 @@ pub fn untar(reader: impl Read, t: &Target<'_>) -> io::Result<u64> {
         let handle = inroot::open(t.root.as_raw_fd(), &full, libc::O_DIRECTORY)
             .map_err(|e| err(&full, e))?;
         let dir = super::open_dir(handle.as_fd()).map_err(|e| err(&full, e))?;
-        meta_fd(dir.as_fd(), h, t.keep_owner).map_err(|e| err(&full, e))?;
+        meta_fd(
+            dir.as_fd(),
+            h,
+            Owners {
+                keep: t.keep_owner,
+                map: t.owners,
+            },
+        )
+        .map_err(|e| err(&full, e))?;
     }
     Ok(bytes)
 }
@@ -159,7 +228,7 @@ fn file(
     name: &OsStr,
     entry: &mut impl Read,
     h: &tar::Header,
-    keep_owner: bool,
+    owners: Owners<'_>,
 ) -> io::Result<u64> {
     let fd = openat(
         dir,
@@ -169,18 +238,14 @@ fn file(
     )?;
     let mut f = std::fs::File::from(fd);
     let n = io::copy(entry, &mut f)?;
-    meta_fd(f.as_fd(), h, keep_owner)?;
+    meta_fd(f.as_fd(), h, owners)?;
     Ok(n)
 }
 
 /// Owner, mode and mtime on an open file or directory (owner first: chown clears setuid).
-fn meta_fd(fd: BorrowedFd<'_>, h: &tar::Header, keep_owner: bool) -> io::Result<()> {
-    if keep_owner {
-        fchown(
-            fd,
-            Some(Uid::from_raw(h.uid()? as u32)),
-            Some(Gid::from_raw(h.gid()? as u32)),
-        )?;
+fn meta_fd(fd: BorrowedFd<'_>, h: &tar::Header, owners: Owners<'_>) -> io::Result<()> {
+    if let Some((uid, gid)) = owners.ids(h)? {
+        fchown(fd, Some(uid), Some(gid))?;
     }
     fchmod(fd, Mode::from_bits_truncate(h.mode()? & 0o7777))?;
     let t = TimeSpec::new(h.mtime()? as i64, 0);
@@ -189,13 +254,18 @@ fn meta_fd(fd: BorrowedFd<'_>, h: &tar::Header, keep_owner: bool) -> io::Result<
 }
 
 /// Owner and mtime of an entry that cannot be opened (a symlink, a device), not following it.
-fn meta_at(dir: BorrowedFd<'_>, name: &OsStr, h: &tar::Header, keep_owner: bool) -> io::Result<()> {
-    if keep_owner {
+fn meta_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    h: &tar::Header,
+    owners: Owners<'_>,
+) -> io::Result<()> {
+    if let Some((uid, gid)) = owners.ids(h)? {
         fchownat(
             dir,
             name,
-            Some(Uid::from_raw(h.uid()? as u32)),
-            Some(Gid::from_raw(h.gid()? as u32)),
+            Some(uid),
+            Some(gid),
             AtFlags::AT_SYMLINK_NOFOLLOW,
         )?;
     }

@@ -19,8 +19,8 @@ pub struct Cli {
 
 #[derive(Args, Debug)]
 pub struct Globals {
-    /// Directory for the state of containers
-    #[arg(long, global = true, default_value = "/run/berth-runtime")]
+    /// Directory for the state of containers (an ordinary user's: under $XDG_RUNTIME_DIR)
+    #[arg(long, global = true, default_value_os_t = berth_runtime::rootless::default_state_root())]
     pub root: PathBuf,
     /// Also write errors to FILE (and, with --debug, the debug lines instead of stderr)
     #[arg(long, global = true)]

@@ -1,0 +1,282 @@
+//! Rootless berth: an ordinary user's store and runroot, and the user and mount namespaces every
+//! command of theirs runs in. The first command makes them (a pause process holds them, its pid
+//! in the runroot); every later one joins them, so the overlay mounts one command makes are
+//! there for the next. Root in them is the user; ids 1… are the user's subordinate ids from
+//! /etc/subuid and /etc/subgid (written by newuidmap/newgidmap). It never runs as the host's root.
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use berth_image::snapshot::IdMapping;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootlessError {
+    #[error("rootless: {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("rootless: {what}: {source}")]
+    Sys {
+        what: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("rootless: writing the id maps: {0}")]
+    Maps(#[source] berth_runtime::Error),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RootlessError {
+    let what = what.into();
+    move |source| RootlessError::Io { what, source }
+}
+
+/// Whether this process is rootless berth (in a user namespace, not the host's root).
+pub fn is_rootless() -> Result<bool, RootlessError> {
+    let initial =
+        berth_sys::userns::in_initial_namespace().map_err(io_err("read /proc/self/uid_map"))?;
+    Ok(!initial)
+}
+
+/// `$XDG_DATA_HOME/berth`, else `~/.local/share/berth`.
+pub fn default_root() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty());
+    match xdg {
+        Some(d) => Some(PathBuf::from(d).join("berth")),
+        None => home().map(|h| h.join(".local/share/berth")),
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/berth`, else a private `/tmp/berth-run-UID`.
+pub fn default_runroot() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("berth"),
+        None => PathBuf::from(format!("/tmp/berth-run-{}", nix::unistd::geteuid())),
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
+}
+
+/// The caller's subordinate range in `file` (by name or uid), if any.
+fn subordinate(file: &str, name: &str, id: u32) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.trim().split(':');
+        let (who, start, count) = (f.next()?, f.next()?, f.next()?);
+        (who == name || who == id.to_string())
+            .then(|| Some((start.parse().ok()?, count.parse().ok()?)))
+            .flatten()
+    })
+}
+
+/// The maps of the rootless namespace: root is the user; 1… the subordinate ids, if any.
+fn maps(own: u32, sub: Option<(u32, u32)>) -> Vec<IdMapping> {
+    let mut v = vec![IdMapping {
+        container_id: 0,
+        host_id: own,
+        size: 1,
+    }];
+    if let Some((start, count)) = sub {
+        v.push(IdMapping {
+            container_id: 1,
+            host_id: start,
+            size: count,
+        });
+    }
+    v
+}
+
+/// Joins the user's rootless namespaces (made now if no live pause process holds them). Call
+/// it while the process has one thread: setns into a user namespace refuses otherwise.
+pub fn enter(runroot: &Path) -> Result<(), RootlessError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(runroot)
+        .map_err(io_err(format!("{}", runroot.display())))?;
+    let pidfile = runroot.join("pause.pid");
+    if let Some(pid) = live_pause(&pidfile) {
+        if join(pid).is_ok() {
+            return Ok(());
+        }
+    }
+    let pid = make_pause()?;
+    std::fs::write(
+        &pidfile,
+        format!("{pid} {}\n", berth_sys::process::start_time(pid)),
+    )
+    .map_err(io_err(format!("{}", pidfile.display())))?;
+    join(pid)
+}
+
+/// The pause process recorded in `pidfile`, if it is still that process.
+fn live_pause(pidfile: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(pidfile).ok()?;
+    let mut f = text.split_whitespace();
+    let pid: i32 = f.next()?.parse().ok()?;
+    let start: u64 = f.next()?.parse().ok()?;
+    (berth_sys::process::start_time(pid) == start && start != 0).then_some(pid)
+}
+
+fn join(pid: i32) -> Result<(), RootlessError> {
+    use nix::sched::{setns, CloneFlags};
+    let open = |ns: &str| {
+        std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
+            .map_err(io_err(format!("open /proc/{pid}/ns/{ns}")))
+    };
+    let (user, mnt) = (open("user")?, open("mnt")?);
+    setns(user.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|source| RootlessError::Sys {
+        what: "join the user namespace",
+        source,
+    })?;
+    setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS).map_err(|source| RootlessError::Sys {
+        what: "join the mount namespace",
+        source,
+    })?;
+    Ok(())
+}
+
+/// Forks the pause process: it unshares a user and a mount namespace, waits for its maps, and
+/// sleeps in a session of its own for as long as it lives.
+fn make_pause() -> Result<i32, RootlessError> {
+    use nix::unistd::{fork, pipe, ForkResult};
+    let sys = |what| move |source| RootlessError::Sys { what, source };
+    let (ready_r, ready_w) = pipe().map_err(sys("pipe"))?;
+    let (go_r, go_w) = pipe().map_err(sys("pipe"))?;
+    // SAFETY: the caller is single-threaded (see `enter`); the child only unshares, talks over
+    // the pipes, and pauses.
+    match unsafe { fork() }.map_err(sys("fork"))? {
+        ForkResult::Child => {
+            drop(ready_r);
+            drop(go_w);
+            let ok = nix::sched::unshare(
+                nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS,
+            )
+            .is_ok();
+            let mut ready = std::fs::File::from(ready_w);
+            let _ = ready.write_all(&[u8::from(!ok)]);
+            drop(ready);
+            let mut go = [0u8; 1];
+            let mut go_r = std::fs::File::from(go_r);
+            if !ok || go_r.read_exact(&mut go).is_err() || go[0] != 0 {
+                // SAFETY: leaving the forked child without running the parent's destructors.
+                unsafe { libc::_exit(1) };
+            }
+            // It outlives the command that made it: it must hold none of that command's
+            // files (a caller reading our stdout to its end would wait for it forever).
+            if let Ok(null) = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                for fd in 0..3 {
+                    // SAFETY: dup2 of an fd we hold onto a standard stream number.
+                    unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
+                }
+            }
+            // SAFETY: closing every fd above stderr; nothing in this process uses them again.
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+            let _ = nix::unistd::setsid();
+            // SAFETY: PR_SET_NAME with a NUL-terminated name of at most 16 bytes.
+            unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-pause".as_ptr(), 0, 0, 0) };
+            let _ = std::env::set_current_dir("/");
+            loop {
+                nix::unistd::pause();
+            }
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(go_r);
+            let pid = child.as_raw();
+            let mut b = [1u8; 1];
+            let read = std::fs::File::from(ready_r).read_exact(&mut b);
+            let mapped = match read {
+                Ok(()) if b[0] == 0 => write_maps(pid),
+                Ok(()) => Err(RootlessError::Io {
+                    what: "unshare a user namespace".into(),
+                    source: io::Error::from_raw_os_error(libc::EPERM),
+                }),
+                Err(e) => Err(io_err("the pause process")(e)),
+            };
+            let verdict = u8::from(mapped.is_err());
+            let _ = std::fs::File::from(go_w).write_all(&[verdict]);
+            if let Err(e) = mapped {
+                let _ = nix::sys::wait::waitpid(child, None);
+                return Err(e);
+            }
+            Ok(pid)
+        }
+    }
+}
+
+fn write_maps(pid: i32) -> Result<(), RootlessError> {
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let name = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let group = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_default();
+    let subuid = subordinate("/etc/subuid", &name, uid);
+    let subgid =
+        subordinate("/etc/subgid", &group, gid).or_else(|| subordinate("/etc/subgid", &name, uid));
+    if subuid.is_none() || subgid.is_none() {
+        eprintln!(
+            "berth: note: no subordinate ids for {name} in /etc/subuid and /etc/subgid: \
+             containers get your uid as root and no other id (images whose files belong to \
+             other users cannot be unpacked)"
+        );
+    }
+    let to_oci = |v: Vec<IdMapping>| {
+        v.into_iter()
+            .map(|m| {
+                oci_spec::runtime::LinuxIdMappingBuilder::default()
+                    .container_id(m.container_id)
+                    .host_id(m.host_id)
+                    .size(m.size)
+                    .build()
+                    .map_err(|e| io_err("an id map")(io::Error::other(e)))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let (uids, gids) = (
+        to_oci(maps(uid, subuid.filter(|_| subgid.is_some())))?,
+        to_oci(maps(gid, subgid.filter(|_| subuid.is_some())))?,
+    );
+    berth_runtime::idmap::write_maps(pid, &uids, &gids).map_err(RootlessError::Maps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_the_user_and_the_rest_their_subordinate_ids() {
+        assert_eq!(maps(1000, None).len(), 1);
+        let m = maps(1000, Some((100000, 65536)));
+        assert_eq!(
+            (m[0].host_id, m[1].container_id, m[1].host_id, m[1].size),
+            (1000, 1, 100000, 65536)
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! Rootless berth: a real unprivileged user the test creates (useradd, /etc/subuid and
+//! /etc/subgid lines; removed after, also on failure, with every process of theirs) pulls,
+//! runs with `--network none`, execs, reads logs and removes, with the store and runroot under
+//! their XDG directories. Afterwards nothing of theirs is mounted and no process is left.
+
+mod common;
+#[path = "common/container_fixture.rs"]
+mod fixture;
+
+use berth_runtime_tests::user::TestUser;
+use common::image::{Compression, Image, Layer, LayerTar};
+use common::registry::Registry;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A directory of the user's (store, runroot, home), removed with everything below it.
+struct UserDirs {
+    base: PathBuf,
+}
+
+impl UserDirs {
+    fn new(user: &TestUser) -> UserDirs {
+        let base = PathBuf::from(format!("/tmp/berth-rootless-{}", user.name));
+        std::fs::create_dir_all(&base).unwrap();
+        user.give(&base);
+        UserDirs { base }
+    }
+}
+
+impl Drop for UserDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// `berth ARGS` as the user, in their own environment.
+fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output {
+    let mut cmd = Command::new(common::BERTH);
+    cmd.args(args)
+        .uid(user.uid)
+        .gid(user.gid)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", &dirs.base)
+        .env("XDG_DATA_HOME", dirs.base.join("data"))
+        .env("XDG_RUNTIME_DIR", dirs.base.join("run"))
+        .current_dir(&dirs.base);
+    common::run(cmd, None)
+}
+
+fn ok(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> String {
+    berth(user, dirs, args)
+        .success(&format!("berth {args:?} as {}", user.name))
+        .stdout
+}
+
+/// Busybox over a layer with a root-only file, and a top layer that whites out a file of the
+/// first and makes a directory of it opaque (`.wh..wh..opq`).
+fn image() -> Image {
+    let secret = LayerTar::new()
+        .dir("etc", 0o755)
+        .file("etc/secret", b"s\n", 0o600)
+        .file("etc/gone", b"g\n", 0o644)
+        .dir("etc/old", 0o755)
+        .file("etc/old/hidden", b"h\n", 0o644)
+        .finish();
+    let top = LayerTar::new()
+        .dir("etc", 0o755)
+        .whiteout("etc", "gone")
+        .dir("etc/old", 0o755)
+        .whiteout("etc/old", ".wh..opq")
+        .file("etc/old/new", b"n\n", 0o644)
+        .finish();
+    let layers =
+        [secret, fixture::busybox_rootfs(), top].map(|t| Layer::new(&t, Compression::Gzip));
+    Image::new(layers.into())
+}
+
+/// Overlay mounts of the user's store in the mount namespace their pause process holds.
+fn user_mounts(dirs: &UserDirs) -> Vec<String> {
+    let pidfile = dirs.base.join("run/berth/pause.pid");
+    let Ok(text) = std::fs::read_to_string(pidfile) else {
+        return Vec::new();
+    };
+    let pid = text.split_whitespace().next().unwrap_or("0");
+    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let base = dirs.base.display().to_string();
+    info.lines()
+        .filter(|l| l.contains(&base))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
+    let user = TestUser::create();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    reg.push_image("test/rootless", "latest", &image());
+    let r = reg.reference("test/rootless", "latest");
+    ok(&user, &dirs, &["pull", &r]);
+    let store = dirs.base.join("data/berth");
+    assert!(
+        store.join("layers").is_dir(),
+        "the store is under XDG_DATA_HOME"
+    );
+    assert_eq!(std::fs::metadata(&store).unwrap().uid(), user.uid);
+
+    // Root in the container is the user; the image's files are unpacked with their owners
+    // mapped, and a whiteout holds.
+    let out = ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &r,
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; stat -c %u /etc/secret; test -e /etc/gone || echo gone; ls /etc/old",
+        ],
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let (uid, sub) = (user.uid.to_string(), user.subid_start.to_string());
+    assert_eq!(
+        words,
+        ["0", "0", &uid, "1", "1", &sub, "65536", "0", "gone", "new"],
+        "{out}"
+    );
+
+    // Detached: exec, logs, files on the host owned by the user and their subordinate ids.
+    let id = ok(
+        &user,
+        &dirs,
+        &[
+            "run", "-d", "--name", "d", "--network", "none", &r, "sh", "-c",
+            "echo started; echo x > /by-root; echo y > /by-1000; chown 1000:1000 /by-1000; sleep 1000",
+        ],
+    );
+    let id = id.trim();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            ok(&user, &dirs, &["logs", "d"]).contains("started")
+        }),
+        "no logs"
+    );
+    assert_eq!(ok(&user, &dirs, &["exec", "d", "id", "-u"]), "0\n");
+    let upper = store.join("snapshots").join(id).join("upper");
+    let owner = |f: &str| std::fs::metadata(upper.join(f)).map(|m| m.uid());
+    assert!(
+        wait_until(Duration::from_secs(10), || owner("by-1000")
+            .is_ok_and(|u| u == user.subid_start + 999)),
+        "container uid 1000 is not subordinate id {} on the host: {:?}",
+        user.subid_start + 999,
+        owner("by-1000")
+    );
+    assert_eq!(owner("by-root").unwrap(), user.uid);
+    let explain = ok(&user, &dirs, &["explain", "d"]);
+    assert!(
+        explain.contains(&format!("root in the container is uid {}", user.uid)),
+        "{explain}"
+    );
+    assert!(explain.contains("rootless:"), "{explain}");
+
+    // A root-only host file bound in stays unreadable: the container's root is the user.
+    let secret = dirs.base.join("secret");
+    std::fs::write(&secret, "host-root-only\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let volume = format!("{}:/secret:ro", secret.display());
+    let read = berth(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &volume,
+            &r,
+            "cat",
+            "/secret",
+        ],
+    );
+    assert!(
+        !read.stdout.contains("host-root-only"),
+        "a rootless container read a root-only file: {}",
+        read.stdout
+    );
+
+    // Its containers share the user's namespace: no --userns=auto of their own.
+    let auto = berth(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--userns=auto",
+            &r,
+            "true",
+        ],
+    );
+    assert!(auto.stderr.contains("rootless"), "{}", auto.stderr);
+
+    // A limit without a delegated cgroup is refused, saying why.
+    let limited = berth(
+        &user,
+        &dirs,
+        &["run", "--rm", "--network", "none", "-m", "64m", &r, "true"],
+    );
+    assert!(!limited.status.success());
+    assert!(
+        limited.stderr.contains("cannot set memory limit"),
+        "{}",
+        limited.stderr
+    );
+
+    // cp both ways, commit, stop: the ids are the namespace's own.
+    let host_file = dirs.base.join("to-copy");
+    std::fs::write(&host_file, "c\n").unwrap();
+    user.give(&host_file);
+    ok(
+        &user,
+        &dirs,
+        &["cp", host_file.to_str().unwrap(), "d:/copied"],
+    );
+    assert_eq!(
+        ok(
+            &user,
+            &dirs,
+            &["exec", "d", "stat", "-c", "%u", "/copied", "/by-1000"]
+        ),
+        "0\n1000\n"
+    );
+    let out = dirs.base.join("out");
+    ok(&user, &dirs, &["cp", "d:/by-1000", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "y\n");
+    // No cgroup to freeze it with (nothing delegated): commit without pausing; pausing says why.
+    let paused = berth(&user, &dirs, &["commit", "d", "rootless-commit:0"]);
+    assert!(
+        paused.stderr.contains("no cgroup to freeze"),
+        "{}",
+        paused.stderr
+    );
+    ok(
+        &user,
+        &dirs,
+        &["commit", "--pause=false", "d", "rootless-commit:1"],
+    );
+    let seen = ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "rootless-commit:1",
+            "stat",
+            "-c",
+            "%u",
+            "/by-root",
+            "/by-1000",
+            "/copied",
+        ],
+    );
+    assert_eq!(
+        seen, "0\n1000\n0\n",
+        "the committed layer has the container's ids"
+    );
+    ok(&user, &dirs, &["stop", "-t", "1", "d"]);
+    assert!(ok(&user, &dirs, &["ps", "-a"]).contains("Exited"));
+
+    ok(&user, &dirs, &["rm", "-f", "d"]);
+    assert_eq!(ok(&user, &dirs, &["ps", "-aq"]), "");
+    assert!(user_mounts(&dirs).is_empty(), "{:?}", user_mounts(&dirs));
+    assert!(
+        std::fs::read_dir(dirs.base.join("run/berth/runtime"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "runtime state left in the runroot"
+    );
+}

@@ -59,7 +59,8 @@ impl Engine {
             let _ = berth_runtime::ops::destroy(&self.runtime_root, st);
             berth_runtime::trace("engine: runtime container destroyed");
         }
-        self.detach_networks(rec);
+        // Its processes are gone: its network namespace (and veths) go with them.
+        self.detach_networks_exited(rec);
         self.unmount_rootfs(&rec.id);
         unmount(&self.records.dir(&rec.id).join("shm"));
         berth_runtime::trace("engine: unmounted");

@@ -124,6 +124,34 @@ impl Engine {
         }
     }
 
+    /// Leaves every network of a container whose processes are all gone. Its network namespace
+    /// dies with them, and the kernel removes the veths with it, unless another running container
+    /// shares it (`--network container:`): then they are deleted here, as Docker does.
+    pub(crate) fn detach_networks_exited(&self, rec: &Record) {
+        if rec.networks.is_empty() {
+            return;
+        }
+        if self.netns_shared(rec) {
+            return self.detach_networks(rec);
+        }
+        let Ok(nets) = self.networks() else { return };
+        for a in &rec.networks {
+            let _ = nets.detach_exited(&a.network, &rec.id);
+        }
+    }
+
+    /// Whether a running container joined `rec`'s network namespace (`--network container:X`).
+    fn netns_shared(&self, rec: &Record) -> bool {
+        self.records.list().iter().any(|o| {
+            o.id != rec.id
+                && o.is_active()
+                && o.host_config["NetworkMode"]
+                    .as_str()
+                    .and_then(|m| m.strip_prefix("container:"))
+                    .is_some_and(|t| t == rec.name || (t.len() >= 3 && rec.id.starts_with(t)))
+        })
+    }
+
     /// Frees what containers that are gone still hold on any network: run by every listing.
     pub(crate) fn reclaim_networks(&self) {
         if !self.has_networks() {

@@ -721,7 +721,7 @@ pub fn each(containers: &[String], op: impl Fn(&str) -> Result<(), EngineError>)
         match op(c) {
             Ok(()) => println!("{c}"),
             Err(x) => {
-                eprintln!("Error response from daemon: {x}");
+                eprintln!("Error: {x}");
                 failed = true;
             }
         }

@@ -169,7 +169,7 @@ pub fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<(), CliError> {
     }
     e.collect_garbage().map_err(CliError::status1)?;
     for f in &failed {
-        eprintln!("Error response from daemon: {f}");
+        eprintln!("Error: {f}");
     }
     match failed.is_empty() {
         true => Ok(()),

@@ -115,7 +115,7 @@ fn resolve(e: &Engine, names: &[String]) -> Result<Option<Vec<Watched>>, CliErro
                 id: r.id,
             }),
             Err(x) => {
-                eprintln!("Error response from daemon: {x}");
+                eprintln!("Error: {x}");
                 missing = true;
             }
         }

@@ -157,7 +157,7 @@ fn rmi_of_one_tag_of_several_removes_only_that_tag_even_with_force() {
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(
         err,
-        format!("Error response from daemon: conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories\n")
+        format!("Error: conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories\n")
     );
 
     // A stopped container's image: its last name is not removed without force.
@@ -169,13 +169,13 @@ fn rmi_of_one_tag_of_several_removes_only_that_tag_even_with_force() {
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        format!("Error response from daemon: conflict: unable to remove repository reference \"solo:1\" (must force) - container {} is using its referenced image {short}\n", &cid[..12])
+        format!("Error: conflict: unable to remove repository reference \"solo:1\" (must force) - container {} is using its referenced image {short}\n", &cid[..12])
     );
     let (code, _, err) = sb.code(&["rmi", short]);
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        format!("Error response from daemon: conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}\n", &cid[..12])
+        format!("Error: conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}\n", &cid[..12])
     );
 
     // A running container's image cannot be removed even with force.
@@ -185,7 +185,7 @@ fn rmi_of_one_tag_of_several_removes_only_that_tag_even_with_force() {
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        format!("Error response from daemon: conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}\n", &live[..12])
+        format!("Error: conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}\n", &live[..12])
     );
     sb.ok(&["rm", "-f", &live]);
     assert_eq!(
@@ -198,7 +198,7 @@ fn rmi_of_one_tag_of_several_removes_only_that_tag_even_with_force() {
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        "Error response from daemon: No such image: nosuch:latest\n"
+        "Error: No such image: nosuch:latest\n"
     );
     sb.remove_all_and_assert_clean();
 }

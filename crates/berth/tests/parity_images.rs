@@ -196,10 +196,7 @@ fn rmi_of_one_tag_of_several_removes_only_that_tag_even_with_force() {
     // A missing name: Docker's line on stderr, the others still removed, status 1.
     let (code, _, err) = sb.code(&["rmi", "nosuch"]);
     assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        "Error: No such image: nosuch:latest\n"
-    );
+    assert_eq!(err, "Error: No such image: nosuch:latest\n");
     sb.remove_all_and_assert_clean();
 }
 

@@ -12,6 +12,7 @@
 # loop mount; every service listens on a socket in the bench's own directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${RUNS:-30}
 CONTAINERS=${CONTAINERS:-100}
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
@@ -55,11 +56,7 @@ BR="--root $MNT/berth --runroot $WORK/run/berth"
 PR="--root $MNT/podman --runroot $WORK/run/podman --runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
 
 echo "== a busybox image, the same in all three"
-mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/etc"
-cp /bin/busybox "$WORK/rootfs/bin/"
-for a in sh true sleep; do ln -s busybox "$WORK/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
-tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+busybox_tar "$WORK/rootfs" "$WORK/rootfs.tar" sh true sleep
 $BERTH $BR import "$WORK/rootfs.tar" busybox:latest >/dev/null
 $BERTH $BR save -o "$WORK/busybox.tar" busybox:latest
 

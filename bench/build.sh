@@ -10,6 +10,7 @@
 # Targets (issue 14): cached rebuild <= 50 ms and >= 10x faster than buildah; cold >= 3x faster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${RUNS:-10}
 CACHE=/var/cache/berth-bench
 WORK=$(mktemp -d /var/tmp/berth-build-bench.XXXXXX)
@@ -30,11 +31,7 @@ BR="--root $WORK/berth --runroot $WORK/run/berth"
 BU="--root $WORK/buildah --runroot $WORK/run/buildah --storage-driver overlay"
 
 echo "== base images: busybox and Debian minbase, the same bytes for all three"
-mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/etc"
-cp /bin/busybox "$WORK/rootfs/bin/"
-for a in sh cat echo ls mkdir printf seq true; do ln -s busybox "$WORK/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
-tar -C "$WORK/rootfs" -cf "$WORK/busybox.tar" .
+busybox_tar "$WORK/rootfs" "$WORK/busybox.tar" sh cat echo ls mkdir printf seq true
 if [ ! -f "$CACHE/debian-minbase.tar" ]; then
     mkdir -p "$CACHE/rootfs"
     debootstrap --variant=minbase bookworm "$CACHE/rootfs" http://deb.debian.org/debian >/dev/null

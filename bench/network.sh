@@ -14,6 +14,7 @@
 # rules are saved first and restored at the end (dockerd and podman add theirs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${RUNS:-30}
 MANY=${MANY:-200}
 SAMPLES=${SAMPLES:-10}
@@ -47,11 +48,7 @@ BR0="--root $WORK/berth0 --runroot $WORK/run/berth0"
 PR="--root $WORK/podman --runroot $WORK/run/podman --runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 
 echo "== a busybox image, the same in all three"
-mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/etc"
-cp /bin/busybox "$WORK/rootfs/bin/"
-for a in sh true sleep cat echo nslookup wget seq; do ln -s busybox "$WORK/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$WORK/rootfs/etc/passwd"
-tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+busybox_tar "$WORK/rootfs" "$WORK/rootfs.tar" sh true sleep cat echo nslookup wget seq
 $BERTH $BR import "$WORK/rootfs.tar" busybox:latest >/dev/null
 [ -n "${BERTH_BASELINE:-}" ] && $BERTH_BASELINE $BR0 import "$WORK/rootfs.tar" busybox:latest >/dev/null
 $BERTH $BR save -o "$WORK/busybox.tar" busybox:latest

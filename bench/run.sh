@@ -9,6 +9,7 @@
 # journaled ext4 loop mount, like the image benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${RUNS:-30}
 CYCLES=${CYCLES:-1000}
 DETACHED=${DETACHED:-200}
@@ -38,11 +39,7 @@ BR0="--root $MNT/berth0 --runroot $WORK/run/berth0"
 PR="--root $MNT/podman --runroot $WORK/run/podman --runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 
 echo "== a busybox image, the same in all three"
-mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/etc"
-cp /bin/busybox "$WORK/rootfs/bin/"
-for a in sh true sleep cat echo ls; do ln -s busybox "$WORK/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
-tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+busybox_tar "$WORK/rootfs" "$WORK/rootfs.tar" sh true sleep cat echo ls
 $BERTH $BR import "$WORK/rootfs.tar" busybox:latest >/dev/null
 [ -n "${BERTH_BASELINE:-}" ] && $BERTH_BASELINE $BR0 import "$WORK/rootfs.tar" busybox:latest >/dev/null
 $BERTH $BR save -o "$WORK/busybox.tar" busybox:latest

@@ -63,6 +63,8 @@ pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
             })?;
             for n in extra {
                 if let Err(x) = e.connect_network(&n.name, &rec.id, n.aliases, n.ip) {
+                    // The connect's failure is what to report; a container rm cannot take
+                    // stays listed for `rm`.
                     let _ = e.remove(&rec.id, true, true);
                     return Err(x.into());
                 }

@@ -138,10 +138,12 @@ pub async fn start(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         st.pid = child.pid;
         st.master = master.clone();
         if let (Some(m), Some((h, w))) = (&master, st.console) {
+            // A size the pty refuses leaves it at its old size; the exec runs on.
             let _ = exec_spawn::resize_terminal(m, h, w);
         }
     }
     if let (Some(m), Some(size)) = (&master, s.console_size.filter(|s| s.len() == 2)) {
+        // As above: a refused size is not the exec's failure.
         let _ = exec_spawn::resize_terminal(m, size[0], size[1]);
     }
     let (out_tx, out_rx) = mpsc::channel::<Chunk>(64);

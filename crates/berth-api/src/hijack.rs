@@ -167,6 +167,7 @@ pub fn session(
             loop {
                 match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => {
+                        // The process may have ended (its input closed): nothing to tell it.
                         let _ = input.send(Input::End).await;
                         return std::future::pending::<()>().await;
                     }
@@ -187,8 +188,10 @@ pub fn session(
                 if wr.write_all(&encode(c, tty)).await.is_err() {
                     return;
                 }
+                // A failed flush shows at the next write, which ends the session.
                 let _ = wr.flush().await;
             }
+            // The client may be gone already; the session is over either way.
             let _ = wr.shutdown().await;
         };
         // The session ends when the output ends (the process exited), the client detached, or
@@ -260,6 +263,7 @@ pub fn websocket(
                 }
             }
             if let Some(i) = &input {
+                // The process may have ended (its input closed): nothing to tell it.
                 let _ = i.send(Input::End).await;
             }
             std::future::pending::<()>().await

@@ -579,6 +579,8 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CliResult {
     if a.detach {
         if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec) {
             if o.auto_remove {
+                // The start's failure is what to report; a container rm cannot take stays
+                // listed for `rm`.
                 let _ = e.remove(&rec.id, true, true);
             }
             return Err(x.into());
@@ -892,6 +894,8 @@ fn attach_tty(e: &Engine, rec: &mut Record, o: &RunOptions, stdin: bool) -> CliR
     std::env::remove_var(berth_engine::attach::ATTACH_FIRST);
     if let Err(x) = started {
         if o.auto_remove {
+            // The start's failure is what to report; a container rm cannot take stays listed
+            // for `rm`.
             let _ = e.remove(&rec.id, true, true);
         }
         return Err(x.into());

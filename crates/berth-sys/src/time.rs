@@ -130,17 +130,21 @@ pub fn parse_timestamp_nanos(s: &str) -> Option<i128> {
 /// Docker's `units.HumanDuration`: `Less than a second`, `5 seconds`, `About a minute`, `3
 /// hours`, `2 weeks`…
 pub fn human_duration(secs: i64) -> String {
-    match secs.max(0) {
-        0 => "Less than a second".to_string(),
-        s @ 1..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".to_string(),
-        s @ 120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".to_string(),
-        s @ 7200..=172_799 => format!("{} hours", s / 3600),
-        s @ 172_800..=1_209_599 => format!("{} days", s / 86400),
-        s @ 1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
-        s @ 5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
-        s => format!("{} years", s / 31_536_000),
+    let minutes = secs / 60;
+    // Go rounds hours (`d.Hours() + 0.5`).
+    let hours = (secs + 1800) / 3600;
+    match secs {
+        ..=0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        2..=59 => format!("{secs} seconds"),
+        _ if minutes == 1 => "About a minute".to_string(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".to_string(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", secs / 3600 / 24 / 365),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 pub use berth_sys::units::human_size;
 
-pub use berth_sys::time::{now_secs as now, parse_rfc3339};
+pub use berth_sys::time::{human_duration, now_secs as now, parse_rfc3339};
 
 /// Docker's `units.HumanDuration` + " ago".
 pub fn ago(rfc3339: Option<&str>) -> String {
@@ -15,25 +15,6 @@ pub fn ago(rfc3339: Option<&str>) -> String {
         return "N/A".into();
     };
     format!("{} ago", human_duration((now() - t).max(0)))
-}
-
-/// Docker's `units.HumanDuration` of a number of seconds (hours rounded, as Go rounds them).
-pub fn human_duration(secs: i64) -> String {
-    let minutes = secs / 60;
-    let hours = (secs + 1800) / 3600;
-    match secs {
-        ..=0 => "Less than a second".to_string(),
-        1 => "1 second".to_string(),
-        2..=59 => format!("{secs} seconds"),
-        _ if minutes == 1 => "About a minute".to_string(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".to_string(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", secs / 3600 / 24 / 365),
-    }
 }
 
 /// Prints rows as a table whose columns are padded to their widest cell (at least 10) plus three

@@ -2,7 +2,6 @@
 //! after the fact). Parsing and printing only: the engine's `export` and `update` do the work.
 
 use crate::{CliError, CliResult, Ctx};
-use berth_engine::options::parse_bytes;
 use berth_engine::update::UpdateRequest;
 use clap::Args;
 use std::io::IsTerminal;
@@ -17,27 +16,8 @@ pub struct ExportArgs {
 
 #[derive(Args)]
 pub struct UpdateArgs {
-    /// Memory limit
-    #[arg(short, long)]
-    memory: Option<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    memory_swap: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares")]
-    cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-cpus")]
-    cpuset_cpus: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pids_limit: Option<i64>,
-    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
-    #[arg(long = "blkio-weight")]
-    blkio_weight: Option<u16>,
+    #[command(flatten)]
+    resources: crate::containers::ResourceFlags,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     restart: Option<String>,
@@ -74,20 +54,16 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> CliResult {
 }
 
 pub fn update(ctx: &Ctx, a: UpdateArgs) -> CliResult {
-    let bytes = |s: &Option<String>| -> Result<Option<i64>, CliError> {
-        s.as_deref()
-            .map(|v| if v == "-1" { Ok(-1) } else { parse_bytes(v) })
-            .transpose()
-            .map_err(CliError::usage)
-    };
+    let r = &a.resources;
+    let (memory, memory_swap) = r.memory_bytes().map_err(CliError::usage)?;
     let req = UpdateRequest {
-        memory: bytes(&a.memory)?,
-        memory_swap: bytes(&a.memory_swap)?,
-        cpus: a.cpus,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        pids_limit: a.pids_limit,
-        blkio_weight: a.blkio_weight,
+        memory,
+        memory_swap,
+        cpus: r.cpus,
+        cpu_shares: r.cpu_shares,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        pids_limit: r.pids_limit,
+        blkio_weight: r.blkio_weight,
         restart: a.restart.clone(),
     };
     let e = ctx.engine()?;

@@ -15,6 +15,44 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// The resource flags `run`/`create` and `update` share, as Docker's.
+#[derive(Args, Clone)]
+pub struct ResourceFlags {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+}
+
+impl ResourceFlags {
+    /// `--memory` and `--memory-swap` in bytes (-1: unlimited swap).
+    pub fn memory_bytes(&self) -> Result<(Option<i64>, Option<i64>), String> {
+        let bytes = |s: &Option<String>| {
+            s.as_deref()
+                .map(|v| if v == "-1" { Ok(-1) } else { parse_bytes(v) })
+                .transpose()
+        };
+        Ok((bytes(&self.memory)?, bytes(&self.memory_swap)?))
+    }
+}
+
 #[derive(Args, Clone)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
@@ -66,30 +104,11 @@ pub struct RunArgs {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     entrypoint: Option<String>,
-    /// Memory limit
-    #[arg(short, long)]
-    memory: Option<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    memory_swap: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares")]
-    cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-cpus")]
-    cpuset_cpus: Option<String>,
+    #[command(flatten)]
+    resources: ResourceFlags,
     /// MEMs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pids_limit: Option<i64>,
-    /// Block IO (relative weight), between 10 and 1000
-    #[arg(long = "blkio-weight")]
-    blkio_weight: Option<u16>,
     /// Add a host device to the container
     #[arg(long)]
     device: Vec<String>,
@@ -430,6 +449,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             .transpose()
             .map_err(EngineError::msg)
     };
+    let (memory, memory_swap) = a.resources.memory_bytes().map_err(EngineError::msg)?;
     let mut env = read_kv_files("--env-file", &a.env_file)?;
     env.extend(a.env.iter().cloned());
     // Docker reads the label files first: `--label` overrides them.
@@ -477,14 +497,14 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         interactive: a.interactive || a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdin")),
         detach: a.detach,
         auto_remove: a.rm,
-        memory: bytes(&a.memory)?,
-        memory_swap: bytes(&a.memory_swap)?,
-        cpus: a.cpus,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
+        memory,
+        memory_swap,
+        cpus: a.resources.cpus,
+        cpu_shares: a.resources.cpu_shares,
+        cpuset_cpus: a.resources.cpuset_cpus.clone(),
         cpuset_mems: a.cpuset_mems.clone(),
-        pids_limit: a.pids_limit,
-        blkio_weight: a.blkio_weight,
+        pids_limit: a.resources.pids_limit,
+        blkio_weight: a.resources.blkio_weight,
         devices: a.device.clone(),
         ulimits: a.ulimit.clone(),
         read_only: a.read_only,

@@ -141,14 +141,25 @@ impl Engine {
     }
 
     /// Whether a running container joined `rec`'s network namespace (`--network container:X`).
+    /// Only containers the runtime still holds are read (its state directory lists them), not
+    /// every record of the store: this runs at every bridge container's end. An unreadable
+    /// runtime root answers yes, which only means the veths are deleted here.
     fn netns_shared(&self, rec: &Record) -> bool {
-        self.records.list().iter().any(|o| {
-            o.id != rec.id
-                && o.is_active()
-                && o.host_config["NetworkMode"]
-                    .as_str()
-                    .and_then(|m| m.strip_prefix("container:"))
-                    .is_some_and(|t| t == rec.name || (t.len() >= 3 && rec.id.starts_with(t)))
+        let Ok(live) = std::fs::read_dir(&self.runtime_root) else {
+            return true;
+        };
+        live.flatten().any(|e| {
+            let id = e.file_name();
+            let Some(id) = id.to_str().filter(|id| *id != rec.id) else {
+                return false;
+            };
+            self.records.load(id).is_ok_and(|o| {
+                o.is_active()
+                    && o.host_config["NetworkMode"]
+                        .as_str()
+                        .and_then(|m| m.strip_prefix("container:"))
+                        .is_some_and(|t| t == rec.name || (t.len() >= 3 && rec.id.starts_with(t)))
+            })
         })
     }
 

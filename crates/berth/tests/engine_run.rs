@@ -429,13 +429,30 @@ fn network_none_has_only_loopback_and_host_shares_the_hosts() {
     assert_eq!(sb.sh_ok("--network none", "ls /sys/class/net"), "lo\n");
     let devs = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '";
     assert_eq!(sb.sh_ok("--network none", devs), "lo\n");
-    let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    host.sort();
+    // The host's links, read around the container's look: parallel tests make and remove their
+    // own bridges and veths meanwhile, so the container sees every link present both times and
+    // none that was present neither time.
+    let host = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let before = host();
     let inside = sb.sh_ok("--network host", "ls /sys/class/net");
-    assert_eq!(inside.lines().collect::<Vec<_>>(), host);
+    let after = host();
+    let inside: std::collections::BTreeSet<String> = inside.lines().map(str::to_string).collect();
+    let always: std::collections::BTreeSet<String> = before.intersection(&after).cloned().collect();
+    assert!(
+        inside.is_superset(&always),
+        "{inside:?} lacks some of {always:?}"
+    );
+    assert!(
+        inside
+            .iter()
+            .all(|l| before.contains(l) || after.contains(l)),
+        "{inside:?} has links the host never had: {before:?} {after:?}"
+    );
     let (code, _, err) = sb.cli("run --rm --network nosuchnet bb true");
     assert_eq!(code, 125, "{err}");
     sb.assert_clean();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `run --rm --network none busybox true`: berth against podman (--runtime runc) and docker, in one
-# run; then 1,000 `run --rm` cycles ten at a time (failures and leaks counted) and 200 detached
-# `sleep` containers held at once with the monitors' total RSS.
+# run; `--userns=auto` against the host's ids (berth and podman); an ordinary user's rootless run
+# (berth and podman, as a user the script makes and removes); then 1,000 `run --rm` cycles ten at
+# a time (failures and leaks counted) and 200 detached `sleep` containers held at once with the
+# monitors' total RSS.
 #
 #   bench/run.sh              # RUNS=30 CYCLES=1000 DETACHED=200 by default
 #   BERTH_BASELINE=/path/to/older/berth bench/run.sh   # also times an older build in the same run
@@ -15,6 +17,8 @@ CYCLES=${CYCLES:-1000}
 DETACHED=${DETACHED:-200}
 WORK=$(mktemp -d /var/tmp/berth-run-bench.XXXXXX)
 MNT=$WORK/mnt
+# Remapped roots (--userns=auto) and the rootless user must walk down to their stores.
+chmod 0755 "$WORK"
 
 cleanup() {
     set +e
@@ -22,6 +26,11 @@ cleanup() {
     [ -n "${BERTH_BASELINE:-}" ] && $BERTH_BASELINE $BR0 rm -f $($BERTH_BASELINE $BR0 ps -aq 2>/dev/null) >/dev/null 2>&1
     [ -n "${DOCKERD_PID:-}" ] && kill "$DOCKERD_PID" && wait "$DOCKERD_PID" 2>/dev/null
     podman $PR system reset -f >/dev/null 2>&1
+    [ -n "${ADDED_CONTAINERS:-}" ] && sed -i '/^containers:2147483648:1073741824$/d' /etc/subuid /etc/subgid
+    if [ -n "${BUSER:-}" ]; then
+        pkill -KILL -u "$BUSER" 2>/dev/null; sleep 0.2
+        userdel "$BUSER" 2>/dev/null
+    fi
     grep -F " $MNT" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     umount "$MNT" 2>/dev/null
     rm -rf "$WORK"
@@ -34,6 +43,7 @@ truncate -s 4G "$WORK/disk.img"
 mkfs.ext4 -q -F "$WORK/disk.img"
 mkdir -p "$MNT"
 mount -o loop "$WORK/disk.img" "$MNT"
+chmod 0755 "$MNT"
 BR="--root $MNT/berth --runroot $WORK/run/berth"
 BR0="--root $MNT/berth0 --runroot $WORK/run/berth0"
 PR="--root $MNT/podman --runroot $WORK/run/podman --runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
@@ -61,6 +71,37 @@ cmds=(-n berth "$BERTH $BR run --rm --network none busybox true"
 [ -n "${BERTH_BASELINE:-}" ] && cmds+=(-n berth-baseline "$BERTH_BASELINE $BR0 run --rm --network none busybox true")
 [ -n "$DOCKER" ] && cmds+=(-n docker "$DOCKER run --rm --network none busybox true")
 hyperfine -N --warmup 3 --runs "$RUNS" "${cmds[@]}"
+
+echo "== --userns=auto: a fresh id range per container, against the host's ids (root)"
+# podman's --userns=auto takes its ranges from the "containers" lines (added for the run if
+# missing, above berth's own range, and removed after).
+for f in /etc/subuid /etc/subgid; do
+    grep -q '^containers:' "$f" || { echo "containers:2147483648:1073741824" >>"$f"; ADDED_CONTAINERS=1; }
+done
+hyperfine -N --warmup 3 --runs "$RUNS" \
+    -n berth-host "$BERTH $BR run --rm --network none busybox true" \
+    -n berth-auto "$BERTH $BR run --rm --network none --userns=auto busybox true" \
+    -n podman-auto "podman $PR run --rm --network none --userns=auto busybox true"
+
+echo "== rootless: an ordinary user's run --rm --network none busybox true"
+# A user of the benchmark's own (useradd gives them a subordinate range in /etc/subuid and
+# /etc/subgid; userdel takes it back), their stores on the same ext4. Both commands start
+# through the same setpriv wrapper, timed alone too.
+BUSER=berthbench$$
+useradd -M -U -s /usr/sbin/nologin "$BUSER"
+UHOME=$MNT/home-$BUSER
+mkdir -p "$UHOME/run" && chmod 0700 "$UHOME/run" && chown -R "$BUSER:$BUSER" "$UHOME"
+cp "$WORK/rootfs.tar" "$WORK/busybox.tar" "$UHOME/" && chown "$BUSER:$BUSER" "$UHOME"/*.tar
+AS_USER="setpriv --reuid=$BUSER --regid=$BUSER --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=$UHOME XDG_DATA_HOME=$UHOME/data XDG_RUNTIME_DIR=$UHOME/run XDG_CONFIG_HOME=$UHOME/config"
+PRU="--runtime runc --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+$AS_USER "$BERTH" import "$UHOME/rootfs.tar" busybox:latest >/dev/null
+$AS_USER podman $PRU load -q -i "$UHOME/busybox.tar" >/dev/null
+hyperfine -N --warmup 3 --runs "$RUNS" \
+    -n setpriv-alone "$AS_USER true" \
+    -n berth-root "$BERTH $BR run --rm --network none busybox true" \
+    -n berth-rootless "$AS_USER $BERTH run --rm --network none busybox true" \
+    -n podman-rootless "$AS_USER podman $PRU run --rm --network none busybox true"
+$AS_USER podman $PRU system reset -f >/dev/null 2>&1 || true
 
 echo "== $CYCLES run --rm cycles, ten in parallel"
 cgroups_before=$(find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name 'berth*' 2>/dev/null | wc -l)

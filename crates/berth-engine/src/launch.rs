@@ -334,15 +334,16 @@ impl Engine {
             move |e| EngineError::io(p, e)
         };
         let base = self.userns_dir();
+        let (uid, gid) = map
+            .host_uid(0)
+            .zip(map.host_gid(0))
+            .ok_or_else(|| EngineError::msg("the id map does not map root"))?;
+        searchable_by_others(&base, uid)?;
         fs::create_dir_all(&base).map_err(io(&base))?;
         fs::set_permissions(&base, fs::Permissions::from_mode(0o711)).map_err(io(&base))?;
         let own = base.join(id);
         let target = own.join("rootfs");
         fs::create_dir_all(&target).map_err(io(&target))?;
-        let (uid, gid) = map
-            .host_uid(0)
-            .zip(map.host_gid(0))
-            .ok_or_else(|| EngineError::msg("the id map does not map root"))?;
         std::os::unix::fs::chown(&own, Some(uid), Some(gid)).map_err(io(&own))?;
         fs::set_permissions(&own, fs::Permissions::from_mode(0o700)).map_err(io(&own))?;
         if !is_mountpoint(&target) {
@@ -378,6 +379,27 @@ impl Engine {
         let _ = fs::remove_dir(own.join("rootfs"));
         let _ = fs::remove_dir(&own);
     }
+}
+
+/// The container's root (host uid `uid`) must walk down to `dir` on its own: every existing
+/// directory above it must let others search it (Docker's userns-remap has the same rule for its
+/// root's parents). Checked before anything is made, so a refusal leaves nothing behind.
+fn searchable_by_others(dir: &Path, uid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for parent in dir.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(parent) else {
+            continue;
+        };
+        if meta.mode() & 0o001 == 0 {
+            return Err(EngineError::msg(format!(
+                "user namespace: the container's root (uid {uid} on the host) cannot reach {}: {} is mode {:04o} (other users need search permission, o+x, on each directory above the runroot)",
+                dir.display(),
+                parent.display(),
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the container's rootfs directory has its overlay mounted: a mount has a device of its

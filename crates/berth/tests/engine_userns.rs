@@ -250,3 +250,34 @@ fn userns_auto_root_cannot_read_a_root_only_host_file_bound_in() {
     let out = sb.sh_ok(&format!("--network none -v {volume}"), "cat /secret");
     assert_eq!(out, "host-root-only\n");
 }
+
+/// Restores a directory's mode when dropped, also when the test fails.
+struct ModeGuard(std::path::PathBuf, u32);
+
+impl Drop for ModeGuard {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
+    }
+}
+
+#[test]
+fn userns_auto_under_a_directory_others_cannot_search_is_refused_by_name_and_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let _subids = SubidGuard::new();
+    let sb = Sandbox::new();
+    let dir = sb.dir();
+    let mode = std::fs::metadata(&dir).unwrap().mode() & 0o7777;
+    let _restore = ModeGuard(dir.clone(), mode);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (code, _, err) = sb.cli("run --rm --network none --userns=auto bb true");
+    assert_eq!(code, 125, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("{} is mode 0700", dir.display())) && err.contains("o+x"),
+        "names the directory and the fix: {err}"
+    );
+    assert_eq!(sb.ok(&["ps", "-aq"]), "", "--rm removed the container");
+    drop(_restore);
+    sb.remove_all_and_assert_clean();
+}

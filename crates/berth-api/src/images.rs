@@ -156,10 +156,22 @@ async fn import(app: &Arc<App>, q: &Query, src: &str, req: Req) -> ApiResult<Res
         .map(str::to_string);
     // `changes`: Dockerfile instructions for the config (`docker import -c`), one per value.
     let changes = q.all("changes");
+    // `docker import --platform os/arch[/variant]`.
+    let platform = q
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
     let reader = BodyReader::spawn(req.into_body(), MAX_TARBALL);
     let img = app
         .blocking(move |e| {
-            Ok(e.import(reader, "-", repo.as_deref(), message.as_deref(), &changes)?)
+            Ok(e.import(
+                reader,
+                "-",
+                repo.as_deref(),
+                message.as_deref(),
+                &changes,
+                platform.as_deref(),
+            )?)
         })
         .await?;
     Ok(http::bytes(
@@ -312,7 +324,8 @@ pub async fn save(app: &Arc<App>, names: Vec<String>) -> ApiResult<Resp> {
 pub async fn load(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let quiet = q.flag("quiet");
     let reader = BodyReader::spawn(req.into_body(), MAX_TARBALL);
-    let loaded = app.blocking(move |e| Ok(e.load(reader)?)).await?;
+    // API 1.45 has no `platform` here (1.48's is a JSON platform): the host's is loaded.
+    let loaded = app.blocking(move |e| Ok(e.load(reader, None)?)).await?;
     let mut out = Vec::new();
     for (img, tags) in loaded {
         if tags.is_empty() {

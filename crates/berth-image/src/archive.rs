@@ -213,6 +213,7 @@ pub fn import(
     tag: Option<&Reference>,
     message: Option<&str>,
     run_config: serde_json::Value,
+    platform: Option<&Platform>,
 ) -> Result<ImageRecord, ArchiveError> {
     let _adding = store.adding()?;
     let mut src = BufReader::with_capacity(256 * 1024, source);
@@ -235,16 +236,19 @@ pub fn import(
     let size = w.written();
     let blob = w.commit(None, Some(size))?;
     let now = now_rfc3339();
-    let platform = Platform::host();
+    let platform = platform.cloned().unwrap_or_else(Platform::host);
     let comment = message
         .map(str::to_string)
         .unwrap_or_else(|| "Imported from tarball".into());
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "architecture": platform.architecture, "os": platform.os, "created": now,
         "config": run_config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
         "history": [{"created": now, "created_by": "berth import", "comment": comment}],
     });
+    if let Some(v) = &platform.variant {
+        config["variant"] = v.clone().into();
+    }
     let layer = LocalLayer {
         blob,
         media_type: manifest::OCI_LAYER_GZIP.into(),
@@ -386,28 +390,66 @@ struct SaveEntry {
     layers: Vec<String>,
 }
 
-/// `load`: a docker-save archive (`manifest.json`) or an OCI layout (`index.json`).
+/// `load`: a docker-save archive (`manifest.json`) or an OCI layout (`index.json`). With a
+/// `platform` (`load --platform`), only images of that platform are loaded (an index is
+/// followed to its manifest for it), and an archive with none of it loads nothing.
 pub fn load(
     store: &Store,
     source: impl Read,
+    platform: Option<&Platform>,
 ) -> Result<Vec<(ImageRecord, Vec<String>)>, ArchiveError> {
     let _adding = store.adding()?;
     let ex = Extracted::read(store, source)?;
+    let mut skipped = Vec::new();
     let (what, loaded) = if ex.files.contains_key("manifest.json") {
-        ("manifest.json", load_docker(store, &ex)?)
+        (
+            "manifest.json",
+            load_docker(store, &ex, platform, &mut skipped)?,
+        )
     } else if ex.files.contains_key("index.json") {
-        ("index.json", load_oci(store, &ex)?)
+        ("index.json", load_oci(store, &ex, platform, &mut skipped)?)
     } else {
         return Err(ArchiveError::Format(
             "neither manifest.json (docker save) nor index.json (OCI layout) found".into(),
         ));
     };
-    if loaded.is_empty() {
-        return Err(ArchiveError::Format(format!(
+    match (loaded.is_empty(), platform) {
+        (true, Some(want)) => Err(ArchiveError::Format(format!(
+            "{what} has no image for {want} (its images are for: {}): nothing was loaded",
+            if skipped.is_empty() {
+                "none".to_string()
+            } else {
+                skipped.join(", ")
+            }
+        ))),
+        (true, None) => Err(ArchiveError::Format(format!(
             "{what} lists no image: nothing was loaded"
-        )));
+        ))),
+        (false, _) => Ok(loaded),
     }
-    Ok(loaded)
+}
+
+/// The platform an image config declares (os/architecture[/variant]).
+fn config_platform(config: &ImageConfig) -> Platform {
+    Platform {
+        architecture: config.architecture.clone(),
+        os: config.os.clone(),
+        variant: config.variant.clone(),
+        os_version: None,
+    }
+}
+
+/// Whether an image of `config` is wanted by `load --platform` (any, without one); one that is
+/// not is noted in `skipped` by its platform.
+fn wanted(config: &ImageConfig, platform: Option<&Platform>, skipped: &mut Vec<String>) -> bool {
+    let have = config_platform(config);
+    match platform {
+        Some(want) if !want.matches(&have) => {
+            skipped.push(have.to_string());
+            false
+        }
+        _ => true,
+    }
 }
 
 fn normalize_tags(tags: &[String]) -> Result<Vec<String>, ArchiveError> {
@@ -423,6 +465,8 @@ fn normalize_tags(tags: &[String]) -> Result<Vec<String>, ArchiveError> {
 fn load_docker(
     store: &Store,
     ex: &Extracted,
+    platform: Option<&Platform>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<(ImageRecord, Vec<String>)>, ArchiveError> {
     let entries: Vec<SaveEntry> =
         crate::gojson::from_slice(&ex.read_small("manifest.json", MAX_MANIFEST_BYTES)?)
@@ -432,6 +476,9 @@ fn load_docker(
         let config = ex.read_small(&e.config, MAX_CONFIG_BYTES)?;
         let parsed = ImageConfig::parse(&config)
             .map_err(|err| ArchiveError::Format(format!("{}: {err}", e.config)))?;
+        if !wanted(&parsed, platform, skipped) {
+            continue;
+        }
         if parsed.rootfs.diff_ids.len() != e.layers.len() {
             return Err(ArchiveError::Format(format!(
                 "{}: {} diff_ids for {} layers",
@@ -485,12 +532,14 @@ const MAX_INDEX_DEPTH: usize = 4;
 fn load_oci(
     store: &Store,
     ex: &Extracted,
+    platform: Option<&Platform>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<(ImageRecord, Vec<String>)>, ArchiveError> {
     let index: manifest::Index =
         crate::gojson::from_slice(&ex.read_small("index.json", MAX_MANIFEST_BYTES)?)
             .map_err(|e| ArchiveError::Format(format!("index.json: {e}")))?;
     let mut out = Vec::new();
-    let host = Platform::host();
+    let host = platform.cloned().unwrap_or_else(Platform::host);
     for top in &index.manifests {
         let name = top.annotations.as_ref().and_then(|a| {
             a.get("io.containerd.image.name")
@@ -539,6 +588,20 @@ fn load_oci(
                             "config {}: {} bytes, over the bound of {MAX_CONFIG_BYTES}",
                             m.config.digest, m.config.size
                         )));
+                    }
+                    // Decided from the archive's copy, before anything of a skipped image
+                    // reaches the store (a kept one is verified as it is copied).
+                    let name = format!(
+                        "blobs/{}/{}",
+                        m.config.digest.algorithm().name(),
+                        m.config.digest.hex()
+                    );
+                    let parsed = ImageConfig::parse(&ex.read_small(&name, MAX_CONFIG_BYTES)?)
+                        .map_err(|e| {
+                            ArchiveError::Format(format!("config {}: {e}", m.config.digest))
+                        })?;
+                    if !wanted(&parsed, platform, skipped) {
+                        break;
                     }
                     copy_blob(store, ex, &m.config)?;
                     for l in &m.layers {

@@ -51,6 +51,10 @@ pub struct RmiArgs {
     /// Do not delete untagged parents (berth's images have no parent images: nothing to keep)
     #[arg(long = "no-prune")]
     _no_prune: bool,
+    /// Remove the image only if it is this platform (os/arch[/variant]; berth keeps one per
+    /// image)
+    #[arg(long)]
+    platform: Option<String>,
     /// IMAGE...
     #[arg(required = true)]
     images: Vec<String>,
@@ -71,6 +75,9 @@ pub struct HistoryArgs {
     /// Format output using a Go-like template
     #[arg(long)]
     format: Option<String>,
+    /// Show the history only if the image is this platform (os/arch[/variant])
+    #[arg(long)]
+    platform: Option<String>,
     image: String,
 }
 
@@ -162,7 +169,10 @@ pub fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
     let mut failed = Vec::new();
     for name in &a.images {
-        match e.remove_image(name, a.force) {
+        let removed = e
+            .image_on_platform(name, a.platform.as_deref())
+            .and_then(|_| e.remove_image(name, a.force));
+        match removed {
             Ok(lines) => print_removed(&lines),
             Err(x) => failed.push(x.to_string()),
         }
@@ -188,6 +198,8 @@ fn print_removed(lines: &[Removed]) {
 
 pub fn history(ctx: &Ctx, a: HistoryArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
+    e.image_on_platform(&a.image, a.platform.as_deref())
+        .map_err(CliError::status1)?;
     let rows: Vec<Value> = e
         .image_history(&a.image)
         .map_err(CliError::status1)?

@@ -57,6 +57,9 @@ pub struct PushArgs {
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
+    /// Push the image only if it is this platform (os/arch[/variant]; berth keeps one per image)
+    #[arg(long)]
+    platform: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
     /// NAME[:TAG]
@@ -71,6 +74,10 @@ pub struct LoadArgs {
     /// Suppress the load output
     #[arg(short, long)]
     quiet: bool,
+    /// Load only the given platform's images (os/arch[/variant]; default: an index's entry for
+    /// this host, and every image of a docker-save archive)
+    #[arg(long)]
+    platform: Option<String>,
 }
 
 #[derive(Args)]
@@ -78,6 +85,9 @@ pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Save only if each image is this platform (os/arch[/variant]; berth keeps one per image)
+    #[arg(long)]
+    platform: Option<String>,
     /// IMAGE...
     #[arg(required = true)]
     images: Vec<String>,
@@ -91,6 +101,9 @@ pub struct ImportArgs {
     /// Set commit message for imported image
     #[arg(short, long)]
     message: Option<String>,
+    /// Set the image's platform (os/arch[/variant]; default: this host's)
+    #[arg(long)]
+    platform: Option<String>,
     /// A tarball file, or - for STDIN
     file: String,
     /// REPOSITORY[:TAG]
@@ -223,6 +236,10 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> Result<(), CliError> {
         }
         vec![a.name.clone()]
     };
+    for tag in &tags {
+        e.image_on_platform(tag, a.platform.as_deref())
+            .map_err(CliError::status1)?;
+    }
     for (n, tag) in tags.iter().enumerate() {
         let reporter = Reporter::new(a.quiet);
         if n == 0 {
@@ -268,7 +285,9 @@ pub fn load(ctx: &Ctx, a: LoadArgs) -> Result<(), CliError> {
             Box::new(std::io::stdin().lock())
         }
     };
-    let loaded = e.load(input).map_err(CliError::status1)?;
+    let loaded = e
+        .load(input, a.platform.as_deref())
+        .map_err(CliError::status1)?;
     if !a.quiet {
         for (img, tags) in loaded {
             if tags.is_empty() {
@@ -285,6 +304,10 @@ pub fn load(ctx: &Ctx, a: LoadArgs) -> Result<(), CliError> {
 
 pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<(), CliError> {
     let e = engine(ctx)?;
+    for name in &a.images {
+        e.image_on_platform(name, a.platform.as_deref())
+            .map_err(CliError::status1)?;
+    }
     match &a.output {
         Some(p) => e.save_to_file(&a.images, p).map_err(CliError::status1),
         None => {
@@ -317,6 +340,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             a.reference.as_deref(),
             a.message.as_deref(),
             &a.change,
+            a.platform.as_deref(),
         )
         .map_err(CliError::status1)?;
     println!("{}", img.id);

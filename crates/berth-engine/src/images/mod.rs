@@ -21,7 +21,7 @@ use crate::container::Engine;
 use crate::error::{EngineError, Result};
 use berth_image::digest::Digest;
 use berth_image::images::ImageRecord;
-use berth_image::manifest::ImageConfig;
+use berth_image::manifest::{ImageConfig, Platform};
 use berth_image::pull::MAX_CONFIG_BYTES;
 use berth_image::reference::Reference;
 use berth_image::store::StoreError;
@@ -94,6 +94,34 @@ impl Engine {
             .map_err(StoreError::from)?;
         ImageConfig::parse(&bytes)
             .map_err(|e| EngineError::msg(format!("image {}: config: {e}", img.id)))
+    }
+
+    /// An image by name that must be of `platform` (`--platform` of `save`, `history`, `rmi`
+    /// and `push`): berth keeps one platform per image, so asking for another is Docker's "was
+    /// found but does not match" rather than a silent use of what is there.
+    pub fn image_on_platform(&self, name: &str, platform: Option<&str>) -> Result<ImageRecord> {
+        let img = self.image(name)?;
+        if let Some(want) = platform {
+            let want = transfer::platform(Some(want))?;
+            let have = self.image_platform(&img)?;
+            if !want.matches(&have) {
+                return Err(EngineError::msg(format!(
+                    "image with reference {name} was found but does not match the specified platform: wanted {want}, actual: {have}"
+                )));
+            }
+        }
+        Ok(img)
+    }
+
+    /// The os/architecture[/variant] an image's config declares.
+    pub fn image_platform(&self, img: &ImageRecord) -> Result<Platform> {
+        let config = self.image_config(img)?;
+        Ok(Platform {
+            architecture: config.architecture,
+            os: config.os,
+            variant: config.variant,
+            os_version: None,
+        })
     }
 
     /// `tag SOURCE TARGET`.

@@ -58,7 +58,7 @@ fn parse_ref(name: &str) -> Result<Reference> {
     Reference::parse(name).map_err(|e| EngineError::msg(e.to_string()))
 }
 
-fn platform(p: Option<&str>) -> Result<Platform> {
+pub(super) fn platform(p: Option<&str>) -> Result<Platform> {
     match p {
         Some(p) => Platform::parse(p).ok_or_else(|| {
             EngineError::msg(format!(
@@ -215,9 +215,15 @@ impl Engine {
         })
     }
 
-    /// Loads a `docker save` archive or OCI layout; returns each image with its tags.
-    pub fn load(&self, input: impl Read) -> Result<Vec<(ImageRecord, Vec<String>)>> {
-        let loaded = berth_image::archive::load(&self.store, input)
+    /// Loads a `docker save` archive or OCI layout; returns each image with its tags. With a
+    /// platform (`load --platform`), only that platform's images.
+    pub fn load(
+        &self,
+        input: impl Read,
+        platform_name: Option<&str>,
+    ) -> Result<Vec<(ImageRecord, Vec<String>)>> {
+        let want = platform_name.map(|p| platform(Some(p))).transpose()?;
+        let loaded = berth_image::archive::load(&self.store, input, want.as_ref())
             .map_err(|e| EngineError::from(e).context("load"))?;
         loaded.iter().for_each(|(img, _)| {
             self.emit(crate::events::Event::image("load", &img.id.to_string()))
@@ -266,8 +272,9 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("save {}", path.display()), e))
     }
 
-    /// `import [-c INSTRUCTION]…`: a one-layer image from a root filesystem tarball, its run
-    /// config the default `PATH` with the Dockerfile instructions applied (as `commit -c`).
+    /// `import [-c INSTRUCTION]… [--platform P]`: a one-layer image from a root filesystem
+    /// tarball, its run config the default `PATH` with the Dockerfile instructions applied (as
+    /// `commit -c`), declared for `P` (default this host's platform).
     pub fn import(
         &self,
         input: impl Read,
@@ -275,8 +282,10 @@ impl Engine {
         tag: Option<&str>,
         message: Option<&str>,
         changes: &[String],
+        platform_name: Option<&str>,
     ) -> Result<ImageRecord> {
         let tag = tag.map(parse_ref).transpose()?;
+        let want = platform_name.map(|p| platform(Some(p))).transpose()?;
         let mut config = serde_json::Map::new();
         config.insert(
             "Env".into(),
@@ -287,9 +296,15 @@ impl Engine {
         for c in changes {
             crate::commit::apply_change(&mut config, c)?;
         }
-        let img =
-            berth_image::archive::import(&self.store, input, tag.as_ref(), message, config.into())
-                .map_err(|e| EngineError::from(e).context(format!("import {what}")))?;
+        let img = berth_image::archive::import(
+            &self.store,
+            input,
+            tag.as_ref(),
+            message,
+            config.into(),
+            want.as_ref(),
+        )
+        .map_err(|e| EngineError::from(e).context(format!("import {what}")))?;
         self.emit(crate::events::Event::image("import", &img.id.to_string()));
         Ok(img)
     }

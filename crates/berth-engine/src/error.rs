@@ -89,6 +89,13 @@ pub enum EngineError {
     Msg(String),
 }
 
+/// A bad `--filter` is the user's sentence (Docker's "Invalid filter 'x'").
+impl From<crate::filters::FilterError> for EngineError {
+    fn from(e: crate::filters::FilterError) -> EngineError {
+        EngineError::Msg(e.to_string())
+    }
+}
+
 impl EngineError {
     pub fn msg(m: impl Into<String>) -> EngineError {
         EngineError::Msg(m.into())

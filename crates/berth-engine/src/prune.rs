@@ -4,15 +4,11 @@
 
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
-use crate::filters::{FilterError, Filters};
+use crate::filters::Filters;
 use berth_sys::time::parse_rfc3339;
 
 /// The keys `container prune`, `network prune` and `system prune` know.
 pub const PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
-
-fn filter_error(e: FilterError) -> EngineError {
-    EngineError::msg(e.to_string())
-}
 
 /// Whether a thing created at `created` (RFC 3339) is older than `until`, when given.
 fn created_before(created: &str, until: Option<i64>) -> bool {
@@ -26,7 +22,7 @@ impl Engine {
     pub fn prune_containers(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
         let until = filters
             .until(berth_sys::time::now_secs())
-            .map_err(filter_error)?;
+            .map_err(EngineError::from)?;
         let mut gone = Vec::new();
         let mut bytes = 0;
         for r in self.list() {
@@ -53,7 +49,7 @@ impl Engine {
         }
         let until = filters
             .until(berth_sys::time::now_secs())
-            .map_err(filter_error)?;
+            .map_err(EngineError::from)?;
         if !self.root.join("networks").exists() {
             return Ok(Vec::new());
         }

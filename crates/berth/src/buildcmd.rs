@@ -116,12 +116,24 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation (berth never prompts)
     #[arg(short, long)]
     force: bool,
+    /// Provide filter values (e.g. "until=24h": only cache last used before then)
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Amount of disk space to keep for cache (the least recently used goes first)
+    #[arg(long = "keep-storage", value_name = "bytes")]
+    keep_storage: Option<String>,
 }
 
 /// `builder prune`.
-pub fn prune(ctx: &Ctx, _a: PruneArgs) -> Result<(), CliError> {
+pub fn prune(ctx: &Ctx, a: PruneArgs) -> Result<(), CliError> {
     let e = ctx.engine()?;
-    let freed = e.prune_build_cache().map_err(CliError::status1)?;
+    let freed = if a.filter.is_empty() && a.keep_storage.is_none() {
+        e.prune_build_cache()
+    } else {
+        berth_engine::build::CachePrune::parse(&a.filter, a.keep_storage.as_deref())
+            .and_then(|policy| e.prune_build_cache_by(&policy))
+    }
+    .map_err(CliError::status1)?;
     println!(
         "Total reclaimed space: {}",
         crate::format::human_size(freed)

@@ -861,3 +861,69 @@ fn builder_prune_empties_the_cache() {
     assert!(cached_steps(&after).is_empty(), "{after}");
     assert_no_build_leaks(&sb);
 }
+
+#[test]
+fn builder_prune_filter_until_and_keep_storage_remove_the_least_recently_used_first() {
+    let sb = Sandbox::new();
+    // Untagged builds: their layers are held by the cache alone, so they count as its size.
+    let big = Ctx::new(
+        &sb,
+        "big",
+        "FROM bb\nRUN head -c 2097152 /dev/zero > /big\n",
+    );
+    let small = Ctx::new(&sb, "small", "FROM bb\nRUN echo s > /small\n");
+    build_ok(&sb, &big, &[]);
+    std::thread::sleep(Duration::from_millis(2100));
+    build_ok(&sb, &small, &[]);
+    sb.ok(&["image", "prune", "-f"]);
+    let (code, _, err) = sb.code(&["builder", "prune", "-f", "--filter", "foo=1"]);
+    assert_eq!((code, err.trim()), (1, "berth: Invalid filter 'foo'"));
+    let (code, _, err) = sb.code(&["builder", "prune", "-f", "--keep-storage", "lots"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--keep-storage") && err.contains("lots"),
+        "{err}"
+    );
+
+    // Both fit in 1 GiB, and neither was used before 1 h ago: nothing goes.
+    sb.ok(&[
+        "builder",
+        "prune",
+        "-f",
+        "--keep-storage",
+        "1g",
+        "--filter",
+        "until=1h",
+    ]);
+    assert_eq!(cached_steps(&build_ok(&sb, &big, &[])).len(), 1);
+    assert_eq!(cached_steps(&build_ok(&sb, &small, &[])).len(), 1);
+    sb.ok(&["image", "prune", "-f"]);
+
+    // The big step is the least recently used: keeping 1 MiB drops it, and then the small
+    // one fits.
+    sb.ok(&["builder", "prune", "-f", "--keep-storage", "1m"]);
+    assert_eq!(cached_steps(&build_ok(&sb, &small, &[])).len(), 1, "kept");
+    assert!(cached_steps(&build_ok(&sb, &big, &[])).is_empty(), "pruned");
+    sb.ok(&["image", "prune", "-f"]);
+    // Keeping nothing drops the rest.
+    sb.ok(&["builder", "prune", "-f", "--keep-storage", "0"]);
+    assert!(cached_steps(&build_ok(&sb, &small, &[])).is_empty());
+    sb.ok(&["image", "prune", "-f"]);
+
+    // until: only what was last used before then.
+    build_ok(&sb, &big, &[]);
+    std::thread::sleep(Duration::from_millis(2100));
+    build_ok(&sb, &small, &[]);
+    sb.ok(&["image", "prune", "-f"]);
+    sb.ok(&["builder", "prune", "-f", "--filter", "until=2s"]);
+    assert_eq!(
+        cached_steps(&build_ok(&sb, &small, &[])).len(),
+        1,
+        "used just now: kept"
+    );
+    assert!(
+        cached_steps(&build_ok(&sb, &big, &[])).is_empty(),
+        "last used over 2 s ago: pruned"
+    );
+    assert_no_build_leaks(&sb);
+}

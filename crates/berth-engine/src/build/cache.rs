@@ -64,11 +64,21 @@ impl Cache {
         self.dir.join(key.hex())
     }
 
-    /// The record for `key` whose layers are all still in the store.
+    /// The record for `key` whose layers are all still in the store. A hit is marked used now
+    /// (the record's mtime: what `builder prune --filter until` and `--keep-storage` go by).
     pub fn get(&self, e: &Engine, key: &CacheKey) -> Option<CacheEntry> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
+        let path = self.path(key);
+        let bytes = std::fs::read(&path).ok()?;
         let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
-        entry.layers.iter().all(|l| l.present(e)).then_some(entry)
+        let hit = entry.layers.iter().all(|l| l.present(e));
+        if hit {
+            // Best effort: a record whose time cannot be set is only pruned a little early.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        }
+        hit.then_some(entry)
     }
 
     pub fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<()> {
@@ -78,13 +88,91 @@ impl Cache {
     }
 
     fn entries(&self) -> Vec<CacheEntry> {
+        self.records().into_iter().map(|r| r.entry).collect()
+    }
+
+    /// Every readable record with its path and when it was last used.
+    fn records(&self) -> Vec<Record> {
         std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|d| std::fs::read(d.path()).ok())
-            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .filter_map(|d| {
+                let path = d.path();
+                let used = d.metadata().ok()?.modified().ok()?;
+                let entry = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+                Some(Record { path, used, entry })
+            })
             .collect()
+    }
+
+    /// `builder prune --filter until=… --keep-storage SIZE`: forgets the records and cache
+    /// mounts last used before `until`, then the least recently used ones until what is left
+    /// (the layers only the cache keeps, and the cache mounts) fits in `keep`. Returns the
+    /// bytes of cache mounts removed (the caller collects the layers nothing keeps any more).
+    pub fn prune(&self, e: &Engine, policy: &CachePrune) -> Result<u64> {
+        let index = e.store.index()?;
+        let used_by_images: HashSet<&Digest> =
+            index.images.values().flat_map(|i| &i.layers).collect();
+        let mut items: Vec<Item> = self
+            .records()
+            .into_iter()
+            .map(|r| Item {
+                used: r.used,
+                path: r.path,
+                layers: r
+                    .entry
+                    .layers
+                    .into_iter()
+                    .map(|l| l.chain_id)
+                    .filter(|c| !used_by_images.contains(c))
+                    .collect(),
+                mount_size: 0,
+            })
+            .collect();
+        for d in std::fs::read_dir(&self.mounts)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(used) = d.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            items.push(Item {
+                used,
+                mount_size: berth_image::staging::disk_usage(&d.path()),
+                path: d.path(),
+                layers: Vec::new(),
+            });
+        }
+        items.sort_by_key(|i| i.used);
+        // How many kept items hold each cache-only layer, and the bytes those layers take.
+        let mut holders: std::collections::HashMap<&Digest, usize> = Default::default();
+        for l in items.iter().flat_map(|i| &i.layers) {
+            *holders.entry(l).or_default() += 1;
+        }
+        let size_of = |c: &Digest| e.store.layers.info(c).map(|i| i.size).unwrap_or(0);
+        let mut kept: u64 = holders.keys().map(|c| size_of(c)).sum::<u64>()
+            + items.iter().map(|i| i.mount_size).sum::<u64>();
+        let mut freed = 0;
+        for item in &items {
+            let old = policy.until.is_some_and(|t| item.used < t);
+            let over = policy.keep.is_some_and(|k| kept > k);
+            if !(old || over || policy.is_all()) {
+                continue;
+            }
+            remove_item(&item.path)?;
+            freed += item.mount_size;
+            kept = kept.saturating_sub(item.mount_size);
+            for l in &item.layers {
+                let n = holders.get_mut(l).expect("counted above");
+                *n -= 1;
+                if *n == 0 {
+                    kept = kept.saturating_sub(size_of(l));
+                }
+            }
+        }
+        Ok(freed)
     }
 
     /// Forgets every record and cache mount; returns the bytes of cache mounts removed.
@@ -123,6 +211,71 @@ impl Cache {
             size,
             mounts_size: berth_image::staging::disk_usage(&self.mounts),
         })
+    }
+}
+
+/// What `builder prune` removes: without a bound, everything.
+#[derive(Debug, Clone, Default)]
+pub struct CachePrune {
+    /// Only what was last used before this time.
+    pub until: Option<std::time::SystemTime>,
+    /// Then the least recently used, until the cache holds at most this many bytes.
+    pub keep: Option<u64>,
+}
+
+impl CachePrune {
+    /// From `--filter` values (Docker's `until=`; other keys are refused by name) and
+    /// `--keep-storage` (Docker's sizes: `512m`, `1g`, bytes).
+    pub fn parse(filters: &[String], keep_storage: Option<&str>) -> Result<CachePrune> {
+        let f = crate::filters::Filters::parse(filters, &["until"])?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let until = f
+            .until(now)?
+            .map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64));
+        let keep = keep_storage
+            .map(|k| {
+                berth_sys::units::parse_size(k)
+                    .map(|n| n as u64)
+                    .map_err(|e| EngineError::msg(format!("--keep-storage: {e}")))
+            })
+            .transpose()?;
+        Ok(CachePrune { until, keep })
+    }
+
+    fn is_all(&self) -> bool {
+        self.until.is_none() && self.keep.is_none()
+    }
+}
+
+/// A record as found, with when it was last used.
+struct Record {
+    path: PathBuf,
+    used: std::time::SystemTime,
+    entry: CacheEntry,
+}
+
+/// A record or a cache mount, as `prune` weighs it.
+struct Item {
+    used: std::time::SystemTime,
+    path: PathBuf,
+    /// The cache-only layers a record holds (none for a mount).
+    layers: Vec<Digest>,
+    mount_size: u64,
+}
+
+fn remove_item(path: &std::path::Path) -> Result<()> {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
+        Err(x) if x.kind() != std::io::ErrorKind::NotFound => {
+            Err(EngineError::io(path.display(), x))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -22,7 +22,7 @@ mod stage;
 mod work;
 
 pub(crate) use cache::gc_roots;
-pub use cache::CacheUsage;
+pub use cache::{CachePrune, CacheUsage};
 /// A thread with private mounts and a snapshot mounted there (volume copy-up uses them too).
 pub(crate) use copy::{with_private_mounts, Mounted};
 pub use error::BuildError;
@@ -245,6 +245,15 @@ impl Engine {
     pub fn prune_build_cache(&self) -> Result<u64> {
         work::reclaim_dead(self);
         let dropped = cache::Cache::open(self)?.clear()?;
+        Ok(dropped + self.collect_garbage()?)
+    }
+
+    /// `builder prune --filter until=… --keep-storage SIZE`: what was last used before `until`,
+    /// then the least recently used until the cache fits in `keep`; the layers and blobs only
+    /// those kept are removed. Returns the bytes freed.
+    pub fn prune_build_cache_by(&self, policy: &CachePrune) -> Result<u64> {
+        work::reclaim_dead(self);
+        let dropped = cache::Cache::open(self)?.prune(self, policy)?;
         Ok(dropped + self.collect_garbage()?)
     }
 

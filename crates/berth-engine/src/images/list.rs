@@ -5,17 +5,13 @@
 use super::ImageRow;
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
-use crate::filters::{path_match, FilterError, Filters};
+use crate::filters::{path_match, Filters};
 use berth_image::images::ImageRecord;
 use berth_image::reference::Reference;
 use berth_sys::time::parse_rfc3339;
 
 /// The keys `images --filter` knows.
 pub const IMAGE_FILTERS: &[&str] = &["dangling", "label", "before", "since", "until", "reference"];
-
-fn filter_error(e: FilterError) -> EngineError {
-    EngineError::msg(e.to_string())
-}
 
 /// `(repository, tag)` of a stored tag, `<none>` for what cannot be read.
 fn split_tag(t: &str) -> (String, String) {
@@ -41,8 +37,8 @@ fn reference_matches(patterns: &[String], full: &str) -> Result<bool> {
         return Ok(false);
     };
     for p in patterns {
-        if path_match(p, &r.familiar()).map_err(filter_error)?
-            || path_match(p, &r.familiar_name()).map_err(filter_error)?
+        if path_match(p, &r.familiar()).map_err(EngineError::from)?
+            || path_match(p, &r.familiar_name()).map_err(EngineError::from)?
         {
             return Ok(true);
         }
@@ -66,7 +62,7 @@ impl Engine {
             .map(|f| format!("reference={f}"))
             .into_iter()
             .collect();
-        let filters = Filters::parse(&raw, IMAGE_FILTERS).map_err(filter_error)?;
+        let filters = Filters::parse(&raw, IMAGE_FILTERS).map_err(EngineError::from)?;
         self.list_images(&filters)
     }
 
@@ -98,13 +94,13 @@ impl Engine {
             .transpose()?;
         if let Some(t) = filters
             .until(berth_sys::time::now_secs())
-            .map_err(filter_error)?
+            .map_err(EngineError::from)?
         {
             before = Some(t);
         }
         Ok(ImageQuery {
             filters,
-            dangling: filters.boolean("dangling").map_err(filter_error)?,
+            dangling: filters.boolean("dangling").map_err(EngineError::from)?,
             before,
             since: filters
                 .values("since")

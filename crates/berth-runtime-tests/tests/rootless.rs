@@ -197,3 +197,36 @@ fn rootless_container_cannot_read_a_root_only_host_file_bound_in() {
         assert!(out.stdout.contains("rc=1"), "{out}");
     }
 }
+
+#[test]
+fn rootless_exec_into_a_created_container_and_ptmx_stays_the_devpts_link() {
+    let user = TestUser::create();
+    let mut fx = Fixture::rootless("rl-created", &["sleep", "1000"], &user);
+    // A redundant /dev/ptmx node (runc's dev.bats asks for one) leaves the link in place.
+    fx.bundle.spec["linux"]["devices"] =
+        json!([{"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2}]);
+    fx.create().ok();
+    assert_eq!(fx.rt.status(&fx.id), "created");
+    // runc's create.bats: an ordinary user's exec reaches the created container's namespaces.
+    let out = fx.exec_in(&[], &["readlink", "/dev/ptmx"]).ok();
+    assert_eq!(out.stdout.trim(), "pts/ptmx", "{out}");
+    assert_eq!(fx.rt.status(&fx.id), "created");
+    fx.rt.exec(&["start", &fx.id]).ok();
+    fx.rt.wait_status(&fx.id, "running");
+    fx.rt.exec(&["delete", "--force", &fx.id]).ok();
+    assert!(!fx.rt.root.join(&fx.id).exists());
+}
+
+#[test]
+fn rootless_cgroups_path_the_user_may_not_make_fails_with_runcs_sentence() {
+    let user = TestUser::create();
+    let mut fx = Fixture::rootless("rl-cgpath", &["true"], &user);
+    fx.bundle.spec["linux"]["cgroupsPath"] = json!("/berth-test-not-delegated/rl-cgpath");
+    let out = fx.run().failed();
+    assert!(
+        out.stderr.contains("unable to apply cgroup configuration")
+            && out.stderr.contains("permission denied"),
+        "{out}"
+    );
+    assert!(leaks::cgroups_named("berth-test-not-delegated").is_empty());
+}

@@ -157,6 +157,7 @@ pub fn create(opts: CreateOptions, hierarchy: &berth_cgroups::Hierarchy) -> Resu
         id: &opts.id,
         early_clone,
         bind_sources: &bind_sources,
+        rootless: privilege.is_rootless(),
     };
     // v2 (cgroup made above) or a hybrid host's unified directory: clone straight into it.
     let into = match &cgroup {
@@ -407,7 +408,7 @@ fn make_cgroup(
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref());
         if explicit.is_some() {
-            return Err(e.into());
+            return Err(rootless::no_permission_for_cgroup_path(e));
         }
         let resources = rootless::effective_resources(spec, privilege);
         if let Some(controller) = rootless::requested_limit(&resources) {

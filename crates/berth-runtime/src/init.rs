@@ -30,6 +30,8 @@ pub struct InitArgs<'a> {
     pub bind_sources: &'a [(std::path::PathBuf, OwnedFd)],
     /// Cloned before the cgroup existed: wait for `Go` just before the cgroup mount.
     pub early_clone: bool,
+    /// The runtime is not the host's root (runc's rootless).
+    pub rootless: bool,
 }
 
 /// Runs in the cloned child; returns the exit code only on failure (exec replaces us on success).
@@ -180,7 +182,14 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     process::set_rlimits(process)?;
     process::set_oom_score_adj(process)?;
     process::set_umask(process);
-    set_non_dumpable();
+    // Until the exec, keep what runs in the container away from this process. A rootless
+    // caller that joins no namespace must still reach us (runc's rule: `exec` into a created
+    // container opens our /proc/PID/ns, which a non-dumpable process closes to the user); that
+    // reveals nothing the same user could not already reach, and the binary behind our
+    // /proc/PID/exe is a sealed memfd either way (CVE-2019-5736).
+    if !(a.rootless && a.plan.join.is_empty()) {
+        set_non_dumpable();
+    }
     let setgroups = !userns
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() == "allow")

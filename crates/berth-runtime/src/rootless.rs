@@ -113,6 +113,17 @@ pub fn no_cgroup_for_limit(controller: &str, cause: berth_cgroups::Error) -> Err
     }
 }
 
+/// Why a rootless container cannot have the cgroup its spec names: runc's sentence (which its
+/// tests look for, errno in Go's words), then what would make it possible; the cgroup error
+/// underneath.
+pub fn no_permission_for_cgroup_path(cause: berth_cgroups::Error) -> Error {
+    Error::Context {
+        context: "unable to apply cgroup configuration: permission denied                   (the spec's cgroupsPath must be made and chowned for this user, or lie in a                   delegated cgroup v2 subtree)"
+            .into(),
+        source: Box::new(Error::Cgroup(cause)),
+    }
+}
+
 /// The resources the runtime applies itself: all of the spec's, but in a rootless container
 /// no device rules (a cgroup v2 device filter is an eBPF program only the host's root may load,
 /// and runc skips them too).

@@ -123,6 +123,10 @@ pub(super) fn create_spec_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result
         .and_then(|l| l.devices().as_ref())
         .into_iter()
         .flatten()
+        // /dev/ptmx is always the link to the container's own devpts (`dev_symlinks`), as runc
+        // makes it: a node asked for there would shadow it (and, bound from the host's in a user
+        // namespace, open the host's pty instance or nothing).
+        .filter(|d| normalized(d.path()) != Path::new("/dev/ptmx"))
     {
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
@@ -147,6 +151,13 @@ pub(super) fn create_spec_devices(ctx: &RootfsContext, root: &OwnedFd) -> Result
         )?;
     }
     Ok(())
+}
+
+/// `path` without `.` components and repeated slashes (`//dev/./ptmx` is `/dev/ptmx`).
+fn normalized(path: &Path) -> std::path::PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]

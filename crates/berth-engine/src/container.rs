@@ -33,9 +33,12 @@ impl Engine {
     pub fn open(root: &Path, runroot: &Path) -> Result<Engine> {
         // The store holds every container's environment and logs (secrets): root's alone. An
         // older store made with a wider mode is tightened here.
-        for dir in [root, runroot] {
-            private_dir(dir)?;
-        }
+        use crate::storedir::{check, make_private, Kind};
+        // Both are checked before either is made or changed.
+        check(root, Kind::Root)?;
+        check(runroot, Kind::Runroot)?;
+        make_private(root)?;
+        make_private(runroot)?;
         let store = Store::open(root).map_err(EngineError::other)?;
         let snapshots = Snapshots::open(root, store.layers.clone()).map_err(EngineError::other)?;
         let records = Records::open(root).map_err(EngineError::other)?;
@@ -98,17 +101,4 @@ impl Engine {
     pub fn upper_dir(&self, id: &str) -> PathBuf {
         self.snapshots.upper_dir(id)
     }
-}
-
-/// Makes `dir` (and its missing parents) and gives it mode 0700: the store and the runroot are
-/// readable by root only. What is below them is reached only through them.
-fn private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::create_dir_all(dir).map_err(|e| EngineError::io(dir.display(), e))?;
-    let meta = fs::metadata(dir).map_err(|e| EngineError::io(dir.display(), e))?;
-    if meta.permissions().mode() & 0o7777 != 0o700 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| EngineError::io(format!("making {} private", dir.display()), e))?;
-    }
-    Ok(())
 }

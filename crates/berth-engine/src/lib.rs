@@ -43,6 +43,7 @@ pub mod rename;
 pub mod rootless;
 pub mod start;
 pub mod stats;
+pub(crate) mod storedir;
 pub mod system;
 pub mod top;
 pub mod update;

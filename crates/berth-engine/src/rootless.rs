@@ -26,6 +26,9 @@ pub enum RootlessError {
     },
     #[error("rootless: writing the id maps: {0}")]
     Maps(#[source] berth_runtime::Error),
+    /// The runroot is not a directory berth may take (see `storedir`).
+    #[error("{0}")]
+    Dir(String),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RootlessError {
@@ -101,12 +104,10 @@ fn maps(own: u32, sub: Option<(u32, u32)>) -> Vec<IdMapping> {
 /// Joins the user's rootless namespaces (made now if no live pause process holds them). Call
 /// it while the process has one thread: setns into a user namespace refuses otherwise.
 pub fn enter(runroot: &Path) -> Result<(), RootlessError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(runroot)
-        .map_err(io_err(format!("{}", runroot.display())))?;
+    use crate::storedir::{check, make_private, Kind};
+    check(runroot, Kind::Runroot)
+        .and_then(|()| make_private(runroot))
+        .map_err(|e| RootlessError::Dir(e.to_string()))?;
     let pidfile = runroot.join("pause.pid");
     if let Some(pid) = live_pause(&pidfile) {
         if join(pid).is_ok() {

@@ -2,7 +2,9 @@
 //! engine's `RunOptions` — the same options the CLI's flags make — and the networks to connect
 //! after the create. What berth cannot honour is refused by name, never silently dropped.
 
-use crate::docker::{CreateBody, EndpointConfig, Healthcheck, HostConfig, Mount, Resources};
+use crate::docker::{
+    CreateBody, DeviceRate, EndpointConfig, Healthcheck, HostConfig, Mount, Resources,
+};
 use crate::error::{ApiError, ApiResult};
 use berth_engine::options::{HealthOptions, RunOptions};
 use std::collections::BTreeMap;
@@ -26,10 +28,7 @@ fn nonempty<T>(v: &Option<Vec<T>>) -> bool {
 
 /// Refuses what berth has no way to do yet, by its Docker name.
 fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
-    for (field, v) in [
-        ("UsernsMode", &h.userns_mode),
-        ("CgroupParent", &h.cgroup_parent),
-    ] {
+    for (field, v) in [("UsernsMode", &h.userns_mode)] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             return Err(unsupported(field, v));
         }
@@ -221,6 +220,33 @@ fn resources(o: &mut RunOptions, r: &Resources) {
     if let Some(p) = &r.restart_policy {
         o.restart = p.flag();
     }
+    o.cpu_rt_period = r.cpu_realtime_period.filter(|p| *p > 0).map(|p| p as u64);
+    o.cpu_rt_runtime = r.cpu_realtime_runtime.filter(|r| *r != 0);
+    // Docker's CLI sends -1 for "not set" in older versions, null in newer ones.
+    o.memory_swappiness = r.memory_swappiness.filter(|s| *s != -1);
+    o.blkio_weight_device = device_flags(&r.blkio_weight_device, |d| d.weight);
+    o.device_read_bps = device_flags(&r.blkio_device_read_bps, |d| d.rate);
+    o.device_write_bps = device_flags(&r.blkio_device_write_bps, |d| d.rate);
+    o.device_read_iops = device_flags(&r.blkio_device_read_iops, |d| d.rate);
+    o.device_write_iops = device_flags(&r.blkio_device_write_iops, |d| d.rate);
+}
+
+/// `[{"Path": "/dev/sda", "Rate": 1048576}]` (or `Weight`) as the CLI's `DEVICE:VALUE` flags,
+/// which the engine checks as it checks the CLI's.
+fn device_flags(
+    list: &Option<Vec<DeviceRate>>,
+    value: impl Fn(&DeviceRate) -> Option<u64>,
+) -> Vec<String> {
+    list.iter()
+        .flatten()
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d.path.as_deref().unwrap_or(""),
+                value(d).unwrap_or(0)
+            )
+        })
+        .collect()
 }
 
 /// The create body as run options (`name` from the query) and the further networks to join.
@@ -395,6 +421,9 @@ pub fn run_options(
         uts: h.uts_mode.clone().unwrap_or_default(),
         volumes_from: h.volumes_from.clone().unwrap_or_default(),
         health: health(body.healthcheck.as_ref())?,
+        cgroup_parent: h.cgroup_parent.clone().unwrap_or_default(),
+        cgroupns: h.cgroupns_mode.clone().unwrap_or_default(),
+        annotations: h.annotations.clone().unwrap_or_default(),
         ..RunOptions::default()
     };
     resources(&mut o, &h.resources);
@@ -536,5 +565,37 @@ mod tests {
         );
         let none = opts(r#"{"Image":"bb","Healthcheck":{"Test":["NONE"]}}"#).unwrap();
         assert!(none.health.disable);
+    }
+
+    #[test]
+    fn cgroup_blkio_swappiness_and_annotations_reach_the_engines_options() {
+        let o = opts(
+            r#"{"Image":"bb","HostConfig":{"CgroupParent":"/tenants/a","CgroupnsMode":"host",
+            "CpuRealtimePeriod":100000,"CpuRealtimeRuntime":5000,"MemorySwappiness":0,
+            "BlkioWeightDevice":[{"Path":"/dev/loop0","Weight":300}],
+            "BlkioDeviceReadBps":[{"Path":"/dev/loop0","Rate":1048576}],
+            "BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":null,
+            "BlkioDeviceWriteIOps":[{"Path":"/dev/loop0","Rate":40}],
+            "Annotations":{"org.example.k":"v"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.cgroup_parent.as_str(), o.cgroupns.as_str()),
+            ("/tenants/a", "host")
+        );
+        assert_eq!(
+            (o.cpu_rt_period, o.cpu_rt_runtime, o.memory_swappiness),
+            (Some(100_000), Some(5000), Some(0))
+        );
+        assert_eq!(o.blkio_weight_device, ["/dev/loop0:300"]);
+        assert_eq!(o.device_read_bps, ["/dev/loop0:1048576"]);
+        assert!(o.device_write_bps.is_empty() && o.device_read_iops.is_empty());
+        assert_eq!(o.device_write_iops, ["/dev/loop0:40"]);
+        assert_eq!(
+            o.annotations.get("org.example.k").map(String::as_str),
+            Some("v")
+        );
+        let unset = opts(r#"{"Image":"bb","HostConfig":{"MemorySwappiness":-1}}"#).unwrap();
+        assert_eq!(unset.memory_swappiness, None);
     }
 }

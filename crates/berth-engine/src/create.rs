@@ -40,6 +40,8 @@ impl Engine {
             .unwrap_or_default();
         let net = self.plan_network(o, &image_exposed)?;
         let sharing = check_sharing(o)?;
+        let h = berth_cgroups::Hierarchy::detect().map_err(EngineError::other)?;
+        crate::ocispec::check_at_create(o, &h)?;
         let health_check = crate::health::resolve(rc.healthcheck.as_ref(), &o.health)?;
         let log_driver = log_driver(&o.log_driver)?;
         if log_driver == "none" && !o.log_opts.is_empty() {

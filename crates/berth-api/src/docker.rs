@@ -300,6 +300,9 @@ pub struct Ipam {
 pub struct IpamPool {
     pub subnet: Option<String>,
     pub gateway: Option<String>,
+    #[serde(rename = "IPRange")]
+    pub ip_range: Option<String>,
+    pub auxiliary_addresses: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

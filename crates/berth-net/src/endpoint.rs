@@ -212,7 +212,7 @@ impl Networks {
             });
         }
         fs::create_dir_all(&dir).map_err(state_err(&dir))?;
-        let ipam = Ipam::new(&cfg.name, cfg.subnet, cfg.gateway, &self.net_run(&cfg.id));
+        let ipam = Ipam::of(cfg, &self.net_run(&cfg.id));
         let ip = ipam.allocate(&req.container_id, req.ip)?;
         let suffix = random_hex(4).map_err(state_err(&dir))?;
         let use_dns = cfg.has_dns() && self.opts.dns.is_some();
@@ -390,8 +390,7 @@ impl Networks {
         if left == 0 {
             resolver.stop();
         }
-        Ipam::new(&cfg.name, cfg.subnet, cfg.gateway, &self.net_run(&cfg.id))
-            .release(ep.ip, &ep.container_id);
+        Ipam::of(cfg, &self.net_run(&cfg.id)).release(ep.ip, &ep.container_id);
         let path = self
             .endpoints_dir(&cfg.id)
             .join(format!("{}.json", ep.container_id));

@@ -159,6 +159,12 @@ impl Engine {
         o: &RunOptions,
         watcher: Watcher,
     ) -> Result<Launched> {
+        // Volumes made with the local driver's options get their tmpfs or bind first.
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+            if let Some(name) = &m.name {
+                crate::volume::mount_if_asked(self, name)?;
+            }
+        }
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
         let namespaces = self.namespaces(rec, o)?;

@@ -48,6 +48,18 @@ fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether an endpoint asks for a MAC, an IPv6 or a link-local address.
+fn has_more_addresses(e: &EndpointConfig) -> bool {
+    let ipam = e.ipam_config.as_ref();
+    e.mac_address.as_deref().is_some_and(|m| !m.is_empty())
+        || ipam
+            .and_then(|i| i.ipv6_address.as_deref())
+            .is_some_and(|a| !a.is_empty())
+        || ipam
+            .and_then(|i| i.link_local_ips.as_ref())
+            .is_some_and(|l| !l.is_empty())
+}
+
 /// Nanoseconds (0 for Docker's default) as a Go duration for the engine's health options.
 fn nanos(v: Option<i64>) -> Option<String> {
     v.filter(|n| *n != 0).map(|n| format!("{n}ns"))
@@ -261,11 +273,6 @@ pub fn run_options(
         .ok_or_else(|| ApiError::bad("Config.Image is required"))?;
     let h = body.host_config.unwrap_or_default();
     refuse_unsupported(&h)?;
-    if body.mac_address.as_deref().is_some_and(|m| !m.is_empty()) {
-        return Err(ApiError::bad(
-            "Config.MacAddress is not supported by berth yet",
-        ));
-    }
     let log = h.log_config.as_ref();
     let log_driver = match log.and_then(|l| l.kind.as_deref()).unwrap_or("") {
         "" => String::new(),
@@ -328,6 +335,11 @@ pub fn run_options(
         .iter()
         .filter(|(k, _)| **k != mode)
         .map(|(k, e)| {
+            if has_more_addresses(e) {
+                return Err(ApiError::bad(format!(
+                    "EndpointsConfig.{k}: MacAddress, IPv6Address and LinkLocalIPs are supported on the container's first network only"
+                )));
+            }
             Ok(ExtraNetwork {
                 name: k.clone(),
                 aliases: e.aliases.clone().unwrap_or_default(),
@@ -421,6 +433,33 @@ pub fn run_options(
         uts: h.uts_mode.clone().unwrap_or_default(),
         volumes_from: h.volumes_from.clone().unwrap_or_default(),
         health: health(body.healthcheck.as_ref())?,
+        // `Config.MacAddress` (API < 1.44) or the endpoint's (newer clients).
+        mac_address: primary
+            .mac_address
+            .clone()
+            .or(body.mac_address.clone())
+            .filter(|m| !m.is_empty()),
+        ip6: primary
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.ipv6_address.as_deref())
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| ApiError::bad(format!("invalid IPv6 address {a:?}")))
+            })
+            .transpose()?,
+        link_local_ips: primary
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.link_local_ips.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| ApiError::bad(format!("invalid LinkLocalIPs address {a:?}")))
+            })
+            .collect::<ApiResult<_>>()?,
         cgroup_parent: h.cgroup_parent.clone().unwrap_or_default(),
         cgroupns: h.cgroupns_mode.clone().unwrap_or_default(),
         annotations: h.annotations.clone().unwrap_or_default(),
@@ -597,5 +636,29 @@ mod tests {
         );
         let unset = opts(r#"{"Image":"bb","HostConfig":{"MemorySwappiness":-1}}"#).unwrap();
         assert_eq!(unset.memory_swappiness, None);
+    }
+
+    #[test]
+    fn mac_ipv6_and_link_local_addresses_come_from_the_first_endpoint() {
+        let o = opts(
+            r#"{"Image":"bb","HostConfig":{"NetworkMode":"front"},
+            "NetworkingConfig":{"EndpointsConfig":{"front":{"MacAddress":"92:d0:c6:0a:29:33",
+              "IPAMConfig":{"IPv6Address":"fd00::42","LinkLocalIPs":["169.254.1.2"]}}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(o.mac_address.as_deref(), Some("92:d0:c6:0a:29:33"));
+        assert_eq!(o.ip6, Some("fd00::42".parse().unwrap()));
+        assert_eq!(
+            o.link_local_ips,
+            ["169.254.1.2".parse::<std::net::IpAddr>().unwrap()]
+        );
+        let old = opts(r#"{"Image":"bb","MacAddress":"92:d0:c6:0a:29:34"}"#).unwrap();
+        assert_eq!(old.mac_address.as_deref(), Some("92:d0:c6:0a:29:34"));
+        let e = opts(
+            r#"{"Image":"bb","HostConfig":{"NetworkMode":"front"},
+            "NetworkingConfig":{"EndpointsConfig":{"front":{},"back":{"MacAddress":"92:d0:c6:0a:29:35"}}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("EndpointsConfig.back"), "{e}");
     }
 }

@@ -239,6 +239,10 @@ pub struct EndpointConfig {
 pub struct IpamEndpoint {
     #[serde(rename = "IPv4Address")]
     pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: Option<String>,
+    #[serde(rename = "LinkLocalIPs")]
+    pub link_local_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -130,6 +130,12 @@ pub struct RunOptions {
     pub memory_swappiness: Option<i64>,
     /// `--annotation KEY=VALUE`: OCI annotations in the container's spec.
     pub annotations: BTreeMap<String, String>,
+    /// `--mac-address` for the container's end of its first network.
+    pub mac_address: Option<String>,
+    /// `--ip6`: the container's IPv6 address on its user network (one with an IPv6 subnet).
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// `--link-local-ip`: more addresses on its interface (169.254.0.0/16, fe80::/10).
+    pub link_local_ips: Vec<std::net::IpAddr>,
 }
 
 /// `--health-cmd`, `--health-interval`, `--health-timeout`, `--health-retries`,

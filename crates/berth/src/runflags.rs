@@ -1,5 +1,5 @@
-//! `run`/`create` flags for the container's cgroup, block I/O and OCI annotations, as Docker
-//! names them. Parsing only: each lands in `RunOptions` as given and the engine checks it (at
+//! `run`/`create` flags for the container's cgroup, block I/O, OCI annotations and addresses
+//! on its network beyond `--ip`, as Docker names them. Parsing only: each lands in `RunOptions` as given and the engine checks it (at
 //! create, before anything is made).
 
 use berth_engine::options::RunOptions;
@@ -41,6 +41,15 @@ pub struct CgroupFlags {
     /// Add an annotation to the container, passed to the OCI runtime (KEY=VALUE)
     #[arg(long)]
     annotation: Vec<String>,
+    /// Container MAC address on its bridge network (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
+    /// IPv6 address on a user network with an IPv6 subnet (e.g., 2001:db8::33)
+    #[arg(long)]
+    ip6: Option<std::net::Ipv6Addr>,
+    /// Container IPv4/IPv6 link-local addresses (user networks)
+    #[arg(long = "link-local-ip")]
+    link_local_ip: Vec<std::net::IpAddr>,
 }
 
 impl CgroupFlags {
@@ -56,6 +65,9 @@ impl CgroupFlags {
         o.device_read_iops = self.device_read_iops.clone();
         o.device_write_iops = self.device_write_iops.clone();
         o.memory_swappiness = self.memory_swappiness;
+        o.mac_address = self.mac_address.clone();
+        o.ip6 = self.ip6;
+        o.link_local_ips = self.link_local_ip.clone();
         for a in &self.annotation {
             let Some((k, v)) = a.split_once('=') else {
                 return Err(EngineError::msg(format!(

@@ -1,6 +1,7 @@
 //! Docker's network flags, each proven from inside the container: `network create --ip-range`
 //! and `--aux-address` (leases only from the range, auxiliary addresses never handed out, both
-//! checked against the subnet), and what `network inspect` shows of them.
+//! checked against the subnet), and what `network inspect` shows of them; `run --mac-address`,
+//! `--ip6` (only on a network with an IPv6 subnet) and `--link-local-ip`.
 
 mod common;
 #[path = "common/container_fixture.rs"]
@@ -90,4 +91,86 @@ fn ip_range_bounds_leases_and_aux_addresses_are_never_handed_out() {
     sb.ok(&["network", "rm", "rng"]);
     let ls = sb.ok(&["network", "ls", "-q", "--filter", "name=bad"]);
     assert!(ls.trim().is_empty(), "refused networks were not made: {ls}");
+}
+
+#[test]
+fn mac_ip6_and_link_local_addresses_reach_the_containers_interface() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.248.0.0/24",
+        "--subnet",
+        "fd00:b48::/64",
+        "six",
+    ]);
+    sb.ok(&["network", "create", "--subnet", "10.249.0.0/24", "four"]);
+    let id = sb.run_d(&[
+        "--name",
+        "addr",
+        "--network",
+        "six",
+        "--mac-address",
+        "92:D0:C6:0A:29:33",
+        "--ip6",
+        "fd00:b48::42",
+        "--link-local-ip",
+        "169.254.10.10",
+        "--link-local-ip",
+        "fe80::1:2",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let mac = sb.ok(&["exec", "addr", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(mac, "92:d0:c6:0a:29:33\n");
+    let addrs = sb.ok(&["exec", "addr", "ip", "-o", "addr", "show", "eth0"]);
+    for want in ["fd00:b48::42/64", "169.254.10.10/16", "fe80::1:2/64"] {
+        assert!(addrs.contains(want), "{want} in {addrs}");
+    }
+    let net = &sb.inspect(&id)["NetworkSettings"]["Networks"]["six"];
+    assert_eq!(net["MacAddress"], "92:d0:c6:0a:29:33");
+    assert_eq!(net["GlobalIPv6Address"], "fd00:b48::42");
+    // The same --ip6 twice is refused while the first holds it.
+    let (code, _, err) = sb.cli("run --rm --network six --ip6 fd00:b48::42 bb true");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("fd00:b48::42") && err.contains("in use"),
+        "{err}"
+    );
+    for (flags, want) in [
+        (
+            "--network four --ip6 fd00:b48::43",
+            "network \"four\" has no IPv6 subnet",
+        ),
+        ("--ip6 fd00:b48::43", "user defined networks only"),
+        (
+            "--network six --ip6 fd00:b49::1",
+            "not in network \"six\"'s subnet",
+        ),
+        ("--mac-address 01:00:5e:00:00:01", "invalid --mac-address"),
+        ("--mac-address 92:d0:c6:0a:29", "invalid --mac-address"),
+        (
+            "--network host --mac-address 92:d0:c6:0a:29:34",
+            "mac-address",
+        ),
+        (
+            "--network six --link-local-ip 10.0.0.1",
+            "not a link-local address",
+        ),
+    ] {
+        let (code, _, err) = sb.cli(&format!("run --rm {flags} bb true"));
+        assert_eq!(code, 125, "{flags}: {err}");
+        assert!(err.contains(want), "{flags}: {err}");
+    }
+    // On the default bridge a MAC is allowed, as with Docker.
+    let mac = sb.sh_ok(
+        "--mac-address 92:d0:c6:0a:29:35",
+        "cat /sys/class/net/eth0/address",
+    );
+    assert_eq!(mac, "92:d0:c6:0a:29:35\n");
+    sb.remove_all_and_assert_clean();
+    sb.ok(&["network", "rm", "six", "four"]);
 }

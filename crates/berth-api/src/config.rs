@@ -2,7 +2,9 @@
 //! engine's `RunOptions` — the same options the CLI's flags make — and the networks to connect
 //! after the create. What berth cannot honour is refused by name, never silently dropped.
 
-use crate::docker::{CreateBody, EndpointConfig, Healthcheck, HostConfig, Mount, Resources};
+use crate::docker::{
+    CreateBody, DeviceRate, EndpointConfig, Healthcheck, HostConfig, Mount, Resources,
+};
 use crate::error::{ApiError, ApiResult};
 use berth_engine::options::{HealthOptions, RunOptions};
 use std::collections::BTreeMap;
@@ -26,10 +28,7 @@ fn nonempty<T>(v: &Option<Vec<T>>) -> bool {
 
 /// Refuses what berth has no way to do yet, by its Docker name.
 fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
-    for (field, v) in [
-        ("UsernsMode", &h.userns_mode),
-        ("CgroupParent", &h.cgroup_parent),
-    ] {
+    for (field, v) in [("UsernsMode", &h.userns_mode)] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             return Err(unsupported(field, v));
         }
@@ -47,6 +46,18 @@ fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether an endpoint asks for a MAC, an IPv6 or a link-local address.
+fn has_more_addresses(e: &EndpointConfig) -> bool {
+    let ipam = e.ipam_config.as_ref();
+    e.mac_address.as_deref().is_some_and(|m| !m.is_empty())
+        || ipam
+            .and_then(|i| i.ipv6_address.as_deref())
+            .is_some_and(|a| !a.is_empty())
+        || ipam
+            .and_then(|i| i.link_local_ips.as_ref())
+            .is_some_and(|l| !l.is_empty())
 }
 
 /// Nanoseconds (0 for Docker's default) as a Go duration for the engine's health options.
@@ -221,6 +232,33 @@ fn resources(o: &mut RunOptions, r: &Resources) {
     if let Some(p) = &r.restart_policy {
         o.restart = p.flag();
     }
+    o.cpu_rt_period = r.cpu_realtime_period.filter(|p| *p > 0).map(|p| p as u64);
+    o.cpu_rt_runtime = r.cpu_realtime_runtime.filter(|r| *r != 0);
+    // Docker's CLI sends -1 for "not set" in older versions, null in newer ones.
+    o.memory_swappiness = r.memory_swappiness.filter(|s| *s != -1);
+    o.blkio_weight_device = device_flags(&r.blkio_weight_device, |d| d.weight);
+    o.device_read_bps = device_flags(&r.blkio_device_read_bps, |d| d.rate);
+    o.device_write_bps = device_flags(&r.blkio_device_write_bps, |d| d.rate);
+    o.device_read_iops = device_flags(&r.blkio_device_read_iops, |d| d.rate);
+    o.device_write_iops = device_flags(&r.blkio_device_write_iops, |d| d.rate);
+}
+
+/// `[{"Path": "/dev/sda", "Rate": 1048576}]` (or `Weight`) as the CLI's `DEVICE:VALUE` flags,
+/// which the engine checks as it checks the CLI's.
+fn device_flags(
+    list: &Option<Vec<DeviceRate>>,
+    value: impl Fn(&DeviceRate) -> Option<u64>,
+) -> Vec<String> {
+    list.iter()
+        .flatten()
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d.path.as_deref().unwrap_or(""),
+                value(d).unwrap_or(0)
+            )
+        })
+        .collect()
 }
 
 /// The create body as run options (`name` from the query) and the further networks to join.
@@ -235,11 +273,6 @@ pub fn run_options(
         .ok_or_else(|| ApiError::bad("Config.Image is required"))?;
     let h = body.host_config.unwrap_or_default();
     refuse_unsupported(&h)?;
-    if body.mac_address.as_deref().is_some_and(|m| !m.is_empty()) {
-        return Err(ApiError::bad(
-            "Config.MacAddress is not supported by berth yet",
-        ));
-    }
     let log = h.log_config.as_ref();
     let log_driver = match log.and_then(|l| l.kind.as_deref()).unwrap_or("") {
         "" => String::new(),
@@ -302,6 +335,11 @@ pub fn run_options(
         .iter()
         .filter(|(k, _)| **k != mode)
         .map(|(k, e)| {
+            if has_more_addresses(e) {
+                return Err(ApiError::bad(format!(
+                    "EndpointsConfig.{k}: MacAddress, IPv6Address and LinkLocalIPs are supported on the container's first network only"
+                )));
+            }
             Ok(ExtraNetwork {
                 name: k.clone(),
                 aliases: e.aliases.clone().unwrap_or_default(),
@@ -395,6 +433,36 @@ pub fn run_options(
         uts: h.uts_mode.clone().unwrap_or_default(),
         volumes_from: h.volumes_from.clone().unwrap_or_default(),
         health: health(body.healthcheck.as_ref())?,
+        // `Config.MacAddress` (API < 1.44) or the endpoint's (newer clients).
+        mac_address: primary
+            .mac_address
+            .clone()
+            .or(body.mac_address.clone())
+            .filter(|m| !m.is_empty()),
+        ip6: primary
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.ipv6_address.as_deref())
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| ApiError::bad(format!("invalid IPv6 address {a:?}")))
+            })
+            .transpose()?,
+        link_local_ips: primary
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.link_local_ips.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| ApiError::bad(format!("invalid LinkLocalIPs address {a:?}")))
+            })
+            .collect::<ApiResult<_>>()?,
+        cgroup_parent: h.cgroup_parent.clone().unwrap_or_default(),
+        cgroupns: h.cgroupns_mode.clone().unwrap_or_default(),
+        annotations: h.annotations.clone().unwrap_or_default(),
         ..RunOptions::default()
     };
     resources(&mut o, &h.resources);
@@ -422,119 +490,5 @@ impl Words {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(json: &str) -> ApiResult<RunOptions> {
-        run_options(serde_json::from_str(json).unwrap(), Some("web".into())).map(|(o, _)| o)
-    }
-
-    #[test]
-    fn the_clis_create_body_becomes_the_clis_own_options() {
-        let o = opts(r#"{"Image":"bb","Entrypoint":["sh","-c"],"Cmd":["echo hi"],"Env":["A=1","LEAK"],"Tty":true,"OpenStdin":true,
-            "ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}},
-            "HostConfig":{"Binds":["/tmp:/x:ro"],"Memory":67108864,"NanoCpus":500000000,"PidsLimit":20,
-              "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}]},
-              "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},"NetworkMode":"default","Dns":["1.1.1.1"],
-              "Tmpfs":{"/run":"size=1m"},"Ulimits":[{"Name":"nofile","Soft":10,"Hard":20}],
-              "Mounts":[{"Type":"volume","Source":"v1","Target":"/v","ReadOnly":true}]}}"#).unwrap();
-        assert_eq!(o.entrypoint.as_deref(), Some("sh"));
-        assert_eq!(o.cmd, ["-c", "echo hi"]);
-        assert_eq!(
-            o.env,
-            ["A=1"],
-            "an entry without a value never reads the service's env"
-        );
-        assert_eq!(o.name.as_deref(), Some("web"));
-        assert_eq!(
-            (o.memory, o.cpus, o.pids_limit),
-            (Some(64 << 20), Some(0.5), Some(20))
-        );
-        assert_eq!(o.publish, ["127.0.0.1::53/udp", "8080:80/tcp"]);
-        assert_eq!(o.restart, "on-failure:3");
-        assert_eq!(o.volumes, ["/tmp:/x:ro", "/data"]);
-        assert_eq!(o.tmpfs, ["/run:size=1m"]);
-        assert_eq!(o.ulimits, ["nofile=10:20"]);
-        assert_eq!(o.mounts, ["type=volume,source=v1,target=/v,readonly"]);
-        assert_eq!(o.expose, ["80/tcp"]);
-    }
-
-    #[test]
-    fn what_berth_cannot_do_is_refused_by_name() {
-        for (json, word) in [
-            (
-                r#"{"Image":"bb","HostConfig":{"UsernsMode":"host"}}"#,
-                "UsernsMode",
-            ),
-            (
-                r#"{"Image":"bb","HostConfig":{"Links":["db:db"]}}"#,
-                "Links",
-            ),
-            (
-                r#"{"Image":"bb","Healthcheck":{"Test":["BOGUS"]}}"#,
-                "Healthcheck.Test",
-            ),
-            (
-                r#"{"Image":"bb","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#,
-                "syslog",
-            ),
-            (
-                r#"{"Image":"bb","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
-                "--rm",
-            ),
-            (r#"{"Cmd":["true"]}"#, "Image"),
-        ] {
-            let e = opts(json).unwrap_err();
-            assert!(e.to_string().contains(word), "{json}: {e}");
-            assert_eq!(e.status(), hyper::StatusCode::BAD_REQUEST);
-        }
-        assert_eq!(
-            opts(r#"{"Image":"bb","Entrypoint":[""]}"#)
-                .unwrap()
-                .entrypoint
-                .as_deref(),
-            Some("")
-        );
-    }
-
-    #[test]
-    fn run_flags_the_cli_sends_reach_the_engines_options() {
-        let o = opts(
-            r#"{"Image":"bb","Healthcheck":{"Test":["CMD","wget","-q","http://x/it's"],"Interval":2000000000,"Timeout":0,"Retries":3},
-            "HostConfig":{"PidMode":"host","UTSMode":"host","IpcMode":"shareable","VolumesFrom":["db:ro"],
-            "GroupAdd":["audio"],"Sysctls":{"net.ipv4.ip_forward":"1"},"OomKillDisable":true,
-            "MemoryReservation":1048576,"CpuPeriod":50000,"CpuQuota":25000,"DeviceCgroupRules":["c 1:3 rwm"],
-            "LogConfig":{"Type":"local","Config":{"max-size":"1m"}}}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (o.pid.as_str(), o.uts.as_str(), o.ipc.as_str()),
-            ("host", "host", "shareable")
-        );
-        assert_eq!(o.volumes_from, ["db:ro"]);
-        assert_eq!(o.group_add, ["audio"]);
-        assert_eq!(o.sysctls, ["net.ipv4.ip_forward=1"]);
-        assert!(o.oom_kill_disable);
-        assert_eq!(o.memory_reservation, Some(1 << 20));
-        assert_eq!(
-            (o.cpu_period, o.cpu_quota, o.cpus),
-            (Some(50000), Some(25000), None)
-        );
-        assert_eq!(o.device_cgroup_rules, ["c 1:3 rwm"]);
-        assert_eq!(
-            (o.log_driver.as_str(), o.log_opts.as_slice()),
-            ("local", &["max-size=1m".to_string()][..])
-        );
-        assert_eq!(
-            o.health.cmd.as_deref(),
-            Some(r#"'wget' '-q' 'http://x/it'\''s'"#)
-        );
-        assert_eq!(o.health.interval.as_deref(), Some("2000000000ns"));
-        assert_eq!(
-            (o.health.timeout.as_deref(), o.health.retries),
-            (None, Some(3))
-        );
-        let none = opts(r#"{"Image":"bb","Healthcheck":{"Test":["NONE"]}}"#).unwrap();
-        assert!(none.health.disable);
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

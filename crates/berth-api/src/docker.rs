@@ -98,6 +98,8 @@ pub struct HostConfig {
     pub sysctls: Option<BTreeMap<String, String>>,
     pub runtime: Option<String>,
     pub cgroup_parent: Option<String>,
+    pub cgroupns_mode: Option<String>,
+    pub annotations: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
     pub resources: Resources,
     pub init: Option<bool>,
@@ -122,6 +124,25 @@ pub struct Resources {
     pub ulimits: Option<Vec<Ulimit>>,
     pub oom_kill_disable: Option<bool>,
     pub restart_policy: Option<RestartPolicy>,
+    pub cpu_realtime_period: Option<i64>,
+    pub cpu_realtime_runtime: Option<i64>,
+    pub memory_swappiness: Option<i64>,
+    pub blkio_weight_device: Option<Vec<DeviceRate>>,
+    pub blkio_device_read_bps: Option<Vec<DeviceRate>>,
+    pub blkio_device_write_bps: Option<Vec<DeviceRate>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<DeviceRate>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<DeviceRate>>,
+}
+
+/// A `BlkioWeightDevice` (`Path`, `Weight`) or throttle device (`Path`, `Rate`) entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceRate {
+    pub path: Option<String>,
+    pub weight: Option<u64>,
+    pub rate: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +229,7 @@ pub struct NetworkingConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointConfig {
     pub aliases: Option<Vec<String>>,
+    pub mac_address: Option<String>,
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<IpamEndpoint>,
 }
@@ -217,6 +239,10 @@ pub struct EndpointConfig {
 pub struct IpamEndpoint {
     #[serde(rename = "IPv4Address")]
     pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: Option<String>,
+    #[serde(rename = "LinkLocalIPs")]
+    pub link_local_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,6 +304,9 @@ pub struct Ipam {
 pub struct IpamPool {
     pub subnet: Option<String>,
     pub gateway: Option<String>,
+    #[serde(rename = "IPRange")]
+    pub ip_range: Option<String>,
+    pub auxiliary_addresses: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -49,6 +49,8 @@ pub async fn create(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         interactive: attach_stdin,
         detach: false,
         privileged: false,
+        // The service ends a session on the detach keys itself.
+        detach_keys: None,
     };
     let what = id.to_string();
     let shown = request.command.join(" ");

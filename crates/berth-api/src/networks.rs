@@ -8,6 +8,7 @@ use crate::router::Req;
 use crate::state::App;
 use hyper::StatusCode;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub async fn list(app: &Arc<App>, q: &Query) -> ApiResult<Resp> {
@@ -66,6 +67,8 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
     let mut subnet = None;
     let mut subnet6 = None;
     let mut gateway = None;
+    let mut ip_range = None;
+    let mut aux_addresses = BTreeMap::new();
     for p in &pools {
         let Some(s) = p.subnet.as_deref().filter(|s| !s.is_empty()) else {
             continue;
@@ -76,6 +79,18 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
         {
             ipnet::IpNet::V4(n) => {
                 subnet = Some(n);
+                if let Some(r) = p.ip_range.as_deref().filter(|r| !r.is_empty()) {
+                    ip_range = Some(
+                        r.parse()
+                            .map_err(|_| ApiError::bad(format!("invalid IPRange {r:?}")))?,
+                    );
+                }
+                for (k, ip) in p.auxiliary_addresses.iter().flatten() {
+                    let ip = ip.parse().map_err(|_| {
+                        ApiError::bad(format!("invalid AuxiliaryAddresses {k}={ip:?}"))
+                    })?;
+                    aux_addresses.insert(k.clone(), ip);
+                }
                 gateway = match p.gateway.as_deref().filter(|g| !g.is_empty()) {
                     Some(g) => Some(
                         g.parse()
@@ -100,6 +115,8 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
         labels: c.labels.unwrap_or_default(),
         options: c.options.unwrap_or_default(),
         subnet6,
+        ip_range,
+        aux_addresses,
     };
     let made = app
         .blocking(move |e| {

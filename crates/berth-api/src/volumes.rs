@@ -58,17 +58,17 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
             "volume driver {d:?} is not supported by berth (local)"
         )));
     }
-    if c.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(ApiError::bad(
-            "volume driver options are not supported by berth",
-        ));
-    }
+    // The local driver's options (type, device, o), refused by name as `volume create --opt`.
+    let options = c.driver_opts.clone().unwrap_or_default();
+    let shown = c.name.as_deref().unwrap_or("");
+    berth_engine::volume_opts::parse(shown, &options).map_err(|e| ApiError::bad(e.to_string()))?;
     let v = app
         .blocking(move |e| {
-            Ok(volume::create(
+            Ok(volume::create_with_options(
                 e,
                 c.name.as_deref().filter(|n| !n.is_empty()),
                 c.labels.unwrap_or_default(),
+                options,
             )?)
         })
         .await?;

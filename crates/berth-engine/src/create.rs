@@ -40,6 +40,12 @@ impl Engine {
             .unwrap_or_default();
         let net = self.plan_network(o, &image_exposed)?;
         let sharing = check_sharing(o)?;
+        let h = berth_cgroups::Hierarchy::detect().map_err(EngineError::other)?;
+        crate::ocispec::check_at_create(o, &h)?;
+        if h.is_v2() && o.memory_swappiness.is_some_and(|s| s != -1) {
+            // cgroup v2 has no such file; Docker discards it with the same warning.
+            self.warn("cgroup v2 has no memory swappiness: --memory-swappiness discarded");
+        }
         let health_check = crate::health::resolve(rc.healthcheck.as_ref(), &o.health)?;
         let log_driver = log_driver(&o.log_driver)?;
         if log_driver == "none" && !o.log_opts.is_empty() {

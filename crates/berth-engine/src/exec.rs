@@ -26,6 +26,9 @@ pub struct ExecRequest {
     /// Return at once; the process runs on.
     pub detach: bool,
     pub privileged: bool,
+    /// `--detach-keys` (Docker's syntax): with `-i -t`, the keys that leave the process
+    /// running (None: none do; the CLI sends Docker's default, ctrl-p ctrl-q).
+    pub detach_keys: Option<String>,
 }
 
 impl Engine {
@@ -50,6 +53,13 @@ impl Engine {
                 "exec --privileged is not supported: the container's capability set applies",
             ));
         }
+        let detach_keys = req
+            .detach_keys
+            .as_deref()
+            .map(berth_sys::keys::DetachKeys::parse)
+            .transpose()
+            .map_err(EngineError::msg)?
+            .filter(|_| req.tty && req.interactive);
         let process = self.exec_process(&r, req)?;
         berth_runtime::exec::reexec_from_sealed_memfd()?;
         // `-d -t`: a background keeper holds the terminal for the process (output discarded,
@@ -75,6 +85,7 @@ impl Engine {
             preserve_fds: 0,
             ignore_paused: false,
             sub_cgroups: Vec::new(),
+            detach_keys,
         });
         if kept {
             // The keeper is a fork of the caller: it must never return into the caller's code.

@@ -2,6 +2,7 @@
 //! and zero values (empty lists, `null` where Docker writes null), built from the options a
 //! container was created with. Pure data: nothing here touches the system.
 
+use crate::ocispec::Throttle;
 use crate::options::RunOptions;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -81,6 +82,9 @@ pub struct HostConfig {
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub init: Option<bool>,
+    /// `--annotation`s (omitted when there are none, as Docker omits them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +142,14 @@ fn ulimit(u: &str) -> Option<Ulimit> {
     })
 }
 
+/// A throttle flag's devices as Docker's `ThrottleDevice` list (`[{"Path", "Rate"}]`).
+fn throttles(kind: Throttle, list: &[String]) -> Vec<serde_json::Value> {
+    list.iter()
+        .filter_map(|s| crate::ocispec::parse_throttle(kind, s).ok())
+        .map(|d| serde_json::json!({"Path": d.path, "Rate": d.value}))
+        .collect()
+}
+
 impl HostConfig {
     /// The HostConfig of a container made with `o`.
     pub fn from_options(o: &RunOptions) -> HostConfig {
@@ -184,7 +196,11 @@ impl HostConfig {
             console_size: [0, 0],
             cap_add: some_list(&o.cap_add),
             cap_drop: some_list(&o.cap_drop),
-            cgroupns_mode: "private".into(),
+            cgroupns_mode: if o.cgroupns == "host" {
+                "host".into()
+            } else {
+                "private".into()
+            },
             dns: o.dns.iter().map(|d| d.to_string()).collect(),
             dns_options: o.dns_options.clone(),
             dns_search: o.dns_search.clone(),
@@ -213,17 +229,22 @@ impl HostConfig {
             cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
             memory: o.memory.unwrap_or(0),
             nano_cpus: o.cpus.map_or(0, |c| (c * 1e9) as i64),
-            cgroup_parent: String::new(),
+            cgroup_parent: o.cgroup_parent.clone(),
             blkio_weight: o.blkio_weight.unwrap_or(0),
-            blkio_weight_device: Vec::new(),
-            blkio_device_read_bps: Vec::new(),
-            blkio_device_write_bps: Vec::new(),
-            blkio_device_read_iops: Vec::new(),
-            blkio_device_write_iops: Vec::new(),
+            blkio_weight_device: o
+                .blkio_weight_device
+                .iter()
+                .filter_map(|s| crate::ocispec::parse_weight_device(s).ok())
+                .map(|d| serde_json::json!({"Path": d.path, "Weight": d.value}))
+                .collect(),
+            blkio_device_read_bps: throttles(Throttle::ReadBps, &o.device_read_bps),
+            blkio_device_write_bps: throttles(Throttle::WriteBps, &o.device_write_bps),
+            blkio_device_read_iops: throttles(Throttle::ReadIops, &o.device_read_iops),
+            blkio_device_write_iops: throttles(Throttle::WriteIops, &o.device_write_iops),
             cpu_period: o.cpu_period.unwrap_or(0) as i64,
             cpu_quota: o.cpu_quota.unwrap_or(0),
-            cpu_realtime_period: 0,
-            cpu_realtime_runtime: 0,
+            cpu_realtime_period: o.cpu_rt_period.unwrap_or(0) as i64,
+            cpu_realtime_runtime: o.cpu_rt_runtime.unwrap_or(0),
             cpuset_cpus: o.cpuset_cpus.clone().unwrap_or_default(),
             cpuset_mems: o.cpuset_mems.clone().unwrap_or_default(),
             devices,
@@ -235,7 +256,7 @@ impl HostConfig {
             } else {
                 0
             }),
-            memory_swappiness: None,
+            memory_swappiness: o.memory_swappiness.filter(|s| *s != -1),
             oom_kill_disable: o.oom_kill_disable,
             pids_limit: o.pids_limit,
             ulimits: (!o.ulimits.is_empty())
@@ -247,6 +268,7 @@ impl HostConfig {
             masked_paths: crate::ocispec::masked_paths(o),
             readonly_paths: crate::ocispec::readonly_paths(o),
             init: o.init.then_some(true),
+            annotations: (!o.annotations.is_empty()).then(|| o.annotations.clone()),
         }
     }
 }
@@ -287,5 +309,47 @@ mod tests {
         assert_eq!(v["NetworkMode"], "bridge");
         assert_eq!(v["IpcMode"], "private");
         assert!(v["MaskedPaths"].as_array().is_some_and(|m| !m.is_empty()));
+        assert_eq!(v["CgroupnsMode"], "private");
+        assert!(v["MemorySwappiness"].is_null() && v.get("Annotations").is_none());
+    }
+
+    #[test]
+    fn cgroup_blkio_and_annotation_flags_show_in_dockers_keys() {
+        let o = RunOptions {
+            cgroup_parent: "/tenants".into(),
+            cgroupns: "host".into(),
+            cpu_rt_period: Some(100_000),
+            cpu_rt_runtime: Some(5000),
+            device_read_bps: vec!["/dev/loop0:1mb".into()],
+            device_write_iops: vec!["/dev/loop0:50".into()],
+            blkio_weight_device: vec!["/dev/loop0:300".into()],
+            memory_swappiness: Some(0),
+            annotations: BTreeMap::from([("a.b".into(), "c".into())]),
+            ..RunOptions::default()
+        };
+        let v = serde_json::to_value(HostConfig::from_options(&o)).unwrap();
+        assert_eq!(v["CgroupParent"], "/tenants");
+        assert_eq!(v["CgroupnsMode"], "host");
+        assert_eq!(
+            (
+                v["CpuRealtimePeriod"].as_i64(),
+                v["CpuRealtimeRuntime"].as_i64()
+            ),
+            (Some(100_000), Some(5000))
+        );
+        assert_eq!(
+            v["BlkioDeviceReadBps"],
+            serde_json::json!([{"Path": "/dev/loop0", "Rate": 1048576}])
+        );
+        assert_eq!(
+            v["BlkioDeviceWriteIOps"],
+            serde_json::json!([{"Path": "/dev/loop0", "Rate": 50}])
+        );
+        assert_eq!(
+            v["BlkioWeightDevice"],
+            serde_json::json!([{"Path": "/dev/loop0", "Weight": 300}])
+        );
+        assert_eq!(v["MemorySwappiness"], 0);
+        assert_eq!(v["Annotations"], serde_json::json!({"a.b": "c"}));
     }
 }

@@ -82,11 +82,17 @@ impl Engine {
             ShareMode::Host => Source::Host,
             _ => Source::New,
         };
+        let host_cgroupns = ocispec::cgroup::host_namespace(&o.cgroupns)?;
         Ok(Namespaces {
             net: self.net_namespace(o)?,
             ipc,
             pid,
             uts,
+            cgroup: if host_cgroupns {
+                Source::Host
+            } else {
+                Source::New
+            },
             shm,
         })
     }
@@ -153,6 +159,12 @@ impl Engine {
         o: &RunOptions,
         watcher: Watcher,
     ) -> Result<Launched> {
+        // Volumes made with the local driver's options get their tmpfs or bind first.
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+            if let Some(name) = &m.name {
+                crate::volume::mount_if_asked(self, name)?;
+            }
+        }
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
         let namespaces = self.namespaces(rec, o)?;
@@ -202,7 +214,7 @@ impl Engine {
             user,
             hostname: rec.hostname.clone(),
             container_dir: &dir,
-            cgroup_path: cgroup_path(&rec.id),
+            cgroup_path: ocispec::cgroup::path(&rec.id, &o.cgroup_parent)?,
             mounts: &rec.mounts,
             tmpfs,
             namespaces,
@@ -290,10 +302,11 @@ impl Engine {
     }
 }
 
-/// A container's cgroup: `/berth-<id>`, directly under each hierarchy's root. No parent is shared
-/// between containers: a shared `/berth` would be created by one container and outlive it
-/// whenever another was running at its end (the runtime removes only parents it made), and
-/// removing it later would race with the next container's create.
+/// A container's cgroup without `--cgroup-parent`: `/berth-<id>`, directly under each
+/// hierarchy's root. No parent is shared between containers by default: a shared `/berth` would
+/// be created by one container and outlive it whenever another was running at its end (the
+/// runtime removes only parents it made), and removing it later would race with the next
+/// container's create. A `--cgroup-parent` is the user's to share (`ocispec::cgroup::path`).
 pub fn cgroup_path(id: &str) -> String {
     format!("/berth-{id}")
 }

@@ -51,6 +51,7 @@ pub mod usage;
 pub mod user;
 pub mod userns;
 pub mod volume;
+pub mod volume_opts;
 
 pub use container::Engine;
 pub use error::{EngineError, Failure};

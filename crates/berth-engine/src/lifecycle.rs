@@ -108,7 +108,15 @@ impl Engine {
     /// the container's cgroup (and any process in it) and the runtime's state directory.
     pub(crate) fn remove_half_made(&self, id: &str) {
         if let Ok(h) = berth_cgroups::Hierarchy::detect() {
-            if let Ok(cg) = berth_cgroups::Cgroup::new(&h, &cgroup_path(id)) {
+            // Its `--cgroup-parent`, if its options say one (read as well as they can be).
+            let parent = fs::read(self.records.dir(id).join("options.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<crate::options::RunOptions>(&b).ok())
+                .map(|o| o.cgroup_parent)
+                .unwrap_or_default();
+            let path =
+                crate::ocispec::cgroup::path(id, &parent).unwrap_or_else(|_| cgroup_path(id));
+            if let Ok(cg) = berth_cgroups::Cgroup::new(&h, &path) {
                 let _ = cg.kill_all(libc::SIGKILL);
                 for _ in 0..100 {
                     if cg.procs().map(|p| p.is_empty()).unwrap_or(true) {

@@ -110,6 +110,32 @@ pub struct RunOptions {
     /// The health check from `--health-*` (over the image's `HEALTHCHECK`), and
     /// `--no-healthcheck`.
     pub health: HealthOptions,
+    /// `--cgroup-parent`: the cgroup (a cgroupfs path from each hierarchy's root) the
+    /// container's own goes under; "" is the root.
+    pub cgroup_parent: String,
+    /// `--cgroupns`: `private` (berth's default on v1 and v2, also "") or `host`.
+    pub cgroupns: String,
+    /// `--cpu-rt-period`/`--cpu-rt-runtime` (microseconds): real-time scheduling budget (v1).
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    /// `--blkio-weight-device DEVICE:WEIGHT`.
+    pub blkio_weight_device: Vec<String>,
+    /// `--device-read-bps`/`--device-write-bps DEVICE:RATE` (RATE a size: `1mb`).
+    pub device_read_bps: Vec<String>,
+    pub device_write_bps: Vec<String>,
+    /// `--device-read-iops`/`--device-write-iops DEVICE:N`.
+    pub device_read_iops: Vec<String>,
+    pub device_write_iops: Vec<String>,
+    /// `--memory-swappiness` 0..=100 (None, or -1 as Docker sends it: the host's).
+    pub memory_swappiness: Option<i64>,
+    /// `--annotation KEY=VALUE`: OCI annotations in the container's spec.
+    pub annotations: BTreeMap<String, String>,
+    /// `--mac-address` for the container's end of its first network.
+    pub mac_address: Option<String>,
+    /// `--ip6`: the container's IPv6 address on its user network (one with an IPv6 subnet).
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// `--link-local-ip`: more addresses on its interface (169.254.0.0/16, fe80::/10).
+    pub link_local_ips: Vec<std::net::IpAddr>,
 }
 
 /// `--health-cmd`, `--health-interval`, `--health-timeout`, `--health-retries`,

@@ -21,6 +21,9 @@ struct Meta {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     anonymous: bool,
+    /// The local driver's `--opt`s (`type`, `device`, `o`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,7 @@ pub struct Volume {
     pub created: String,
     pub labels: BTreeMap<String, String>,
     pub anonymous: bool,
+    pub options: BTreeMap<String, String>,
 }
 
 impl Volume {
@@ -41,7 +45,7 @@ impl Volume {
             "Labels": if self.labels.is_empty() { Value::Null } else { json!(self.labels) },
             "Mountpoint": self.mountpoint.display().to_string(),
             "Name": self.name,
-            "Options": Value::Null,
+            "Options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
             "Scope": "local",
         })
     }
@@ -81,6 +85,7 @@ fn load(e: &Engine, name: &str) -> Option<Volume> {
                 created: berth_sys::time::rfc3339(secs),
                 labels: BTreeMap::new(),
                 anonymous: is_anonymous_name(name),
+                options: BTreeMap::new(),
             }
         }
     };
@@ -90,11 +95,23 @@ fn load(e: &Engine, name: &str) -> Option<Volume> {
         created: meta.created,
         labels: meta.labels,
         anonymous: meta.anonymous,
+        options: meta.options,
     })
 }
 
 /// `volume create [NAME]`: an existing volume of that name is returned as it is, as Docker does.
 pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) -> Result<Volume> {
+    create_with_options(e, name, labels, BTreeMap::new())
+}
+
+/// `volume create [--opt K=V…] [NAME]`: the local driver's options are checked here, and the
+/// volume is mounted that way when a container first uses it (`mount_if_asked`).
+pub fn create_with_options(
+    e: &Engine,
+    name: Option<&str>,
+    labels: BTreeMap<String, String>,
+    options: BTreeMap<String, String>,
+) -> Result<Volume> {
     let name = match name {
         Some(n) if n.len() < 2 || !valid_name(n) => {
             return Err(EngineError::msg(format!(
@@ -104,6 +121,7 @@ pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) 
         Some(n) => n.to_string(),
         None => crate::names::new_id(),
     };
+    crate::volume_opts::parse(&name, &options)?;
     let _names = e.records.names_lock().map_err(EngineError::other)?;
     if let Some(v) = load(e, &name) {
         return Ok(v);
@@ -115,6 +133,7 @@ pub fn create(e: &Engine, name: Option<&str>, labels: BTreeMap<String, String>) 
         created: berth_sys::time::now_rfc3339(),
         labels,
         anonymous: false,
+        options,
     };
     write_atomic(
         &dir.join("meta.json"),
@@ -157,10 +176,39 @@ pub fn users(e: &Engine, name: &str) -> Vec<Record> {
 
 fn delete(e: &Engine, name: &str) -> Result<()> {
     let dir = volumes_dir(e).join(name);
+    let err = |x: std::io::Error| EngineError::msg(format!("remove {name}: {x}"));
+    let has_options = load(e, name).is_some_and(|v| !v.options.is_empty());
+    if has_options {
+        // Its tmpfs or bind goes first; a bind's directory is the host's and is never
+        // deleted: what is left must be the empty `_data`, or nothing is removed.
+        let data = dir.join("_data");
+        crate::launch::unmount(&data);
+        if crate::volume_opts::is_mounted(&data) {
+            return Err(EngineError::msg(format!(
+                "remove {name}: {} is still mounted",
+                data.display()
+            )));
+        }
+        fs::remove_dir(&data).map_err(err)?;
+    }
     let doomed = volumes_dir(e).join(format!(".rm-{name}-{}", std::process::id()));
-    fs::rename(&dir, &doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))?;
+    fs::rename(&dir, &doomed).map_err(err)?;
     e.emit(crate::events::Event::volume("destroy", name));
-    fs::remove_dir_all(&doomed).map_err(|x| EngineError::msg(format!("remove {name}: {x}")))
+    fs::remove_dir_all(&doomed).map_err(err)
+}
+
+/// Mounts the local driver's tmpfs or bind on the volume `name`'s `_data` if its options ask
+/// for one and it is not mounted yet (before a container that uses it starts).
+pub fn mount_if_asked(e: &Engine, name: &str) -> Result<()> {
+    let Some(v) = load(e, name) else {
+        return Ok(());
+    };
+    let Some(m) = crate::volume_opts::parse(name, &v.options)? else {
+        return Ok(());
+    };
+    // Under the names lock: two starts never mount it twice, and no removal runs meanwhile.
+    let _names = e.records.names_lock().map_err(EngineError::other)?;
+    crate::volume_opts::ensure_mounted(name, &v.mountpoint, &m)
 }
 
 /// `volume rm`: refused while any container (running or not) uses it, even with `force`, as

@@ -41,6 +41,7 @@ fn req(net: &str, id: &str, ns: &std::path::Path, ports: &[&str], names: &[&str]
         names: names.iter().map(|s| s.to_string()).collect(),
         ports: ports.iter().map(|p| p.parse().unwrap()).collect(),
         ip: None,
+        ..Default::default()
     }
 }
 

@@ -36,6 +36,13 @@ pub struct NetworkConfig {
     pub options: BTreeMap<String, String>,
     /// RFC 3339, UTC.
     pub created: String,
+    /// `--ip-range`: addresses are handed out only from here (a static `--ip` may be anywhere
+    /// in the subnet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address NAME=IP`: addresses in the subnet that are never handed out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
 impl NetworkConfig {
@@ -58,6 +65,10 @@ pub struct CreateRequest {
     pub options: BTreeMap<String, String>,
     /// `Some`: also give containers IPv6 addresses from this subnet.
     pub subnet6: Option<Ipv6Net>,
+    /// `--ip-range`: inside the subnet (which must be given).
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address NAME=IP`: inside the subnet (which must be given).
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -86,6 +97,57 @@ pub enum ConfigError {
     TooSmall { name: String, subnet: IpNet },
     #[error("network {name:?}: no free private subnet left")]
     NoFreeSubnet { name: String },
+    #[error("network {name:?}: --{flag} needs the IPv4 --subnet it lies in")]
+    NeedsSubnet { name: String, flag: &'static str },
+    #[error("network {name:?}: ip range {range} is not inside subnet {subnet}")]
+    RangeOutside {
+        name: String,
+        range: Ipv4Net,
+        subnet: Ipv4Net,
+    },
+    #[error(
+        "network {name:?}: auxiliary address {aux}={ip} is not a host address of subnet {subnet}"
+    )]
+    AuxOutside {
+        name: String,
+        aux: String,
+        ip: Ipv4Addr,
+        subnet: Ipv4Net,
+    },
+}
+
+/// Checks `--ip-range` and `--aux-address` against the subnet they were given with.
+pub fn check_range_and_aux(req: &CreateRequest, subnet: Ipv4Net) -> Result<(), ConfigError> {
+    let needs = |flag| ConfigError::NeedsSubnet {
+        name: req.name.clone(),
+        flag,
+    };
+    if let Some(range) = req.ip_range {
+        if req.subnet.is_none() {
+            return Err(needs("ip-range"));
+        }
+        if !subnet.contains(&range) {
+            return Err(ConfigError::RangeOutside {
+                name: req.name.clone(),
+                range,
+                subnet,
+            });
+        }
+    }
+    if !req.aux_addresses.is_empty() && req.subnet.is_none() {
+        return Err(needs("aux-address"));
+    }
+    for (aux, ip) in &req.aux_addresses {
+        if !subnet.contains(ip) || *ip == subnet.network() || *ip == subnet.broadcast() {
+            return Err(ConfigError::AuxOutside {
+                name: req.name.clone(),
+                aux: aux.clone(),
+                ip: *ip,
+                subnet,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Docker's network name rule.
@@ -195,6 +257,8 @@ mod tests {
             labels: Default::default(),
             options: Default::default(),
             created: String::new(),
+            ip_range: None,
+            aux_addresses: Default::default(),
         }
     }
 

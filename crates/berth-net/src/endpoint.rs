@@ -17,7 +17,7 @@ use crate::config::NetworkConfig;
 use crate::dns::{self, table, DnsError, Resolver};
 use crate::firewall::FirewallError;
 use crate::ipam::{Ipam, IpamError};
-use crate::link::{format_mac, mac_for, LinkError, Netlink};
+use crate::link::{format_mac, mac_for, parse_mac, LinkError, Netlink};
 use crate::netns::{self, InsideConfig, NetnsError};
 use crate::ports::{ephemeral_range, PortClaims, PortError, PortMapping, PortSpec};
 use crate::state::{lock, random_bytes, random_hex, read_json, write_json};
@@ -48,6 +48,25 @@ pub enum EndpointError {
     AlreadyAttached { container: String, network: String },
     #[error("container {container}: network {network:?} is internal: ports cannot be published")]
     InternalPorts { container: String, network: String },
+    #[error("container {container}: --ip6 {ip}: network {network:?} has no IPv6 subnet (berth networks are IPv4 unless made with --ipv6 --subnet)")]
+    NoIpv6 {
+        container: String,
+        network: String,
+        ip: Ipv6Addr,
+    },
+    #[error("container {container}: --ip6 {ip}: not a host address of network {network:?}'s subnet {subnet}")]
+    Ipv6Outside {
+        container: String,
+        network: String,
+        ip: Ipv6Addr,
+        subnet: Ipv6Net,
+    },
+    #[error("network {network:?}: address {ip} is already in use by container {owner}")]
+    Ipv6Taken {
+        network: String,
+        ip: Ipv6Addr,
+        owner: String,
+    },
 }
 
 /// What `attach` is asked.
@@ -67,6 +86,12 @@ pub struct AttachRequest {
     /// `--ip`.
     pub ip: Option<Ipv4Addr>,
     pub ports: Vec<PortSpec>,
+    /// `--mac-address` for the container's end (None: Docker's 02:42 and the IPv4 address).
+    pub mac: Option<[u8; 6]>,
+    /// `--ip6` (None: paired with the IPv4 lease on a network with an IPv6 subnet).
+    pub ip6: Option<Ipv6Addr>,
+    /// `--link-local-ip`s, added to the container's interface beside its addresses.
+    pub link_local: Vec<IpNet>,
 }
 
 /// One container on one network: what `inspect` shows and what detach and reclaim undo.
@@ -94,6 +119,9 @@ pub struct Endpoint {
     pub ports: Vec<PortMapping>,
     /// The network's resolver, for resolv.conf (`None`: the host's resolvers).
     pub dns_server: Option<Ipv4Addr>,
+    /// `--link-local-ip`s on the interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local: Vec<IpNet>,
 }
 
 /// The IPv6 address paired with an IPv4 lease: the same host offset in the IPv6 subnet.
@@ -212,8 +240,15 @@ impl Networks {
             });
         }
         fs::create_dir_all(&dir).map_err(state_err(&dir))?;
-        let ipam = Ipam::new(&cfg.name, cfg.subnet, cfg.gateway, &self.net_run(&cfg.id));
+        let ipam = Ipam::of(cfg, &self.net_run(&cfg.id));
         let ip = ipam.allocate(&req.container_id, req.ip)?;
+        let ipv6 = match self.choose_ipv6(cfg, req, ip) {
+            Ok(a) => a,
+            Err(e) => {
+                ipam.release(ip, &req.container_id);
+                return Err(e);
+            }
+        };
         let suffix = random_hex(4).map_err(state_err(&dir))?;
         let use_dns = cfg.has_dns() && self.opts.dns.is_some();
         let ep = Endpoint {
@@ -232,13 +267,14 @@ impl Networks {
             ip,
             prefix_len: cfg.subnet.prefix_len(),
             gateway: cfg.gateway,
-            mac: format_mac(mac_for(ip)),
-            ipv6: cfg.subnet6.map(|s6| paired_ipv6(cfg.subnet, ip, s6)),
+            mac: format_mac(req.mac.unwrap_or_else(|| mac_for(ip))),
+            ipv6,
             prefix_len6: cfg.subnet6.map(|s6| s6.prefix_len()),
             gateway6: cfg.gateway6,
             names: req.names.iter().map(|n| n.to_ascii_lowercase()).collect(),
             ports,
             dns_server: use_dns.then_some(cfg.gateway),
+            link_local: req.link_local.clone(),
         };
         if let Err(e) = write_json(&path, &ep) {
             ipam.release(ip, &req.container_id);
@@ -251,6 +287,51 @@ impl Networks {
             }
         }
         Ok(ep)
+    }
+
+    /// The endpoint's IPv6 address: `--ip6` (inside the network's IPv6 subnet, never its network
+    /// address or gateway), or the one paired with the IPv4 lease; either must be free among the
+    /// network's endpoints. The caller holds the network lock.
+    fn choose_ipv6(
+        &self,
+        cfg: &NetworkConfig,
+        req: &AttachRequest,
+        ip: Ipv4Addr,
+    ) -> Result<Option<Ipv6Addr>, EndpointError> {
+        let Some(s6) = cfg.subnet6 else {
+            return match req.ip6 {
+                Some(ip) => Err(EndpointError::NoIpv6 {
+                    container: req.container_id.clone(),
+                    network: cfg.name.clone(),
+                    ip,
+                }),
+                None => Ok(None),
+            };
+        };
+        let a = match req.ip6 {
+            Some(a) if !s6.contains(&a) || a == s6.network() || Some(a) == cfg.gateway6 => {
+                return Err(EndpointError::Ipv6Outside {
+                    container: req.container_id.clone(),
+                    network: cfg.name.clone(),
+                    ip: a,
+                    subnet: s6,
+                })
+            }
+            Some(a) => a,
+            None => paired_ipv6(cfg.subnet, ip, s6),
+        };
+        let holder = self
+            .endpoints(&cfg.id)?
+            .into_iter()
+            .find(|e| e.ipv6 == Some(a) && e.container_id != req.container_id);
+        if let Some(other) = holder {
+            return Err(EndpointError::Ipv6Taken {
+                network: cfg.name.clone(),
+                ip: a,
+                owner: other.container_id,
+            });
+        }
+        Ok(Some(a))
     }
 
     /// Adds the endpoint's names to the network's table and makes sure its resolver runs.
@@ -294,7 +375,7 @@ impl Networks {
             &ep.host_veth,
             bridge,
             &ep.ifname,
-            mac_for(ep.ip),
+            parse_mac(&ep.mac).unwrap_or_else(|| mac_for(ep.ip)),
             ns.as_raw_fd(),
         )
         .map_err(lerr)?;
@@ -315,6 +396,7 @@ impl Networks {
                 address: v4,
                 gateway: ep.gateway.into(),
                 address6: v6,
+                link_local: &ep.link_local,
             },
         )?;
         if !ep.ports.is_empty() {
@@ -390,8 +472,7 @@ impl Networks {
         if left == 0 {
             resolver.stop();
         }
-        Ipam::new(&cfg.name, cfg.subnet, cfg.gateway, &self.net_run(&cfg.id))
-            .release(ep.ip, &ep.container_id);
+        Ipam::of(cfg, &self.net_run(&cfg.id)).release(ep.ip, &ep.container_id);
         let path = self
             .endpoints_dir(&cfg.id)
             .join(format!("{}.json", ep.container_id));

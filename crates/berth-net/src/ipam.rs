@@ -1,8 +1,9 @@
 //! Address leases of one network: `<run>/<net>/leases/<ip>`, a symlink naming the owning
 //! container. A symlink is made atomically and only once, so an address can never be leased twice
 //! even without the network lock the callers hold anyway; the network address, the gateway and
-//! the broadcast address are never leased. Allocation goes round-robin from the last address
-//! handed out, so a freed address is not reused at once. It knows nothing of links or rules.
+//! the broadcast address (and the network's `--aux-address`es) are never leased. Allocation goes
+//! round-robin, inside the `--ip-range` when the network has one, from the last address handed
+//! out, so a freed address is not reused at once. It knows nothing of links or rules.
 
 use std::fs;
 use std::io;
@@ -19,7 +20,9 @@ pub enum IpamError {
         ip: Ipv4Addr,
         subnet: Ipv4Net,
     },
-    #[error("network {network:?}: address {ip} is reserved (network, gateway or broadcast)")]
+    #[error(
+        "network {network:?}: address {ip} is reserved (network, gateway, broadcast or auxiliary)"
+    )]
     Reserved { network: String, ip: Ipv4Addr },
     #[error("network {network:?}: address {ip} is already in use by container {owner}")]
     Taken {
@@ -43,9 +46,22 @@ pub struct Ipam<'a> {
     pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub dir: PathBuf,
+    /// Where dynamic addresses come from (None: the whole subnet).
+    pub range: Option<Ipv4Net>,
+    /// Never leased (`--aux-address`).
+    pub aux: Vec<Ipv4Addr>,
 }
 
 impl Ipam<'_> {
+    /// The leases of network `cfg`, whose live state is under `net_run`.
+    pub fn of<'a>(cfg: &'a crate::config::NetworkConfig, net_run: &Path) -> Ipam<'a> {
+        Ipam {
+            range: cfg.ip_range,
+            aux: cfg.aux_addresses.values().copied().collect(),
+            ..Ipam::new(&cfg.name, cfg.subnet, cfg.gateway, net_run)
+        }
+    }
+
     pub fn new<'a>(
         network: &'a str,
         subnet: Ipv4Net,
@@ -57,6 +73,8 @@ impl Ipam<'_> {
             subnet,
             gateway,
             dir: net_run.join("leases"),
+            range: None,
+            aux: Vec::new(),
         }
     }
 
@@ -69,7 +87,10 @@ impl Ipam<'_> {
     }
 
     fn reserved(&self, ip: Ipv4Addr) -> bool {
-        ip == self.subnet.network() || ip == self.subnet.broadcast() || ip == self.gateway
+        ip == self.subnet.network()
+            || ip == self.subnet.broadcast()
+            || ip == self.gateway
+            || self.aux.contains(&ip)
     }
 
     /// The owner of `ip`'s lease, if leased.
@@ -125,8 +146,20 @@ impl Ipam<'_> {
                 }),
             };
         }
-        let first = u32::from(self.subnet.network()) + 1;
-        let last = u32::from(self.subnet.broadcast()) - 1;
+        let (mut first, mut last) = (
+            u32::from(self.subnet.network()) + 1,
+            u32::from(self.subnet.broadcast()) - 1,
+        );
+        if let Some(r) = self.range {
+            first = first.max(u32::from(r.network()));
+            last = last.min(u32::from(r.broadcast()));
+        }
+        if first > last {
+            return Err(IpamError::Exhausted {
+                network: self.network.into(),
+                subnet: self.subnet,
+            });
+        }
         let size = last - first + 1;
         let cursor = self.dir.join(".last");
         let start = fs::read_to_string(&cursor)
@@ -226,5 +259,39 @@ mod tests {
             ipam.owner("10.9.0.3".parse().unwrap()).as_deref(),
             Some("b")
         );
+    }
+
+    #[test]
+    fn a_range_bounds_dynamic_leases_and_aux_addresses_are_never_leased() {
+        let d = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            range: Some("10.9.0.8/30".parse().unwrap()),
+            aux: vec!["10.9.0.9".parse().unwrap()],
+            ..Ipam::new(
+                "n",
+                "10.9.0.0/24".parse().unwrap(),
+                "10.9.0.1".parse().unwrap(),
+                d.path(),
+            )
+        };
+        let got: Vec<String> = (0..3)
+            .map(|i| ipam.allocate(&format!("c{i}"), None).unwrap().to_string())
+            .collect();
+        assert_eq!(got, ["10.9.0.8", "10.9.0.10", "10.9.0.11"]);
+        assert!(matches!(
+            ipam.allocate("x", None),
+            Err(IpamError::Exhausted { .. })
+        ));
+        // A static address may be outside the range, never an auxiliary one.
+        assert_eq!(
+            ipam.allocate("s", Some("10.9.0.50".parse().unwrap()))
+                .unwrap()
+                .to_string(),
+            "10.9.0.50"
+        );
+        let e = ipam
+            .allocate("s", Some("10.9.0.9".parse().unwrap()))
+            .unwrap_err();
+        assert!(e.to_string().contains("auxiliary"), "{e}");
     }
 }

@@ -71,6 +71,8 @@ pub struct InsideConfig<'a> {
     pub address: IpNet,
     pub gateway: IpAddr,
     pub address6: Option<(IpNet, IpAddr)>,
+    /// `--link-local-ip`s, added beside the addresses.
+    pub link_local: &'a [IpNet],
 }
 
 /// Inside the namespace: `lo` up, the address on `ifname`, `ifname` up, the default route(s)
@@ -97,6 +99,9 @@ pub fn configure_inside(nl: &mut Netlink, path: &Path, c: &InsideConfig) -> Resu
         .map_err(err)?;
     if let Some((a6, _)) = c.address6 {
         nl.add_address(link.index, a6, c.ifname).map_err(err)?;
+    }
+    for ll in c.link_local {
+        nl.add_address(link.index, *ll, c.ifname).map_err(err)?;
     }
     nl.set_up(link.index, c.ifname).map_err(err)?;
     let already = |r: Result<(), crate::link::LinkError>| match r {

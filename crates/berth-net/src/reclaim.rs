@@ -43,7 +43,7 @@ impl Networks {
                     report.endpoints.push((cfg.name.clone(), ep.container_id));
                 }
             }
-            let ipam = Ipam::new(&cfg.name, cfg.subnet, cfg.gateway, &self.net_run(&cfg.id));
+            let ipam = Ipam::of(cfg, &self.net_run(&cfg.id));
             for (ip, owner) in ipam.leases()? {
                 if !live.contains(&owner) {
                     ipam.release(ip, &owner);

@@ -228,6 +228,7 @@ impl Networks {
         let routes = self.host_routes()?;
         let subnet = config::choose_subnet(req, &others, &routes)?;
         let gateway = config::choose_gateway(&req.name, subnet, req.gateway)?;
+        config::check_range_and_aux(req, subnet)?;
         if let Some(s6) = req.subnet6 {
             config::check_subnet(&req.name, ipnet::IpNet::V6(s6), &others, &routes)?;
         }
@@ -254,6 +255,8 @@ impl Networks {
             labels: req.labels.clone(),
             options: req.options.clone(),
             created: state::now_rfc3339(),
+            ip_range: req.ip_range.map(|r| r.trunc()),
+            aux_addresses: req.aux_addresses.clone(),
         };
         let dir = self.state.join(&id);
         fs::create_dir_all(&dir).map_err(state_err(&dir))?;

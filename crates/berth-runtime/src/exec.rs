@@ -25,6 +25,9 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// `--cgroup [CONTROLLER:]PATH`: join these sub-cgroups of the container's cgroup.
     pub sub_cgroups: Vec<String>,
+    /// With a proxied terminal: the keys that leave the process running (`exec
+    /// --detach-keys`); None proxies until it exits.
+    pub detach_keys: Option<berth_sys::keys::DetachKeys>,
 }
 
 const ORDER: [LinuxNamespaceType; 8] = [
@@ -209,9 +212,44 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if let Some((_, ours)) = proxy {
         let (master, _) =
             crate::console::recv_master(&ours).map_err(|e| Error::msg(e.to_string()))?;
-        return crate::ttyproxy::proxy(master, pid);
+        return match crate::ttyproxy::proxy_detachable(master, pid, opts.detach_keys.as_ref())? {
+            crate::ttyproxy::Proxied::Exited(code) => Ok(code),
+            crate::ttyproxy::Proxied::Detached(master) => {
+                keep_terminal_open(master)?;
+                Ok(0)
+            }
+        };
     }
     crate::signals::forward_until_exit(pid)
+}
+
+/// After a detach: a keeper in a session of its own holds the process's terminal open (reading
+/// and dropping its output) until the process closes it, so the process is never hung up on.
+/// The process itself is left to be reaped by whoever inherits it.
+fn keep_terminal_open(master: OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fork in a process that runs one thread here (the exec path); the child only makes
+    // async-signal-safe calls (setsid, open, dup2, read, _exit).
+    match unsafe { libc::fork() } {
+        -1 => Err(Error::msg(format!(
+            "fork keeper: {}",
+            std::io::Error::last_os_error()
+        ))),
+        0 => {
+            // SAFETY: in the child, on fds it owns; it never returns into the caller's code.
+            unsafe {
+                libc::setsid();
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+                let mut buf = [0u8; 4096];
+                while libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) > 0 {}
+                libc::_exit(0)
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// In the child: join namespaces, wait for the cgroup, become the process, exec. Returns only on error.

@@ -104,6 +104,28 @@ fn write_all(fd: RawFd, mut buf: &[u8]) {
 
 /// Proxies the terminal until `pid` exits; returns its shell-style exit status. Signals must be blocked.
 pub fn proxy(master: OwnedFd, pid: i32) -> Result<i32> {
+    match proxy_detachable(master, pid, None)? {
+        Proxied::Exited(code) => Ok(code),
+        Proxied::Detached(_) => Ok(0),
+    }
+}
+
+/// How a terminal session ended.
+pub enum Proxied {
+    /// The process exited with this shell-style status.
+    Exited(i32),
+    /// The user typed the detach keys: the process runs on; here is its terminal's master.
+    Detached(OwnedFd),
+}
+
+/// `proxy`, ended early when the user types `detach` (`exec --detach-keys`; ctrl-p ctrl-q by
+/// default): then the master comes back for whoever keeps the process's terminal open.
+pub fn proxy_detachable(
+    master: OwnedFd,
+    pid: i32,
+    detach: Option<&berth_sys::keys::DetachKeys>,
+) -> Result<Proxied> {
+    let mut matcher = detach.map(berth_sys::keys::KeyMatcher::new);
     let m = master.as_raw_fd();
     copy_winsize(0, m);
     let _raw = RawMode::enter(0);
@@ -163,6 +185,12 @@ pub fn proxy(master: OwnedFd, pid: i32) -> Result<i32> {
                 stdin_open = false;
                 // End of input: send EOF to the pty like a user's ^D.
                 write_all(m, &[4]);
+            } else if let Some(keys) = matcher.as_mut() {
+                let mut data = Vec::with_capacity(n as usize);
+                if keys.feed(&buf[..n as usize], &mut data) {
+                    return Ok(Proxied::Detached(master));
+                }
+                write_all(m, &data);
             } else {
                 write_all(m, &buf[..n as usize]);
             }
@@ -194,5 +222,5 @@ pub fn proxy(master: OwnedFd, pid: i32) -> Result<i32> {
             }
         }
     }
-    Ok(status.unwrap_or(0))
+    Ok(Proxied::Exited(status.unwrap_or(0)))
 }

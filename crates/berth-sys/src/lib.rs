@@ -6,6 +6,7 @@
 
 pub mod go;
 pub mod idmapped;
+pub mod keys;
 pub mod process;
 pub mod root;
 pub mod signal;

@@ -106,6 +106,8 @@ pub struct RunArgs {
     entrypoint: Option<String>,
     #[command(flatten)]
     resources: ResourceFlags,
+    #[command(flatten)]
+    cgroup: crate::runflags::CgroupFlags,
     /// MEMs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
@@ -303,6 +305,9 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
     attach: bool,
+    /// Attach the container's STDIN (as -a -i; input reaches it when it was made with -i)
+    #[arg(short, long)]
+    interactive: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -482,7 +487,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
     if let Some(k) = &a.detach_keys {
         berth_engine::attach::DetachKeys::parse(k).map_err(EngineError::msg)?;
     }
-    Ok(RunOptions {
+    let mut o = RunOptions {
         image: a.image.clone(),
         name: a.name.clone(),
         cmd: a.command.clone(),
@@ -569,7 +574,10 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
             .collect::<Result<_, _>>()?,
         log_opts: a.log_opt.clone(),
         shm_size: bytes(&a.shm_size)?,
-    })
+        ..RunOptions::default()
+    };
+    a.cgroup.apply(&mut o)?;
+    Ok(o)
 }
 
 /// The image for `run`/`create`, pulled per `--pull` (progress on stderr: stdout is the
@@ -674,9 +682,11 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
             println!("{c}");
             continue;
         }
-        let o = e.options(&rec)?;
+        let mut o = e.options(&rec)?;
         e.user_started(&mut rec)?;
-        if a.attach {
+        if a.attach || a.interactive {
+            // Input only with -i, as Docker's `start -a` leaves a `-i` container's stdin alone.
+            o.interactive = a.interactive;
             last = berth_engine::monitor::run_foreground(&e, &mut rec, &o)?;
         } else {
             berth_engine::monitor::start_detached(&e, &mut rec)?;

@@ -31,6 +31,10 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     privileged: bool,
+    /// Override the key sequence for detaching (with -i -t; ctrl-p,ctrl-q by default): the
+    /// command runs on
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -49,6 +53,8 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> CliResult {
         interactive: a.interactive,
         detach: a.detach,
         privileged: a.privileged,
+        // Docker's default: ctrl-p ctrl-q leaves an `exec -it` running.
+        detach_keys: Some(a.detach_keys.unwrap_or_else(|| "ctrl-p,ctrl-q".into())),
     };
     match ctx.engine()?.exec(&a.container, &req) {
         Ok(code) => Ok(code.clamp(0, 255) as u8),

@@ -19,6 +19,7 @@ mod observe;
 mod progress;
 mod prompt;
 mod prunecmd;
+mod runflags;
 mod servecmd;
 mod statscmd;
 mod systemcmd;

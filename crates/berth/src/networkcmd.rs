@@ -41,6 +41,12 @@ pub struct CreateArgs {
     /// IPv4 Gateway for the master subnet
     #[arg(long)]
     gateway: Option<std::net::Ipv4Addr>,
+    /// Allocate container IPv4 addresses from a sub-range (CIDR inside --subnet)
+    #[arg(long = "ip-range")]
+    ip_range: Option<String>,
+    /// Auxiliary IPv4 addresses the network never hands out (NAME=IP)
+    #[arg(long = "aux-address")]
+    aux_address: Vec<String>,
     /// Restrict external access to the network
     #[arg(long)]
     internal: bool,
@@ -205,6 +211,27 @@ fn create(e: &Engine, a: CreateArgs) -> CliResult {
             "--ipv6: give the IPv6 subnet with --subnet (e.g. fd00:1::/64)",
             1,
         ));
+    }
+    if let Some(r) = &a.ip_range {
+        req.ip_range = Some(r.parse().map_err(|_| {
+            CliError::new(
+                format!("invalid --ip-range {r:?}: expected IPv4 CIDR (10.1.0.128/25)"),
+                1,
+            )
+        })?);
+    }
+    for aux in &a.aux_address {
+        let parsed = aux
+            .split_once('=')
+            .and_then(|(k, ip)| Some((k, ip.parse::<std::net::Ipv4Addr>().ok()?)))
+            .filter(|(k, _)| !k.is_empty());
+        let Some((k, ip)) = parsed else {
+            return Err(CliError::new(
+                format!("invalid --aux-address {aux:?}: expected NAME=IPv4"),
+                1,
+            ));
+        };
+        req.aux_addresses.insert(k.to_string(), ip);
     }
     let cfg = e.create_network(&req).map_err(fail)?;
     println!("{}", cfg.id);

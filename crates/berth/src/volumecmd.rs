@@ -42,7 +42,43 @@ pub struct CreateArgs {
     /// Specify volume driver name (only "local")
     #[arg(short, long, default_value = "local")]
     driver: String,
+    /// Set driver specific options: type=tmpfs,device=tmpfs,o=size=64m or
+    /// type=none,o=bind,device=/path (one --opt each, or together)
+    #[arg(short, long = "opt")]
+    opt: Vec<String>,
     name: Option<String>,
+}
+
+/// `--opt` values as the local driver's options. Each is `KEY=VALUE`; a value may hold commas
+/// (`o=size=64m,uid=1000`), so a comma starts a new option only before a key the driver knows
+/// (`type=tmpfs,device=tmpfs,o=size=64m` is three).
+fn driver_options(opts: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for opt in opts {
+        let mut parts: Vec<String> = Vec::new();
+        for piece in opt.split(',') {
+            let starts_key = ["type=", "device=", "o="]
+                .iter()
+                .any(|k| piece.starts_with(k));
+            match parts.last_mut() {
+                Some(last) if !starts_key => {
+                    last.push(',');
+                    last.push_str(piece);
+                }
+                _ => parts.push(piece.to_string()),
+            }
+        }
+        for p in parts {
+            let Some((k, v)) = p.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                return Err(CliError::new(
+                    format!("invalid --opt {opt:?}: expected KEY=VALUE"),
+                    1,
+                ));
+            };
+            out.insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Args)]
@@ -115,7 +151,9 @@ fn create(e: &Engine, a: CreateArgs) -> CliResult {
             (k.to_string(), v.to_string())
         })
         .collect();
-    let v = volume::create(e, a.name.as_deref(), labels).map_err(CliError::status1)?;
+    let options = driver_options(&a.opt)?;
+    let v = volume::create_with_options(e, a.name.as_deref(), labels, options)
+        .map_err(CliError::status1)?;
     println!("{}", v.name);
     Ok(0)
 }

@@ -8,41 +8,11 @@ mod common;
 mod fixture;
 
 use fixture::{Sandbox, IMAGE};
-use std::process::Command;
-
-/// `berth ARGS…` run inside a pty by `script`; `input` (printf escapes) is typed a second later,
-/// once berth has put the terminal in raw mode (before that the tty driver would eat ctrl-q as
-/// flow control and hold a line until its newline). Returns (status, output).
-fn in_pty(sb: &Sandbox, args: &[&str], input: &str) -> (i32, String) {
-    let berth = sb.b.command(args);
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-    let mut line = quote(&berth.get_program().to_string_lossy());
-    for a in berth.get_args() {
-        line.push(' ');
-        line.push_str(&quote(&a.to_string_lossy()));
-    }
-    let script = format!(
-        "(sleep 1; printf {}) | script -qec {} /dev/null",
-        quote(input),
-        quote(&line)
-    );
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", &script]);
-    for (k, v) in berth.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let out = common::run(cmd, None);
-    (out.status.code().unwrap_or(-1), out.stdout)
-}
 
 #[test]
 fn run_it_gives_a_terminal_and_the_containers_exit_status() {
     let sb = Sandbox::new();
-    let (code, out) = in_pty(
-        &sb,
+    let (code, out) = sb.in_pty(
         &[
             "run",
             "-it",
@@ -63,8 +33,7 @@ fn run_it_gives_a_terminal_and_the_containers_exit_status() {
 fn detach_keys_leave_the_container_running_and_attach_rejoins_it() {
     let sb = Sandbox::new();
     // ctrl-p ctrl-q straight away: the client leaves, the container stays.
-    let (code, out) = in_pty(
-        &sb,
+    let (code, out) = sb.in_pty(
         &[
             "run",
             "-it",
@@ -80,7 +49,7 @@ fn detach_keys_leave_the_container_running_and_attach_rejoins_it() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(sb.status("t"), "running");
     // Re-attach, type a line: the container reads it, answers and exits with its status.
-    let (code, out) = in_pty(&sb, &["attach", "t"], "again\\r");
+    let (code, out) = sb.in_pty(&["attach", "t"], "again\\r");
     assert_eq!(code, 7, "{out}");
     assert!(out.contains("got again"), "{out}");
     assert_eq!(sb.exit_state("t").1, 7);

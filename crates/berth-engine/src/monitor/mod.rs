@@ -41,7 +41,9 @@ pub fn run_foreground(engine: &Engine, rec: &mut Record, o: &RunOptions) -> Resu
     let (err_r, err_w) = pipe()?;
     let saved = (dup(0)?, dup(1)?, dup(2)?);
     let null = devnull()?;
-    if !rec.open_stdin {
+    // Input when the container keeps stdin open and this caller attaches it (`run -i`,
+    // `start -i`; never `start -a` alone).
+    if !(rec.open_stdin && o.interactive) {
         dup2(null.as_raw_fd(), 0);
     }
     dup2(out_w.as_raw_fd(), 1);

@@ -4,7 +4,7 @@
 //! place once the addresses are known, and everything undone when it ends or is removed. What a
 //! killed berth left is reclaimed by the next listing, judged by the container init's liveness.
 
-use super::{host_resolv_conf, Attachment, NetworkMode};
+use super::{addresses, host_resolv_conf, Attachment, NetworkMode};
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
 use crate::ocispec::namespaces::Source;
@@ -102,6 +102,13 @@ impl Engine {
             names,
             ip: a.ip,
             ports,
+            mac: a.mac.as_deref().map(addresses::parse_mac).transpose()?,
+            ip6: a.ip6,
+            link_local: a
+                .link_local
+                .iter()
+                .map(|ip| addresses::link_local_net(*ip))
+                .collect::<Result<_>>()?,
         };
         let attached = match nets.attach(&req) {
             Err(e) if leftovers_may_explain(&e) => {

@@ -73,7 +73,11 @@ pub struct Ipam {
 #[serde(rename_all = "PascalCase")]
 pub struct IpamConfig {
     pub subnet: String,
+    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    pub ip_range: String,
     pub gateway: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,12 +189,20 @@ impl Engine {
         }
         let mut config = vec![IpamConfig {
             subnet: cfg.subnet.to_string(),
+            ip_range: cfg.ip_range.map(|r| r.to_string()).unwrap_or_default(),
             gateway: cfg.gateway.to_string(),
+            auxiliary_addresses: cfg
+                .aux_addresses
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
         }];
         if let (Some(s6), Some(g6)) = (cfg.subnet6, cfg.gateway6) {
             config.push(IpamConfig {
                 subnet: s6.to_string(),
+                ip_range: String::new(),
                 gateway: g6.to_string(),
+                auxiliary_addresses: BTreeMap::new(),
             });
         }
         let mut options = cfg.options.clone();

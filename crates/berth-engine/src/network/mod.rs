@@ -4,6 +4,7 @@
 //! `attach.rs`; the `network` commands are `commands.rs`. The kernel work (bridges, veths,
 //! leases, nftables, the resolver) is berth-net's.
 
+mod addresses;
 mod attach;
 mod commands;
 
@@ -71,6 +72,23 @@ pub struct Attachment {
     /// `--ip` / `network connect --ip`.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "IPAddress")]
     pub ip: Option<Ipv4Addr>,
+    /// `--mac-address` (lower-case, colons), for the container's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// `--ip6`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "IPv6Address"
+    )]
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// `--link-local-ip`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        rename = "LinkLocalIPs"
+    )]
+    pub link_local: Vec<std::net::IpAddr>,
 }
 
 /// The network part of a new container's record, checked.
@@ -199,6 +217,9 @@ impl Engine {
                 "invalid network alias {a:?}: only [a-zA-Z0-9_.-] are allowed"
             )));
         }
+        if o.mac_address.is_some() && !matches!(mode, NetworkMode::Bridge(_)) {
+            return conflict_mac();
+        }
         if o.ip.is_some() && !mode.user_network() {
             return Err(EngineError::msg(
                 "user specified IP address is supported on user defined networks only",
@@ -232,7 +253,9 @@ impl Engine {
         }
         let networks = match &mode {
             NetworkMode::Bridge(name) => {
-                vec![self.attachment(name, o.network_aliases.clone(), o.ip)?]
+                let mut a = self.attachment(name, o.network_aliases.clone(), o.ip)?;
+                self.add_addresses(&mut a, o, mode.user_network())?;
+                vec![a]
             }
             NetworkMode::Host | NetworkMode::None if !publish.is_empty() => {
                 self.warn(format!(
@@ -274,6 +297,7 @@ impl Engine {
                 network: name.into(),
                 aliases,
                 ip,
+                ..Attachment::default()
             });
         }
         let cfg = self.networks()?.get(name)?;
@@ -289,8 +313,16 @@ impl Engine {
             network: cfg.name,
             aliases,
             ip,
+            ..Attachment::default()
         })
     }
+}
+
+/// Docker's refusal of `--mac-address` without a bridge network of the container's own.
+fn conflict_mac<T>() -> Result<T> {
+    Err(EngineError::msg(
+        "conflicting options: mac-address and the network mode (host, none, container:)",
+    ))
 }
 
 /// The host's resolv.conf a container's is made from: systemd-resolved's list of real servers

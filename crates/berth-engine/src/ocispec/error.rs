@@ -73,6 +73,45 @@ pub enum SpecError {
     SysctlHostNetwork(String),
     #[error("sysctl {0:?} is not allowed in the host's IPC namespace")]
     SysctlHostIpc(String),
+    #[error("invalid {flag} {value:?}: expected /dev/PATH:VALUE")]
+    BlkioDeviceSyntax { flag: &'static str, value: String },
+    #[error("invalid {flag} {value:?}: the rate must be a positive number")]
+    BlkioRate { flag: &'static str, value: String },
+    #[error("invalid --blkio-weight-device {0:?}: the weight must be 10 to 1000")]
+    BlkioWeightDevice(String),
+    #[error("{flag} {path}: {source}")]
+    BlkioDeviceStat {
+        flag: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{flag} {path}: not a block device")]
+    NotABlockDevice { flag: &'static str, path: String },
+    #[error("invalid --memory-swappiness {0}: valid memory swappiness range is 0-100")]
+    Swappiness(i64),
+    #[error("invalid --cgroup-parent {0:?}: \"..\" would lead outside the cgroup root")]
+    CgroupParent(String),
+    #[error("invalid --cgroupns {0:?}: expected host or private")]
+    Cgroupns(String),
+    #[error("--cpu-rt-runtime/--cpu-rt-period: this kernel has no real-time group scheduling (no cpu.rt_runtime_us; cgroup v2 has none)")]
+    NoRealtime,
+    #[error("--cpu-rt-runtime {runtime} cannot be higher than --cpu-rt-period {period}")]
+    RealtimeAbovePeriod { runtime: i64, period: u64 },
+    #[error("invalid --cpu-rt-runtime {0}: expected -1 (unlimited) or more")]
+    RealtimeRuntime(i64),
+    #[error("--cpu-rt-runtime {runtime}: cgroup parent {parent} has a real-time budget of {budget} (cpu.rt_runtime_us)")]
+    RealtimeAboveParent {
+        runtime: i64,
+        parent: String,
+        budget: i64,
+    },
+    #[error("invalid --annotation {0:?}: expected KEY=VALUE")]
+    AnnotationSyntax(String),
+    #[error(
+        "invalid --annotation {0:?}: keys under org.berth. and io.github.berth. are berth's own"
+    )]
+    AnnotationReserved(String),
     /// oci-spec refused a value (a builder's own check): a bug in this module, not in the flags.
     #[error("OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),

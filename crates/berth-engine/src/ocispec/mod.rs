@@ -3,6 +3,8 @@
 //! no_new_privs, a 64 MiB `/dev/shm`, and generated `/etc/hostname`, `/etc/hosts`,
 //! `/etc/resolv.conf`. Builds oci-spec's types, one part per module; it never writes the spec.
 
+mod blkio;
+pub mod cgroup;
 mod devices;
 mod error;
 mod mounts;
@@ -13,6 +15,7 @@ mod seccomp;
 mod security;
 mod sysctls;
 
+pub use blkio::{parse_throttle, parse_weight_device, DeviceValue, Throttle};
 pub use devices::{parse_device, DeviceRequest};
 pub use error::SpecError;
 pub use security::{capabilities, masked_paths, readonly_paths, DEFAULT_CAPS};
@@ -73,7 +76,7 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
         .build()?;
     let mut spec = SpecBuilder::default()
         .version(OCI_VERSION)
-        .annotations(annotations(o))
+        .annotations(annotations(o)?)
         .process(process)
         .root(root)
         .mounts(mounts)
@@ -86,14 +89,45 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
-/// The annotations berth's runtime reads: `--init` asks it for its own init as pid 1.
-fn annotations(o: &RunOptions) -> HashMap<String, String> {
+/// The flags whose errors would otherwise show only at start, checked at create before
+/// anything is made: the resource limits (block devices resolved), annotations, and the cgroup
+/// flags against this host's hierarchy `h`.
+pub fn check_at_create(o: &RunOptions, h: &berth_cgroups::Hierarchy) -> Result<(), SpecError> {
+    resources::resources(o, Vec::new())?;
+    for (k, v) in &o.annotations {
+        check_annotation(k, v)?;
+    }
+    cgroup::check_host(o, h)
+}
+
+/// Keys of annotations berth's runtime reads: the user's `--annotation` may not set them.
+const RESERVED_ANNOTATIONS: [&str; 2] = ["org.berth.", "io.github.berth."];
+
+/// `--annotation KEY=VALUE` as given (no key is empty), refusing berth's own keys.
+pub fn check_annotation(key: &str, value: &str) -> Result<(), SpecError> {
+    let kv = || format!("{key}={value}");
+    if key.is_empty() {
+        return Err(SpecError::AnnotationSyntax(kv()));
+    }
+    if RESERVED_ANNOTATIONS.iter().any(|p| key.starts_with(p)) {
+        return Err(SpecError::AnnotationReserved(kv()));
+    }
+    Ok(())
+}
+
+/// The user's `--annotation`s, then those berth's runtime reads: `--init` asks it for its own
+/// init as pid 1.
+fn annotations(o: &RunOptions) -> Result<HashMap<String, String>, SpecError> {
     let mut annotations = HashMap::new();
+    for (k, v) in &o.annotations {
+        check_annotation(k, v)?;
+        annotations.insert(k.clone(), v.clone());
+    }
     if o.init {
         let init = berth_runtime::init::INIT_ANNOTATION;
         annotations.insert(init.to_string(), "true".to_string());
     }
-    annotations
+    Ok(annotations)
 }
 
 /// `name` read as the runtime will read it from config.json (oci-spec's own names:

@@ -1,4 +1,4 @@
-//! Which namespaces the container gets: its own mount and cgroup namespaces always, and for the
+//! Which namespaces the container gets: its own mount namespace always, and for the cgroup,
 //! network, IPC, PID and UTS namespaces a new one, the host's (none named), or another
 //! container's (a path to join). Names the namespaces only; joining or making them is the
 //! runtime's job.
@@ -26,13 +26,15 @@ pub struct Namespaces {
     pub ipc: Source,
     pub pid: Source,
     pub uts: Source,
+    /// `--cgroupns`: new (private, berth's default) or the host's.
+    pub cgroup: Source,
     /// Where `/dev/shm` is bound from when it is shared (`--ipc shareable`: the container's own
     /// tmpfs on the host; `--ipc container:NAME`: NAME's; `--ipc host`: the host's). `None`: a
     /// tmpfs of its own inside the container.
     pub shm: Option<PathBuf>,
 }
 
-/// The container's namespaces: mount and cgroup always new, the others from `n`.
+/// The container's namespaces: mount always new, the others from `n`.
 pub fn namespaces(n: &Namespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
     use LinuxNamespaceType::*;
     let mut all = Vec::new();
@@ -41,7 +43,7 @@ pub fn namespaces(n: &Namespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
         (Ipc, &n.ipc),
         (Uts, &n.uts),
         (Mount, &Source::New),
-        (Cgroup, &Source::New),
+        (Cgroup, &n.cgroup),
         (Network, &n.net),
     ] {
         let mut b = LinuxNamespaceBuilder::default().typ(typ);
@@ -115,9 +117,10 @@ mod tests {
             pid: Source::Host,
             ipc: Source::Host,
             uts: Source::Host,
+            cgroup: Source::Host,
             ..Namespaces::default()
         };
-        assert_eq!(types(&hosted), [Mount, Cgroup, Network]);
+        assert_eq!(types(&hosted), [Mount, Network]);
         let join = Namespaces {
             net: Source::Join("/proc/42/ns/net".into()),
             ipc: Source::Join("/proc/42/ns/ipc".into()),

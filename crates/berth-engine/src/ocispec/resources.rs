@@ -3,11 +3,12 @@
 //! and returning None when no flag asks for it. A new flag (`--cpu-period`) goes in its area's
 //! function. Reads nothing from the system but the number of CPUs.
 
+pub use super::blkio::block_io;
 use super::SpecError;
 use crate::options::RunOptions;
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxBlockIoBuilder, LinuxCpu, LinuxDeviceCgroup, LinuxMemory,
-    LinuxMemoryBuilder, LinuxPids, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxMemoryBuilder, LinuxPids, LinuxPidsBuilder,
+    LinuxResources, LinuxResourcesBuilder,
 };
 
 /// Docker's smallest `--memory`.
@@ -32,7 +33,8 @@ pub fn resources(
     Ok(resources)
 }
 
-/// `--memory` and `--memory-swap`: swap (memory plus swap, as in Docker) defaults to twice the
+/// `--memory`, `--memory-reservation`, `--oom-kill-disable`, `--memory-swappiness` (0 to 100;
+/// -1 leaves the host's) and `--memory-swap`: swap (memory plus swap, as in Docker) defaults to twice the
 /// memory; -1 is unlimited swap.
 pub fn memory(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
     let mut memory = memory_limits(o)?.unwrap_or_default();
@@ -44,6 +46,13 @@ pub fn memory(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
     }
     if o.oom_kill_disable {
         memory.set_disable_oom_killer(Some(true));
+    }
+    match o.memory_swappiness {
+        None | Some(-1) => {}
+        Some(s @ 0..=100) => {
+            memory.set_swappiness(Some(s as u64));
+        }
+        Some(s) => return Err(SpecError::Swappiness(s)),
     }
     Ok((memory != LinuxMemory::default()).then_some(memory))
 }
@@ -72,7 +81,7 @@ fn memory_limits(o: &RunOptions) -> Result<Option<LinuxMemory>, SpecError> {
 }
 
 /// `--cpus` (a CFS quota per 100 ms period) or its older form `--cpu-period`/`--cpu-quota`,
-/// `--cpu-shares` and `--cpuset-cpus`.
+/// `--cpu-rt-period`/`--cpu-rt-runtime`, `--cpu-shares` and `--cpuset-cpus`.
 pub fn cpu(o: &RunOptions) -> Result<Option<LinuxCpu>, SpecError> {
     let mut cpu = LinuxCpu::default();
     if let Some(cpus) = o.cpus {
@@ -97,6 +106,19 @@ pub fn cpu(o: &RunOptions) -> Result<Option<LinuxCpu>, SpecError> {
         }
         cpu.set_quota(Some(quota));
     }
+    if let Some(runtime) = o.cpu_rt_runtime {
+        if runtime < -1 {
+            return Err(SpecError::RealtimeRuntime(runtime));
+        }
+        if let Some(period) = o
+            .cpu_rt_period
+            .filter(|p| runtime > 0 && (runtime as u64) > *p)
+        {
+            return Err(SpecError::RealtimeAbovePeriod { runtime, period });
+        }
+    }
+    cpu.set_realtime_period(o.cpu_rt_period)
+        .set_realtime_runtime(o.cpu_rt_runtime);
     cpu.set_shares(o.cpu_shares)
         .set_cpus(o.cpuset_cpus.clone())
         .set_mems(o.cpuset_mems.clone());
@@ -119,17 +141,6 @@ pub fn pids(o: &RunOptions) -> Result<Option<LinuxPids>, SpecError> {
     };
     let limit = if limit <= 0 { -1 } else { limit };
     Ok(Some(LinuxPidsBuilder::default().limit(limit).build()?))
-}
-
-/// `--blkio-weight`, 10 to 1000.
-pub fn block_io(o: &RunOptions) -> Result<Option<LinuxBlockIo>, SpecError> {
-    let Some(weight) = o.blkio_weight else {
-        return Ok(None);
-    };
-    if !(10..=1000).contains(&weight) {
-        return Err(SpecError::BlkioWeight(weight));
-    }
-    Ok(Some(LinuxBlockIoBuilder::default().weight(weight).build()?))
 }
 
 #[cfg(test)]
@@ -293,15 +304,41 @@ mod tests {
     }
 
     #[test]
-    fn blkio_weight_is_10_to_1000() {
-        let weight = |w: u16| block_io(&opts(|o| o.blkio_weight = Some(w)));
-        for w in [10, 500, 1000] {
-            assert_eq!(weight(w).unwrap().unwrap().weight(), Some(w));
+    fn swappiness_and_realtime_are_checked() {
+        let m = memory(&opts(|o| o.memory_swappiness = Some(0)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.swappiness(), Some(0));
+        assert_eq!(
+            memory(&opts(|o| o.memory_swappiness = Some(-1))).unwrap(),
+            None
+        );
+        for bad in [101, -2] {
+            let e = memory(&opts(|o| o.memory_swappiness = Some(bad))).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "invalid --memory-swappiness {bad}: valid memory swappiness range is 0-100"
+                )
+            );
         }
-        for w in [0, 9, 1001] {
-            let want = format!("invalid --blkio-weight {w}: range is 10 to 1000");
-            assert_eq!(weight(w).unwrap_err().to_string(), want);
-        }
+        let c = cpu(&opts(|o| {
+            o.cpu_rt_period = Some(100_000);
+            o.cpu_rt_runtime = Some(10_000);
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (c.realtime_period(), c.realtime_runtime()),
+            (Some(100_000), Some(10_000))
+        );
+        let e = cpu(&opts(|o| {
+            o.cpu_rt_period = Some(1000);
+            o.cpu_rt_runtime = Some(2000);
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("cannot be higher"), "{e}");
+        assert!(cpu(&opts(|o| o.cpu_rt_runtime = Some(-5))).is_err());
     }
 
     #[test]

@@ -323,6 +323,7 @@ impl Fixture {
                 .iter()
                 .map(|p| p.parse::<PortSpec>().unwrap())
                 .collect(),
+            ..Default::default()
         })
     }
 

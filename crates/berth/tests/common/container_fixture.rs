@@ -295,6 +295,35 @@ impl Sandbox {
         }
     }
 
+    /// `berth ARGS…` run inside a pty by util-linux `script`; `input` (printf escapes) is typed
+    /// a second later, once berth has put the terminal in raw mode (before that the tty driver
+    /// would eat ctrl-q as flow control and hold a line until its newline). Returns (status,
+    /// output).
+    pub fn in_pty(&self, args: &[&str], input: &str) -> (i32, String) {
+        let berth = self.b.command(args);
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut line = quote(&berth.get_program().to_string_lossy());
+        for a in berth.get_args() {
+            line.push(' ');
+            line.push_str(&quote(&a.to_string_lossy()));
+        }
+        let script = format!(
+            "(sleep 1; printf {}) | script -qec {} /dev/null",
+            quote(input),
+            quote(&line)
+        );
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &script]);
+        for (k, v) in berth.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = crate::common::run(cmd, None);
+        (out.status.code().unwrap_or(-1), out.stdout)
+    }
+
     /// `rm -f -v` of every container through the CLI, then `assert_clean`.
     pub fn remove_all_and_assert_clean(&self) {
         for id in self.container_dirs() {

@@ -152,5 +152,6 @@ pub fn run(root: &std::path::Path, a: &ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         sub_cgroups: a.cgroup.clone(),
+        detach_keys: None,
     })
 }

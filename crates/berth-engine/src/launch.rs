@@ -83,7 +83,7 @@ impl Engine {
             _ => Source::New,
         };
         Ok(Namespaces {
-            net: self.net_namespace(o)?,
+            net: self.net_namespace(rec, o)?,
             ipc,
             pid,
             uts,
@@ -137,6 +137,7 @@ impl Engine {
         berth_runtime::trace("engine: snapshot mounted");
         let launched = self.launch_mounted(rec, o, watcher);
         if launched.is_err() {
+            self.disconnect_user_mode(&rec.id);
             self.unmount_rootfs(&rec.id);
             unmount(&self.shm_dir(&rec.id));
             self.started(rec);
@@ -155,6 +156,7 @@ impl Engine {
     ) -> Result<Launched> {
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
+        self.connect_user_mode(rec, o)?;
         let namespaces = self.namespaces(rec, o)?;
         self.write_etc_files(rec, o, &[])?;
         let mut user = crate::user::resolve(&rootfs, &rec.user).map_err(EngineError::other)?;

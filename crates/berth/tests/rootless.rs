@@ -6,67 +6,15 @@
 mod common;
 #[path = "common/container_fixture.rs"]
 mod fixture;
+#[path = "common/rootless_user.rs"]
+mod rootless_user;
 
 use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer, LayerTar};
 use common::registry::Registry;
+use rootless_user::{berth, ok, user_mounts, wait_until, UserDirs};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// A directory of the user's (store, runroot, home), removed with everything below it.
-struct UserDirs {
-    base: PathBuf,
-}
-
-impl UserDirs {
-    fn new(user: &TestUser) -> UserDirs {
-        let base = PathBuf::from(format!("/tmp/berth-rootless-{}", user.name));
-        std::fs::create_dir_all(&base).unwrap();
-        user.give(&base);
-        UserDirs { base }
-    }
-}
-
-impl Drop for UserDirs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-/// `berth ARGS` as the user, in their own environment.
-fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output {
-    let mut cmd = Command::new(common::BERTH);
-    cmd.args(args)
-        .uid(user.uid)
-        .gid(user.gid)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", &dirs.base)
-        .env("XDG_DATA_HOME", dirs.base.join("data"))
-        .env("XDG_RUNTIME_DIR", dirs.base.join("run"))
-        .current_dir(&dirs.base);
-    common::run(cmd, None)
-}
-
-fn ok(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> String {
-    berth(user, dirs, args)
-        .success(&format!("berth {args:?} as {}", user.name))
-        .stdout
-}
+use std::time::Duration;
 
 /// Busybox over a layer with a root-only file, and a top layer that whites out a file of the
 /// first and makes a directory of it opaque (`.wh..wh..opq`).
@@ -88,21 +36,6 @@ fn image() -> Image {
     let layers =
         [secret, fixture::busybox_rootfs(), top].map(|t| Layer::new(&t, Compression::Gzip));
     Image::new(layers.into())
-}
-
-/// Overlay mounts of the user's store in the mount namespace their pause process holds.
-fn user_mounts(dirs: &UserDirs) -> Vec<String> {
-    let pidfile = dirs.base.join("run/berth/pause.pid");
-    let Ok(text) = std::fs::read_to_string(pidfile) else {
-        return Vec::new();
-    };
-    let pid = text.split_whitespace().next().unwrap_or("0");
-    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    let base = dirs.base.display().to_string();
-    info.lines()
-        .filter(|l| l.contains(&base))
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

@@ -1,0 +1,117 @@
+//! Rootless tests' harness: a real unprivileged user's directories (store, runroot, home under
+//! one base, removed after), `berth` run as that user in their own environment, and what the
+//! kernel shows of them afterwards (mounts in their pause process's namespace, their processes).
+#![allow(dead_code)]
+
+use crate::common;
+use berth_runtime_tests::user::TestUser;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A directory of the user's (store, runroot, home), removed with everything below it.
+pub struct UserDirs {
+    pub base: PathBuf,
+}
+
+impl UserDirs {
+    pub fn new(user: &TestUser) -> UserDirs {
+        let base = PathBuf::from(format!("/tmp/berth-rootless-{}", user.name));
+        std::fs::create_dir_all(&base).unwrap();
+        user.give(&base);
+        UserDirs { base }
+    }
+
+    /// The user's pause process (holding their namespaces), if one was recorded.
+    pub fn pause_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.base.join("run/berth/pause.pid")).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+}
+
+impl Drop for UserDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// `berth ARGS` as the user, in their own environment.
+pub fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output {
+    let mut cmd = Command::new(common::BERTH);
+    cmd.args(args)
+        .uid(user.uid)
+        .gid(user.gid)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", &dirs.base)
+        .env("XDG_DATA_HOME", dirs.base.join("data"))
+        .env("XDG_RUNTIME_DIR", dirs.base.join("run"))
+        .current_dir(&dirs.base);
+    common::run(cmd, None)
+}
+
+pub fn ok(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> String {
+    berth(user, dirs, args)
+        .success(&format!("berth {args:?} as {}", user.name))
+        .stdout
+}
+
+/// Mounts in the namespace the user's pause process holds whose line contains `needle`.
+pub fn user_mounts_with(dirs: &UserDirs, needle: &str) -> Vec<String> {
+    let Some(pid) = dirs.pause_pid() else {
+        return Vec::new();
+    };
+    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    info.lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Mounts of the user's store in the mount namespace their pause process holds.
+pub fn user_mounts(dirs: &UserDirs) -> Vec<String> {
+    user_mounts_with(dirs, &dirs.base.display().to_string())
+}
+
+/// Every live process owned by the user or their subordinate ids, but their pause process:
+/// `(pid, comm)`.
+pub fn user_processes(user: &TestUser, dirs: &UserDirs) -> Vec<(i32, String)> {
+    let pause = dirs.pause_pid();
+    let sub = match user.subid_start {
+        0 => 0..0,
+        start => start..start + berth_runtime_tests::user::SUBID_COUNT,
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(e.path()) else {
+            continue;
+        };
+        if (meta.uid() != user.uid && !sub.contains(&meta.uid())) || Some(pid) == pause {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim().chars().next();
+        if matches!(state, Some('Z') | Some('X') | None) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        out.push((pid, comm.trim().to_string()));
+    }
+    out
+}

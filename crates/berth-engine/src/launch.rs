@@ -215,6 +215,11 @@ impl Engine {
             if let Some(linux) = spec.linux_mut() {
                 linux.set_cgroups_path(None);
             }
+            // With one id (no subordinate ids) group 5 (tty) is not mapped: devpts takes no
+            // gid= then, as runc's rootless spec and podman leave it out.
+            if !crate::rootless::gid_mapped(5) {
+                ocispec::mounts::drop_devpts_gid(&mut spec);
+            }
         }
         if let Some(map) = &rec.idmap {
             ocispec::namespaces::add_user_namespace(&mut spec, map)?;

@@ -40,6 +40,19 @@ pub fn is_rootless() -> Result<bool, RootlessError> {
     Ok(!initial)
 }
 
+/// Whether group `gid` is mapped in this process's user namespace (a user without subordinate
+/// ids has their own id alone: gid 0). An unreadable map answers no.
+pub fn gid_mapped(gid: u32) -> bool {
+    let text = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    text.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        matches!(f[..], [inside, _, count] if (inside..inside + count).contains(&u64::from(gid)))
+    })
+}
+
 /// `$XDG_DATA_HOME/berth`, else `~/.local/share/berth`.
 pub fn default_root() -> Option<PathBuf> {
     let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty());
@@ -120,6 +133,32 @@ pub fn enter(runroot: &Path) -> Result<(), RootlessError> {
     )
     .map_err(io_err(format!("{}", pidfile.display())))?;
     join(pid)
+}
+
+/// Ends the pause process recorded in `runroot` (if it still runs) and forgets it: the next
+/// command makes the namespaces anew, with the maps /etc/subuid and /etc/subgid give then.
+/// The caller makes sure no container runs in them.
+pub fn stop_pause(runroot: &Path) -> Result<(), RootlessError> {
+    let pidfile = runroot.join("pause.pid");
+    if let Some(pid) = live_pause(&pidfile) {
+        let start = berth_sys::process::start_time(pid);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
+            .map_err(|source| RootlessError::Sys {
+                what: "end the pause process",
+                source,
+            })?;
+        // Not our child (its maker has exited): wait for the kernel to take it.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while berth_sys::process::alive(pid, start) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    match std::fs::remove_file(&pidfile) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(io_err(format!("{}", pidfile.display()))(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The pause process recorded in `pidfile`, if it is still that process.

@@ -12,7 +12,7 @@ mod rootless_user;
 use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer, LayerTar};
 use common::registry::Registry;
-use rootless_user::{berth, ok, user_mounts, wait_until, UserDirs};
+use rootless_user::{alive, berth, ok, user_mounts, wait_until, UserDirs};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -232,4 +232,116 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
             == 0,
         "runtime state left in the runroot"
     );
+}
+
+/// A user with no line in /etc/subuid or /etc/subgid: one id (theirs, as root), a note saying
+/// what that limits, images whose files are all root's run, and an image with a file of another
+/// owner fails to unpack naming the file and why (podman's default; no squashing).
+#[test]
+fn a_user_without_subordinate_ids_gets_a_single_id_map_and_a_note() {
+    let user = TestUser::create_without_subids();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    let plain = Image::new(vec![Layer::new(
+        &fixture::busybox_rootfs(),
+        Compression::Gzip,
+    )]);
+    reg.push_image("test/single", "latest", &plain);
+    let r = reg.reference("test/single", "latest");
+    let pulled = berth(&user, &dirs, &["pull", &r]);
+    assert!(pulled.status.success(), "{}", pulled.stderr);
+    let note: Vec<&str> = pulled
+        .stderr
+        .lines()
+        .filter(|l| l.contains("no subordinate ids"))
+        .collect();
+    assert_eq!(note.len(), 1, "{}", pulled.stderr);
+    assert!(note[0].contains("/etc/subuid"), "{}", note[0]);
+    let out = ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &r,
+            "cat",
+            "/proc/self/uid_map",
+        ],
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", &user.uid.to_string(), "1"], "{out}");
+
+    let owned = LayerTar::new()
+        .dir("srv", 0o755)
+        .owned_file("srv/by-1000", b"x\n", 1000, 1000)
+        .finish();
+    let mixed = Image::new(
+        [fixture::busybox_rootfs(), owned]
+            .map(|t| Layer::new(&t, Compression::Gzip))
+            .into(),
+    );
+    reg.push_image("test/mixed", "latest", &mixed);
+    let m = reg.reference("test/mixed", "latest");
+    let failed = berth(&user, &dirs, &["pull", &m]);
+    assert!(!failed.status.success(), "{}", failed.stdout);
+    let err = failed.stderr.trim();
+    assert!(
+        err.contains("srv/by-1000") && err.contains("1000") && err.contains("subordinate"),
+        "{err}"
+    );
+    assert!(user_mounts(&dirs).is_empty(), "{:?}", user_mounts(&dirs));
+}
+
+/// `system migrate` ends the user's pause process when no container runs (the next command
+/// makes the namespaces anew), and refuses, naming them, while one does.
+#[test]
+fn system_migrate_ends_the_pause_process_unless_a_container_runs() {
+    let user = TestUser::create();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    let plain = Image::new(vec![Layer::new(
+        &fixture::busybox_rootfs(),
+        Compression::Gzip,
+    )]);
+    reg.push_image("test/migrate", "latest", &plain);
+    let r = reg.reference("test/migrate", "latest");
+    ok(&user, &dirs, &["pull", &r]);
+    ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "busy",
+            "--network",
+            "none",
+            &r,
+            "sleep",
+            "1000",
+        ],
+    );
+    let pause = dirs.pause_pid().expect("a pause process");
+    let refused = berth(&user, &dirs, &["system", "migrate"]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("still run") && refused.stderr.contains("busy"),
+        "{}",
+        refused.stderr
+    );
+    assert!(alive(pause));
+
+    ok(&user, &dirs, &["rm", "-f", "busy"]);
+    ok(&user, &dirs, &["system", "migrate"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || { !alive(pause) }),
+        "the pause process {pause} outlived system migrate"
+    );
+    assert_eq!(dirs.pause_pid(), None, "pause.pid is left");
+    // The next command makes a new one; the store is as it was.
+    assert!(ok(&user, &dirs, &["images", "-q"]).trim().len() >= 12);
+    let again = dirs.pause_pid().expect("a new pause process");
+    assert_ne!(again, pause);
 }

@@ -15,7 +15,7 @@ mod rootless_user;
 use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer};
 use common::registry::Registry;
-use rootless_user::{berth, ok, user_mounts_with, user_processes, wait_until, UserDirs};
+use rootless_user::{alive, berth, ok, user_mounts_with, user_processes, wait_until, UserDirs};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -173,12 +173,6 @@ fn pasta_of(dirs: &UserDirs, id: &str) -> Option<i32> {
         .join("pasta.pid");
     let text = std::fs::read_to_string(file).ok()?;
     text.split_whitespace().next()?.parse().ok()
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !matches!(s.rsplit(')').next().map(str::trim), Some(t) if t.starts_with('Z')))
-        .unwrap_or(false)
 }
 
 /// Nothing of the user's runs but their pause process, and no network namespace of theirs is

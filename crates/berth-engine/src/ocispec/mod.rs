@@ -5,7 +5,7 @@
 
 mod devices;
 mod error;
-mod mounts;
+pub(crate) mod mounts;
 pub mod namespaces;
 mod process;
 pub(crate) mod resources;

@@ -115,3 +115,10 @@ pub fn user_processes(user: &TestUser, dirs: &UserDirs) -> Vec<(i32, String)> {
     }
     out
 }
+
+/// Whether `pid` is a live process (a zombie is not).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !matches!(s.rsplit(')').next().map(str::trim), Some(t) if t.starts_with('Z')))
+        .unwrap_or(false)
+}

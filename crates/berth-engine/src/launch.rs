@@ -210,16 +210,7 @@ impl Engine {
             namespaces,
         })?;
         if crate::rootless::is_rootless()? {
-            // No cgroupsPath: the runtime makes the cgroup where the user was delegated one,
-            // else runs without (a limit asked for is then an error that says why).
-            if let Some(linux) = spec.linux_mut() {
-                linux.set_cgroups_path(None);
-            }
-            // With one id (no subordinate ids) group 5 (tty) is not mapped: devpts takes no
-            // gid= then, as runc's rootless spec and podman leave it out.
-            if !crate::rootless::gid_mapped(5) {
-                ocispec::mounts::drop_devpts_gid(&mut spec);
-            }
+            rootless_spec(&mut spec);
         }
         if let Some(map) = &rec.idmap {
             ocispec::namespaces::add_user_namespace(&mut spec, map)?;
@@ -294,6 +285,19 @@ impl Engine {
         };
         self.emit(crate::events::Event::container(rec, "start"));
         Ok(Launched { pid, state, master })
+    }
+}
+
+/// What a rootless container's spec leaves out: the cgroupsPath (the runtime makes the cgroup
+/// where the user was delegated one, else runs without, and a limit asked for is then an error
+/// that says why), and with one id (no subordinate ids) devpts's gid=5, unmapped then (as
+/// runc's rootless spec and podman leave it out).
+pub(crate) fn rootless_spec(spec: &mut oci_spec::runtime::Spec) {
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(None);
+    }
+    if !crate::rootless::gid_mapped(5) {
+        ocispec::mounts::drop_devpts_gid(spec);
     }
 }
 

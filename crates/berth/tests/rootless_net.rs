@@ -15,52 +15,14 @@ mod rootless_user;
 use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer};
 use common::registry::Registry;
-use rootless_user::{alive, berth, ok, user_mounts_with, user_processes, wait_until, UserDirs};
+use rootless_user::{
+    alive, berth, ok, user_mounts_with, user_processes, wait_until, TunAccess, UserDirs,
+};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// /dev/net/tun opened to every user (0666, what udev makes it on a standard system) while any
-/// test of this binary needs it; its mode is put back after the last one.
-struct TunAccess;
-
-static TUN: Mutex<(usize, Option<u32>)> = Mutex::new((0, None));
-const TUN_PATH: &str = "/dev/net/tun";
-
-impl TunAccess {
-    fn grant() -> TunAccess {
-        let mut g = TUN.lock().unwrap_or_else(|e| e.into_inner());
-        if g.0 == 0 {
-            let mode = std::fs::metadata(TUN_PATH).unwrap().permissions().mode() & 0o7777;
-            if mode & 0o666 != 0o666 {
-                set_mode(TUN_PATH, 0o666);
-                g.1 = Some(mode);
-            }
-        }
-        g.0 += 1;
-        TunAccess
-    }
-}
-
-impl Drop for TunAccess {
-    fn drop(&mut self) {
-        let mut g = TUN.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 -= 1;
-        if g.0 == 0 {
-            if let Some(mode) = g.1.take() {
-                set_mode(TUN_PATH, mode);
-            }
-        }
-    }
-}
-
-fn set_mode(path: &str, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 /// A network namespace "outside" the host, joined to it by a veth (`10.213.N.1` on the host,
 /// `10.213.N.2` outside); removed with its veth when dropped.

@@ -5,10 +5,11 @@
 
 use crate::common;
 use berth_runtime_tests::user::TestUser;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A directory of the user's (store, runroot, home), removed with everything below it.
@@ -121,4 +122,42 @@ pub fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !matches!(s.rsplit(')').next().map(str::trim), Some(t) if t.starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// /dev/net/tun opened to every user (0666, what udev makes it on a standard system) while any
+/// test of this binary needs it; its mode is put back after the last one.
+pub struct TunAccess;
+
+static TUN: Mutex<(usize, Option<u32>)> = Mutex::new((0, None));
+const TUN_PATH: &str = "/dev/net/tun";
+
+impl TunAccess {
+    pub fn grant() -> TunAccess {
+        let mut g = TUN.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 == 0 {
+            let mode = std::fs::metadata(TUN_PATH).unwrap().permissions().mode() & 0o7777;
+            if mode & 0o666 != 0o666 {
+                set_mode(TUN_PATH, 0o666);
+                g.1 = Some(mode);
+            }
+        }
+        g.0 += 1;
+        TunAccess
+    }
+}
+
+impl Drop for TunAccess {
+    fn drop(&mut self) {
+        let mut g = TUN.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 -= 1;
+        if g.0 == 0 {
+            if let Some(mode) = g.1.take() {
+                set_mode(TUN_PATH, mode);
+            }
+        }
+    }
+}
+
+fn set_mode(path: &str, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }

@@ -237,6 +237,45 @@ fn rootless_default_network_reaches_outside_resolves_and_publishes_through_pasta
     let pasta = pasta_of(&dirs, &id).expect("the container's pasta is recorded");
     assert!(alive(pasta));
 
+    // UDP: pasta holds the published host port while the container runs (the image's busybox
+    // has no UDP listener to answer through it), and lets it go with the container.
+    let udp_port = std::net::UdpSocket::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let udp_publish = format!("{udp_port}:9999/udp");
+    ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "udp",
+            "-p",
+            &udp_publish,
+            &r,
+            "sleep",
+            "1000",
+        ],
+    );
+    let held = std::net::UdpSocket::bind(("0.0.0.0", udp_port));
+    assert_eq!(
+        held.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::AddrInUse),
+        "pasta does not hold {udp_publish}"
+    );
+    assert_eq!(
+        ok(&user, &dirs, &["port", "udp"]).trim(),
+        format!("9999/udp -> 0.0.0.0:{udp_port}")
+    );
+    ok(&user, &dirs, &["rm", "-f", "udp"]);
+    assert!(
+        std::net::UdpSocket::bind(("0.0.0.0", udp_port)).is_ok(),
+        "{udp_publish} is still held after rm -f"
+    );
+
     // A host port in use: refused before the container starts.
     let held = TcpListener::bind("0.0.0.0:0").unwrap();
     let taken = format!("{}:80", held.local_addr().unwrap().port());
@@ -316,4 +355,39 @@ fn rootless_default_network_reaches_outside_resolves_and_publishes_through_pasta
     assert_eq!(ok(&user, &dirs, &["ps", "-aq"]), "");
     assert_nothing_left(&user, &dirs, "at the end");
     drop(tun);
+}
+
+/// Without /dev/net/tun open to them, a rootless run on the default network fails before its
+/// container is made, in one line saying why and what to do; `--network none` still runs.
+#[test]
+fn without_tun_access_a_rootless_run_says_why() {
+    let user = TestUser::create();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    reg.push_image("test/rootless-notun", "latest", &image());
+    let r = reg.reference("test/rootless-notun", "latest");
+    ok(&user, &dirs, &["pull", &r]);
+    let (refused, none) = TunAccess::denied(|| {
+        (
+            berth(&user, &dirs, &["run", "--rm", &r, "true"]),
+            berth(
+                &user,
+                &dirs,
+                &["run", "--rm", "--network", "none", &r, "true"],
+            ),
+        )
+    });
+    assert!(!refused.status.success());
+    let err = refused.stderr.trim();
+    assert!(
+        err.contains("/dev/net/tun") && err.contains("--network none") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(none.status.success(), "{}", none.stderr);
+    assert_eq!(
+        ok(&user, &dirs, &["ps", "-aq"]),
+        "",
+        "a refused run left a container"
+    );
+    assert_nothing_left(&user, &dirs, "after a refused run");
 }

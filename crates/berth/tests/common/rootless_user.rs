@@ -146,6 +146,26 @@ impl TunAccess {
     }
 }
 
+impl TunAccess {
+    /// Runs `f` while /dev/net/tun is closed to ordinary users (mode 0600), once no test of
+    /// this binary has it granted; its mode is put back after.
+    pub fn denied<T>(f: impl FnOnce() -> T) -> T {
+        loop {
+            let g = TUN.lock().unwrap_or_else(|e| e.into_inner());
+            if g.0 == 0 {
+                let mode = std::fs::metadata(TUN_PATH).unwrap().permissions().mode() & 0o7777;
+                set_mode(TUN_PATH, 0o600);
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                set_mode(TUN_PATH, mode);
+                drop(g);
+                return out.unwrap_or_else(|p| std::panic::resume_unwind(p));
+            }
+            drop(g);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for TunAccess {
     fn drop(&mut self) {
         let mut g = TUN.lock().unwrap_or_else(|e| e.into_inner());

@@ -255,8 +255,7 @@ impl Pasta {
             let last = said
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("Failed to send"))
-                .last()
+                .rfind(|l| !l.is_empty() && !l.starts_with("Failed to send"))
                 .unwrap_or("it exited without configuring the network")
                 .to_string();
             return Err(UserModeError::Pasta(last));

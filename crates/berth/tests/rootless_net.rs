@@ -237,6 +237,28 @@ fn rootless_default_network_reaches_outside_resolves_and_publishes_through_pasta
     let pasta = pasta_of(&dirs, &id).expect("the container's pasta is recorded");
     assert!(alive(pasta));
 
+    // stop ends its pasta and namespace; start makes them anew and the port answers again.
+    ok(&user, &dirs, &["stop", "-t", "1", "web"]);
+    assert!(!alive(pasta), "pasta {pasta} outlived stop");
+    assert_nothing_left(&user, &dirs, "after stop");
+    ok(&user, &dirs, &["start", "web"]);
+    let addr = format!("127.0.0.1:{fixed}");
+    let again = wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(&addr).is_ok() && http_get(&addr) == "hello-from-container\n"
+    });
+    assert!(again, "{addr} does not answer after stop and start");
+    let pasta = pasta_of(&dirs, &id).expect("the restarted container's pasta is recorded");
+    assert!(alive(pasta));
+
+    // A port below net.ipv4.ip_unprivileged_port_start: refused, saying why.
+    let low = berth(&user, &dirs, &["run", "--rm", "-p", "80:80", &r, "true"]);
+    assert!(!low.status.success());
+    assert!(
+        low.stderr.contains("ip_unprivileged_port_start"),
+        "{}",
+        low.stderr
+    );
+
     // UDP: pasta holds the published host port while the container runs (the image's busybox
     // has no UDP listener to answer through it), and lets it go with the container.
     let udp_port = std::net::UdpSocket::bind("0.0.0.0:0")

@@ -232,6 +232,12 @@ fn rootless_default_network_reaches_outside_resolves_and_publishes_through_pasta
         });
         assert!(got, "published port {addr} does not answer from the host");
     }
+    let explain = ok(&user, &dirs, &["explain", "web"]);
+    assert!(
+        explain.contains("user-mode network through pasta")
+            && explain.contains(&format!("published 0.0.0.0:{fixed}->8080/tcp")),
+        "{explain}"
+    );
     let ps = ok(&user, &dirs, &["ps"]);
     assert!(ps.contains(&format!("0.0.0.0:{fixed}->8080/tcp")), "{ps}");
     let pasta = pasta_of(&dirs, &id).expect("the container's pasta is recorded");

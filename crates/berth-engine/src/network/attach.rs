@@ -137,7 +137,7 @@ impl Engine {
 
     /// Where container `id`'s pasta is recorded: its directory, and its namespace's bind mount
     /// under the runroot.
-    fn pasta(&self, id: &str) -> usermode::Pasta {
+    pub(crate) fn pasta(&self, id: &str) -> usermode::Pasta {
         usermode::Pasta {
             dir: self.records.dir(id),
             netns: self.runroot.join("netns").join(id),

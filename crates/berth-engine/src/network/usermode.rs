@@ -287,6 +287,12 @@ impl Pasta {
         let _ = std::fs::remove_file(self.dir.join(PORTS_FILE));
     }
 
+    /// The running container's pasta, if one is recorded.
+    pub fn pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.dir.join(PID_FILE)).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
     /// The ports the running container publishes (empty without any).
     pub fn published(&self) -> Vec<PortMapping> {
         std::fs::read(self.dir.join(PORTS_FILE))

@@ -137,7 +137,8 @@ network_check() {
 # them, memory and pids enabled below it) with their shell in a leaf under it. The user then
 # runs berth-runtime rootless (a spec from `spec --rootless`, their own id mapped alone) with a
 # cgroupsPath under the delegated cgroup: memory.max is written there, and a process growing
-# past it is OOM-killed (exit 137), not swapped out.
+# past it is OOM-killed (exit 137), not swapped out. Then rootless `berth run -m 32m`, whose
+# container's cgroup goes under the same delegated cgroup.
 rootless_cgroup_check() {
     R=/lane/berth-runtime
     D=/sys/fs/cgroup/lane-user
@@ -183,6 +184,13 @@ rootless_cgroup_check() {
     as_lane "$R --root /tmp/lane/state run -b /tmp/lane/bundle c2" || code=$?
     echo "rootless berth-runtime run of a growing process under the 32m limit: exit $code"
     [ "$code" = 137 ] || return 1
+    # The engine as the same user (one id: no /etc/subuid here): `berth run -m 32m` puts its
+    # container's cgroup beside the user's shell, under the delegated cgroup.
+    as_lane "/lane/berth import /tmp/img.tar busybox >/dev/null" || return 1
+    mem=$(as_lane "/lane/berth run --rm --network none -m 32m busybox cat /sys/fs/cgroup/memory.max")
+    echo "rootless berth run -m 32m under the delegated cgroup: memory.max inside = $mem"
+    [ "$mem" = 33554432 ] || return 1
+    as_lane "/lane/berth system migrate" || return 1
     left=$(find "$D" -mindepth 1 -maxdepth 1 -type d | grep -cv '/shell$')
     echo "rootless cgroups left under $D: $left"
     [ "$left" = 0 ]

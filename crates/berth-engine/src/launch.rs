@@ -210,7 +210,7 @@ impl Engine {
             namespaces,
         })?;
         if crate::rootless::is_rootless()? {
-            rootless_spec(&mut spec);
+            rootless_spec(&mut spec, &rec.id);
         }
         if let Some(map) = &rec.idmap {
             ocispec::namespaces::add_user_namespace(&mut spec, map)?;
@@ -288,13 +288,15 @@ impl Engine {
     }
 }
 
-/// What a rootless container's spec leaves out: the cgroupsPath (the runtime makes the cgroup
-/// where the user was delegated one, else runs without, and a limit asked for is then an error
-/// that says why), and with one id (no subordinate ids) devpts's gid=5, unmapped then (as
-/// runc's rootless spec and podman leave it out).
-pub(crate) fn rootless_spec(spec: &mut oci_spec::runtime::Spec) {
+/// What changes in a rootless container's spec: its cgroup goes under the user's delegated
+/// cgroup v2 subtree (`<parent>/berth-<id>`) if they have one, else the spec names none (the
+/// runtime then runs without, and a limit asked for is an error that says why); with one id
+/// (no subordinate ids) devpts takes no gid=5, unmapped then (as runc's rootless spec and
+/// podman leave it out).
+pub(crate) fn rootless_spec(spec: &mut oci_spec::runtime::Spec, id: &str) {
+    let delegated = crate::rootless::delegated_cgroup_parent();
     if let Some(linux) = spec.linux_mut() {
-        linux.set_cgroups_path(None);
+        linux.set_cgroups_path(delegated.map(|p| format!("{p}{}", cgroup_path(id)).into()));
     }
     if !crate::rootless::gid_mapped(5) {
         ocispec::mounts::drop_devpts_gid(spec);

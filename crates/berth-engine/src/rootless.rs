@@ -53,6 +53,33 @@ pub fn gid_mapped(gid: u32) -> bool {
     })
 }
 
+/// On cgroup v2, the cgroup a rootless container's cgroup goes under: the parent of this
+/// process's own cgroup, when the user may write it (a delegated subtree, as systemd's
+/// Delegate=yes gives: the directory, its cgroup.procs and cgroup.subtree_control theirs).
+/// `None` elsewhere (v1, nothing delegated): the container runs without a cgroup, and a limit
+/// asked for is an error that says how to get delegation.
+pub fn delegated_cgroup_parent() -> Option<String> {
+    let Ok(berth_cgroups::Hierarchy::V2 { root }) = berth_cgroups::Hierarchy::detect() else {
+        return None;
+    };
+    let parent = v2_parent(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+    let dir = root.join(parent.trim_start_matches('/'));
+    let writable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
+    let delegated = writable(&dir)
+        && writable(&dir.join("cgroup.procs"))
+        && writable(&dir.join("cgroup.subtree_control"));
+    delegated.then_some(parent)
+}
+
+/// The parent of this process's cgroup v2 path (`0::/user/shell` → `/user`); none at the root.
+fn v2_parent(proc_self_cgroup: &str) -> Option<String> {
+    let own = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?;
+    let parent = Path::new(own.trim()).parent()?;
+    (parent != Path::new("/")).then(|| parent.display().to_string())
+}
+
 /// `$XDG_DATA_HOME/berth`, else `~/.local/share/berth`.
 pub fn default_root() -> Option<PathBuf> {
     let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty());
@@ -308,6 +335,17 @@ fn write_maps(pid: i32) -> Result<(), RootlessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delegated_parent_is_the_own_cgroups_parent_never_the_root() {
+        assert_eq!(
+            v2_parent("0::/lane-user/shell\n").as_deref(),
+            Some("/lane-user")
+        );
+        assert_eq!(v2_parent("0::/shell\n"), None);
+        assert_eq!(v2_parent("0::/\n"), None);
+        assert_eq!(v2_parent("4:memory:/x/y\n"), None, "v1 lines are not v2's");
+    }
 
     #[test]
     fn root_is_the_user_and_the_rest_their_subordinate_ids() {

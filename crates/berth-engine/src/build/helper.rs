@@ -140,7 +140,7 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
     })?;
     let mut spec = spec;
     if rootless {
-        crate::launch::rootless_spec(&mut spec);
+        crate::launch::rootless_spec(&mut spec, &job.id);
     }
     let stubs: Vec<String> = spec
         .mounts()

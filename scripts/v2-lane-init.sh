@@ -132,9 +132,76 @@ network_check() {
     echo "berth veths left: $veths"
     [ "$veths" = 0 ]
 }
+# Rootless limits with a delegated cgroup, as systemd's Delegate=yes gives a user: a cgroup of
+# theirs (the directory, its cgroup.procs, cgroup.subtree_control and cgroup.threads chowned to
+# them, memory and pids enabled below it) with their shell in a leaf under it. The user then
+# runs berth-runtime rootless (a spec from `spec --rootless`, their own id mapped alone) with a
+# cgroupsPath under the delegated cgroup: memory.max is written there, and a process growing
+# past it is OOM-killed (exit 137), not swapped out. Then rootless `berth run -m 32m`, whose
+# container's cgroup goes under the same delegated cgroup.
+rootless_cgroup_check() {
+    R=/lane/berth-runtime
+    D=/sys/fs/cgroup/lane-user
+    mkdir -p /etc /tmp/lane/bundle
+    [ -f /etc/passwd ] || echo 'root:x:0:0:root:/root:/bin/sh' >/etc/passwd
+    [ -f /etc/group ] || echo 'root:x:0:' >/etc/group
+    echo 'lane:x:1000:1000:lane:/tmp/lane:/bin/sh' >>/etc/passwd
+    echo 'lane:x:1000:' >>/etc/group
+    cp -a /tmp/img /tmp/lane/bundle/rootfs || return 1
+    echo '+memory +pids' >/sys/fs/cgroup/cgroup.subtree_control || return 1
+    mkdir "$D" "$D/shell" || return 1
+    echo '+memory +pids' >"$D/cgroup.subtree_control" || return 1
+    chown 1000:1000 "$D" "$D/cgroup.procs" "$D/cgroup.subtree_control" "$D/cgroup.threads" \
+        "$D/shell" "$D/shell/cgroup.procs" || return 1
+    chown -R 1000:1000 /tmp/lane
+    # As the user, from the leaf: the runtime moves its init into a sibling, which the common
+    # ancestor's chowned cgroup.procs allows.
+    as_lane() { sh -c 'echo $$ >/sys/fs/cgroup/lane-user/shell/cgroup.procs && exec su -s /bin/sh lane -c "$0"' "$1"; }
+    as_lane "cd /tmp/lane/bundle && $R spec --rootless" || return 1
+    # The spec's process and linux sections made to run ARGS with a 32 MiB limit (no swap).
+    limited_spec() {
+        awk -v args="$1" '
+            /^\t\t"terminal": true,$/ { sub(/true/, "false") }
+            /^\t\t\t"sh"$/ { print "\t\t\t" args; next }
+            { print }
+            /^\t"linux": \{$/ {
+                print "\t\t\"cgroupsPath\": \"/lane-user/c1\","
+                print "\t\t\"resources\": {\"memory\": {\"limit\": 33554432, \"swap\": 33554432}},"
+            }' /tmp/lane/bundle/config.json.orig >/tmp/lane/bundle/config.json
+        chown 1000:1000 /tmp/lane/bundle/config.json
+    }
+    mv /tmp/lane/bundle/config.json /tmp/lane/bundle/config.json.orig
+    limited_spec '"sleep", "30"'
+    as_lane "$R --root /tmp/lane/state create -b /tmp/lane/bundle c1" || return 1
+    max=$(cat "$D/c1/memory.max" 2>/dev/null)
+    owner=$(stat -c %u "$D/c1")
+    echo "rootless berth-runtime create with a 32m limit in a delegated cgroup: memory.max = $max (cgroup owned by uid $owner)"
+    as_lane "$R --root /tmp/lane/state delete -f c1"
+    [ "$max" = 33554432 ] && [ "$owner" = 1000 ] || return 1
+    [ ! -d "$D/c1" ] || { echo "the container's cgroup is left"; return 1; }
+    limited_spec '"sh", "-c", "tail /dev/zero"'
+    code=0
+    as_lane "$R --root /tmp/lane/state run -b /tmp/lane/bundle c2" || code=$?
+    echo "rootless berth-runtime run of a growing process under the 32m limit: exit $code"
+    [ "$code" = 137 ] || return 1
+    # The engine as the same user (one id: no /etc/subuid here): `berth run -m 32m` puts its
+    # container's cgroup beside the user's shell, under the delegated cgroup.
+    as_lane "/lane/berth import /tmp/img.tar busybox >/dev/null" || return 1
+    mem=$(as_lane "/lane/berth run --rm --network none -m 32m busybox cat /sys/fs/cgroup/memory.max")
+    echo "rootless berth run -m 32m under the delegated cgroup: memory.max inside = $mem"
+    [ "$mem" = 33554432 ] || return 1
+    as_lane "/lane/berth system migrate" || return 1
+    left=$(find "$D" -mindepth 1 -maxdepth 1 -type d | grep -cv '/shell$')
+    echo "rootless cgroups left under $D: $left"
+    [ "$left" = 0 ]
+}
 echo "=== berth (engine) on cgroup v2" >&3
 if [ -x /lane/berth ]; then
     engine_check >&3 2>&1 || failed="$failed berth-engine"
+fi
+echo "=== rootless berth-runtime with a delegated cgroup" >&3
+if [ -x /lane/berth ]; then
+    rootless_cgroup_check >&3 2>&1 || failed="$failed rootless-cgroup"
 fi
 if [ -n "$failed" ]; then
     echo "v2-lane guest: FAILED:$failed" >&3

@@ -58,6 +58,9 @@ pub enum EngineError {
     Network(#[from] berth_net::NetworkError),
     #[error(transparent)]
     Endpoint(#[from] berth_net::EndpointError),
+    /// Rootless networking (pasta).
+    #[error(transparent)]
+    UserMode(#[from] crate::network::UserModeError),
     /// A `build` that failed (its Dockerfile, context or a step).
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),

@@ -261,12 +261,23 @@ impl Engine {
         };
         if let Some(first) = endpoints.first() {
             ns.sandbox_key = first.netns.display().to_string();
-            for (key, bindings) in first.docker_ports() {
-                let list = bindings
-                    .into_iter()
-                    .map(|(host_ip, host_port)| PortBinding { host_ip, host_port })
-                    .collect();
-                ns.ports.insert(key, Some(list));
+        }
+        // The first network's ports (root), or pasta's (rootless): Docker's `80/tcp` keys.
+        let published = match endpoints.first() {
+            Some(first) => first.ports.clone(),
+            None => self.published_ports(r),
+        };
+        for p in published {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let binding = PortBinding {
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port.to_string(),
+            };
+            match ns.ports.get_mut(&key) {
+                Some(Some(list)) => list.push(binding),
+                _ => {
+                    ns.ports.insert(key, Some(vec![binding]));
+                }
             }
         }
         for a in &r.networks {

@@ -84,7 +84,7 @@ impl Engine {
         };
         let host_cgroupns = ocispec::cgroup::host_namespace(&o.cgroupns)?;
         Ok(Namespaces {
-            net: self.net_namespace(o)?,
+            net: self.net_namespace(rec, o)?,
             ipc,
             pid,
             uts,
@@ -143,6 +143,7 @@ impl Engine {
         berth_runtime::trace("engine: snapshot mounted");
         let launched = self.launch_mounted(rec, o, watcher);
         if launched.is_err() {
+            self.disconnect_user_mode(&rec.id);
             self.unmount_rootfs(&rec.id);
             unmount(&self.shm_dir(&rec.id));
             self.started(rec);
@@ -167,6 +168,7 @@ impl Engine {
         }
         let dir = self.records.dir(&rec.id);
         let rootfs = self.rootfs(&rec.id);
+        self.connect_user_mode(rec, o)?;
         let namespaces = self.namespaces(rec, o)?;
         self.write_etc_files(rec, o, &[])?;
         let mut user = crate::user::resolve(&rootfs, &rec.user).map_err(EngineError::other)?;
@@ -220,11 +222,7 @@ impl Engine {
             namespaces,
         })?;
         if crate::rootless::is_rootless()? {
-            // No cgroupsPath: the runtime makes the cgroup where the user was delegated one,
-            // else runs without (a limit asked for is then an error that says why).
-            if let Some(linux) = spec.linux_mut() {
-                linux.set_cgroups_path(None);
-            }
+            rootless_spec(&mut spec, &rec.id);
         }
         if let Some(map) = &rec.idmap {
             ocispec::namespaces::add_user_namespace(&mut spec, map)?;
@@ -299,6 +297,21 @@ impl Engine {
         };
         self.emit(crate::events::Event::container(rec, "start"));
         Ok(Launched { pid, state, master })
+    }
+}
+
+/// What changes in a rootless container's spec: its cgroup goes under the user's delegated
+/// cgroup v2 subtree (`<parent>/berth-<id>`) if they have one, else the spec names none (the
+/// runtime then runs without, and a limit asked for is an error that says why); with one id
+/// (no subordinate ids) devpts takes no gid=5, unmapped then (as runc's rootless spec and
+/// podman leave it out).
+pub(crate) fn rootless_spec(spec: &mut oci_spec::runtime::Spec, id: &str) {
+    let delegated = crate::rootless::delegated_cgroup_parent();
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(delegated.map(|p| format!("{p}{}", cgroup_path(id)).into()));
+    }
+    if !crate::rootless::gid_mapped(5) {
+        ocispec::mounts::drop_devpts_gid(spec);
     }
 }
 

@@ -215,7 +215,7 @@ impl Engine {
     pub fn container_summary(&self, r: &Record, size: bool) -> ContainerSummary {
         let endpoints = self.endpoints(r);
         let mut ports: Vec<Port> = Vec::new();
-        for p in endpoints.iter().flat_map(|ep| ep.ports.iter()) {
+        for p in self.published_ports(r).iter() {
             ports.push(Port {
                 ip: Some(p.host_ip.to_string()),
                 private_port: p.container_port,

@@ -44,6 +44,16 @@ pub struct NetworkView {
     pub mode: String,
     pub networks: Vec<berth_net::Explain>,
     pub dns_servers: Vec<std::net::IpAddr>,
+    /// Rootless: the pasta that connects the running container's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_mode: Option<UserModeView>,
+}
+
+/// A rootless container's user-mode network: its pasta and the ports pasta forwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserModeView {
+    pub pasta_pid: i32,
+    pub ports: Vec<berth_net::PortMapping>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -302,10 +312,19 @@ impl Engine {
         for n in networks.iter_mut() {
             n.dns_servers = dns_servers.clone();
         }
+        let pasta = self.pasta(&r.id);
+        let user_mode = pasta
+            .pid()
+            .filter(|_| r.is_active())
+            .map(|pasta_pid| UserModeView {
+                pasta_pid,
+                ports: pasta.published(),
+            });
         Ok(NetworkView {
             mode: crate::network::NetworkMode::parse(&mode).docker_name(),
             networks,
             dns_servers,
+            user_mode,
         })
     }
 

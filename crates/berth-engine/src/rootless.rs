@@ -43,6 +43,46 @@ pub fn is_rootless() -> Result<bool, RootlessError> {
     Ok(!initial)
 }
 
+/// Whether group `gid` is mapped in this process's user namespace (a user without subordinate
+/// ids has their own id alone: gid 0). An unreadable map answers no.
+pub fn gid_mapped(gid: u32) -> bool {
+    let text = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    text.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        matches!(f[..], [inside, _, count] if (inside..inside + count).contains(&u64::from(gid)))
+    })
+}
+
+/// On cgroup v2, the cgroup a rootless container's cgroup goes under: the parent of this
+/// process's own cgroup, when the user may write it (a delegated subtree, as systemd's
+/// Delegate=yes gives: the directory, its cgroup.procs and cgroup.subtree_control theirs).
+/// `None` elsewhere (v1, nothing delegated): the container runs without a cgroup, and a limit
+/// asked for is an error that says how to get delegation.
+pub fn delegated_cgroup_parent() -> Option<String> {
+    let Ok(berth_cgroups::Hierarchy::V2 { root }) = berth_cgroups::Hierarchy::detect() else {
+        return None;
+    };
+    let parent = v2_parent(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+    let dir = root.join(parent.trim_start_matches('/'));
+    let writable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
+    let delegated = writable(&dir)
+        && writable(&dir.join("cgroup.procs"))
+        && writable(&dir.join("cgroup.subtree_control"));
+    delegated.then_some(parent)
+}
+
+/// The parent of this process's cgroup v2 path (`0::/user/shell` → `/user`); none at the root.
+fn v2_parent(proc_self_cgroup: &str) -> Option<String> {
+    let own = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?;
+    let parent = Path::new(own.trim()).parent()?;
+    (parent != Path::new("/")).then(|| parent.display().to_string())
+}
+
 /// `$XDG_DATA_HOME/berth`, else `~/.local/share/berth`.
 pub fn default_root() -> Option<PathBuf> {
     let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty());
@@ -121,6 +161,32 @@ pub fn enter(runroot: &Path) -> Result<(), RootlessError> {
     )
     .map_err(io_err(format!("{}", pidfile.display())))?;
     join(pid)
+}
+
+/// Ends the pause process recorded in `runroot` (if it still runs) and forgets it: the next
+/// command makes the namespaces anew, with the maps /etc/subuid and /etc/subgid give then.
+/// The caller makes sure no container runs in them.
+pub fn stop_pause(runroot: &Path) -> Result<(), RootlessError> {
+    let pidfile = runroot.join("pause.pid");
+    if let Some(pid) = live_pause(&pidfile) {
+        let start = berth_sys::process::start_time(pid);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
+            .map_err(|source| RootlessError::Sys {
+                what: "end the pause process",
+                source,
+            })?;
+        // Not our child (its maker has exited): wait for the kernel to take it.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while berth_sys::process::alive(pid, start) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    match std::fs::remove_file(&pidfile) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(io_err(format!("{}", pidfile.display()))(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The pause process recorded in `pidfile`, if it is still that process.
@@ -270,6 +336,17 @@ fn write_maps(pid: i32) -> Result<(), RootlessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delegated_parent_is_the_own_cgroups_parent_never_the_root() {
+        assert_eq!(
+            v2_parent("0::/lane-user/shell\n").as_deref(),
+            Some("/lane-user")
+        );
+        assert_eq!(v2_parent("0::/shell\n"), None);
+        assert_eq!(v2_parent("0::/\n"), None);
+        assert_eq!(v2_parent("4:memory:/x/y\n"), None, "v1 lines are not v2's");
+    }
 
     #[test]
     fn root_is_the_user_and_the_rest_their_subordinate_ids() {

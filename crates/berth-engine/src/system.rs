@@ -3,7 +3,7 @@
 //! version, counts of containers and images. Reads the system once per call; changes nothing.
 
 use crate::container::Engine;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -348,4 +348,29 @@ fn backing_fs(root: &std::path::Path) -> String {
         _ => "unknown",
     }
     .into()
+}
+
+impl Engine {
+    /// `system migrate` (podman's name): ends the user's pause process, so the next command
+    /// makes their user namespace anew. Refused while a container runs (it lives in that
+    /// namespace); nothing to do for root.
+    pub fn system_migrate(&self) -> Result<()> {
+        if !crate::rootless::is_rootless()? {
+            return Ok(());
+        }
+        let running: Vec<String> = self
+            .list()
+            .into_iter()
+            .filter(|r| r.is_active())
+            .map(|r| r.name)
+            .collect();
+        if !running.is_empty() {
+            return Err(EngineError::msg(format!(
+                "system migrate: containers still run in your user namespace ({}): stop them first",
+                running.join(", ")
+            )));
+        }
+        crate::rootless::stop_pause(&self.runroot)?;
+        Ok(())
+    }
 }

@@ -253,7 +253,7 @@ pub fn describe(map: &IdMap) -> Vec<String> {
 pub const IDMAPPED_FILES: &str = "the image's files show as owned by the mapped ids through idmapped mounts (the layers stay root's on disk); what the container writes is stored with its mapped ids";
 
 /// What rootless berth cannot do, for `explain`.
-pub const ROOTLESS_LIMITS: &str = "rootless: the layers are unpacked with their owners mapped to your subordinate ids; no cgroup limits without a delegated cgroup (a limit asked for is an error); networks: none only (no bridge or published ports); no --userns=auto (the namespace is yours already)";
+pub const ROOTLESS_LIMITS: &str = "rootless: the layers are unpacked with their owners mapped to your subordinate ids; no cgroup limits without a delegated cgroup (a limit asked for is an error); networks: the default one through pasta (published ports forwarded by pasta), none, host (your own) and container:, no user-defined networks; no --userns=auto (the namespace is yours already)";
 
 #[cfg(test)]
 mod tests {

@@ -97,6 +97,10 @@ pub enum EntryProblem {
         what: &'static str,
         source: io::Error,
     },
+    /// EINVAL from chown: the id has no mapping in this user namespace (a rootless user
+    /// without subordinate ids, or a range too small for the image).
+    #[error("owner {uid}:{gid} is not mapped in this user namespace (rootless: give your user subordinate ids in /etc/subuid and /etc/subgid, then run `berth system migrate`)")]
+    UnmappedOwner { uid: u32, gid: u32 },
     #[error("{0}")]
     Invalid(String),
     #[error("{op}: {source}")]

@@ -19,7 +19,8 @@ pub struct TestUser {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
-    /// First host id of the user's subordinate range (the same for uids and gids).
+    /// First host id of the user's subordinate range (the same for uids and gids); 0 for a
+    /// user made without one.
     pub subid_start: u32,
     subid_lines: bool,
 }
@@ -27,6 +28,16 @@ pub struct TestUser {
 impl TestUser {
     /// Creates the user and gives it `SUBID_COUNT` subordinate uids and gids.
     pub fn create() -> TestUser {
+        TestUser::create_with(true)
+    }
+
+    /// Creates the user without any line in /etc/subuid or /etc/subgid (useradd's own range,
+    /// if it added one, is taken out): rootless berth then maps their own id alone.
+    pub fn create_without_subids() -> TestUser {
+        TestUser::create_with(false)
+    }
+
+    fn create_with(subids: bool) -> TestUser {
         assert!(crate::is_root(), "creating a test user needs root");
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
@@ -55,7 +66,12 @@ impl TestUser {
         ]));
         user.uid = id_of(&name, "-u");
         user.gid = id_of(&name, "-g");
-        let line = format!("{name}:{subid_start}:{SUBID_COUNT}\n");
+        let line = if subids {
+            format!("{name}:{subid_start}:{SUBID_COUNT}\n")
+        } else {
+            user.subid_start = 0;
+            String::new()
+        };
         user.subid_lines = true;
         // useradd may have given the user a range of its own (SUB_UID_MIN…): ours replaces it,
         // so `subid_start` is the one newuidmap finds.
@@ -129,8 +145,8 @@ fn edit_locked(file: &str, edit: impl FnOnce(&mut String)) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-/// The pids of every process running as `uid`.
-fn processes_of(uid: u32) -> Vec<i32> {
+/// The pids of every process whose uid `mine` accepts.
+fn processes_of(mine: &dyn Fn(u32) -> bool) -> Vec<i32> {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -139,7 +155,7 @@ fn processes_of(uid: u32) -> Vec<i32> {
         .flatten()
         .filter_map(|e| {
             let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
-            (e.metadata().ok()?.uid() == uid).then_some(pid)
+            mine(e.metadata().ok()?.uid()).then_some(pid)
         })
         .collect()
 }
@@ -147,11 +163,16 @@ fn processes_of(uid: u32) -> Vec<i32> {
 impl Drop for TestUser {
     fn drop(&mut self) {
         if self.uid != 0 {
-            for pid in processes_of(self.uid) {
+            let sub = match self.subid_start {
+                0 => 0..0,
+                start => start..start + SUBID_COUNT,
+            };
+            let mine = |uid: u32| uid == self.uid || sub.contains(&uid);
+            for pid in processes_of(&mine) {
                 // SAFETY: kill(2) with a pid and a signal number.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
-            crate::wait_for(Duration::from_secs(2), || processes_of(self.uid).is_empty());
+            crate::wait_for(Duration::from_secs(2), || processes_of(&mine).is_empty());
         }
         let _lock = users_lock();
         if self.subid_lines {

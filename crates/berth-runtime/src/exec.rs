@@ -147,7 +147,6 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         parent.close_in_child();
         let c = ExecChild {
             joins: &joins,
-            userns,
             chan: &child,
             cgroup_join: cgroup_join.as_ref(),
             process: p,
@@ -255,7 +254,6 @@ fn keep_terminal_open(master: OwnedFd) -> Result<()> {
 /// In the child: join namespaces, wait for the cgroup, become the process, exec. Returns only on error.
 struct ExecChild<'a> {
     joins: &'a [(LinuxNamespaceType, OwnedFd)],
-    userns: bool,
     chan: &'a sync::Channel,
     cgroup_join: Option<&'a crate::cgjoin::SelfJoin>,
     process: &'a Process,
@@ -271,7 +269,6 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     crate::debug("child process in init(): joining the container");
     let ExecChild {
         joins,
-        userns,
         chan,
         cgroup_join,
         process: p,
@@ -297,10 +294,11 @@ fn child_setup(c: &ExecChild) -> Result<Error> {
     }
     process::set_rlimits(p)?;
     process::set_umask(p);
-    let setgroups = !userns
-        || std::fs::read_to_string("/proc/self/setgroups")
-            .map(|s| s.trim() == "allow")
-            .unwrap_or(true);
+    // Denied in any user namespace mapped without newgidmap (rootless berth's single-id
+    // one too, which the spec does not name): the init then leaves its groups as they are.
+    let setgroups = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(true);
     process::finalize(p, seccomp, setgroups, &mut |fd| {
         crate::notify::child_send(chan, fd)
     })?;

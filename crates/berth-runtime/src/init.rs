@@ -190,10 +190,11 @@ fn setup(a: &InitArgs) -> Result<ExecPlan> {
     if !(a.rootless && a.plan.join.is_empty()) {
         set_non_dumpable();
     }
-    let setgroups = !userns
-        || std::fs::read_to_string("/proc/self/setgroups")
-            .map(|s| s.trim() == "allow")
-            .unwrap_or(true);
+    // Denied in any user namespace mapped without newgidmap (rootless berth's single-id
+    // one too, which the spec does not name): the init then leaves its groups as they are.
+    let setgroups = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(true);
     process::finalize(process, a.seccomp, setgroups, &mut |fd| {
         crate::notify::child_send(a.chan, fd)
     })?;

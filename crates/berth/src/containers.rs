@@ -779,8 +779,7 @@ pub fn wait(ctx: &Ctx, a: WaitArgs) -> CliResult {
 /// Docker's PORTS column: each published port, then each exposed one left unpublished
 /// (`0.0.0.0:8080->80/tcp, 443/tcp`).
 fn ports_text(e: &Engine, r: &Record) -> String {
-    let mut published: Vec<berth_net::PortMapping> =
-        e.endpoints(r).into_iter().flat_map(|ep| ep.ports).collect();
+    let mut published: Vec<berth_net::PortMapping> = e.published_ports(r);
     published.sort_by_key(|p| (p.container_port, p.proto, p.host_port));
     let mut out: Vec<String> = published.iter().map(|p| p.to_string()).collect();
     for key in &r.exposed_ports {
@@ -806,14 +805,12 @@ pub fn port(ctx: &Ctx, a: PortArgs) -> CliResult {
         }
     });
     let mut lines = Vec::new();
-    for ep in e.endpoints(&r) {
-        for p in ep.ports {
-            let key = format!("{}/{}", p.container_port, p.proto);
-            match &want {
-                Some(w) if *w != key => {}
-                Some(_) => lines.push(format!("{}:{}", p.host_ip, p.host_port)),
-                None => lines.push(format!("{key} -> {}:{}", p.host_ip, p.host_port)),
-            }
+    for p in e.published_ports(&r) {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        match &want {
+            Some(w) if *w != key => {}
+            Some(_) => lines.push(format!("{}:{}", p.host_ip, p.host_port)),
+            None => lines.push(format!("{key} -> {}:{}", p.host_ip, p.host_port)),
         }
     }
     if lines.is_empty() {

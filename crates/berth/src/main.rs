@@ -203,6 +203,9 @@ enum SystemCommand {
     Info(systemcmd::InfoArgs),
     /// Get real time events from berth's commands and containers
     Events(systemcmd::EventsArgs),
+    /// Rootless: end your pause process (no container may run), so the next command makes your
+    /// user namespace anew (after /etc/subuid or /etc/subgid changed)
+    Migrate(systemcmd::MigrateArgs),
 }
 
 /// What every command gets: the parsed globals.
@@ -355,6 +358,7 @@ fn run(cli: Cli) -> CliResult {
         | Command::Buildx(buildcmd::BuildxCommand::Build(a)) => buildcmd::build(&ctx, *a),
         Command::Builder(buildcmd::BuilderCommand::Prune(a)) => plain(buildcmd::prune(&ctx, a)),
         Command::System(SystemCommand::Prune(a)) => prunecmd::system_prune(&ctx, a),
+        Command::System(SystemCommand::Migrate(a)) => systemcmd::migrate(&ctx, a),
         Command::Completion(a) => completion::completion(a),
         other => plain(run_images(&ctx, other)),
     }

@@ -176,11 +176,20 @@ fn print_network(n: &berth_engine::observe::NetworkView) {
             println!("    published {p}");
         }
     }
-    if n.networks.is_empty() {
+    if let Some(u) = &n.user_mode {
+        println!(
+            "  user-mode network through pasta (pid {}): the host's addresses and routes, DNS through its forwarder",
+            u.pasta_pid
+        );
+        for p in &u.ports {
+            println!("    published {p}");
+        }
+    } else if n.networks.is_empty() {
         let what = match n.mode.as_str() {
             "host" => "the host's own interfaces and routes",
             "none" => "loopback only",
-            _ => "another container's namespace",
+            m if m.starts_with("container:") => "another container's namespace",
+            _ => "not attached (the container is not running)",
         };
         println!("  {what}");
     }

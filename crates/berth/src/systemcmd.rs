@@ -70,6 +70,16 @@ pub fn version(_ctx: &Ctx, a: VersionArgs) -> CliResult {
     Ok(0)
 }
 
+/// `system migrate` (podman's name) takes no flags.
+#[derive(Args)]
+pub struct MigrateArgs {}
+
+/// `system migrate`: ends the user's pause process; nothing to do for root.
+pub fn migrate(ctx: &Ctx, _a: MigrateArgs) -> CliResult {
+    ctx.engine()?.system_migrate()?;
+    Ok(0)
+}
+
 pub fn info(ctx: &Ctx, a: InfoArgs) -> CliResult {
     let i = ctx.engine()?.system_info()?;
     if let Some(f) = a.format {

@@ -6,67 +6,15 @@
 mod common;
 #[path = "common/container_fixture.rs"]
 mod fixture;
+#[path = "common/rootless_user.rs"]
+mod rootless_user;
 
 use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer, LayerTar};
 use common::registry::Registry;
+use rootless_user::{alive, berth, ok, user_mounts, wait_until, UserDirs};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// A directory of the user's (store, runroot, home), removed with everything below it.
-struct UserDirs {
-    base: PathBuf,
-}
-
-impl UserDirs {
-    fn new(user: &TestUser) -> UserDirs {
-        let base = PathBuf::from(format!("/tmp/berth-rootless-{}", user.name));
-        std::fs::create_dir_all(&base).unwrap();
-        user.give(&base);
-        UserDirs { base }
-    }
-}
-
-impl Drop for UserDirs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-/// `berth ARGS` as the user, in their own environment.
-fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output {
-    let mut cmd = Command::new(common::BERTH);
-    cmd.args(args)
-        .uid(user.uid)
-        .gid(user.gid)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", &dirs.base)
-        .env("XDG_DATA_HOME", dirs.base.join("data"))
-        .env("XDG_RUNTIME_DIR", dirs.base.join("run"))
-        .current_dir(&dirs.base);
-    common::run(cmd, None)
-}
-
-fn ok(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> String {
-    berth(user, dirs, args)
-        .success(&format!("berth {args:?} as {}", user.name))
-        .stdout
-}
+use std::time::Duration;
 
 /// Busybox over a layer with a root-only file, and a top layer that whites out a file of the
 /// first and makes a directory of it opaque (`.wh..wh..opq`).
@@ -88,21 +36,6 @@ fn image() -> Image {
     let layers =
         [secret, fixture::busybox_rootfs(), top].map(|t| Layer::new(&t, Compression::Gzip));
     Image::new(layers.into())
-}
-
-/// Overlay mounts of the user's store in the mount namespace their pause process holds.
-fn user_mounts(dirs: &UserDirs) -> Vec<String> {
-    let pidfile = dirs.base.join("run/berth/pause.pid");
-    let Ok(text) = std::fs::read_to_string(pidfile) else {
-        return Vec::new();
-    };
-    let pid = text.split_whitespace().next().unwrap_or("0");
-    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    let base = dirs.base.display().to_string();
-    info.lines()
-        .filter(|l| l.contains(&base))
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]
@@ -299,4 +232,116 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
             == 0,
         "runtime state left in the runroot"
     );
+}
+
+/// A user with no line in /etc/subuid or /etc/subgid: one id (theirs, as root), a note saying
+/// what that limits, images whose files are all root's run, and an image with a file of another
+/// owner fails to unpack naming the file and why (podman's default; no squashing).
+#[test]
+fn a_user_without_subordinate_ids_gets_a_single_id_map_and_a_note() {
+    let user = TestUser::create_without_subids();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    let plain = Image::new(vec![Layer::new(
+        &fixture::busybox_rootfs(),
+        Compression::Gzip,
+    )]);
+    reg.push_image("test/single", "latest", &plain);
+    let r = reg.reference("test/single", "latest");
+    let pulled = berth(&user, &dirs, &["pull", &r]);
+    assert!(pulled.status.success(), "{}", pulled.stderr);
+    let note: Vec<&str> = pulled
+        .stderr
+        .lines()
+        .filter(|l| l.contains("no subordinate ids"))
+        .collect();
+    assert_eq!(note.len(), 1, "{}", pulled.stderr);
+    assert!(note[0].contains("/etc/subuid"), "{}", note[0]);
+    let out = ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &r,
+            "cat",
+            "/proc/self/uid_map",
+        ],
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", &user.uid.to_string(), "1"], "{out}");
+
+    let owned = LayerTar::new()
+        .dir("srv", 0o755)
+        .owned_file("srv/by-1000", b"x\n", 1000, 1000)
+        .finish();
+    let mixed = Image::new(
+        [fixture::busybox_rootfs(), owned]
+            .map(|t| Layer::new(&t, Compression::Gzip))
+            .into(),
+    );
+    reg.push_image("test/mixed", "latest", &mixed);
+    let m = reg.reference("test/mixed", "latest");
+    let failed = berth(&user, &dirs, &["pull", &m]);
+    assert!(!failed.status.success(), "{}", failed.stdout);
+    let err = failed.stderr.trim();
+    assert!(
+        err.contains("srv/by-1000") && err.contains("1000") && err.contains("subordinate"),
+        "{err}"
+    );
+    assert!(user_mounts(&dirs).is_empty(), "{:?}", user_mounts(&dirs));
+}
+
+/// `system migrate` ends the user's pause process when no container runs (the next command
+/// makes the namespaces anew), and refuses, naming them, while one does.
+#[test]
+fn system_migrate_ends_the_pause_process_unless_a_container_runs() {
+    let user = TestUser::create();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    let plain = Image::new(vec![Layer::new(
+        &fixture::busybox_rootfs(),
+        Compression::Gzip,
+    )]);
+    reg.push_image("test/migrate", "latest", &plain);
+    let r = reg.reference("test/migrate", "latest");
+    ok(&user, &dirs, &["pull", &r]);
+    ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "busy",
+            "--network",
+            "none",
+            &r,
+            "sleep",
+            "1000",
+        ],
+    );
+    let pause = dirs.pause_pid().expect("a pause process");
+    let refused = berth(&user, &dirs, &["system", "migrate"]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("still run") && refused.stderr.contains("busy"),
+        "{}",
+        refused.stderr
+    );
+    assert!(alive(pause));
+
+    ok(&user, &dirs, &["rm", "-f", "busy"]);
+    ok(&user, &dirs, &["system", "migrate"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || { !alive(pause) }),
+        "the pause process {pause} outlived system migrate"
+    );
+    assert_eq!(dirs.pause_pid(), None, "pause.pid is left");
+    // The next command makes a new one; the store is as it was.
+    assert!(ok(&user, &dirs, &["images", "-q"]).trim().len() >= 12);
+    let again = dirs.pause_pid().expect("a new pause process");
+    assert_ne!(again, pause);
 }

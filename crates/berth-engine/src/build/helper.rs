@@ -91,7 +91,22 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
         berth_sys::root::Leaf::Dir,
     )
     .map_err(|x| EngineError::io(format!("working directory {}", job.cwd), x))?;
-    write_etc(dir, job.network, None)?;
+    // Rootless: the default network is a namespace pasta connects (ended with the step).
+    let rootless = crate::rootless::is_rootless()?;
+    let pasta = StopPasta((rootless && job.network == BuildNetwork::Default).then(|| {
+        crate::network::usermode::Pasta {
+            dir: dir.to_path_buf(),
+            netns: dir.join("netns"),
+        }
+    }));
+    if let Some(p) = &pasta.0 {
+        p.start(&[])?;
+    }
+    let forwarder = pasta
+        .0
+        .as_ref()
+        .map(|_| crate::network::usermode::DNS_FORWARDER);
+    write_etc(dir, job.network, None, forwarder)?;
     let mut env = job.env.clone();
     if !env.iter().any(|v| v.starts_with("HOME=")) {
         env.push(format!(
@@ -115,13 +130,18 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
         mounts: &binds,
         tmpfs: job.tmpfs.clone(),
         namespaces: Namespaces {
-            net: match job.network {
-                BuildNetwork::Host => Source::Host,
-                _ => Source::New,
+            net: match (&pasta.0, job.network) {
+                (Some(p), _) => Source::Join(p.netns.clone()),
+                (None, BuildNetwork::Host) => Source::Host,
+                (None, _) => Source::New,
             },
             ..Namespaces::default()
         },
     })?;
+    let mut spec = spec;
+    if rootless {
+        crate::launch::rootless_spec(&mut spec, &job.id);
+    }
     let stubs: Vec<String> = spec
         .mounts()
         .iter()
@@ -133,7 +153,8 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
         &serde_json::to_vec(&spec).expect("a spec serializes"),
     )
     .map_err(|x| EngineError::io(dir.display(), x))?;
-    let report = contain(&e, &job, dir);
+    let report = contain(&e, &job, dir, pasta.0.is_some());
+    drop(pasta);
     for s in stubs.iter().rev() {
         remove_stub(rootfs.root(), s);
     }
@@ -143,7 +164,7 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
 }
 
 /// Creates, joins, starts and waits for the container; it is removed on every path.
-fn contain(e: &Engine, job: &StepJob, dir: &Path) -> Result<StepReport> {
+fn contain(e: &Engine, job: &StepJob, dir: &Path, user_mode: bool) -> Result<StepReport> {
     let h = berth_cgroups::Hierarchy::detect().map_err(EngineError::other)?;
     let created = create::create(
         CreateOptions {
@@ -167,7 +188,7 @@ fn contain(e: &Engine, job: &StepJob, dir: &Path) -> Result<StepReport> {
         network: None,
     };
     let mut container = container;
-    if job.network == BuildNetwork::Default {
+    if job.network == BuildNetwork::Default && !user_mode {
         let rec = Record {
             id: job.id.clone(),
             name: job.id.clone(),
@@ -179,7 +200,7 @@ fn contain(e: &Engine, job: &StepJob, dir: &Path) -> Result<StepReport> {
         };
         let ep = e.attach_one(e.networks()?, &rec, &attachment, pid, "eth0", &[])?;
         container.network = Some(attachment.network);
-        write_etc(dir, job.network, Some(&ep))?;
+        write_etc(dir, job.network, Some(&ep), None)?;
     }
     berth_runtime::ops::start_created(&e.runtime_root, created)?;
     let (code, interrupted) = wait(pid);
@@ -189,6 +210,17 @@ fn contain(e: &Engine, job: &StepJob, dir: &Path) -> Result<StepReport> {
     } else {
         StepReport::Exited { code }
     })
+}
+
+/// A rootless step's pasta, ended (with its namespace's mount) when dropped.
+struct StopPasta(Option<crate::network::usermode::Pasta>);
+
+impl Drop for StopPasta {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.stop();
+        }
+    }
 }
 
 /// The step's runtime container and network endpoint, removed when dropped.
@@ -280,8 +312,14 @@ fn bind_sources(job: &StepJob) -> Result<(Vec<MountRecord>, Vec<OwnedFd>)> {
     Ok((records, held))
 }
 
-/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` of the step, in its directory.
-fn write_etc(dir: &Path, network: BuildNetwork, ep: Option<&berth_net::Endpoint>) -> Result<()> {
+/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` of the step, in its directory; the
+/// resolver is the network's, else pasta's `forwarder` (rootless), else the host's.
+fn write_etc(
+    dir: &Path,
+    network: BuildNetwork,
+    ep: Option<&berth_net::Endpoint>,
+    forwarder: Option<std::net::Ipv4Addr>,
+) -> Result<()> {
     let host_resolv =
         std::fs::read_to_string(crate::network::host_resolv_conf()).unwrap_or_default();
     let dns = berth_net::DnsSettings::default();
@@ -298,7 +336,8 @@ fn write_etc(dir: &Path, network: BuildNetwork, ep: Option<&berth_net::Endpoint>
             };
             let hosts = berth_net::hosts(Some((ip, &names)), &[], ep.map(|e| e.gateway))
                 .map_err(EngineError::other)?;
-            let resolv = berth_net::resolv_conf(&host_resolv, ep.and_then(|e| e.dns_server), &dns);
+            let server = ep.and_then(|e| e.dns_server).or(forwarder);
+            let resolv = berth_net::resolv_conf(&host_resolv, server, &dns);
             (hosts, resolv)
         }
     };

@@ -4,7 +4,7 @@
 //! place once the addresses are known, and everything undone when it ends or is removed. What a
 //! killed berth left is reclaimed by the next listing, judged by the container init's liveness.
 
-use super::{addresses, host_resolv_conf, Attachment, NetworkMode};
+use super::{addresses, host_resolv_conf, usermode, Attachment, NetworkMode};
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
 use crate::ocispec::namespaces::Source;
@@ -13,9 +13,11 @@ use crate::record::Record;
 use berth_net::endpoint::EndpointError;
 use berth_net::ipam::IpamError;
 use berth_net::ports::PortError;
-use berth_net::{AttachRequest, DnsSettings, Endpoint, Networks, PortSpec, DEFAULT_NETWORK};
+use berth_net::{
+    AttachRequest, DnsSettings, Endpoint, Networks, PortMapping, PortSpec, DEFAULT_NETWORK,
+};
 use std::fs;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 /// The standard entries of a container's /etc/hosts when it has no address of its own.
@@ -23,9 +25,11 @@ const LOOPBACK_HOSTNAME: &str = "127.0.1.1";
 
 impl Engine {
     /// The network namespace a starting container gets. `container:NAME` needs NAME running.
-    pub(crate) fn net_namespace(&self, o: &RunOptions) -> Result<Source> {
+    pub(crate) fn net_namespace(&self, rec: &Record, o: &RunOptions) -> Result<Source> {
         Ok(match NetworkMode::parse(&o.network) {
             NetworkMode::Host => Source::Host,
+            // Rootless: the namespace pasta connects, made just before.
+            NetworkMode::Bridge(_) if self.user_mode(o)? => Source::Join(self.pasta(&rec.id).netns),
             NetworkMode::Container(other) => {
                 let (_, pid) = self.sharing_target(&other)?;
                 Source::Join(PathBuf::from(format!("/proc/{pid}/ns/net")))
@@ -120,8 +124,56 @@ impl Engine {
         attached.map_err(|e| EngineError::from(e).context(format!("network {}", a.network)))
     }
 
+    /// Rootless: makes the starting container's network namespace and connects it through
+    /// pasta, its `-p` ports checked free first (before the container is made). Nothing for
+    /// other modes.
+    pub(crate) fn connect_user_mode(&self, rec: &Record, o: &RunOptions) -> Result<()> {
+        if !self.user_mode(o)? {
+            return Ok(());
+        }
+        let ports = usermode::resolve_ports(&rec.publish)?;
+        self.pasta(&rec.id).start(&ports)?;
+        berth_runtime::trace("engine: pasta connected");
+        Ok(())
+    }
+
+    /// Ends what `connect_user_mode` made (nothing if it made nothing).
+    pub(crate) fn disconnect_user_mode(&self, id: &str) {
+        self.pasta(id).stop();
+    }
+
+    /// Where container `id`'s pasta is recorded: its directory, and its namespace's bind mount
+    /// under the runroot.
+    pub(crate) fn pasta(&self, id: &str) -> usermode::Pasta {
+        usermode::Pasta {
+            dir: self.records.dir(id),
+            netns: self.runroot.join("netns").join(id),
+        }
+    }
+
+    /// Whether the container is rootless and on the default network (connected by pasta).
+    fn user_mode(&self, o: &RunOptions) -> Result<bool> {
+        Ok(NetworkMode::parse(&o.network).is_user_mode() && crate::rootless::is_rootless()?)
+    }
+
+    /// The ports a running container publishes: its endpoints' (root), or its pasta's.
+    pub fn published_ports(&self, rec: &Record) -> Vec<PortMapping> {
+        if !rec.networks.is_empty() {
+            return self
+                .endpoints(rec)
+                .into_iter()
+                .flat_map(|e| e.ports)
+                .collect();
+        }
+        if !rec.is_active() {
+            return Vec::new();
+        }
+        self.pasta(&rec.id).published()
+    }
+
     /// Leaves every network the container is on (each step tolerates its part being gone).
     pub(crate) fn detach_networks(&self, rec: &Record) {
+        self.disconnect_user_mode(&rec.id);
         if rec.networks.is_empty() {
             return;
         }
@@ -135,6 +187,7 @@ impl Engine {
     /// dies with them, and the kernel removes the veths with it, unless another running container
     /// shares it (`--network container:`): then they are deleted here, as Docker does.
     pub(crate) fn detach_networks_exited(&self, rec: &Record) {
+        self.disconnect_user_mode(&rec.id);
         if rec.networks.is_empty() {
             return;
         }
@@ -214,7 +267,10 @@ impl Engine {
                 (read("hosts")?, read("resolv.conf")?)
             }
             NetworkMode::Host => host_files(o)?,
-            NetworkMode::Bridge(_) | NetworkMode::None => bridged_files(rec, o, endpoints)?,
+            NetworkMode::Bridge(_) if self.user_mode(o)? => {
+                bridged_files(rec, o, endpoints, Some(usermode::DNS_FORWARDER))?
+            }
+            NetworkMode::Bridge(_) | NetworkMode::None => bridged_files(rec, o, endpoints, None)?,
         };
         for (name, text) in [
             ("hostname", format!("{}\n", rec.hostname)),
@@ -278,8 +334,13 @@ fn host_files(o: &RunOptions) -> Result<(String, String)> {
 
 /// In a namespace of its own: the container's first address (or a loopback one) with its
 /// hostname, `--add-host`s (`host-gateway` is the first network's gateway), and the network's
-/// resolver or the host's reachable ones.
-fn bridged_files(rec: &Record, o: &RunOptions, endpoints: &[Endpoint]) -> Result<(String, String)> {
+/// resolver (or pasta's forwarder, `forwarder`) or the host's reachable ones.
+fn bridged_files(
+    rec: &Record,
+    o: &RunOptions,
+    endpoints: &[Endpoint],
+    forwarder: Option<Ipv4Addr>,
+) -> Result<(String, String)> {
     let first = endpoints.first();
     let own_ip: IpAddr = match first {
         Some(ep) => ep.ip.into(),
@@ -302,7 +363,7 @@ fn bridged_files(rec: &Record, o: &RunOptions, endpoints: &[Endpoint]) -> Result
     let host_resolv = fs::read_to_string(host_resolv_conf()).unwrap_or_default();
     let resolv = berth_net::resolv_conf(
         &host_resolv,
-        first.and_then(|ep| ep.dns_server),
+        first.and_then(|ep| ep.dns_server).or(forwarder),
         &dns_settings(o),
     );
     Ok((hosts, resolv))

@@ -119,10 +119,21 @@ fn predefined_row(name: &str, driver: &str) -> NetworkRow {
     }
 }
 
+/// User-defined networks are bridges with nftables rules: root's alone.
+fn refuse_rootless(network: &str) -> Result<()> {
+    if crate::rootless::is_rootless()? {
+        return Err(EngineError::msg(format!(
+            "network {network:?}: user-defined networks need root (rootless containers use the default network, through pasta)"
+        )));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// `network create`. Names that are modes (`host`, `none`, `default`, `container:…`) and
     /// the default network's are refused.
     pub fn create_network(&self, req: &CreateRequest) -> Result<NetworkConfig> {
+        refuse_rootless(&req.name)?;
         if req.name == DEFAULT_NETWORK
             || PREDEFINED.iter().any(|(n, _)| *n == req.name)
             || req.name == "default"
@@ -344,6 +355,7 @@ impl Engine {
         aliases: Vec<String>,
         ip: Option<Ipv4Addr>,
     ) -> Result<()> {
+        refuse_rootless(network)?;
         let id = self.get(container)?.id;
         let _lock = self.records.lock(&id)?;
         let mut rec = self.records.load(&id)?;

@@ -7,8 +7,10 @@
 mod addresses;
 mod attach;
 mod commands;
+pub mod usermode;
 
 pub use commands::{NetworkInspect, NetworkRow};
+pub use usermode::UserModeError;
 
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
@@ -57,6 +59,12 @@ impl NetworkMode {
 
     fn user_network(&self) -> bool {
         matches!(self, NetworkMode::Bridge(n) if n != DEFAULT_NETWORK)
+    }
+
+    /// Whether a rootless container in this mode is connected by pasta: the default network
+    /// (user networks are root's; `none`, `host` and `container:` need no pasta of their own).
+    pub(crate) fn is_user_mode(&self) -> bool {
+        matches!(self, NetworkMode::Bridge(n) if n == DEFAULT_NETWORK)
     }
 }
 
@@ -251,7 +259,19 @@ impl Engine {
         if o.publish_all {
             publish.extend(exposed.iter().cloned());
         }
+        let rootless = crate::rootless::is_rootless()?;
+        if rootless && mode.user_network() {
+            return Err(EngineError::msg(format!(
+                "network {:?}: user-defined networks need root (rootless containers use the default network, through pasta, or none, host, container:NAME)",
+                mode.docker_name()
+            )));
+        }
         let networks = match &mode {
+            // Rootless: no bridge, no attachment; pasta connects the namespace at the start.
+            NetworkMode::Bridge(_) if rootless => {
+                usermode::check_prerequisites()?;
+                Vec::new()
+            }
             NetworkMode::Bridge(name) => {
                 let mut a = self.attachment(name, o.network_aliases.clone(), o.ip)?;
                 self.add_addresses(&mut a, o, mode.user_network())?;

@@ -7,7 +7,7 @@ mod blkio;
 pub mod cgroup;
 mod devices;
 mod error;
-mod mounts;
+pub(crate) mod mounts;
 pub mod namespaces;
 mod process;
 pub(crate) mod resources;

@@ -76,6 +76,24 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
     ])
 }
 
+/// Leaves `gid=` out of `/dev/pts`'s options (for a user namespace that does not map it).
+pub(crate) fn drop_devpts_gid(spec: &mut oci_spec::runtime::Spec) {
+    let Some(mounts) = spec.mounts_mut() else {
+        return;
+    };
+    for m in mounts.iter_mut() {
+        if m.destination() == std::path::Path::new("/dev/pts") {
+            let kept: Option<Vec<String>> = m.options().as_ref().map(|o| {
+                o.iter()
+                    .filter(|o| !o.starts_with("gid="))
+                    .cloned()
+                    .collect()
+            });
+            m.set_options(kept);
+        }
+    }
+}
+
 fn kernel_fs(
     destination: &str,
     typ: &str,

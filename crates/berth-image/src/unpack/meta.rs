@@ -86,6 +86,17 @@ impl Meta {
         (Some(Uid::from_raw(self.uid)), Some(Gid::from_raw(self.gid)))
     }
 
+    /// A chown's result: EINVAL means an owner the user namespace does not map.
+    fn owned(&self, r: nix::Result<()>) -> Result<(), EntryProblem> {
+        match r {
+            Err(nix::errno::Errno::EINVAL) => Err(EntryProblem::UnmappedOwner {
+                uid: self.uid,
+                gid: self.gid,
+            }),
+            r => r.op("setting the owner"),
+        }
+    }
+
     fn perm(&self) -> Mode {
         Mode::from_bits_truncate(self.mode)
     }
@@ -98,7 +109,7 @@ impl Meta {
     ) -> Result<(), EntryProblem> {
         if same_owner {
             let (u, g) = self.owner();
-            fchown(fd, u, g).op("setting the owner")?;
+            self.owned(fchown(fd, u, g))?;
         }
         self.apply_xattrs(fd, same_owner)?;
         fchmod(fd, self.perm()).op("setting the mode")?;
@@ -139,7 +150,7 @@ impl Meta {
     ) -> Result<(), EntryProblem> {
         if same_owner {
             let (u, g) = self.owner();
-            fchownat(parent, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW).op("setting the owner")?;
+            self.owned(fchownat(parent, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW))?;
         }
         if !self.xattrs.is_empty() {
             self.xattrs_at(parent, name, same_owner)?;

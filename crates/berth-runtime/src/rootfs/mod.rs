@@ -269,7 +269,10 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
                 libc::MS_BIND | libc::MS_REC,
                 None,
             )?;
-            remount_bind(&target, opts.flags | libc::MS_REC)?;
+            // Opened again: the first handle names the directory under the new mount, and a
+            // remount needs the mount's own root.
+            let bound = inroot::open_or_create(root.as_raw_fd(), m.destination(), Leaf::Dir)?;
+            remount_bind(&inroot::proc_fd_path(&bound), opts.flags | libc::MS_REC)?;
         }
         Err(e) if typ == "mqueue" && ctx.userns => {
             let _ = e;

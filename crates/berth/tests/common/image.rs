@@ -102,6 +102,17 @@ impl LayerTar {
         self
     }
 
+    /// A regular file owned by `uid:gid`.
+    pub fn owned_file(mut self, name: &str, data: &[u8], uid: u64, gid: u64) -> LayerTar {
+        let mut h = self.header(tar::EntryType::Regular, name.as_bytes(), b"", 0o644);
+        h.set_size(data.len() as u64);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_cksum();
+        self.tar.append(&h, data).expect("in-memory tar");
+        self
+    }
+
     pub fn file(mut self, name: &str, data: &[u8], mode: u32) -> LayerTar {
         let mut h = self.header(tar::EntryType::Regular, name.as_bytes(), b"", mode);
         h.set_size(data.len() as u64);

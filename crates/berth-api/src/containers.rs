@@ -200,6 +200,12 @@ pub async fn update(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         cpuset_cpus: r.cpuset_cpus.clone(),
         pids_limit: r.pids_limit,
         blkio_weight: r.blkio_weight,
+        cpuset_mems: None,
+        memory_reservation: r.memory_reservation,
+        cpu_period: r.cpu_period.map(|p| p.max(0) as u64),
+        cpu_quota: r.cpu_quota,
+        cpu_rt_period: r.cpu_realtime_period.map(|p| p.max(0) as u64),
+        cpu_rt_runtime: r.cpu_realtime_runtime,
         restart: r.restart_policy.as_ref().map(|p| p.flag()),
     };
     let what = id.to_string();

@@ -1,5 +1,6 @@
-//! `update`: a container's resource limits (memory, swap, CPUs, CPU shares, cpuset, pids, block
-//! I/O weight) and restart policy changed after it was made. Checked with the same rules as at
+//! `update`: a container's resource limits (memory, swap and reservation, CPUs, CPU shares,
+//! CFS and real-time period/quota, cpusets, pids, block I/O weight) and restart policy changed
+//! after it was made. Checked with the same rules as at
 //! create (`ocispec::resources`), written to its options (so the next start uses them) and its
 //! inspect record, and applied to the cgroup of a running container through the runtime.
 
@@ -20,6 +21,12 @@ pub struct UpdateRequest {
     pub cpuset_cpus: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
+    pub cpuset_mems: Option<String>,
+    pub memory_reservation: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
     /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
     pub restart: Option<String>,
 }
@@ -50,6 +57,24 @@ impl UpdateRequest {
         }
         if let Some(w) = self.blkio_weight {
             o.blkio_weight = (w > 0).then_some(w);
+        }
+        if let Some(m) = &self.cpuset_mems {
+            o.cpuset_mems = (!m.is_empty()).then(|| m.clone());
+        }
+        if let Some(r) = self.memory_reservation {
+            o.memory_reservation = (r > 0).then_some(r);
+        }
+        if let Some(p) = self.cpu_period {
+            o.cpu_period = (p > 0).then_some(p);
+        }
+        if let Some(q) = self.cpu_quota {
+            o.cpu_quota = (q != 0).then_some(q);
+        }
+        if let Some(p) = self.cpu_rt_period {
+            o.cpu_rt_period = (p > 0).then_some(p);
+        }
+        if let Some(r) = self.cpu_rt_runtime {
+            o.cpu_rt_runtime = Some(r);
         }
         if let Some(r) = &self.restart {
             o.restart = r.clone();
@@ -98,6 +123,12 @@ impl Engine {
         hc["CpusetCpus"] = o.cpuset_cpus.clone().unwrap_or_default().into();
         hc["PidsLimit"] = o.pids_limit.into();
         hc["BlkioWeight"] = o.blkio_weight.unwrap_or(0).into();
+        hc["CpusetMems"] = o.cpuset_mems.clone().unwrap_or_default().into();
+        hc["MemoryReservation"] = o.memory_reservation.unwrap_or(0).into();
+        hc["CpuPeriod"] = o.cpu_period.unwrap_or(0).into();
+        hc["CpuQuota"] = o.cpu_quota.unwrap_or(0).into();
+        hc["CpuRealtimePeriod"] = o.cpu_rt_period.unwrap_or(0).into();
+        hc["CpuRealtimeRuntime"] = o.cpu_rt_runtime.unwrap_or(0).into();
         hc["RestartPolicy"]["Name"] = policy.clone().into();
         rec.restart_policy = if o.restart.is_empty() {
             "no".into()

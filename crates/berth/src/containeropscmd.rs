@@ -64,6 +64,12 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> CliResult {
         cpuset_cpus: r.cpuset_cpus.clone(),
         pids_limit: r.pids_limit,
         blkio_weight: r.blkio_weight,
+        cpuset_mems: r.cpuset_mems.clone(),
+        memory_reservation: r.reservation_bytes().map_err(CliError::usage)?,
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_rt_period: r.cpu_rt_period,
+        cpu_rt_runtime: r.cpu_rt_runtime,
         restart: a.restart.clone(),
     };
     let e = ctx.engine()?;

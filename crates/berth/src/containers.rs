@@ -39,6 +39,24 @@ pub struct ResourceFlags {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Limit CPU real-time period in microseconds (cgroup v1)
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// Limit CPU real-time runtime in microseconds (cgroup v1)
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
 }
 
 impl ResourceFlags {
@@ -50,6 +68,14 @@ impl ResourceFlags {
                 .transpose()
         };
         Ok((bytes(&self.memory)?, bytes(&self.memory_swap)?))
+    }
+
+    /// `--memory-reservation` in bytes.
+    pub fn reservation_bytes(&self) -> Result<Option<i64>, String> {
+        self.memory_reservation
+            .as_deref()
+            .map(parse_bytes)
+            .transpose()
     }
 }
 
@@ -108,9 +134,6 @@ pub struct RunArgs {
     resources: ResourceFlags,
     #[command(flatten)]
     cgroup: crate::runflags::CgroupFlags,
-    /// MEMs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-mems")]
-    cpuset_mems: Option<String>,
     /// Add a host device to the container
     #[arg(long)]
     device: Vec<String>,
@@ -227,15 +250,6 @@ pub struct RunArgs {
         allow_negative_numbers = true
     )]
     oom_score_adj: i32,
-    /// Memory soft limit
-    #[arg(long = "memory-reservation")]
-    memory_reservation: Option<String>,
-    /// Limit CPU CFS (Completely Fair Scheduler) period
-    #[arg(long = "cpu-period")]
-    cpu_period: Option<u64>,
-    /// Limit CPU CFS (Completely Fair Scheduler) quota
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
-    cpu_quota: Option<i64>,
     /// Add a rule to the cgroup allowed devices list ("c 1:3 mr")
     #[arg(long = "device-cgroup-rule")]
     device_cgroup_rule: Vec<String>,
@@ -507,7 +521,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         cpus: a.resources.cpus,
         cpu_shares: a.resources.cpu_shares,
         cpuset_cpus: a.resources.cpuset_cpus.clone(),
-        cpuset_mems: a.cpuset_mems.clone(),
+        cpuset_mems: a.resources.cpuset_mems.clone(),
         pids_limit: a.resources.pids_limit,
         blkio_weight: a.resources.blkio_weight,
         devices: a.device.clone(),
@@ -542,9 +556,11 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         gidmap: a.gidmap.clone(),
         oom_kill_disable: a.oom_kill_disable,
         oom_score_adj: a.oom_score_adj,
-        memory_reservation: bytes(&a.memory_reservation)?,
-        cpu_period: a.cpu_period,
-        cpu_quota: a.cpu_quota,
+        memory_reservation: a.resources.reservation_bytes().map_err(EngineError::msg)?,
+        cpu_period: a.resources.cpu_period,
+        cpu_quota: a.resources.cpu_quota,
+        cpu_rt_period: a.resources.cpu_rt_period,
+        cpu_rt_runtime: a.resources.cpu_rt_runtime,
         device_cgroup_rules: a.device_cgroup_rule.clone(),
         volumes_from: a.volumes_from.clone(),
         cidfile: a.cidfile.clone(),

@@ -14,12 +14,6 @@ pub struct CgroupFlags {
     /// Cgroup namespace to use: private (its own, berth's default on v1 and v2) or host
     #[arg(long)]
     cgroupns: Option<String>,
-    /// Limit CPU real-time period in microseconds (cgroup v1)
-    #[arg(long = "cpu-rt-period")]
-    cpu_rt_period: Option<u64>,
-    /// Limit CPU real-time runtime in microseconds (cgroup v1)
-    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
-    cpu_rt_runtime: Option<i64>,
     /// Block IO weight of a device (DEVICE:WEIGHT, 10 to 1000)
     #[arg(long = "blkio-weight-device")]
     blkio_weight_device: Vec<String>,
@@ -57,8 +51,6 @@ impl CgroupFlags {
     pub fn apply(&self, o: &mut RunOptions) -> Result<(), EngineError> {
         o.cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
         o.cgroupns = self.cgroupns.clone().unwrap_or_default();
-        o.cpu_rt_period = self.cpu_rt_period;
-        o.cpu_rt_runtime = self.cpu_rt_runtime;
         o.blkio_weight_device = self.blkio_weight_device.clone();
         o.device_read_bps = self.device_read_bps.clone();
         o.device_write_bps = self.device_write_bps.clone();

@@ -181,6 +181,42 @@ fn update_changes_a_running_containers_cgroup_and_a_stopped_ones_next_start() {
         (Some(128 << 20), Some(50))
     );
     assert_eq!(hc["RestartPolicy"]["Name"], "on-failure");
+    // The CFS period and quota, the soft limit and the memory nodes, read back inside.
+    sb.ok(&[
+        "update",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--memory-reservation",
+        "32m",
+        "--cpuset-mems",
+        "0",
+        &id,
+    ]);
+    let inside = sb.ok(&[
+        "exec",
+        &id,
+        "cat",
+        "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+        "/sys/fs/cgroup/cpuset/cpuset.mems",
+    ]);
+    assert_eq!(
+        inside.split_whitespace().collect::<Vec<_>>(),
+        ["50000", "25000", &(32u64 << 20).to_string(), "0"]
+    );
+    let hc = &sb.inspect(&id)["HostConfig"];
+    assert_eq!(
+        (
+            hc["CpuPeriod"].as_i64(),
+            hc["CpuQuota"].as_i64(),
+            hc["MemoryReservation"].as_i64(),
+            hc["CpusetMems"].as_str()
+        ),
+        (Some(50000), Some(25000), Some(32 << 20), Some("0"))
+    );
     let small = sb.berth(&["update", "--memory", "1m", &id]);
     assert!(
         !small.status.success(),

@@ -86,6 +86,16 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
+/// The checks of `spec` that need nothing but the flags (capabilities, ulimits, resource
+/// limits), made at create as Docker makes them: a bad flag is refused before anything exists,
+/// not at the first start.
+pub fn check_options(o: &RunOptions) -> Result<(), SpecError> {
+    security::capabilities(o)?;
+    process::rlimits(&o.ulimits)?;
+    resources::resources(o, Vec::new())?;
+    Ok(())
+}
+
 /// The annotations berth's runtime reads: `--init` asks it for its own init as pid 1.
 fn annotations(o: &RunOptions) -> HashMap<String, String> {
     let mut annotations = HashMap::new();

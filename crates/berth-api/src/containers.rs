@@ -108,7 +108,8 @@ pub async fn top(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
             if !active(&r) {
                 return Err(not_running(&r));
             }
-            Ok(e.top(&r.id, &args)?)
+            // Its sentences are `ps` refusing the client's `ps_args`.
+            e.top(&r.id, &args).map_err(ApiError::refused)
         })
         .await?;
     Ok(http::json(StatusCode::OK, &t))

@@ -38,6 +38,15 @@ impl ApiError {
         ApiError::BadRequest(m.into())
     }
 
+    /// An engine failure told in a sentence about what the client sent (a name, a path, a
+    /// tarball, `ps` options): Docker's 400. Typed failures keep their own status.
+    pub fn refused(e: EngineError) -> ApiError {
+        match e {
+            EngineError::Msg(m) => ApiError::BadRequest(m),
+            other => other.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -131,7 +131,8 @@ pub async fn archive_put(app: &Arc<App>, id: &str, q: &Query, req: Req) -> ApiRe
     let reader = BodyReader::spawn(req.into_body(), MAX_ARCHIVE);
     app.blocking(move |e| {
         let dest = CpPath::parse(&path, true);
-        Ok(copy_in_stream(e, &rec, reader, &dest, keep_owner)?)
+        // Its sentences are about the client's tarball (an entry that climbs out, a bad block).
+        copy_in_stream(e, &rec, reader, &dest, keep_owner).map_err(ApiError::refused)
     })
     .await?;
     Ok(http::empty(StatusCode::OK))

@@ -65,11 +65,13 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
     }
     let v = app
         .blocking(move |e| {
-            Ok(volume::create(
+            // A sentence from create is the name it refused.
+            volume::create(
                 e,
                 c.name.as_deref().filter(|n| !n.is_empty()),
                 c.labels.unwrap_or_default(),
-            )?)
+            )
+            .map_err(ApiError::refused)
         })
         .await?;
     Ok(http::json(StatusCode::CREATED, &v.inspect_json()))

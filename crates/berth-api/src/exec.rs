@@ -235,8 +235,10 @@ fn run_child(
     let code = exec_spawn::wait_exec(pid);
     // The helper is gone: what it wrote is drained, then the stream ends.
     let senders: Vec<_> = readers.into_iter().map(|r| r.join()).collect();
-    drop(senders);
+    // The code first: the client inspects the instance as soon as its stream ends, which is
+    // when the last sender goes.
     finish(x, code);
+    drop(senders);
     drop(writer);
     if let Ok(e) = app.engine() {
         if let Ok(r) = e.get(&x.container_id) {

@@ -8,6 +8,9 @@
 mod keeper;
 mod streams;
 
+/// Also what an idle `berth serve` sheds (its start-up and request code stays in the page cache).
+pub use streams::drop_code_pages;
+
 use crate::container::Engine;
 use crate::error::{EngineError, Failure, Result};
 use crate::launch::{Launched, Watcher};

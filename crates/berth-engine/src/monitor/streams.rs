@@ -178,7 +178,7 @@ pub(crate) fn copy_output(
 /// shared): the watcher then holds only the pages its copy loop touches, one at a time
 /// (MADV_RANDOM turns off fault-around). Only file-backed mappings that were never written are
 /// dropped — the next access faults the same bytes back; relocated (dirty) pages are left alone.
-pub(crate) fn drop_code_pages() {
+pub fn drop_code_pages() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };

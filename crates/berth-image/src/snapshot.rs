@@ -686,3 +686,29 @@ fn mount_new_api(m: &Mount, target: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mark_of_a_volatile_mount_is_cleared_before_the_next_mount() {
+        let t = tempfile::tempdir().unwrap();
+        let work = t.path().join("work");
+        fs::create_dir_all(work.join("work/incompat/volatile")).unwrap();
+        let mut m = Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![format!("workdir={}", work.display())],
+            lowers: Vec::new(),
+            idmap: None,
+        };
+        make_volatile(&mut m);
+        make_volatile(&mut m);
+        assert_eq!(m.options.iter().filter(|o| *o == "volatile").count(), 1);
+        clear_volatile_mark(&m).unwrap();
+        assert!(!work.join("work/incompat").exists());
+        assert!(work.join("work").exists(), "only the mark goes");
+        clear_volatile_mark(&m).unwrap();
+    }
+}

@@ -524,7 +524,7 @@ fn watch(
     w: Watched,
     keeper: Option<&berth_runtime::sync::Channel>,
 ) -> i32 {
-    streams::drop_code_pages();
+    let shed = streams::drop_code_pages_soon();
     let Watched {
         out,
         err,
@@ -546,6 +546,7 @@ fn watch(
     log.finish();
     let code = streams::wait_exit(pid);
     drop(prober);
+    drop(shed);
     finish_watch(engine, id, code, log.failure(), client, keeper)
 }
 

@@ -41,10 +41,10 @@ impl ApiError {
     /// An engine failure told in a sentence about what the client sent (a name, a path, a
     /// tarball, `ps` options): Docker's 400. Typed failures keep their own status.
     pub fn refused(e: EngineError) -> ApiError {
-        match e {
-            EngineError::Msg(m) => ApiError::BadRequest(m),
-            other => other.into(),
+        if about_the_input(&e) {
+            return ApiError::BadRequest(e.to_string());
         }
+        e.into()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -62,6 +62,15 @@ impl ApiError {
     }
 }
 
+/// A sentence, or a tarball the archive reader refused, under any context.
+fn about_the_input(e: &EngineError) -> bool {
+    match e {
+        EngineError::Msg(_) | EngineError::Archive(_) => true,
+        EngineError::Context { source, .. } => about_the_input(source),
+        _ => false,
+    }
+}
+
 /// Docker's status for an engine failure: 404 for a missing object, 409 for a state or name
 /// conflict, 400 for options the spec cannot be made from, 500 otherwise.
 fn engine_status(e: &EngineError) -> StatusCode {
@@ -76,6 +85,14 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
         EngineError::NotRunning(_) => StatusCode::CONFLICT,
         EngineError::Spec(_) => StatusCode::BAD_REQUEST,
+        // A network's name, subnet or gateway as the client asked for them.
+        EngineError::Network(berth_net::NetworkError::Config(_))
+        | EngineError::Network(berth_net::NetworkError::Ambiguous(_)) => StatusCode::BAD_REQUEST,
+        EngineError::Network(berth_net::NetworkError::Exists(_)) => StatusCode::CONFLICT,
+        // Docker's 403 for a network with endpoints or a predefined one.
+        EngineError::Network(
+            berth_net::NetworkError::InUse { .. } | berth_net::NetworkError::Default(_),
+        ) => StatusCode::FORBIDDEN,
         EngineError::Context { source, .. } => engine_status(source),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

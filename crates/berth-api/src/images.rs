@@ -372,8 +372,14 @@ pub async fn commit(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
             .filter(|r| !r.is_empty())
             .map(|r| reference(q, r)),
     };
+    if let Some(r) = &o.reference {
+        berth_image::reference::Reference::parse(r).map_err(|e| ApiError::bad(e.to_string()))?;
+    }
+    // Its sentences are about `changes`.
     let img = app
-        .blocking(move |e| Ok(berth_engine::commit::commit(e, &container, &o)?))
+        .blocking(move |e| {
+            berth_engine::commit::commit(e, &container, &o).map_err(ApiError::refused)
+        })
         .await?;
     Ok(http::json(
         StatusCode::CREATED,

@@ -108,7 +108,8 @@ pub async fn top(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
             if !active(&r) {
                 return Err(not_running(&r));
             }
-            Ok(e.top(&r.id, &args)?)
+            // Its sentences are `ps` refusing the client's `ps_args`.
+            e.top(&r.id, &args).map_err(ApiError::refused)
         })
         .await?;
     Ok(http::json(StatusCode::OK, &t))
@@ -209,7 +210,10 @@ pub async fn update(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         restart: r.restart_policy.as_ref().map(|p| p.flag()),
     };
     let what = id.to_string();
-    let warnings = app.blocking(move |e| Ok(e.update(&what, &u)?)).await?;
+    // Its sentences are about the values asked for (a restart policy it does not know).
+    let warnings = app
+        .blocking(move |e| e.update(&what, &u).map_err(ApiError::refused))
+        .await?;
     Ok(http::json(StatusCode::OK, &json!({"Warnings": warnings})))
 }
 
@@ -223,7 +227,8 @@ pub async fn rename(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
                 new.trim_start_matches('/')
             )));
         }
-        Ok(berth_engine::rename::rename(e, &what, &new)?)
+        // Its sentences are about the new name.
+        berth_engine::rename::rename(e, &what, &new).map_err(ApiError::refused)
     })
     .await?;
     Ok(http::empty(StatusCode::NO_CONTENT))

@@ -337,15 +337,20 @@ impl std::fmt::Debug for AuthConfig {
 }
 
 impl AuthConfig {
-    /// From the `X-Registry-Auth` header: base64url (or standard base64) JSON; None when absent
-    /// or empty (`{}`).
-    pub fn from_header(h: &str) -> Option<AuthConfig> {
+    /// From the `X-Registry-Auth` header: base64url (or standard base64) JSON; None when empty
+    /// or `null`. An error says what the header is not, never what it holds.
+    pub fn from_header(h: &str) -> Result<Option<AuthConfig>, String> {
+        let h = h.trim();
+        if h.is_empty() {
+            return Ok(None);
+        }
         let raw = base64::engine::general_purpose::URL_SAFE
-            .decode(h.trim())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h.trim()))
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(h.trim()))
-            .ok()?;
-        serde_json::from_slice(&raw).ok()
+            .decode(h)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h))
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(h))
+            .map_err(|_| "X-Registry-Auth is not base64".to_string())?;
+        serde_json::from_slice::<Option<AuthConfig>>(&raw)
+            .map_err(|_| "X-Registry-Auth is not a JSON object of credentials".to_string())
     }
 
     /// Username and password (from `auth`, base64 of `user:password`, when they are not given).
@@ -394,9 +399,21 @@ mod tests {
     fn registry_auth_header_decodes_and_never_shows_the_password() {
         let h = base64::engine::general_purpose::URL_SAFE
             .encode(br#"{"username":"u","password":"s3cret","serveraddress":"r:5000"}"#);
-        let a = AuthConfig::from_header(&h).unwrap();
+        let a = AuthConfig::from_header(&h).unwrap().unwrap();
         assert_eq!(a.credentials().unwrap().username, "u");
         assert!(!format!("{a:?}").contains("s3cret"));
-        assert!(AuthConfig::from_header("%%%").is_none());
+        assert!(AuthConfig::from_header("%%%").is_err());
+        // `user:s3cret` in base64: not JSON, and the error does not show it.
+        let e = AuthConfig::from_header("dXNlcjpzM2NyZXQ=").unwrap_err();
+        assert!(
+            e.contains("not a JSON object") && !e.contains("s3cret"),
+            "{e}"
+        );
+        assert!(AuthConfig::from_header("").unwrap().is_none());
+        assert!(
+            AuthConfig::from_header("bnVsbA==").unwrap().is_none(),
+            "null"
+        );
+        assert!(AuthConfig::from_header("e30=").unwrap().is_some(), "{{}}");
     }
 }

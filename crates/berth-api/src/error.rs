@@ -38,6 +38,15 @@ impl ApiError {
         ApiError::BadRequest(m.into())
     }
 
+    /// An engine failure told in a sentence about what the client sent (a name, a path, a
+    /// tarball, `ps` options): Docker's 400. Typed failures keep their own status.
+    pub fn refused(e: EngineError) -> ApiError {
+        if about_the_input(&e) {
+            return ApiError::BadRequest(e.to_string());
+        }
+        e.into()
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -50,6 +59,15 @@ impl ApiError {
             ApiError::Engine(e) => engine_status(e),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+/// A sentence, or a tarball the archive reader refused, under any context.
+fn about_the_input(e: &EngineError) -> bool {
+    match e {
+        EngineError::Msg(_) | EngineError::Archive(_) => true,
+        EngineError::Context { source, .. } => about_the_input(source),
+        _ => false,
     }
 }
 
@@ -67,6 +85,14 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
         EngineError::NotRunning(_) => StatusCode::CONFLICT,
         EngineError::Spec(_) => StatusCode::BAD_REQUEST,
+        // A network's name, subnet or gateway as the client asked for them.
+        EngineError::Network(berth_net::NetworkError::Config(_))
+        | EngineError::Network(berth_net::NetworkError::Ambiguous(_)) => StatusCode::BAD_REQUEST,
+        EngineError::Network(berth_net::NetworkError::Exists(_)) => StatusCode::CONFLICT,
+        // Docker's 403 for a network with endpoints or a predefined one.
+        EngineError::Network(
+            berth_net::NetworkError::InUse { .. } | berth_net::NetworkError::Default(_),
+        ) => StatusCode::FORBIDDEN,
         EngineError::Context { source, .. } => engine_status(source),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -57,21 +57,7 @@ pub async fn create(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
     let container_id = app
         .blocking(move |e| {
             let r = e.get(&what)?;
-            match r.state.status.as_str() {
-                "running" => {}
-                "paused" => {
-                    return Err(ApiError::Conflict(format!(
-                        "Container {} is paused, unpause the container before exec",
-                        r.id
-                    )))
-                }
-                _ => {
-                    return Err(ApiError::Conflict(format!(
-                        "Container {} is not running",
-                        r.id
-                    )))
-                }
-            }
+            runnable(&r)?;
             e.emit(Event::container(&r, &format!("exec_create: {shown}")));
             Ok(r.id)
         })
@@ -92,6 +78,21 @@ pub async fn create(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         }),
     }));
     Ok(http::json(StatusCode::CREATED, &json!({"Id": exec_id})))
+}
+
+/// Docker's 409 for an exec into a container that is not running.
+fn runnable(r: &berth_engine::record::Record) -> ApiResult<()> {
+    match r.state.status.as_str() {
+        "running" => Ok(()),
+        "paused" => Err(ApiError::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            r.id
+        ))),
+        _ => Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            r.id
+        ))),
+    }
 }
 
 /// Marks the instance started (once only).
@@ -126,7 +127,12 @@ pub async fn start(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
     )?;
     let xr = x.clone();
     let child = app
-        .blocking(move |e| Ok(e.spawn_exec(&xr.container_id, &xr.request)?))
+        .blocking(move |e| {
+            // The container may have stopped since the create: Docker's 409, not a helper
+            // spawned into nothing.
+            runnable(&e.get(&xr.container_id)?)?;
+            Ok(e.spawn_exec(&xr.container_id, &xr.request)?)
+        })
         .await;
     let mut child = match child {
         Ok(c) => c,
@@ -231,8 +237,10 @@ fn run_child(
     let code = exec_spawn::wait_exec(pid);
     // The helper is gone: what it wrote is drained, then the stream ends.
     let senders: Vec<_> = readers.into_iter().map(|r| r.join()).collect();
-    drop(senders);
+    // The code first: the client inspects the instance as soon as its stream ends, which is
+    // when the last sender goes.
     finish(x, code);
+    drop(senders);
     drop(writer);
     if let Ok(e) = app.engine() {
         if let Ok(r) = e.get(&x.container_id) {

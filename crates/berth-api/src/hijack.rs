@@ -13,6 +13,10 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+/// How often a hijacked session checks that its client is still connected while no output
+/// flows.
+const GONE_PROBE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Output of the process, by stream.
 #[derive(Debug)]
 pub enum Chunk {
@@ -138,9 +142,17 @@ pub fn session(
         tokio::spawn(async move {
             let _busy = busy;
             let mut output = output;
-            while let Some(c) = output.recv().await {
-                if tx.send(encode(c, tty)).await.is_err() {
-                    return;
+            loop {
+                tokio::select! {
+                    c = output.recv() => {
+                        let Some(c) = c else { return };
+                        if tx.send(encode(c, tty)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // The client left (hyper dropped the body) while nothing came, e.g. while
+                    // it waited for a start that never comes: the session ends with it.
+                    _ = tx.closed() => return,
                 }
             }
         });
@@ -184,12 +196,27 @@ pub fn session(
             }
         };
         let writer = async move {
-            while let Some(c) = output.recv().await {
-                if wr.write_all(&encode(c, tty)).await.is_err() {
-                    return;
+            let mut probe = tokio::time::interval(GONE_PROBE);
+            probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    c = output.recv() => {
+                        let Some(c) = c else { break };
+                        if wr.write_all(&encode(c, tty)).await.is_err() {
+                            return;
+                        }
+                        // A failed flush shows at the next write, which ends the session.
+                        let _ = wr.flush().await;
+                    }
+                    // A client that closed its whole connection (not only its input) while no
+                    // output comes, e.g. while it waits for a start that never comes: a write
+                    // of nothing fails (EPIPE on a unix socket), and the session ends.
+                    _ = probe.tick() => {
+                        if wr.write(&[]).await.is_err() {
+                            return;
+                        }
+                    }
                 }
-                // A failed flush shows at the next write, which ends the session.
-                let _ = wr.flush().await;
             }
             // The client may be gone already; the session is over either way.
             let _ = wr.shutdown().await;
@@ -266,7 +293,8 @@ pub fn websocket(
                 // The process may have ended (its input closed): nothing to tell it.
                 let _ = i.send(Input::End).await;
             }
-            std::future::pending::<()>().await
+            // A websocket has no half-close: its close (or a broken connection) is the
+            // client's leaving, and the session ends.
         };
         let writer = async move {
             while let Some(c) = output.recv().await {

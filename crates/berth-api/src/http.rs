@@ -134,13 +134,18 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
     }
 }
 
-/// Parses a JSON body into `T` (an empty body is `T`'s default when `T` allows it, as Docker
-/// treats a missing body), refusing nesting deeper than `MAX_JSON_DEPTH`.
+/// Parses a JSON object body into `T` (an empty body or `null` is `T`'s default, as Docker
+/// treats a missing body), refusing nesting deeper than `MAX_JSON_DEPTH` and any other shape
+/// (serde would read a struct from a list, field by field).
 pub fn parse_json<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
         return Ok(T::default());
     }
     check_depth(body)?;
+    if text[0] != b'{' {
+        return Err(ApiError::bad("invalid JSON: expected an object"));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))
 }
 
@@ -394,6 +399,17 @@ mod tests {
         assert!(check_depth(quoted.as_bytes()).is_ok());
         let v: serde_json::Value = parse_json(b"  ").unwrap();
         assert!(v.is_null());
+        #[derive(serde::Deserialize, Default, Debug)]
+        struct Two {
+            #[allow(dead_code)]
+            a: Option<i64>,
+        }
+        assert!(
+            parse_json::<Two>(b"[1]").is_err(),
+            "a list is not an object"
+        );
+        assert!(parse_json::<Two>(b" null ").is_ok());
+        assert!(parse_json::<Two>(b"{\"a\": 1}").is_ok());
     }
 
     #[test]

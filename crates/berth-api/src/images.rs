@@ -54,29 +54,41 @@ fn image_matches(
     })
 }
 
-/// `*` matching any run of characters but `/`, as Go's path.Match does for references.
+/// `*` matching any run of characters but `/`, as Go's path.Match does for references. One
+/// pass per pattern byte over the name (no backtracking: a pattern of many stars costs its
+/// length times the name's, never more).
 fn glob(pattern: &str, s: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == s,
-        Some((head, tail)) => {
-            let Some(rest) = s.strip_prefix(head) else {
-                return false;
+    let s = s.as_bytes();
+    // matched[j]: the pattern so far matches the first j bytes of the name.
+    let mut matched = vec![false; s.len() + 1];
+    matched[0] = true;
+    for &p in pattern.as_bytes() {
+        let mut next = vec![false; s.len() + 1];
+        for j in 0..=s.len() {
+            next[j] = match (p, j.checked_sub(1).map(|k| s[k])) {
+                (b'*', None) => matched[j],
+                (b'*', Some(c)) => matched[j] || (next[j - 1] && c != b'/'),
+                (_, None) => false,
+                (_, Some(c)) => matched[j - 1] && c == p,
             };
-            (0..=rest.len())
-                .take_while(|&i| !rest[..i].contains('/'))
-                .any(|i| rest.is_char_boundary(i) && glob(tail, &rest[i..]))
         }
+        matched = next;
     }
+    matched[s.len()]
 }
 
 /// The client's registry credentials (`X-Registry-Auth`), if it sent any; never logged. None
 /// leaves the service's own Docker config to supply them.
-fn registry_auth(req: &Req) -> Option<berth_image::registry::auth::Credentials> {
-    req.headers()
-        .get("X-Registry-Auth")
-        .and_then(|h| h.to_str().ok())
-        .and_then(AuthConfig::from_header)
-        .and_then(|a| a.credentials())
+fn registry_auth(req: &Req) -> ApiResult<Option<berth_image::registry::auth::Credentials>> {
+    let Some(h) = req.headers().get("X-Registry-Auth") else {
+        return Ok(None);
+    };
+    let h = h
+        .to_str()
+        .map_err(|_| ApiError::bad("X-Registry-Auth is not base64"))?;
+    Ok(AuthConfig::from_header(h)
+        .map_err(ApiError::BadRequest)?
+        .and_then(|a| a.credentials()))
 }
 
 fn reference(q: &Query, image: &str) -> String {
@@ -89,7 +101,7 @@ fn reference(q: &Query, image: &str) -> String {
 
 /// `POST /images/create`: a pull (`fromImage`) or an import (`fromSrc`), streamed.
 pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
-    let creds = registry_auth(&req);
+    let creds = registry_auth(&req)?;
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
         return import(app, q, src, req).await;
     }
@@ -164,14 +176,16 @@ async fn import(app: &Arc<App>, q: &Query, src: &str, req: Req) -> ApiResult<Res
     let reader = BodyReader::spawn(req.into_body(), MAX_TARBALL);
     let img = app
         .blocking(move |e| {
-            Ok(e.import(
+            // Its sentences are about the client's tarball or `changes`.
+            e.import(
                 reader,
                 "-",
                 repo.as_deref(),
                 message.as_deref(),
                 &changes,
                 platform.as_deref(),
-            )?)
+            )
+            .map_err(ApiError::refused)
         })
         .await?;
     Ok(http::bytes(
@@ -222,6 +236,7 @@ pub async fn tag(app: &Arc<App>, name: &str, q: &Query) -> ApiResult<Resp> {
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad("repo is required"))?;
     let target = reference(q, repo);
+    berth_image::reference::Reference::parse(&target).map_err(|e| ApiError::bad(e.to_string()))?;
     let name = name.to_string();
     app.blocking(move |e| Ok(e.tag_image(&name, &target)?))
         .await?;
@@ -230,7 +245,7 @@ pub async fn tag(app: &Arc<App>, name: &str, q: &Query) -> ApiResult<Resp> {
 
 /// `POST /images/{name}/push?tag=`: streamed like a pull.
 pub async fn push(app: &Arc<App>, name: &str, q: &Query, req: Req) -> ApiResult<Resp> {
-    let creds = registry_auth(&req);
+    let creds = registry_auth(&req)?;
     let target = reference(q, name);
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
@@ -324,8 +339,11 @@ pub async fn save(app: &Arc<App>, names: Vec<String>) -> ApiResult<Resp> {
 pub async fn load(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let quiet = q.flag("quiet");
     let reader = BodyReader::spawn(req.into_body(), MAX_TARBALL);
-    // API 1.45 has no `platform` here (1.48's is a JSON platform): the host's is loaded.
-    let loaded = app.blocking(move |e| Ok(e.load(reader, None)?)).await?;
+    // API 1.45 has no `platform` here (1.48's is a JSON platform): the host's is loaded. Its
+    // sentences are about the client's tarball.
+    let loaded = app
+        .blocking(move |e| e.load(reader, None).map_err(ApiError::refused))
+        .await?;
     let mut out = Vec::new();
     for (img, tags) in loaded {
         if tags.is_empty() {
@@ -367,8 +385,14 @@ pub async fn commit(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
             .filter(|r| !r.is_empty())
             .map(|r| reference(q, r)),
     };
+    if let Some(r) = &o.reference {
+        berth_image::reference::Reference::parse(r).map_err(|e| ApiError::bad(e.to_string()))?;
+    }
+    // Its sentences are about `changes`.
     let img = app
-        .blocking(move |e| Ok(berth_engine::commit::commit(e, &container, &o)?))
+        .blocking(move |e| {
+            berth_engine::commit::commit(e, &container, &o).map_err(ApiError::refused)
+        })
         .await?;
     Ok(http::json(
         StatusCode::CREATED,
@@ -388,5 +412,14 @@ mod tests {
         assert!(glob("bb*", "bb:latest"));
         assert!(!glob("b*", "b/c"));
         assert!(glob("*", "busybox"));
+        assert!(glob("a*/*c", "ab/xc"));
+        assert!(!glob("a*c", "ab/c"));
+        assert!(glob("", ""));
+        assert!(!glob("x", ""));
+        assert!(glob("\u{e9}*", "\u{e9}t\u{e9}"));
+        let stars = format!("{}c", "*b".repeat(40));
+        let started = std::time::Instant::now();
+        assert!(!glob(&stars, &"b".repeat(200)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

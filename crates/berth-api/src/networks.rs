@@ -126,7 +126,8 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
                     req.name
                 )));
             }
-            Ok(e.create_network(&req)?)
+            // Its refusals are about the request (a name, a gateway outside its subnet).
+            e.create_network(&req).map_err(ApiError::refused)
         })
         .await?;
     Ok(http::json(

@@ -77,17 +77,23 @@ fn decode(seg: &str) -> String {
     percent_decode(seg)
 }
 
+/// `%XX` escapes decoded byte by byte (a `%` not followed by two hex digits stays as it is);
+/// bytes that are not UTF-8 become U+FFFD, so such a name matches nothing.
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if let (b'%', Some(hi), Some(lo)) = (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            // Two hex digits are at most 0xff.
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -253,5 +259,10 @@ mod tests {
         assert!(unversioned("/v1.12/info").is_err());
         assert_eq!(percent_decode("a%2Fb%3A1"), "a/b:1");
         assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+        // A `%` before a multi-byte character: never a slice inside it.
+        assert_eq!(percent_decode("%a\u{e9}"), "%a\u{e9}");
+        assert_eq!(percent_decode("\u{e9}%\u{e9}%4"), "\u{e9}%\u{e9}%4");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+        assert_eq!(percent_decode("a%2f"), "a/");
     }
 }

@@ -252,14 +252,50 @@ async fn run(app: Arc<App>, listeners: Vec<Bound>, timeout: Option<Duration>) {
     }
     let reaper = app.clone();
     tokio::spawn(async move {
+        let mut idle = IdleShedder::default();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             reaper.reap_keepers();
+            if idle.due(&reaper) {
+                // Reads /proc/self/smaps and advises each mapping: off the reactor.
+                let _ = tokio::task::spawn_blocking(berth_engine::monitor::drop_code_pages).await;
+            }
         }
     });
     tokio::select! {
         _ = shutdown_signal() => eprintln!("berth serve: stopping (signal); containers keep running"),
         _ = idle_timeout(&app, timeout) => eprintln!("berth serve: stopping (no connection for the --timeout)"),
+    }
+}
+
+/// An idle service holds only what it needs: after `IDLE_SHED` without any connection, the code
+/// pages its start-up and requests faulted in are dropped once (they stay in the page cache,
+/// shared with the monitors that run the same binary; the next request faults back what it
+/// touches). Idle RSS is most of the service's life.
+#[derive(Default)]
+struct IdleShedder {
+    /// The activity count last seen, since when it has not changed, and whether this idle
+    /// period was shed already.
+    seen: usize,
+    since: Option<std::time::Instant>,
+    shed: bool,
+}
+
+const IDLE_SHED: Duration = Duration::from_secs(3);
+
+impl IdleShedder {
+    fn due(&mut self, app: &App) -> bool {
+        let now = app.activity.opened();
+        if now != self.seen || app.activity.open() > 0 {
+            (self.seen, self.since, self.shed) = (now, Some(std::time::Instant::now()), false);
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if self.shed || since.elapsed() < IDLE_SHED {
+            return false;
+        }
+        self.shed = true;
+        true
     }
 }
 

@@ -67,6 +67,8 @@ pub struct ExecState {
 #[derive(Default)]
 pub struct Activity {
     open: AtomicUsize,
+    /// Connections and sessions ever opened: an idle period is one in which it did not change.
+    opened: AtomicUsize,
     pub changed: Notify,
 }
 
@@ -83,6 +85,10 @@ impl Drop for Busy {
 impl Activity {
     pub fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
+    }
+
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
     }
 }
 
@@ -104,6 +110,7 @@ impl App {
     /// Marks the service busy until the guard drops.
     pub fn busy(self: &Arc<App>) -> Busy {
         self.activity.open.fetch_add(1, Ordering::SeqCst);
+        self.activity.opened.fetch_add(1, Ordering::SeqCst);
         self.activity.changed.notify_waiters();
         Busy(self.clone())
     }

@@ -60,7 +60,7 @@ fn time_arg(q: &Query, k: &str) -> ApiResult<Option<i128>> {
         Some(v) => berth_sys::time::parse_timestamp_nanos(v)
             .map(
                 |n| match k == "until" && v.bytes().all(|b| b.is_ascii_digit()) {
-                    true => Some(n + 999_999_999),
+                    true => Some(n.saturating_add(999_999_999)),
                     false => Some(n),
                 },
             )
@@ -109,8 +109,11 @@ pub async fn events(app: &Arc<App>, q: &Query) -> ApiResult<Resp> {
         if until.is_some_and(|u| u <= now_nanos()) {
             return;
         }
-        let deadline = until.map(|u| {
-            tokio::time::Instant::now() + Duration::from_nanos((u - now_nanos()).max(0) as u64)
+        // An `until` past what the clock can hold is followed without a deadline (its window
+        // still filters what is sent).
+        let deadline = until.and_then(|u| {
+            let wait = u64::try_from(u.saturating_sub(now_nanos())).unwrap_or(u64::MAX);
+            tokio::time::Instant::now().checked_add(Duration::from_nanos(wait))
         });
         loop {
             let next = async {

@@ -67,6 +67,23 @@ fn path_arg(q: &Query) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad("path is required"))
 }
 
+/// A path the client gave that no file can have (too long, a loop of links, through a file):
+/// Docker's 400; other failures keep their status.
+fn path_error(e: berth_engine::EngineError) -> ApiError {
+    let bad_path = matches!(
+        &e,
+        berth_engine::EngineError::Io { source, .. }
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::ENAMETOOLONG | libc::ELOOP | libc::ENOTDIR | libc::EINVAL)
+            )
+    );
+    match bad_path {
+        true => ApiError::BadRequest(e.to_string()),
+        false => e.into(),
+    }
+}
+
 /// The container and the stat of `path` in it (404 with Docker's message when missing).
 async fn stat(
     app: &Arc<App>,
@@ -76,7 +93,7 @@ async fn stat(
     let (what, p) = (id.to_string(), path.to_string());
     app.blocking(move |e| {
         let r = e.get(&what)?;
-        match e.path_stat(&r, &p)? {
+        match e.path_stat(&r, &p).map_err(path_error)? {
             Some(s) => Ok((r, s)),
             None => Err(ApiError::NotFound(format!(
                 "Could not find the file {p} in container {}",
@@ -131,7 +148,8 @@ pub async fn archive_put(app: &Arc<App>, id: &str, q: &Query, req: Req) -> ApiRe
     let reader = BodyReader::spawn(req.into_body(), MAX_ARCHIVE);
     app.blocking(move |e| {
         let dest = CpPath::parse(&path, true);
-        Ok(copy_in_stream(e, &rec, reader, &dest, keep_owner)?)
+        // Its sentences are about the client's tarball (an entry that climbs out, a bad block).
+        copy_in_stream(e, &rec, reader, &dest, keep_owner).map_err(ApiError::refused)
     })
     .await?;
     Ok(http::empty(StatusCode::OK))

@@ -64,12 +64,14 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
     berth_engine::volume_opts::parse(shown, &options).map_err(|e| ApiError::bad(e.to_string()))?;
     let v = app
         .blocking(move |e| {
-            Ok(volume::create_with_options(
+            // A sentence from create is the name or the options it refused.
+            volume::create_with_options(
                 e,
                 c.name.as_deref().filter(|n| !n.is_empty()),
                 c.labels.unwrap_or_default(),
                 options,
-            )?)
+            )
+            .map_err(ApiError::refused)
         })
         .await?;
     Ok(http::json(StatusCode::CREATED, &v.inspect_json()))

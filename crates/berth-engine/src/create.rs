@@ -15,6 +15,26 @@ fn now() -> String {
     berth_sys::time::now_rfc3339_nanos()
 }
 
+/// What Docker refuses at create besides the spec's own checks (`ocispec::check_at_create`): a
+/// stop signal it does not know, a working directory that is not absolute.
+fn check_process_options(o: &RunOptions) -> Result<()> {
+    if let Some(s) = o.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        if crate::lifecycle::signal_number(s).is_none() {
+            return Err(EngineError::msg(format!("Invalid signal: {s}")));
+        }
+    }
+    if let Some(w) = o
+        .workdir
+        .as_deref()
+        .filter(|w| !w.is_empty() && !w.starts_with('/'))
+    {
+        return Err(EngineError::msg(format!(
+            "the working directory '{w}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Makes a container record and its snapshot from an image and the user's options.
     pub fn create(&self, o: &RunOptions, image: &ImageRecord) -> Result<Record> {
@@ -26,6 +46,7 @@ impl Engine {
         let cfg = ImageConfig::parse(&cfg_bytes)
             .map_err(|e| EngineError::msg(format!("image {}: config: {e}", o.image)))?;
         let rc = cfg.config.clone().unwrap_or_default();
+        check_process_options(o)?;
         let (path, args) = command(o, &rc)?;
         let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
         // Checked here; the watcher applies it.

@@ -135,8 +135,14 @@ impl Engine {
         {
             let _lock = self.records.lock(&rec.id)?;
             self.hold_for_start(rec)?;
-            let mount = self.snapshots.mounts(&rec.id).map_err(EngineError::other)?;
+            let mut mount = self.snapshots.mounts(&rec.id).map_err(EngineError::other)?;
             if !is_mountpoint(&rootfs) {
+                // `--rm` deletes the writable layer with the container: overlay need not sync
+                // it to disk, at its unmount either (a journal commit on the hot path of
+                // `docker run --rm`), as podman mounts its `--rm` containers.
+                if rec.auto_remove {
+                    snapshot::make_volatile(&mut mount);
+                }
                 snapshot::mount(&mount, &rootfs).map_err(EngineError::other)?;
             }
         }

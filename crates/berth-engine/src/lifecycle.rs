@@ -160,7 +160,8 @@ impl Engine {
     /// Waits until the container is no longer running (its watcher records the exit), up to
     /// `timeout`; true when it stopped.
     pub fn wait_stopped(&self, id: &str, timeout: Option<std::time::Duration>) -> bool {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // A timeout past what the clock can hold (`stop -t 9223372036854775807`) is none.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
             match self.get(id) {
                 Ok(r) if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") => {

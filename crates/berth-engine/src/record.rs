@@ -228,9 +228,11 @@ pub struct Records {
     dir: PathBuf,
 }
 
+/// Docker's name rule, within a file name's 255 bytes (a name is kept as one).
 pub fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
     !b.is_empty()
+        && b.len() <= 255
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))

@@ -376,6 +376,39 @@ fn cstr(s: &str) -> CString {
     CString::new(s).expect("paths from the store have no NUL")
 }
 
+/// Asks overlay not to sync the upper directory to disk (`volatile`, Linux 5.10+): for a
+/// writable layer that is thrown away with its container. A crash may leave it inconsistent;
+/// nothing reads it after one.
+pub fn make_volatile(m: &mut Mount) {
+    if !m.options.iter().any(|o| o == "volatile") {
+        m.options.push("volatile".to_string());
+    }
+}
+
+/// Removes the mark a `volatile` mount leaves in its work directory (`work/incompat/volatile`),
+/// which makes overlay refuse the next mount of the same upper directory; called only before a
+/// mount, when no overlay uses the snapshot.
+fn clear_volatile_mark(m: &Mount) -> io::Result<()> {
+    let Some(work) = m.options.iter().find_map(|o| o.strip_prefix("workdir=")) else {
+        return Ok(());
+    };
+    let incompat = Path::new(work).join("work/incompat");
+    for dir in [incompat.join("volatile"), incompat] {
+        match fs::remove_dir(&dir) {
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                return Err(e)
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Mounts an overlay `Mount` on `target`: with `fsopen`/`fsconfig` and one `lowerdir+` per layer
 /// where the kernel has it (6.8+), else with the classic option string. The classic string names
 /// lowers relative to the store root (`l/<26 chars>`), so 125+ layers fit its one page; the mount
@@ -385,6 +418,7 @@ pub fn mount(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
         target: target.into(),
         source,
     };
+    clear_volatile_mark(m).map_err(err)?;
     if m.idmap.is_some() {
         return mount_idmapped(m, target).map_err(err);
     }
@@ -651,4 +685,30 @@ fn mount_new_api(m: &Mount, target: &Path) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mark_of_a_volatile_mount_is_cleared_before_the_next_mount() {
+        let t = tempfile::tempdir().unwrap();
+        let work = t.path().join("work");
+        fs::create_dir_all(work.join("work/incompat/volatile")).unwrap();
+        let mut m = Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![format!("workdir={}", work.display())],
+            lowers: Vec::new(),
+            idmap: None,
+        };
+        make_volatile(&mut m);
+        make_volatile(&mut m);
+        assert_eq!(m.options.iter().filter(|o| *o == "volatile").count(), 1);
+        clear_volatile_mark(&m).unwrap();
+        assert!(!work.join("work/incompat").exists());
+        assert!(work.join("work").exists(), "only the mark goes");
+        clear_volatile_mark(&m).unwrap();
+    }
 }

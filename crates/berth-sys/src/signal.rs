@@ -20,7 +20,7 @@ pub fn parse_signal(s: &str) -> Option<i32> {
         "POLL" => Some(libc::SIGIO),
         _ => {
             let rt = name.strip_prefix("RTMIN+")?.parse::<i32>().ok()?;
-            let n = libc::SIGRTMIN() + rt;
+            let n = libc::SIGRTMIN().checked_add(rt)?;
             (rt >= 0 && n <= libc::SIGRTMAX()).then_some(n)
         }
     }
@@ -36,6 +36,8 @@ mod tests {
         assert_eq!(parse_signal("SIGKILL"), Some(9));
         assert_eq!(parse_signal("sighup"), Some(1));
         assert_eq!(parse_signal("15"), Some(15));
+        assert_eq!(parse_signal("RTMIN+2147483647"), None, "no overflow");
+        assert_eq!(parse_signal("RTMIN+-5"), None);
         assert_eq!(parse_signal("IOT"), Some(libc::SIGABRT));
         assert_eq!(parse_signal("WINCH"), Some(libc::SIGWINCH));
         assert_eq!(parse_signal("RTMIN+2"), Some(libc::SIGRTMIN() + 2));

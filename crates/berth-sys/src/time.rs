@@ -124,7 +124,8 @@ pub fn parse_timestamp_nanos(s: &str) -> Option<i128> {
         return None;
     }
     let nanos = format!("{frac:0<9}").parse::<i128>().unwrap_or(0);
-    Some(secs * 1_000_000_000 + nanos)
+    // Past i128's nanoseconds (a client's forty digits) is no time at all.
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Docker's `units.HumanDuration`: `Less than a second`, `5 seconds`, `About a minute`, `3
@@ -199,6 +200,8 @@ mod tests {
         assert_eq!(parse_timestamp_nanos("12.25"), Some(12_250_000_000));
         assert_eq!(parse_timestamp_nanos("12"), Some(12_000_000_000));
         assert_eq!(parse_timestamp_nanos("1x"), None);
+        assert_eq!(parse_timestamp_nanos(&"9".repeat(38)), None, "no overflow");
+        assert_eq!(parse_timestamp_nanos(&format!("-{}", "9".repeat(38))), None);
         assert_eq!(human_duration(90), "About a minute");
         assert_eq!(human_duration(7200), "2 hours");
     }

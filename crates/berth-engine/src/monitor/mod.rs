@@ -8,6 +8,9 @@
 mod keeper;
 mod streams;
 
+/// Also what an idle `berth serve` sheds (its start-up and request code stays in the page cache).
+pub use streams::drop_code_pages;
+
 use crate::container::Engine;
 use crate::error::{EngineError, Failure, Result};
 use crate::launch::{Launched, Watcher};
@@ -523,7 +526,7 @@ fn watch(
     w: Watched,
     keeper: Option<&berth_runtime::sync::Channel>,
 ) -> i32 {
-    streams::drop_code_pages();
+    let shed = streams::drop_code_pages_soon();
     let Watched {
         out,
         err,
@@ -545,6 +548,7 @@ fn watch(
     log.finish();
     let code = streams::wait_exit(pid);
     drop(prober);
+    drop(shed);
     finish_watch(engine, id, code, log.failure(), client, keeper)
 }
 

@@ -174,11 +174,53 @@ pub(crate) fn copy_output(
     log.finish();
 }
 
+/// How long a watcher runs before it drops its start-up pages: a container that ends sooner
+/// (`docker run --rm busybox true`) is finished with fault-around on, and without the walk of
+/// `/proc/self/smaps` on its critical path.
+const DROP_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `drop_code_pages` on a thread of its own once the watcher has run `DROP_AFTER`. Dropping the
+/// guard cancels it if it has not begun and waits for it if it has: the watcher joins it before
+/// anything that may clone a container (a restart), so no thread runs then.
+pub(crate) struct CodePagesDrop {
+    cancel: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub(crate) fn drop_code_pages_soon() -> CodePagesDrop {
+    let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("berth-shed".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                cancelled.recv_timeout(DROP_AFTER)
+            {
+                drop_code_pages();
+            }
+        })
+        // Without the thread the pages stay: more RSS, nothing wrong.
+        .ok();
+    CodePagesDrop {
+        cancel: Some(cancel),
+        thread,
+    }
+}
+
+impl Drop for CodePagesDrop {
+    fn drop(&mut self) {
+        drop(self.cancel.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Unmaps the code and read-only data pages start-up faulted in (they stay in the page cache,
 /// shared): the watcher then holds only the pages its copy loop touches, one at a time
 /// (MADV_RANDOM turns off fault-around). Only file-backed mappings that were never written are
 /// dropped — the next access faults the same bytes back; relocated (dirty) pages are left alone.
-pub(crate) fn drop_code_pages() {
+pub fn drop_code_pages() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };

@@ -90,9 +90,11 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
 }
 
 /// The flags whose errors would otherwise show only at start, checked at create before
-/// anything is made: the resource limits (block devices resolved), annotations, and the cgroup
-/// flags against this host's hierarchy `h`.
+/// anything is made, as Docker checks them: capabilities, ulimits, the resource limits (block
+/// devices resolved), annotations, and the cgroup flags against this host's hierarchy `h`.
 pub fn check_at_create(o: &RunOptions, h: &berth_cgroups::Hierarchy) -> Result<(), SpecError> {
+    security::capabilities(o)?;
+    process::rlimits(&o.ulimits)?;
     resources::resources(o, Vec::new())?;
     for (k, v) in &o.annotations {
         check_annotation(k, v)?;

@@ -322,6 +322,9 @@ pub struct StartArgs {
     /// Attach the container's STDIN (as -a -i; input reaches it when it was made with -i)
     #[arg(short, long)]
     interactive: bool,
+    /// Override the key sequence for detaching a container (with -a -i on a -t container)
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -690,6 +693,9 @@ pub fn print_warnings(e: &Engine) {
 }
 
 pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
+    if let Some(k) = &a.detach_keys {
+        berth_engine::attach::DetachKeys::parse(k).map_err(|x| CliError::new(x, 125))?;
+    }
     let e = ctx.engine()?;
     let mut last = 0;
     for c in &a.containers {
@@ -703,6 +709,14 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CliResult {
         if a.attach || a.interactive {
             // Input only with -i, as Docker's `start -a` leaves a `-i` container's stdin alone.
             o.interactive = a.interactive;
+            if a.detach_keys.is_some() {
+                o.detach_keys = a.detach_keys.clone();
+            }
+            if rec.tty {
+                // As `run -t`: under a monitor, so the detach keys leave it running.
+                last = attach_tty(&e, &mut rec, &o, a.interactive)?.into();
+                continue;
+            }
             last = berth_engine::monitor::run_foreground(&e, &mut rec, &o)?;
         } else {
             berth_engine::monitor::start_detached(&e, &mut rec)?;

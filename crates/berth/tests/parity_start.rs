@@ -72,3 +72,29 @@ fn exec_detach_keys_leave_the_process_running() {
     assert!(err.contains("invalid detach keys"), "{err}");
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn start_detach_keys_leave_the_container_running() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "create",
+        "-it",
+        "--name",
+        "s",
+        "bb",
+        "sh",
+        "-c",
+        "read x; echo never",
+    ]);
+    let (code, out) = sb.in_pty(
+        &["start", "-ai", "--detach-keys", "ctrl-a,x", "s"],
+        "\\001x",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("never"), "{out}");
+    assert_eq!(sb.status("s"), "running", "detached, not stopped");
+    let (code, _, err) = sb.cli("start -ai --detach-keys ctrl-1 s");
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("invalid detach keys"), "{err}");
+    sb.remove_all_and_assert_clean();
+}

@@ -32,6 +32,35 @@ pub struct UpdateRequest {
 }
 
 impl UpdateRequest {
+    /// Values no setting can take (an API client's `Memory: -5`), refused by name before
+    /// anything changes; zero keeps its meaning of "no limit" and -1 of "unlimited" where Docker
+    /// gives it one.
+    fn check(&self) -> Result<()> {
+        let bad = |what: &str, v: String| {
+            Err(EngineError::msg(format!(
+                "invalid {what}: {v}: it cannot be negative"
+            )))
+        };
+        for (what, v) in [
+            ("memory", self.memory),
+            ("memory reservation", self.memory_reservation),
+        ] {
+            if let Some(v) = v.filter(|v| *v < 0) {
+                return bad(what, v.to_string());
+            }
+        }
+        if let Some(v) = self.memory_swap.filter(|v| *v < -1) {
+            return bad("memory swap", v.to_string());
+        }
+        if let Some(v) = self.cpus.filter(|v| *v < 0.0 || !v.is_finite()) {
+            return bad("cpus", v.to_string());
+        }
+        if let Some(v) = self.cpu_quota.filter(|v| *v < -1) {
+            return bad("cpu quota", v.to_string());
+        }
+        Ok(())
+    }
+
     fn apply_to(&self, o: &mut RunOptions) {
         if let Some(m) = self.memory {
             o.memory = (m > 0).then_some(m);
@@ -99,6 +128,7 @@ impl Engine {
         let _lock = self.records.lock(&id)?;
         let mut rec = self.records.load(&id)?;
         let mut o = self.options(&rec)?;
+        req.check()?;
         req.apply_to(&mut o);
         let (policy, _) = crate::options::parse_restart(&o.restart).map_err(EngineError::msg)?;
         if rec.auto_remove && policy != "no" && req.restart.is_some() {

@@ -241,6 +241,7 @@ fn hostile_requests_get_a_4xx_naming_the_problem_and_leave_nothing_behind() {
         ("create network of a missing container", json_req("POST", "/v1.45/containers/create", &create_body("\"HostConfig\": {\"NetworkMode\": \"container:nope\"}")), &[400, 404], "nope"),
         ("update body a list", json_req("POST", &c("update"), "[1]"), &[400], "invalid JSON"),
         ("update restart policy unknown", json_req("POST", &c("update"), "{\"RestartPolicy\": {\"Name\": \"sometimes\"}}"), &[400], "sometimes"),
+        ("update memory negative", json_req("POST", &c("update"), "{\"Memory\": -5}"), &[400], "cannot be negative"),
         ("network name with ..", json_req("POST", "/v1.45/networks/create", "{\"Name\": \"../../x\"}"), &[400], "invalid"),
         ("network gateway outside its subnet", json_req("POST", "/v1.45/networks/create", "{\"Name\": \"hostile-gw\", \"IPAM\": {\"Config\": [{\"Subnet\": \"10.231.0.0/16\", \"Gateway\": \"1.2.3.4\"}]}}"), &[400], "gateway"),
         ("load of no tarball", raw("POST", "/v1.45/images/load", "Content-Type: application/x-tar\r\n", Some(b"garbage, not a tar")), &[400], ""),

@@ -28,10 +28,13 @@ fn nonempty<T>(v: &Option<Vec<T>>) -> bool {
 
 /// Refuses what berth has no way to do yet, by its Docker name.
 fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
-    for (field, v) in [("UsernsMode", &h.userns_mode)] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            return Err(unsupported(field, v));
-        }
+    // Docker's `host` (berth's default), and podman's `auto`; anything else by name.
+    if let Some(v) = h
+        .userns_mode
+        .as_deref()
+        .filter(|v| !matches!(*v, "" | "host" | "auto"))
+    {
+        return Err(unsupported("UsernsMode", v));
     }
     if let Some(v) = h
         .runtime
@@ -429,6 +432,7 @@ pub fn run_options(
             .collect(),
         group_add: h.group_add.clone().unwrap_or_default(),
         ipc: h.ipc_mode.clone().unwrap_or_default(),
+        userns: h.userns_mode.clone().unwrap_or_default(),
         pid: h.pid_mode.clone().unwrap_or_default(),
         uts: h.uts_mode.clone().unwrap_or_default(),
         volumes_from: h.volumes_from.clone().unwrap_or_default(),

@@ -40,7 +40,7 @@ fn the_clis_create_body_becomes_the_clis_own_options() {
 fn what_berth_cannot_do_is_refused_by_name() {
     for (json, word) in [
         (
-            r#"{"Image":"bb","HostConfig":{"UsernsMode":"host"}}"#,
+            r#"{"Image":"bb","HostConfig":{"UsernsMode":"private"}}"#,
             "UsernsMode",
         ),
         (
@@ -64,6 +64,10 @@ fn what_berth_cannot_do_is_refused_by_name() {
         let e = opts(json).unwrap_err();
         assert!(e.to_string().contains(word), "{json}: {e}");
         assert_eq!(e.status(), hyper::StatusCode::BAD_REQUEST);
+    }
+    for mode in ["host", "auto"] {
+        let json = format!(r#"{{"Image":"bb","HostConfig":{{"UsernsMode":"{mode}"}}}}"#);
+        assert_eq!(opts(&json).unwrap().userns, mode);
     }
     assert_eq!(
         opts(r#"{"Image":"bb","Entrypoint":[""]}"#)

@@ -175,7 +175,19 @@ pub async fn df(app: &Arc<App>) -> ApiResult<Resp> {
                     .map(|r| e.container_summary(r, true))
                     .collect(),
                 volumes,
-                build_cache: Vec::new(),
+                build_cache: e
+                    .build_cache_items()?
+                    .into_iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "ID": c.id, "Parent": "", "Parents": [], "Type": "regular",
+                            "Description": "", "InUse": false, "Shared": c.shared,
+                            "Size": c.size, "CreatedAt": c.created,
+                            "LastUsedAt": berth_sys::time::rfc3339(c.last_used),
+                            "UsageCount": 0,
+                        })
+                    })
+                    .collect(),
             })
         })
         .await?;

@@ -49,6 +49,8 @@ pub struct SystemUsage {
     pub containers: Vec<ContainerUsage>,
     pub volumes: Vec<VolumeUsage>,
     pub build_cache: CacheUsage,
+    /// The build cache's steps, least recently used first.
+    pub build_cache_items: Vec<crate::build::CacheItem>,
 }
 
 impl SystemUsage {
@@ -81,6 +83,7 @@ impl Engine {
                 })
                 .collect(),
             build_cache: self.build_cache_usage()?,
+            build_cache_items: self.build_cache_items()?,
         })
     }
 

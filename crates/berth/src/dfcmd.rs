@@ -159,7 +159,7 @@ fn verbose(u: &SystemUsage) -> Result<(), CliError> {
     let cache = u.build_cache_size();
     println!("\nBuild cache usage: {}\n", human_size(cache));
     table(
-        Vec::new(),
+        u.build_cache_items.iter().map(cache_row).collect(),
         &[
             ("CACHE ID", "ID"),
             ("CACHE TYPE", "CacheType"),
@@ -191,6 +191,14 @@ fn container_row(c: &ContainerUsage) -> Value {
     json!({"ID": &r.id[..12], "Image": r.image, "Command": command_text(r),
         "LocalVolumes": c.volumes.to_string(), "Size": human_size_precision(c.size_rw, 3),
         "RunningFor": ago(Some(&r.created)), "Status": status_text(r), "Names": r.name})
+}
+
+fn cache_row(c: &berth_engine::build::CacheItem) -> Value {
+    let last = berth_sys::time::rfc3339(c.last_used);
+    json!({"ID": c.id.chars().take(12).collect::<String>(), "CacheType": "regular",
+        "Size": human_size(c.size), "CreatedSince": ago(Some(&c.created)),
+        "LastUsedSince": ago(Some(&last)), "UsageCount": "0",
+        "Shared": c.shared.to_string()})
 }
 
 fn volume_row(v: &VolumeUsage) -> Value {

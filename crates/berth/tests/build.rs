@@ -856,7 +856,11 @@ fn builder_prune_empties_the_cache() {
         1,
         "image prune keeps the build cache"
     );
+    let df = sb.ok(&["system", "df", "-v"]);
+    let rows = |df: &str| df.lines().filter(|l| l.contains(" regular ")).count();
+    assert_eq!(rows(&df), 1, "the RUN step is listed: {df}");
     sb.ok(&["builder", "prune", "-f"]);
+    assert_eq!(rows(&sb.ok(&["system", "df", "-v"])), 0, "pruned");
     let after = build_ok(&sb, &ctx, &[]);
     assert!(cached_steps(&after).is_empty(), "{after}");
     assert_no_build_leaks(&sb);

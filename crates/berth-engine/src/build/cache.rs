@@ -185,6 +185,38 @@ impl Cache {
         Ok(freed)
     }
 
+    /// One item per record, newest use last (`system df -v`, the API's `BuildCache`): the
+    /// layer its step made (none for a step that changed no file) and whether an image shares it.
+    pub fn items(&self, e: &Engine) -> Result<Vec<CacheItem>> {
+        let index = e.store.index()?;
+        let used: HashSet<&Digest> = index.images.values().flat_map(|i| &i.layers).collect();
+        let mut items: Vec<CacheItem> = self
+            .records()
+            .into_iter()
+            .map(|r| {
+                let own = (!r.entry.empty).then(|| r.entry.layers.last()).flatten();
+                CacheItem {
+                    id: r
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    size: own
+                        .and_then(|l| e.store.layers.info(&l.chain_id).ok())
+                        .map_or(0, |i| i.size),
+                    shared: own.is_some_and(|l| used.contains(&l.chain_id)),
+                    created: r.entry.created,
+                    last_used: r
+                        .used
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64),
+                }
+            })
+            .collect();
+        items.sort_by_key(|i| i.last_used);
+        Ok(items)
+    }
+
     pub fn usage(&self, e: &Engine) -> Result<CacheUsage> {
         let index = e.store.index()?;
         let used: HashSet<&Digest> = index.images.values().flat_map(|i| &i.layers).collect();
@@ -212,6 +244,21 @@ impl Cache {
             mounts_size: berth_image::staging::disk_usage(&self.mounts),
         })
     }
+}
+
+/// A cached step as `system df -v` and the API show it.
+#[derive(Debug, Clone)]
+pub struct CacheItem {
+    /// The step's cache key (hex).
+    pub id: String,
+    /// Bytes of the layer the step made (0: it changed no file).
+    pub size: u64,
+    /// An image uses that layer too.
+    pub shared: bool,
+    /// When the step ran (RFC 3339).
+    pub created: String,
+    /// When a build last used it (seconds since the epoch).
+    pub last_used: i64,
 }
 
 /// What `builder prune` removes: without a bound, everything.

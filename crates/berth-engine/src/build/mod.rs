@@ -22,7 +22,7 @@ mod stage;
 mod work;
 
 pub(crate) use cache::gc_roots;
-pub use cache::{CachePrune, CacheUsage};
+pub use cache::{CacheItem, CachePrune, CacheUsage};
 /// A thread with private mounts and a snapshot mounted there (volume copy-up uses them too).
 pub(crate) use copy::{with_private_mounts, Mounted};
 pub use error::BuildError;
@@ -255,6 +255,11 @@ impl Engine {
         work::reclaim_dead(self);
         let dropped = cache::Cache::open(self)?.prune(self, policy)?;
         Ok(dropped + self.collect_garbage()?)
+    }
+
+    /// The build cache's steps, least recently used first (`system df -v`, the API's df).
+    pub fn build_cache_items(&self) -> Result<Vec<CacheItem>> {
+        cache::Cache::open(self)?.items(self)
     }
 
     /// What the build cache holds (`system df`).

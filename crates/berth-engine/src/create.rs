@@ -189,7 +189,7 @@ impl Engine {
             return Err(EngineError::msg(format!("{}: {e}", dir.display())));
         }
         let made = (|| -> Result<()> {
-            rec.mounts = crate::volume::volumes(self, o, rc.volumes.as_ref())?;
+            rec.mounts = crate::volume::volumes(self, o, rc.volumes.as_ref(), rec.idmap.as_ref())?;
             for m in &from_others {
                 if !rec.mounts.iter().any(|x| x.destination == m.destination) {
                     rec.mounts.push(m.clone());

@@ -8,11 +8,12 @@ use crate::mountspec::{self, MountSpec, Source};
 use crate::options::{parse_bytes, RunOptions};
 use crate::record::{valid_name, write_atomic, MountRecord, Record};
 use crate::Engine;
+use berth_image::snapshot::IdMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Meta {
@@ -297,19 +298,22 @@ pub fn volumes(
     e: &Engine,
     o: &RunOptions,
     image_volumes: Option<&BTreeMap<String, serde_json::Value>>,
+    idmap: Option<&IdMap>,
 ) -> Result<Vec<MountRecord>> {
     let layers = e.image(&o.image).map(|i| i.layers).unwrap_or_default();
-    volumes_for_image(e, o, image_volumes, &layers)
+    volumes_for_image(e, o, image_volumes, &layers, idmap)
 }
 
 /// `-v`, `--mount type=bind|volume` and the image's `Volumes`, as mounts of host paths. A
 /// volume that is still empty is first filled with what the image (`layers`, bottom to top) has
-/// at its destination, unless the mount says `nocopy` (Docker's copy-up).
+/// at its destination, unless the mount says `nocopy` (Docker's copy-up). For a container with
+/// its own ids (`idmap`), a volume nobody has used yet is handed to them (`give_to`).
 pub fn volumes_for_image(
     e: &Engine,
     o: &RunOptions,
     image_volumes: Option<&BTreeMap<String, serde_json::Value>>,
     layers: &[berth_image::digest::Digest],
+    idmap: Option<&IdMap>,
 ) -> Result<Vec<MountRecord>> {
     let mut specs: Vec<MountSpec> = Vec::new();
     for v in &o.volumes {
@@ -338,7 +342,7 @@ pub fn volumes_for_image(
     }
     specs
         .into_iter()
-        .map(|spec| mount_record(e, spec, layers))
+        .map(|spec| mount_record(e, spec, layers, idmap))
         .collect()
 }
 
@@ -347,6 +351,7 @@ fn mount_record(
     e: &Engine,
     spec: MountSpec,
     layers: &[berth_image::digest::Digest],
+    idmap: Option<&IdMap>,
 ) -> Result<MountRecord> {
     let dst = spec.destination;
     if !dst.starts_with('/') {
@@ -377,8 +382,12 @@ fn mount_record(
     }
     let data = e.root.join("volumes").join(&name).join("_data");
     fs::create_dir_all(&data).map_err(|x| EngineError::msg(format!("volume {name}: {x}")))?;
+    let unused = idmap.is_some() && never_used(&data)?;
     if spec.copy {
         crate::copyup::copy_up(e, layers, &dst, &data)?;
+    }
+    if let (true, Some(map)) = (unused, idmap) {
+        give_to(&data, map).map_err(|x| EngineError::msg(format!("volume {name}: {x}")))?;
     }
     Ok(MountRecord {
         kind: "volume".into(),
@@ -388,6 +397,42 @@ fn mount_record(
         rw: !spec.read_only,
         anonymous,
     })
+}
+
+/// A volume directory no container has written to: empty and still root's (podman's
+/// "needs chown").
+fn never_used(data: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let io = |x| EngineError::io(data.display(), x);
+    let meta = fs::symlink_metadata(data).map_err(io)?;
+    let empty = fs::read_dir(data).map_err(io)?.next().is_none();
+    Ok(empty && meta.uid() == 0 && meta.gid() == 0)
+}
+
+/// Hands a fresh volume (and what copy-up put in it) to a container with its own ids: every
+/// owner is moved through the map (container root's files become the mapped root's), as the
+/// container would have written them. Symlinks are changed, never followed; the walk keeps its
+/// own stack, so a deep tree cannot exhaust ours.
+fn give_to(data: &Path, map: &IdMap) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut todo = vec![data.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = fs::symlink_metadata(&p)?;
+        let uid = map.host_uid(meta.uid()).unwrap_or(meta.uid());
+        let gid = map.host_gid(meta.gid()).unwrap_or(meta.gid());
+        std::os::unix::fs::lchown(&p, Some(uid), Some(gid))?;
+        // chown clears set-id bits (even root's): what the image had is put back.
+        if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+        if meta.is_dir() {
+            for entry in fs::read_dir(&p)? {
+                todo.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn mount_tmpfs(mounts: &[String]) -> Result<Vec<(String, String)>> {

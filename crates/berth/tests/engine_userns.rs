@@ -281,3 +281,61 @@ fn userns_auto_under_a_directory_others_cannot_search_is_refused_by_name_and_lea
     drop(_restore);
     sb.remove_all_and_assert_clean();
 }
+
+#[test]
+fn userns_auto_gets_a_fresh_volume_as_its_own_and_copy_up_keeps_the_images_owners_mapped() {
+    let _subids = SubidGuard::new();
+    let sb = Sandbox::new();
+    // A new named volume: the container's root writes to it, and the file is the mapped root's.
+    let c = sb.run_d(&[
+        "--network",
+        "none",
+        "--userns=auto",
+        "-v",
+        "fresh:/data",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let (_, root, _) = uid_map(&sb, &c);
+    sb.ok(&["exec", &c, "touch", "/data/x"]);
+    let data = sb.b.root.join("volumes/fresh/_data");
+    assert_eq!(
+        std::fs::metadata(data.join("x")).unwrap().uid() as u64,
+        root
+    );
+    assert_eq!(std::fs::metadata(&data).unwrap().uid() as u64, root);
+    // Copy-up over the image's /etc: its files arrive as the container's (uid 0 inside).
+    let d = sb.run_d(&[
+        "--network",
+        "none",
+        "--userns=auto",
+        "-v",
+        "etc:/etc",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let (_, droot, _) = uid_map(&sb, &d);
+    let owner = sb.ok(&["exec", &d, "stat", "-c", "%u", "/etc/passwd"]);
+    assert_eq!(owner.trim(), "0");
+    let etc = sb.b.root.join("volumes/etc/_data/passwd");
+    assert_eq!(std::fs::metadata(etc).unwrap().uid() as u64, droot);
+    sb.ok(&["exec", &d, "touch", "/etc/written"]);
+    // A used volume keeps its owners: a host-ids container does not take it back.
+    sb.ok(&["rm", "-f", &c, &d]);
+    sb.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "fresh:/data",
+        IMAGE,
+        "touch",
+        "/data/y",
+    ]);
+    assert_eq!(std::fs::metadata(&data).unwrap().uid() as u64, root);
+    sb.ok(&["volume", "rm", "fresh", "etc"]);
+    sb.remove_all_and_assert_clean();
+}

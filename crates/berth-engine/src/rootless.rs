@@ -205,6 +205,10 @@ fn join(pid: i32) -> Result<(), RootlessError> {
             .map_err(io_err(format!("open /proc/{pid}/ns/{ns}")))
     };
     let (user, mnt) = (open("user")?, open("mnt")?);
+    // Joining a mount namespace moves the working directory to its root: relative paths the
+    // user gave (`import ./x.tar`, `cp f c:/`) must keep meaning what they meant.
+    let cwd_path = std::env::current_dir().map_err(io_err("the working directory"))?;
+    let cwd = std::fs::File::open(&cwd_path).map_err(io_err(cwd_path.display().to_string()))?;
     setns(user.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|source| RootlessError::Sys {
         what: "join the user namespace",
         source,
@@ -213,7 +217,22 @@ fn join(pid: i32) -> Result<(), RootlessError> {
         what: "join the mount namespace",
         source,
     })?;
-    Ok(())
+    restore_cwd(&cwd_path, &cwd)
+}
+
+/// The same directory again: by its path in the joined namespace when that is still it (its
+/// mounts then show), else through the descriptor opened before the join.
+fn restore_cwd(path: &Path, before: &std::fs::File) -> Result<(), RootlessError> {
+    use std::os::unix::fs::MetadataExt;
+    let was = before.metadata().map_err(io_err("the working directory"))?;
+    let same = std::fs::metadata(path).is_ok_and(|m| m.dev() == was.dev() && m.ino() == was.ino());
+    if same && std::env::set_current_dir(path).is_ok() {
+        return Ok(());
+    }
+    nix::unistd::fchdir(before.as_fd()).map_err(|source| RootlessError::Sys {
+        what: "return to the working directory",
+        source,
+    })
 }
 
 /// Forks the pause process: it unshares a user and a mount namespace, waits for its maps, and

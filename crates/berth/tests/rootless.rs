@@ -52,6 +52,13 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
         "the store is under XDG_DATA_HOME"
     );
     assert_eq!(std::fs::metadata(&store).unwrap().uid(), user.uid);
+    // Relative paths mean the user's working directory, though berth joined its namespaces.
+    ok(&user, &dirs, &["save", "-o", "saved.tar", &r]);
+    assert!(
+        dirs.base.join("saved.tar").is_file(),
+        "saved where the user is"
+    );
+    ok(&user, &dirs, &["load", "-q", "-i", "saved.tar"]);
 
     // Root in the container is the user; the image's files are unpacked with their owners
     // mapped, and a whiteout holds.

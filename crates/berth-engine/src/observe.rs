@@ -396,8 +396,9 @@ fn namespaces(pid: &str) -> Vec<NamespaceView> {
         .iter()
         .filter_map(|(ns, what)| {
             let mine = ns_inode(pid, ns)?;
-            // berth itself runs in the host's namespaces.
-            let host = ns_inode("self", ns);
+            // berth itself runs in the host's namespaces, but for the user and mount ones a
+            // rootless berth left for its pause process's.
+            let host = crate::rootless::host_namespace(ns).or_else(|| ns_inode("self", ns));
             Some(NamespaceView {
                 kind: ns.to_string(),
                 isolates: what.to_string(),

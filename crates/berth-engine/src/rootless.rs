@@ -207,6 +207,7 @@ fn join(pid: i32) -> Result<(), RootlessError> {
     let (user, mnt) = (open("user")?, open("mnt")?);
     // Joining a mount namespace moves the working directory to its root: relative paths the
     // user gave (`import ./x.tar`, `cp f c:/`) must keep meaning what they meant.
+    remember_host_namespaces();
     let cwd_path = std::env::current_dir().map_err(io_err("the working directory"))?;
     let cwd = std::fs::File::open(&cwd_path).map_err(io_err(cwd_path.display().to_string()))?;
     setns(user.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|source| RootlessError::Sys {
@@ -218,6 +219,31 @@ fn join(pid: i32) -> Result<(), RootlessError> {
         source,
     })?;
     restore_cwd(&cwd_path, &cwd)
+}
+
+/// The inodes of the user's own user and mount namespaces, read before berth joins its pause
+/// process's: what "shared with the host" means for a rootless container (`explain`).
+static HOST_NAMESPACES: std::sync::OnceLock<[(&'static str, Option<u64>); 2]> =
+    std::sync::OnceLock::new();
+
+fn remember_host_namespaces() {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |ns| {
+        std::fs::metadata(format!("/proc/self/ns/{ns}"))
+            .ok()
+            .map(|m| m.ino())
+    };
+    HOST_NAMESPACES.get_or_init(|| [("user", ino("user")), ("mnt", ino("mnt"))]);
+}
+
+/// The host's inode of namespace `ns` when this rootless process has left it (user, mnt);
+/// None where this process still is in the host's.
+pub fn host_namespace(ns: &str) -> Option<u64> {
+    HOST_NAMESPACES
+        .get()?
+        .iter()
+        .find(|(n, _)| *n == ns)
+        .and_then(|(_, ino)| *ino)
 }
 
 /// The same directory again: by its path in the joined namespace when that is still it (its

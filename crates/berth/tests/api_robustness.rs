@@ -90,7 +90,7 @@ fn bad_requests_get_a_4xx_with_a_message_and_the_service_goes_on() {
     let (s, b) = svc.request(
         "POST",
         "/v1.45/containers/create",
-        Some("{\"Image\": \"bb\", \"HostConfig\": {\"UsernsMode\": \"host\"}}"),
+        Some("{\"Image\": \"bb\", \"HostConfig\": {\"UsernsMode\": \"private\"}}"),
     );
     assert_eq!(s, 400);
     assert!(message(&b).contains("UsernsMode"), "{b}");

@@ -14,7 +14,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
 # Tests that need root fail rather than skip (CI runs as root); BERTH_ALLOW_SKIP=1 allows skips.
-cargo test --workspace -- --test-threads=2
+# Every test binary runs even after one fails, so one run shows every failure.
+cargo test --workspace --no-fail-fast -- --test-threads=2
 # The cgroup v2 lane: the runtime's integration tests again, in a guest kernel with only cgroup v2
 # (V2_LANE=skip leaves it out; it tests berth-runtime, so a BERTH_RUNTIME run skips it too).
 if [ "${V2_LANE:-}" = skip ] || [ -n "${BERTH_RUNTIME:-}" ]; then

@@ -914,9 +914,10 @@ fn builder_prune_filter_until_and_keep_storage_remove_the_least_recently_used_fi
     assert!(cached_steps(&build_ok(&sb, &small, &[])).is_empty());
     sb.ok(&["image", "prune", "-f"]);
 
-    // until: only what was last used before then.
+    // until: only what was last used before then (`until` has whole seconds: the big step is
+    // used well over a second before the cut).
     build_ok(&sb, &big, &[]);
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3600));
     build_ok(&sb, &small, &[]);
     sb.ok(&["image", "prune", "-f"]);
     sb.ok(&["builder", "prune", "-f", "--filter", "until=2s"]);

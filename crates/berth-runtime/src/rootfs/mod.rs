@@ -474,9 +474,24 @@ fn mount_cgroup(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOpti
     let Some(cg) = ctx.cgroup else { return Ok(()) };
     let v1 = cg.v1_mounts();
     if v1.is_empty() {
-        if ctx.new_cgroupns {
-            mount(Some("cgroup2"), &target, Some("cgroup2"), opts.flags, None)?;
-        } else if let Some(dir) = cg.paths().first() {
+        let own = if ctx.new_cgroupns {
+            match mount(Some("cgroup2"), &target, Some("cgroup2"), opts.flags, None) {
+                Ok(()) => false,
+                // In a user namespace the kernel may refuse cgroup2 itself (EPERM, or EBUSY on
+                // a delegated subtree): bind the container's own directory instead, as runc
+                // falls back.
+                Err(e) if ctx.userns && matches!(e.errno(), Some(libc::EPERM | libc::EBUSY)) => {
+                    true
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            true
+        };
+        if !own {
+            return Ok(());
+        }
+        if let Some(dir) = cg.paths().first() {
             mount(
                 Some(&dir.to_string_lossy()),
                 &target,

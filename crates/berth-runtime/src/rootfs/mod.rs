@@ -122,12 +122,15 @@ pub fn mount(
     // SAFETY: all pointers are valid C strings or null, as mount(2) allows.
     let r = unsafe { libc::mount(p(&src_c), tgt.as_ptr(), p(&fs_c), flags, p(&data_c).cast()) };
     if r < 0 {
-        return Err(Error::msg(format!(
-            "mount {} on {target} (type {}): {}",
-            src.unwrap_or("none"),
-            fstype.unwrap_or("none"),
-            std::io::Error::last_os_error()
-        )));
+        // The errno is kept (callers fall back on some), the sentence as before.
+        return Err(Error::Io {
+            context: format!(
+                "mount {} on {target} (type {})",
+                src.unwrap_or("none"),
+                fstype.unwrap_or("none"),
+            ),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }

@@ -63,11 +63,15 @@ pub fn check(dir: &Path, kind: Kind) -> Result<()> {
 pub fn make_private(dir: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let io = |e| EngineError::io(dir.display(), e);
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io)?;
+    // Missing parents get the usual mode (a remapped root must still walk through them to the
+    // runroot's `-userns` sibling); only the directory itself is private.
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent).map_err(io)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(e)),
+        _ => {}
+    }
     let marker = dir.join(MARKER);
     if !marker.exists() {
         fs::write(&marker, b"").map_err(io)?;

@@ -279,6 +279,27 @@ fn userns_auto_under_a_directory_others_cannot_search_is_refused_by_name_and_lea
     );
     assert_eq!(sb.ok(&["ps", "-aq"]), "", "--rm removed the container");
     drop(_restore);
+    // Parents berth makes itself for a new runroot stay searchable: only the runroot is 0700.
+    let runroot = dir.join("made/by/berth/run");
+    let mut cmd = std::process::Command::new(common::BERTH);
+    cmd.arg("--root")
+        .arg(&sb.b.root)
+        .arg("--runroot")
+        .arg(&runroot);
+    cmd.args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns=auto",
+        "bb",
+        "true",
+    ]);
+    let out = common::run(cmd, None);
+    assert!(out.status.success(), "{}", out.stderr);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&dir.join("made/by")), 0o755);
+    assert_eq!(mode(&runroot), 0o700);
     sb.remove_all_and_assert_clean();
 }
 

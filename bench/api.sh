@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+bench_network bab
 RUNS=${RUNS:-30}
 CONTAINERS=${CONTAINERS:-100}
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
@@ -43,6 +44,7 @@ cleanup() {
     umount "$MNT" 2>/dev/null
     rmdir /sys/fs/cgroup/*/berth-bench-docker 2>/dev/null
     rm -rf "$WORK"
+    bench_network_cleanup
 }
 trap cleanup EXIT
 

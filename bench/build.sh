@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+bench_network bbb
 RUNS=${RUNS:-10}
 CACHE=/var/cache/berth-bench
 WORK=$(mktemp -d /var/tmp/berth-build-bench.XXXXXX)
@@ -22,6 +23,7 @@ cleanup() {
     buildah $BU rmi -a -f >/dev/null 2>&1
     grep -F " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     rm -rf "$WORK"
+    bench_network_cleanup
 }
 trap cleanup EXIT
 

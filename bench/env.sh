@@ -7,6 +7,8 @@
 # Needs (as root): busybox-static podman runc hyperfine python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+bench_network beb
 RUNS=${RUNS:-10}
 ENTRIES=${ENTRIES:-100000}
 WORK=$(mktemp -d /var/tmp/berth-env-bench.XXXXXX)
@@ -19,6 +21,7 @@ cleanup() {
     podman $PR system reset -f >/dev/null 2>&1
     grep -F " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     rm -rf "$WORK"
+    bench_network_cleanup
 }
 trap cleanup EXIT
 

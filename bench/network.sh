@@ -19,7 +19,7 @@ RUNS=${RUNS:-30}
 MANY=${MANY:-200}
 SAMPLES=${SAMPLES:-10}
 WORK=$(mktemp -d /var/tmp/berth-net-bench.XXXXXX)
-export BERTH_NETWORK_PREFIX=bnb
+bench_network bnb
 iptables-save >"$WORK/iptables.v4" 2>/dev/null || true
 ip6tables-save >"$WORK/iptables.v6" 2>/dev/null || true
 
@@ -28,8 +28,7 @@ cleanup() {
     [ -x "${BERTH:-}" ] && $BERTH $BR rm -f $($BERTH $BR ps -aq 2>/dev/null) >/dev/null 2>&1
     [ -x "${BERTH:-}" ] && $BERTH $BR network prune -f >/dev/null 2>&1
     [ -n "${BERTH_BASELINE:-}" ] && $BERTH_BASELINE $BR0 rm -f $($BERTH_BASELINE $BR0 ps -aq 2>/dev/null) >/dev/null 2>&1
-    ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^bnb' | xargs -r -n1 ip link del 2>/dev/null
-    nft delete table inet bnb 2>/dev/null
+    bench_network_cleanup
     [ -n "${DOCKERD_PID:-}" ] && kill "$DOCKERD_PID" && wait "$DOCKERD_PID" 2>/dev/null
     ip link del docker0 2>/dev/null
     podman $PR system reset -f >/dev/null 2>&1

@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+bench_network brb
 RUNS=${RUNS:-30}
 CYCLES=${CYCLES:-1000}
 DETACHED=${DETACHED:-200}
@@ -34,6 +35,7 @@ cleanup() {
     grep -F " $MNT" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     umount "$MNT" 2>/dev/null
     rm -rf "$WORK"
+    bench_network_cleanup
 }
 trap cleanup EXIT
 

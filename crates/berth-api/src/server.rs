@@ -257,7 +257,8 @@ async fn run(app: Arc<App>, listeners: Vec<Bound>, timeout: Option<Duration>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             reaper.reap_keepers();
             if idle.due(&reaper) {
-                // Reads /proc/self/smaps and advises each mapping: off the reactor.
+                // Reads /proc/self/smaps and advises each mapping: off the reactor. A task that
+                // failed only leaves the pages resident.
                 let _ = tokio::task::spawn_blocking(berth_engine::monitor::drop_code_pages).await;
             }
         }

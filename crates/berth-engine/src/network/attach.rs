@@ -196,6 +196,8 @@ impl Engine {
         }
         let Ok(nets) = self.networks() else { return };
         for a in &rec.networks {
+            // Best effort at the container's end: what a failure leaves (a lease, a port claim)
+            // is reclaimed by the next listing, which judges it by the init's liveness.
             let _ = nets.detach_exited(&a.network, &rec.id);
         }
     }

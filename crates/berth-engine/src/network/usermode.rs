@@ -242,6 +242,8 @@ impl Pasta {
                     source: e,
                 },
             })?;
+        // pasta's own pid file, read once: a copy left behind goes with the container's
+        // directory. No pid is no pasta, refused below with what pasta said.
         let text = std::fs::read_to_string(&raw_pid).unwrap_or_default();
         let _ = std::fs::remove_file(&raw_pid);
         let pasta: Option<i32> = text.trim().parse().ok();

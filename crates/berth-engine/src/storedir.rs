@@ -42,13 +42,17 @@ impl Kind {
 
 /// Refuses a directory that holds files but is not berth's. A missing or empty one is fine.
 pub fn check(dir: &Path, kind: Kind) -> Result<()> {
+    // Every command opens the store: the marker, one stat, is the usual answer.
+    if dir.join(MARKER).exists() {
+        return Ok(());
+    }
     let mut entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(EngineError::io(dir.display(), e)),
     };
     let empty = entries.next().is_none();
-    if empty || dir.join(MARKER).exists() || kind.made_by_older_berth(dir) {
+    if empty || kind.made_by_older_berth(dir) {
         return Ok(());
     }
     Err(EngineError::msg(format!(
@@ -63,6 +67,12 @@ pub fn check(dir: &Path, kind: Kind) -> Result<()> {
 pub fn make_private(dir: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let io = |e| EngineError::io(dir.display(), e);
+    let private = |m: &fs::Metadata| m.is_dir() && m.permissions().mode() & 0o7777 == 0o700;
+    let marker = dir.join(MARKER);
+    // The usual case, an existing store of berth's: two stats.
+    if fs::metadata(dir).is_ok_and(|m| private(&m)) && marker.exists() {
+        return Ok(());
+    }
     // Missing parents get the usual mode (a remapped root must still walk through them to the
     // runroot's `-userns` sibling); only the directory itself is private.
     if let Some(parent) = dir.parent() {
@@ -72,12 +82,11 @@ pub fn make_private(dir: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(e)),
         _ => {}
     }
-    let marker = dir.join(MARKER);
     if !marker.exists() {
         fs::write(&marker, b"").map_err(io)?;
     }
     let meta = fs::metadata(dir).map_err(io)?;
-    if meta.permissions().mode() & 0o7777 != 0o700 {
+    if !private(&meta) {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| EngineError::io(format!("making {} private", dir.display()), e))?;
     }

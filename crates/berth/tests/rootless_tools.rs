@@ -13,11 +13,10 @@ use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer};
 use common::registry::Registry;
 use common::Reaped;
-use rootless_user::{ok, user_processes, wait_until, TunAccess, UserDirs};
+use rootless_user::{as_user, ok, user_processes, wait_until, TunAccess, UserDirs};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// The docker CLI the tests drive (the real one).
@@ -28,20 +27,6 @@ fn image() -> Image {
         &fixture::busybox_rootfs(),
         Compression::Gzip,
     )])
-}
-
-/// A command as the user, in their own environment.
-fn as_user(user: &TestUser, dirs: &UserDirs, program: &str) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.uid(user.uid)
-        .gid(user.gid)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", &dirs.base)
-        .env("XDG_DATA_HOME", dirs.base.join("data"))
-        .env("XDG_RUNTIME_DIR", dirs.base.join("run"))
-        .current_dir(&dirs.base);
-    cmd
 }
 
 #[test]

@@ -49,11 +49,10 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// `berth ARGS` as the user, in their own environment.
-pub fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output {
-    let mut cmd = Command::new(common::BERTH);
-    cmd.args(args)
-        .uid(user.uid)
+/// `program` as the user, in their own environment (their directories under `dirs`).
+pub fn as_user(user: &TestUser, dirs: &UserDirs, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.uid(user.uid)
         .gid(user.gid)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -61,6 +60,13 @@ pub fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output 
         .env("XDG_DATA_HOME", dirs.base.join("data"))
         .env("XDG_RUNTIME_DIR", dirs.base.join("run"))
         .current_dir(&dirs.base);
+    cmd
+}
+
+/// `berth ARGS` as the user, in their own environment.
+pub fn berth(user: &TestUser, dirs: &UserDirs, args: &[&str]) -> common::Output {
+    let mut cmd = as_user(user, dirs, common::BERTH);
+    cmd.args(args);
     common::run(cmd, None)
 }
 

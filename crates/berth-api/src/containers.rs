@@ -35,13 +35,14 @@ pub async fn list(app: &Arc<App>, q: &Query) -> ApiResult<Resp> {
         .map(|l| l as usize);
     let rows = app
         .blocking(move |e| {
-            let records = e.list();
+            let listing = e.listing();
+            let records = &listing.records;
             let shown = records
                 .iter()
                 .filter(|r| all || limit.is_some() || active(r) || filter.names_stopped())
-                .filter(|r| filter.matches(r, &records))
+                .filter(|r| filter.matches(r, records))
                 .take(limit.unwrap_or(usize::MAX))
-                .map(|r| e.container_summary(r, size))
+                .map(|r| e.container_summary(&listing, r, size))
                 .collect::<Vec<_>>();
             Ok(shown)
         })

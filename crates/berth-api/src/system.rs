@@ -157,7 +157,8 @@ pub async fn df(app: &Arc<App>) -> ApiResult<Resp> {
     let usage = app
         .blocking(|e| {
             let du = e.disk_usage()?;
-            let records = e.list();
+            let listing = e.listing();
+            let records = &listing.records;
             let volumes = berth_engine::volume::list(e)
                 .into_iter()
                 .map(|v| {
@@ -172,7 +173,7 @@ pub async fn df(app: &Arc<App>) -> ApiResult<Resp> {
                 images: e.image_summaries()?,
                 containers: records
                     .iter()
-                    .map(|r| e.container_summary(r, true))
+                    .map(|r| e.container_summary(&listing, r, true))
                     .collect(),
                 volumes,
                 build_cache: e

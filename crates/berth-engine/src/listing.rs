@@ -2,6 +2,7 @@
 //! sentence (`Up 3 minutes`, `Exited (0) 2 seconds ago`) and Docker's list filters. Built from
 //! records the caller listed (reconciled); changes nothing.
 
+use crate::reconcile::Listing;
 use crate::record::Record;
 use crate::Engine;
 use serde::Serialize;
@@ -212,10 +213,24 @@ fn created_of(all: &[Record], what: &str) -> Option<String> {
 
 impl Engine {
     /// Docker's list entry for `r`; `size` adds the writable layer's size.
-    pub fn container_summary(&self, r: &Record, size: bool) -> ContainerSummary {
-        let endpoints = self.endpoints(r);
+    /// The ports a listed container publishes, its endpoints as the listing read them.
+    pub fn listed_ports(&self, listing: &Listing, r: &Record) -> Vec<berth_net::PortMapping> {
+        match listing.endpoints(r) {
+            Some(eps) if !r.networks.is_empty() => eps.into_iter().flat_map(|e| e.ports).collect(),
+            _ => self.published_ports(r), // rootless (its pasta's), or not known to the listing
+        }
+    }
+
+    /// A listed container's summary, its endpoints as the listing read them.
+    pub fn container_summary(&self, listing: &Listing, r: &Record, size: bool) -> ContainerSummary {
+        let endpoints = listing.endpoints(r).unwrap_or_else(|| self.endpoints(r));
+        let published: Vec<berth_net::PortMapping> = if r.networks.is_empty() {
+            self.published_ports(r) // rootless: its pasta's
+        } else {
+            endpoints.iter().flat_map(|e| e.ports.clone()).collect()
+        };
         let mut ports: Vec<Port> = Vec::new();
-        for p in self.published_ports(r).iter() {
+        for p in published.iter() {
             ports.push(Port {
                 ip: Some(p.host_ip.to_string()),
                 private_port: p.container_port,

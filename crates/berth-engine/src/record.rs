@@ -374,27 +374,31 @@ impl Records {
 
     /// Every record (half-made directories without `meta.json` are skipped).
     pub fn list(&self) -> Vec<Record> {
-        let Ok(rd) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Record> = rd
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .filter_map(|e| self.load(&e.file_name().to_string_lossy()).ok())
-            .collect();
-        out.sort_by(|a, b| b.created.cmp(&a.created));
-        out
+        self.scan().0
     }
 
-    /// Container directories that have no record (a crash between mkdir and the first save).
-    pub fn orphans(&self) -> Vec<String> {
+    /// One pass over the containers' directory: every record, newest first, and the directories
+    /// that have none (a crash between mkdir and the first save).
+    pub fn scan(&self) -> (Vec<Record>, Vec<String>) {
         let Ok(rd) = fs::read_dir(&self.dir) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
-        rd.flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.') && !self.dir(n).join("meta.json").exists())
-            .collect()
+        let mut records = Vec::new();
+        let mut orphans = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            match self.load(&name) {
+                Ok(r) => records.push(r),
+                Err(RecordError::NoSuch(_)) => orphans.push(name),
+                // Unreadable or corrupt: not listed, and not an orphan to clean either.
+                Err(_) => {}
+            }
+        }
+        records.sort_by(|a, b| b.created.cmp(&a.created));
+        (records, orphans)
     }
 
     /// Resolves a full ID, a unique ID prefix, or a name.

@@ -9,6 +9,11 @@ pub fn process_key(pid: i32) -> String {
     format!("pid:{pid}:{}", start_time(pid))
 }
 
+/// Whether the process an endpoint's liveness key names still runs.
+pub fn endpoint_alive(ep: &crate::Endpoint) -> bool {
+    process_key_alive(&ep.liveness)
+}
+
 /// Whether the process a `process_key` names is still alive. Keys of another shape are taken
 /// as alive (they are the engine's to judge).
 pub fn process_key_alive(key: &str) -> bool {

@@ -12,9 +12,12 @@ use crate::ipam::Ipam;
 use crate::ports::PortClaims;
 use crate::store::Networks;
 
-/// What a reclaim freed.
+/// What a reclaim freed, and what it kept.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReclaimReport {
+    /// The endpoints of live containers, read on the way (a listing shows them without
+    /// reading them again).
+    pub live: Vec<crate::Endpoint>,
     /// (network, container) of each endpoint torn down.
     pub endpoints: Vec<(String, String)>,
     /// Leases, port claims and resolver entries that no record explained.
@@ -26,8 +29,12 @@ pub struct ReclaimReport {
 }
 
 impl Networks {
-    /// Frees everything held for containers whose liveness key `is_alive` rejects.
-    pub fn reclaim(&self, is_alive: &dyn Fn(&str) -> bool) -> Result<ReclaimReport, EndpointError> {
+    /// Frees everything held for containers whose endpoint `is_alive` rejects (judged by its
+    /// liveness key, or by what the caller knows of its container).
+    pub fn reclaim(
+        &self,
+        is_alive: &dyn Fn(&crate::Endpoint) -> bool,
+    ) -> Result<ReclaimReport, EndpointError> {
         let mut report = ReclaimReport::default();
         let nets = self.list()?;
         let mut owners: HashSet<String> = HashSet::new();
@@ -35,9 +42,10 @@ impl Networks {
             let _l = self.lock_network(&cfg.id)?;
             let mut live = HashSet::new();
             for ep in self.endpoints(&cfg.id)? {
-                if is_alive(&ep.liveness) {
+                if is_alive(&ep) {
                     live.insert(ep.container_id.clone());
                     owners.insert(ep.container_id.clone());
+                    report.live.push(ep);
                 } else {
                     self.teardown_endpoint(cfg, &ep)?;
                     report.endpoints.push((cfg.name.clone(), ep.container_id));

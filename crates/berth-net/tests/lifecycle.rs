@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth_net::liveness::{process_key, process_key_alive};
+use berth_net::liveness::{endpoint_alive, process_key};
 use berth_net::{AttachRequest, CreateRequest, NetworkError, Networks, PortSpec};
 use common::{dns_ask, sh, tcp_ask, Fixture, Peer};
 
@@ -106,7 +106,7 @@ fn reclaim_after_a_kill_frees_the_dead_and_keeps_the_living() {
         .unwrap();
     assert_eq!(dns_ask(None, live.gateway, "victim"), Ok(vec![dead.ip]));
     // Nothing is reclaimed while both live.
-    let r = fx.nets.reclaim(&process_key_alive).unwrap();
+    let r = fx.nets.reclaim(&endpoint_alive).unwrap();
     assert!(
         r.endpoints.is_empty() && r.orphans == 0 && !r.firewall_synced,
         "{r:?}"
@@ -128,7 +128,7 @@ fn reclaim_after_a_kill_frees_the_dead_and_keeps_the_living() {
         .unwrap();
     sh(&format!("kill -9 {pid}"));
 
-    let r = fx.nets.reclaim(&process_key_alive).unwrap();
+    let r = fx.nets.reclaim(&endpoint_alive).unwrap();
     assert_eq!(r.endpoints, vec![("app".to_string(), "victim".to_string())]);
     assert_eq!(r.orphans, 2, "{r:?}");
     assert_eq!(r.resolvers, 1, "the killed resolver is restarted");

@@ -8,7 +8,11 @@ pub fn stat(pid: i32) -> Option<(char, u64)> {
     if pid <= 0 {
         return None;
     }
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read of a buffer that holds any stat line (a command name is at most 64 bytes):
+    // listings check every container's watcher, so this is on their path once per container.
+    let mut buf = [0u8; 1024];
+    let n = read_all(&format!("/proc/{pid}/stat"), &mut buf)?;
+    let s = std::str::from_utf8(&buf[..n]).ok()?;
     // The command name is in parentheses and may hold spaces: parse after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
@@ -16,6 +20,29 @@ pub fn stat(pid: i32) -> Option<(char, u64)> {
     // rest starts at field 3; starttime is field 22.
     let start = fields.nth(18)?.parse().ok()?;
     Some((state, start))
+}
+
+/// Reads a small file whole into `buf`; `None` if it cannot be read or does not fit. A proc file
+/// gives its whole line in one read: the read after it (end of file) is skipped once the line
+/// ends.
+fn read_all(path: &str, buf: &mut [u8]) -> Option<usize> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    loop {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => return Some(n),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+        if buf[..n].ends_with(b"\n") {
+            return Some(n);
+        }
+        if n == buf.len() {
+            return None;
+        }
+    }
 }
 
 /// The start time of `pid`, 0 when it is gone.

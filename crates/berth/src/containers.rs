@@ -8,6 +8,7 @@ use berth_engine::images::PullPolicy;
 use berth_engine::listing::{status_text, ContainerFilter};
 use berth_engine::mountspec;
 use berth_engine::options::{parse_bytes, RunOptions};
+use berth_engine::reconcile::Listing;
 use berth_engine::record::Record;
 use berth_engine::{Engine, EngineError};
 use clap::{ArgAction, Args};
@@ -808,8 +809,8 @@ pub fn wait(ctx: &Ctx, a: WaitArgs) -> CliResult {
 
 /// Docker's PORTS column: each published port, then each exposed one left unpublished
 /// (`0.0.0.0:8080->80/tcp, 443/tcp`).
-fn ports_text(e: &Engine, r: &Record) -> String {
-    let mut published: Vec<berth_net::PortMapping> = e.published_ports(r);
+fn ports_text(e: &Engine, listing: &Listing, r: &Record) -> String {
+    let mut published: Vec<berth_net::PortMapping> = e.listed_ports(listing, r);
     published.sort_by_key(|p| (p.container_port, p.proto, p.host_port));
     let mut out: Vec<String> = published.iter().map(|p| p.to_string()).collect();
     for key in &r.exposed_ports {
@@ -867,7 +868,8 @@ pub struct PortArgs {
 pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
     let e = ctx.engine()?;
     let mut rows = Vec::new();
-    let mut all = e.list();
+    let mut listing = e.listing();
+    let mut all = std::mem::take(&mut listing.records);
     // Newest first, as Docker lists them; -n/-l keep the last created, in every state.
     all.sort_by(|x, y| y.created.cmp(&x.created));
     let last = if a.latest {
@@ -912,7 +914,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CliResult {
         };
         rows.push(json!({"ID": id, "Image": r.image, "Command": format!("\"{command}\""), "CreatedAt": r.created, "Size": size,
             "Networks": r.networks.iter().map(|n| n.network.clone()).collect::<Vec<_>>().join(","),
-            "RunningFor": ago(Some(&r.created)), "Status": status_text(r), "State": r.state.status, "Ports": ports_text(&e, r), "Names": r.name,
+            "RunningFor": ago(Some(&r.created)), "Status": status_text(r), "State": r.state.status, "Ports": ports_text(&e, &listing, r), "Names": r.name,
             "Labels": r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
     }
     if a.quiet {

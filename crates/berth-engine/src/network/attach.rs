@@ -116,7 +116,7 @@ impl Engine {
         };
         let attached = match nets.attach(&req) {
             Err(e) if leftovers_may_explain(&e) => {
-                let _ = nets.reclaim(&berth_net::liveness::process_key_alive);
+                let _ = nets.reclaim(&berth_net::liveness::endpoint_alive);
                 nets.attach(&req)
             }
             r => r,
@@ -225,13 +225,20 @@ impl Engine {
         })
     }
 
-    /// Frees what containers that are gone still hold on any network: run by every listing.
-    pub(crate) fn reclaim_networks(&self) {
+    /// Frees what containers that are gone (as `is_alive` judges their endpoints) still hold on
+    /// any network: run by every listing. Returns the endpoints kept, or `None` when the
+    /// reclaim failed: it is best effort (the next listing tries again), and the caller then
+    /// reads a container's endpoints itself.
+    pub(crate) fn reclaim_networks(
+        &self,
+        is_alive: &dyn Fn(&Endpoint) -> bool,
+    ) -> Option<Vec<Endpoint>> {
         if !self.has_networks() {
-            return;
+            return Some(Vec::new());
         }
-        if let Ok(nets) = self.networks() {
-            let _ = nets.reclaim(&berth_net::liveness::process_key_alive);
+        match self.networks().map(|nets| nets.reclaim(is_alive)) {
+            Ok(Ok(report)) => Some(report.live),
+            _ => None,
         }
     }
 

@@ -292,7 +292,7 @@ impl Engine {
                 "{what} is a pre-defined network and cannot be removed"
             )));
         }
-        self.reclaim_networks();
+        self.reclaim_networks(&berth_net::liveness::endpoint_alive);
         let nets = self.networks()?;
         let cfg = nets.get(what)?;
         let users: Vec<String> = self
@@ -321,7 +321,7 @@ impl Engine {
         if !self.has_networks() {
             return Ok(Vec::new());
         }
-        self.reclaim_networks();
+        self.reclaim_networks(&berth_net::liveness::endpoint_alive);
         let nets = self.networks()?;
         let used: Vec<String> = self
             .records

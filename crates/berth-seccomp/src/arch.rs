@@ -2,7 +2,7 @@
 //! syscall name→number tables (from the `syscalls` crate, plus the x32 and ARM entries
 //! it lacks). Pure lookups; this module never touches the kernel.
 
-use std::str::FromStr;
+use std::collections::HashMap;
 
 use oci_spec::runtime::Arch as OciArch;
 
@@ -82,18 +82,33 @@ impl Arch {
     /// The number `name` has on this architecture, as it appears in `seccomp_data.nr`.
     pub fn syscall(self, name: &str) -> Option<u32> {
         let nr = match self {
-            Arch::X86_64 => syscalls::x86_64::Sysno::from_str(name).ok()?.id(),
-            Arch::X86 => syscalls::x86::Sysno::from_str(name).ok()?.id(),
+            Arch::X86_64 => x86_64_number(name)?,
+            Arch::X86 => numbers!(syscalls::x86::Sysno).get(name).copied()?,
             Arch::X32 => return x32_syscall(name),
-            Arch::Aarch64 => syscalls::aarch64::Sysno::from_str(name).ok()?.id(),
+            Arch::Aarch64 => numbers!(syscalls::aarch64::Sysno).get(name).copied()?,
             Arch::Arm => match arm_private(name) {
                 Some(nr) => nr,
-                None => syscalls::arm::Sysno::from_str(name).ok()?.id(),
+                None => numbers!(syscalls::arm::Sysno).get(name).copied()?,
             },
-            Arch::Riscv64 => syscalls::riscv64::Sysno::from_str(name).ok()?.id(),
+            Arch::Riscv64 => numbers!(syscalls::riscv64::Sysno).get(name).copied()?,
         };
         u32::try_from(nr).ok()
     }
+}
+
+/// A `syscalls` table as a map from name to number, made once per process: the crate's
+/// `from_str` compares the name with every entry in turn, and a profile names hundreds of calls
+/// for each of its architectures (a container's start compiled one in about a millisecond).
+macro_rules! numbers {
+    ($sysno:ty) => {{
+        static TABLE: std::sync::OnceLock<HashMap<&'static str, i32>> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| <$sysno>::iter().map(|s| (s.name(), s.id())).collect())
+    }};
+}
+use numbers;
+
+fn x86_64_number(name: &str) -> Option<i32> {
+    numbers!(syscalls::x86_64::Sysno).get(name).copied()
 }
 
 /// x32 uses the x86_64 numbers with [`X32_SYSCALL_BIT`] set, except for the calls whose
@@ -152,7 +167,7 @@ fn x32_syscall(name: &str) -> Option<u32> {
     }
     let nr = match X32_SPECIFIC.iter().position(|n| *n == name) {
         Some(i) => 512 + i as u32,
-        None => u32::try_from(syscalls::x86_64::Sysno::from_str(name).ok()?.id()).ok()?,
+        None => u32::try_from(x86_64_number(name)?).ok()?,
     };
     Some(nr | X32_SYSCALL_BIT)
 }

@@ -66,8 +66,31 @@ pub(super) fn main(root: &Path, runroot: &Path, id: &str, ready_fd: i32) -> i32 
     drop((ready, theirs));
     // SAFETY: O_NONBLOCK on our own socket: the takeover drains it without waiting.
     unsafe { libc::fcntl(ours.raw(), libc::F_SETFL, libc::O_NONBLOCK) };
-    super::streams::drop_code_pages();
+    drop_code_pages_unless_ended(monitor);
     keep(&engine, id, monitor, &ours)
+}
+
+/// Drops the keeper's start-up pages once the monitor has run `DROP_AFTER`: a container that ends
+/// sooner (`docker run --rm busybox true`) never pays for the walk, and no start shares its two
+/// cores with it.
+fn drop_code_pages_unless_ended(monitor: i32) {
+    // SAFETY: pidfd_open of our own child, not yet reaped; the fd is ours alone.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, monitor, 0) } as i32;
+    if fd >= 0 {
+        // SAFETY: a new fd no one else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut ended = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let wait = super::streams::DROP_AFTER.as_millis() as i32;
+        // SAFETY: one pollfd of ours, for the given time.
+        if unsafe { libc::poll(&mut ended, 1, wait) } != 0 {
+            return; // the monitor ended (keep reaps it next), or poll failed: nothing to save
+        }
+    }
+    super::streams::drop_code_pages();
 }
 
 /// Waits for the monitor; if it is killed, takes over.

@@ -177,7 +177,7 @@ pub(crate) fn copy_output(
 /// How long a watcher runs before it drops its start-up pages: a container that ends sooner
 /// (`docker run --rm busybox true`) is finished with fault-around on, and without the walk of
 /// `/proc/self/smaps` on its critical path.
-const DROP_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+pub(super) const DROP_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `drop_code_pages` on a thread of its own once the watcher has run `DROP_AFTER`. Dropping the
 /// guard cancels it if it has not begun and waits for it if it has: the watcher joins it before

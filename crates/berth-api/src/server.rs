@@ -42,6 +42,9 @@ pub struct ServeOptions {
 pub enum ServeError {
     #[error("{0}")]
     Setup(String),
+    /// The store or runroot cannot be opened (one that is not berth's is refused).
+    #[error(transparent)]
+    Store(#[from] berth_engine::EngineError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -63,6 +66,9 @@ enum Bound {
 
 /// Serves until a signal or the idle timeout; Err when a listener cannot be made.
 pub fn serve(o: ServeOptions) -> Result<(), ServeError> {
+    // The store first, as any command opens it: it is checked, made and marked berth's before
+    // the event journal's directory is made in it, and a refused one leaves no socket behind.
+    berth_engine::Engine::open(&o.root, &o.runroot)?;
     let listeners = bind_all(&o)?;
     // Set before any thread exists: the monitors this service forks must not take the sockets.
     for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {

@@ -112,3 +112,73 @@ fn systemd_socket_activation_hands_the_service_its_socket() {
     assert!(err.contains("listening on fd://3"), "{err}");
     sb.assert_clean();
 }
+
+#[test]
+fn a_service_started_first_on_a_new_store_serves_it_and_a_foreign_root_is_refused_before_its_socket(
+) {
+    // No command ran before: the service is the store's first user.
+    let b = common::Berth::new();
+    let sock = b.path("first.sock");
+    let host = format!("unix://{}", sock.display());
+    let mut serve = b.command(&["serve", "-H", &host, "--timeout", "20"]);
+    serve
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _service = common::Reaped(serve.spawn().expect("berth serve"));
+    fixture::wait_until("the socket answers", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    let ps = common::run(
+        {
+            let mut c = std::process::Command::new(service::DOCKER);
+            c.args(["ps", "-a"])
+                .env("DOCKER_HOST", &host)
+                .env("DOCKER_CONFIG", b.path("docker-cli"));
+            c
+        },
+        None,
+    );
+    assert!(
+        ps.status.success() && ps.stdout.starts_with("CONTAINER ID"),
+        "{} {}",
+        ps.stdout,
+        ps.stderr
+    );
+    assert!(
+        b.root.join(".berth").exists(),
+        "the store is marked berth's"
+    );
+
+    // A root that holds someone else's files is refused, naming it, before any socket exists.
+    let foreign = b.path("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("theirs"), b"x").unwrap();
+    let refused_sock = b.path("refused.sock");
+    let out = common::run(
+        {
+            let mut c = std::process::Command::new(common::BERTH);
+            c.arg("--root")
+                .arg(&foreign)
+                .arg("--runroot")
+                .arg(b.path("run2"))
+                .args(["serve", "-H"])
+                .arg(format!("unix://{}", refused_sock.display()));
+            c
+        },
+        None,
+    );
+    assert!(!out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("holds files berth did not make")
+            && out.stderr.contains(foreign.to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+    assert!(!refused_sock.exists(), "no socket is left behind");
+    assert_eq!(
+        std::fs::read_dir(&foreign).unwrap().count(),
+        1,
+        "nothing was added to the foreign directory"
+    );
+}

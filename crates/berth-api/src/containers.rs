@@ -1,6 +1,6 @@
-//! Container endpoints that answer at once: list, create, inspect, top, start, stop, restart,
-//! kill, update, rename, pause/unpause, remove, prune. Each parses, makes one engine call on the
-//! blocking pool, and serializes its answer in Docker's shape.
+//! Container endpoints that answer at once: list, create, inspect, top, start, kill, update,
+//! rename, pause/unpause, remove, prune (stop and restart wait: `stopping.rs`). Each parses,
+//! makes one engine call on the blocking pool, and serializes its answer in Docker's shape.
 
 use crate::config;
 use crate::docker::{CreateBody, Resources};
@@ -133,36 +133,6 @@ pub async fn start(app: &Arc<App>, id: &str) -> ApiResult<Resp> {
     }
     app.adopt_keeper(rec.state.keeper_pid);
     app.started(&rec.id);
-    Ok(http::empty(StatusCode::NO_CONTENT))
-}
-
-pub async fn stop(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
-    let what = id.to_string();
-    let t: Option<i64> = q.number("t")?;
-    let stopped = app
-        .blocking(move |e| {
-            let mut r = e.get(&what)?;
-            if !active(&r) {
-                return Ok(false);
-            }
-            e.stop(&mut r, t.map(|t| t.max(0) as u64))?;
-            Ok(true)
-        })
-        .await?;
-    Ok(http::empty(if stopped {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_MODIFIED
-    }))
-}
-
-pub async fn restart(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
-    let what = id.to_string();
-    let t: Option<i64> = q.number("t")?;
-    let rec = app
-        .blocking(move |e| Ok(e.restart_container(&what, t.map(|t| t.max(0) as u64))?))
-        .await?;
-    app.adopt_keeper(rec.state.keeper_pid);
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 

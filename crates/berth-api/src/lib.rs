@@ -20,6 +20,7 @@ mod progress;
 mod router;
 mod server;
 mod state;
+mod stopping;
 mod streams;
 mod system;
 mod tls;

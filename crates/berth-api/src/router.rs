@@ -5,7 +5,9 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
 use crate::state::App;
-use crate::{build, containers, exec, images, networks, streams, system, transfer, volumes};
+use crate::{
+    build, containers, exec, images, networks, stopping, streams, system, transfer, volumes,
+};
 use berth_engine::system::{API_VERSION, MIN_API_VERSION};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
@@ -185,8 +187,8 @@ async fn container_route(
         ["stats"] if get => streams::stats(app, id, q).await,
         ["resize"] if post => streams::resize(app, id, q).await,
         ["start"] if post => containers::start(app, id).await,
-        ["stop"] if post => containers::stop(app, id, q).await,
-        ["restart"] if post => containers::restart(app, id, q).await,
+        ["stop"] if post => stopping::stop(app, id, q).await,
+        ["restart"] if post => stopping::restart(app, id, q).await,
         ["kill"] if post => containers::kill(app, id, q).await,
         ["update"] if post => containers::update(app, id, req).await,
         ["rename"] if post => containers::rename(app, id, q).await,

@@ -217,11 +217,30 @@ impl Engine {
         signal: Option<i32>,
         timeout: Option<u64>,
     ) -> Result<()> {
+        let Some(grace) = self.begin_stop(rec, signal, timeout)? else {
+            return Ok(());
+        };
+        if !self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(grace))) {
+            self.force_stop(&rec.id)?;
+        }
+        self.end_stop(rec)
+    }
+
+    /// A stop's first step: records that the user stopped it (no restart policy brings it
+    /// back), thaws a paused container and sends the stop signal. Returns the seconds to wait
+    /// before `force_stop`, or `None` when it does not run. The API waits for the container
+    /// itself, on the event feed, holding no worker however long the grace period is.
+    pub fn begin_stop(
+        &self,
+        rec: &Record,
+        signal: Option<i32>,
+        timeout: Option<u64>,
+    ) -> Result<Option<u64>> {
         if !matches!(
             rec.state.status.as_str(),
             "running" | "paused" | "restarting"
         ) {
-            return Ok(());
+            return Ok(None);
         }
         {
             let _l = self.records.lock(&rec.id)?;
@@ -232,16 +251,24 @@ impl Engine {
         let sig = signal
             .or_else(|| signal_number(&rec.stop_signal))
             .unwrap_or(libc::SIGTERM);
-        let t = timeout.or(rec.stop_timeout).unwrap_or(10);
         if rec.state.status == "paused" {
             let _ = berth_runtime::ops::resume(&self.runtime_root, &rec.id);
         }
         let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, sig, false);
-        if !self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(t))) {
-            self.note_kill(&rec.id, libc::SIGKILL)?;
-            let _ = berth_runtime::ops::kill(&self.runtime_root, &rec.id, libc::SIGKILL, true);
-            self.wait_stopped(&rec.id, Some(std::time::Duration::from_secs(10)));
-        }
+        Ok(Some(timeout.or(rec.stop_timeout).unwrap_or(10)))
+    }
+
+    /// A stop's grace period ended: SIGKILL (recorded first, so the exit reads as berth's
+    /// kill), then a wait of at most ten seconds for the watcher to record the end.
+    pub fn force_stop(&self, id: &str) -> Result<()> {
+        self.note_kill(id, libc::SIGKILL)?;
+        let _ = berth_runtime::ops::kill(&self.runtime_root, id, libc::SIGKILL, true);
+        self.wait_stopped(id, Some(std::time::Duration::from_secs(10)));
+        Ok(())
+    }
+
+    /// A stop's end: the record as it is now, and the `stop` event.
+    pub fn end_stop(&self, rec: &mut Record) -> Result<()> {
         *rec = self.get(&rec.id)?;
         self.emit(crate::events::Event::container(rec, "stop"));
         Ok(())

@@ -33,7 +33,13 @@ impl Engine {
     pub fn restart_container(&self, what: &str, timeout: Option<u64>) -> Result<Record> {
         let mut rec = self.get(what)?;
         self.stop(&mut rec, timeout)?;
-        let (_, rec) = self.start_container(&rec.id, false)?;
+        self.start_again(&rec.id)
+    }
+
+    /// A restart's second half, once the container is stopped: started, and the `restart`
+    /// event.
+    pub fn start_again(&self, id: &str) -> Result<Record> {
+        let (_, rec) = self.start_container(id, false)?;
         self.emit(Event::container(&rec, "restart"));
         Ok(rec)
     }

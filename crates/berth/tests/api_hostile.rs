@@ -408,3 +408,61 @@ fn clients_that_leave_or_never_finish_hold_no_worker_and_deletes_end_streams() {
     sb.ok(&["rm", "-f", &stopped, &run2]);
     sb.assert_clean();
 }
+
+#[test]
+fn stops_with_a_long_grace_hold_no_worker_and_go_on_when_their_clients_leave() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let deaf = sb.run_d_sh("", "trap '' TERM; while :; do sleep 0.2; done");
+    // More stops with an hour's grace than the service has blocking workers (128).
+    let mut waiting: Vec<UnixStream> = (0..140)
+        .map(|_| {
+            open(
+                &svc,
+                format!("POST /v1.45/containers/{deaf}/stop?t=3600 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // Every other request still gets a worker at once.
+    let started = Instant::now();
+    let (status, body) = svc.request("GET", "/v1.45/containers/json", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&deaf), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a listing waited {:?} behind the stops",
+        started.elapsed()
+    );
+    // Half the clients leave; the container's end answers the rest.
+    waiting.truncate(70);
+    let (status, body) = svc.request(
+        "POST",
+        &format!("/v1.45/containers/{deaf}/kill?signal=KILL"),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    for mut s in waiting {
+        let h = head(&mut s);
+        assert!(h.starts_with("HTTP/1.1 204"), "{h}");
+    }
+    assert_eq!(sb.status(&deaf), "exited");
+
+    // A stop whose client leaves at once still ends in SIGKILL after its grace, as Docker's.
+    let deaf2 = sb.run_d_sh("", "trap '' TERM; while :; do sleep 0.2; done");
+    drop(open(
+        &svc,
+        format!("POST /v1.45/containers/{deaf2}/stop?t=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    ));
+    fixture::wait_until(
+        "the stop finished without its client",
+        Duration::from_secs(20),
+        || sb.status(&deaf2) == "exited",
+    );
+    assert_eq!(sb.exit_state(&deaf2), ("exited".to_string(), 137));
+    ping(&svc);
+    let log = service_log(&sb);
+    assert!(!log.contains("panicked"), "the service panicked:\n{log}");
+    sb.ok(&["rm", "-f", &deaf, &deaf2]);
+    sb.assert_clean();
+}

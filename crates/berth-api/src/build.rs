@@ -5,7 +5,7 @@
 //! `{"errorDetail": …}`). It never builds anything itself; a client gone mid-build cancels it.
 
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, BodyReader, Query, Resp};
+use crate::http::{self, Query, Resp};
 use crate::progress::{error_line, line};
 use crate::router::Req;
 use crate::state::App;
@@ -137,7 +137,7 @@ pub async fn build(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let quiet = q.flag("q");
     let cancel = Cancel::default();
     request.cancel = cancel.clone();
-    let reader = BodyReader::spawn(req.into_body(), MAX_CONTEXT);
+    let reader = app.body_reader(req.into_body(), MAX_CONTEXT).await?;
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
     let busy = app.busy();

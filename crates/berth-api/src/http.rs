@@ -180,14 +180,20 @@ fn check_depth(body: &[u8]) -> ApiResult<()> {
 }
 
 /// A request body read on a blocking thread (a tarball to load, extract or build from): chunks
-/// come from a task reading the connection, at most `limit` bytes in all.
+/// come from a task reading the connection, at most `limit` bytes in all. It holds one of the
+/// service's upload slots (`App::body_reader`) until dropped.
 pub struct BodyReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     cur: Bytes,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl BodyReader {
-    pub fn spawn(mut body: Incoming, limit: u64) -> BodyReader {
+    pub fn spawn(
+        mut body: Incoming,
+        limit: u64,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> BodyReader {
         let (tx, rx) = mpsc::channel(8);
         tokio::spawn(async move {
             let mut total = 0u64;
@@ -224,6 +230,7 @@ impl BodyReader {
         BodyReader {
             rx,
             cur: Bytes::new(),
+            _slot: slot,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::docker::AuthConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, BodyReader, BodyWriter, Query, Resp};
+use crate::http::{self, BodyWriter, Query, Resp};
 use crate::progress::{error_line, line, JsonProgress};
 use crate::router::Req;
 use crate::state::App;
@@ -173,7 +173,7 @@ async fn import(app: &Arc<App>, q: &Query, src: &str, req: Req) -> ApiResult<Res
         .get("platform")
         .filter(|p| !p.is_empty())
         .map(str::to_string);
-    let reader = BodyReader::spawn(req.into_body(), MAX_TARBALL);
+    let reader = app.body_reader(req.into_body(), MAX_TARBALL).await?;
     let img = app
         .blocking(move |e| {
             // Its sentences are about the client's tarball or `changes`.
@@ -338,7 +338,7 @@ pub async fn save(app: &Arc<App>, names: Vec<String>) -> ApiResult<Resp> {
 /// `POST /images/load`: a `docker save` (or OCI) tarball as the body.
 pub async fn load(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let quiet = q.flag("quiet");
-    let reader = BodyReader::spawn(req.into_body(), MAX_TARBALL);
+    let reader = app.body_reader(req.into_body(), MAX_TARBALL).await?;
     // API 1.45 has no `platform` here (1.48's is a JSON platform): the host's is loaded. Its
     // sentences are about the client's tarball.
     let loaded = app

@@ -28,7 +28,14 @@ pub struct App {
     pub attaches: Mutex<HashMap<String, AttachSlot>>,
     pub keepers: Mutex<Vec<i32>>,
     pub activity: Activity,
+    /// Uploads read on the blocking pool at once (`UPLOAD_SLOTS`): a client that sends its
+    /// tarball slowly holds a worker, and this many of them leave the rest of the pool free.
+    uploads: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many request bodies (tarballs to load, import, extract or build from) are read at once;
+/// more wait, holding no worker, until one ends. The blocking pool has 128.
+const UPLOAD_SLOTS: usize = 32;
 
 /// A container's attach sessions: clients waiting for it to start, and the input of the one
 /// attached (for `resize`).
@@ -104,7 +111,23 @@ impl App {
             attaches: Mutex::new(HashMap::new()),
             keepers: Mutex::new(Vec::new()),
             activity: Activity::default(),
+            uploads: Arc::new(tokio::sync::Semaphore::new(UPLOAD_SLOTS)),
         })
+    }
+
+    /// A reader of a request's body for the blocking pool, once an upload slot is free.
+    pub async fn body_reader(
+        &self,
+        body: hyper::body::Incoming,
+        limit: u64,
+    ) -> ApiResult<crate::http::BodyReader> {
+        let slot = self
+            .uploads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Internal(format!("upload slots: {e}")))?;
+        Ok(crate::http::BodyReader::spawn(body, limit, slot))
     }
 
     /// Marks the service busy until the guard drops.

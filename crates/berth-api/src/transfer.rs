@@ -4,7 +4,7 @@
 //! container's root by the engine (`copy`, `path_stat`).
 
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, BodyReader, BodyWriter, Query, Resp};
+use crate::http::{self, BodyWriter, Query, Resp};
 use crate::router::Req;
 use crate::state::App;
 use base64::Engine as _;
@@ -145,7 +145,7 @@ pub async fn archive_put(app: &Arc<App>, id: &str, q: &Query, req: Req) -> ApiRe
             "extraction point is not a directory: {path}"
         )));
     }
-    let reader = BodyReader::spawn(req.into_body(), MAX_ARCHIVE);
+    let reader = app.body_reader(req.into_body(), MAX_ARCHIVE).await?;
     app.blocking(move |e| {
         let dest = CpPath::parse(&path, true);
         // Its sentences are about the client's tarball (an entry that climbs out, a bad block).

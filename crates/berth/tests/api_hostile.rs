@@ -466,3 +466,49 @@ fn stops_with_a_long_grace_hold_no_worker_and_go_on_when_their_clients_leave() {
     sb.ok(&["rm", "-f", &deaf, &deaf2]);
     sb.assert_clean();
 }
+
+#[test]
+fn slow_uploads_hold_at_most_their_slots_and_every_other_request_is_served() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let run = sb.run_d_sh("", "sleep 300");
+    ping(&svc);
+    let before = svc.footprint().0;
+    // More tarballs than the service has blocking workers (128), each sent as far as its first
+    // bytes and then left to trickle: loads, imports and copies into a container.
+    let paths = [
+        "/v1.45/images/load".to_string(),
+        "/v1.45/images/create?fromSrc=-&repo=slow".to_string(),
+        format!("/v1.45/containers/{run}/archive?path=/tmp"),
+    ];
+    let slow: Vec<UnixStream> = (0..135)
+        .map(|i| {
+            let path = &paths[i % paths.len()];
+            let method = if path.contains("archive") { "PUT" } else { "POST" };
+            open(
+                &svc,
+                format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 1048576\r\n\r\nslow").as_bytes(),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let (status, body) = svc.request("GET", "/v1.45/containers/json", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = svc.request("GET", &format!("/v1.45/containers/{run}/json"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "requests waited {:?} behind the uploads",
+        started.elapsed()
+    );
+    // The uploaders leave: every worker and descriptor they held comes back.
+    drop(slow);
+    let after = fds_settle(&svc, before);
+    assert!(after <= before, "descriptors leaked: {before} -> {after}");
+    ping(&svc);
+    let log = service_log(&sb);
+    assert!(!log.contains("panicked"), "the service panicked:\n{log}");
+    sb.ok(&["rm", "-f", &run]);
+    sb.assert_clean();
+}

@@ -141,7 +141,7 @@ pub async fn build(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         let p = StreamProgress {
             tx: tx.clone(),

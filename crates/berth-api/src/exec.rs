@@ -158,7 +158,7 @@ pub async fn start(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
     let (in_tx, in_rx) = mpsc::channel::<Input>(64);
     let app2 = app.clone();
     let x2 = x.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         run_child(&app2, &x2, child, master, out_tx, in_rx, detach)
     });
     if detach {

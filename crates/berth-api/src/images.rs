@@ -117,7 +117,7 @@ pub async fn create(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         let p = JsonProgress::new(tx.clone(), "Downloading");
         if let Ok(r) = berth_image::reference::Reference::parse(&name) {
@@ -250,7 +250,7 @@ pub async fn push(app: &Arc<App>, name: &str, q: &Query, req: Req) -> ApiResult<
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         let p = JsonProgress::new(tx.clone(), "Pushing");
         p.status(&format!(
@@ -323,7 +323,7 @@ pub async fn save(app: &Arc<App>, names: Vec<String>) -> ApiResult<Resp> {
     let (tx, resp) = http::stream(StatusCode::OK, "application/x-tar");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         if let Ok(e) = app2.engine() {
             // A failure mid-stream can only cut the tarball short (the client sees it truncated).

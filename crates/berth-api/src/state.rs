@@ -33,6 +33,27 @@ pub struct App {
     uploads: Arc<tokio::sync::Semaphore>,
 }
 
+/// Runs a response's producer on a thread of its own: a stream that lives as long as its client
+/// (logs that follow, stats, an attach's or exec's copy) or goes at its pace (a tarball, a pull's
+/// or build's progress). On the blocking pool, enough of them (`docker stats` opens one per
+/// running container) would leave no worker for anything else. Resolves when it ends; a thread
+/// that cannot be made ends at once, and its stream with it.
+pub fn stream_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("berth-stream".into())
+        .spawn(move || {
+            // The caller may have stopped waiting: nothing to tell then.
+            let _ = tx.send(f());
+        });
+    if let Err(e) = spawned {
+        eprintln!("berth serve: a stream's thread: {e}");
+    }
+    rx
+}
+
 /// How many request bodies (tarballs to load, import, extract or build from) are read at once;
 /// more wait, holding no worker, until one ends. The blocking pool has 128.
 const UPLOAD_SLOTS: usize = 32;

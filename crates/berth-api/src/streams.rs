@@ -138,7 +138,7 @@ async fn pump_attach(
     tty: bool,
 ) {
     let hang = writer.try_clone().ok();
-    let output = tokio::task::spawn_blocking(move || {
+    let output = crate::state::stream_thread(move || {
         while let Some(o) = reader.next_output() {
             let c = match o {
                 Output::Stdout(d) if want_out => Chunk::Stdout(d),
@@ -151,7 +151,8 @@ async fn pump_attach(
             }
         }
     });
-    let input = tokio::task::spawn_blocking(move || {
+    // Ends with the client's input, or at the first write after the hang-up below.
+    let input = crate::state::stream_thread(move || {
         let mut w = writer;
         while let Some(i) = in_rx.blocking_recv() {
             let sent = match i {
@@ -168,7 +169,7 @@ async fn pump_attach(
     if let Some(h) = hang {
         h.hang_up();
     }
-    input.abort();
+    drop(input);
 }
 
 /// `POST /containers/{id}/resize?h=&w=`: through the attached session, or a short one.
@@ -239,7 +240,7 @@ pub async fn logs(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
     let (tx, resp) = http::stream(StatusCode::OK, content);
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         let Ok(e) = app2.engine() else { return };
         let mut s = e.log_stream(&rec.id, query);
@@ -280,7 +281,7 @@ pub async fn stats(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         let Ok(e) = app2.engine() else { return };
         let mut pre = None;

@@ -44,7 +44,7 @@ pub async fn export(app: &Arc<App>, id: &str) -> ApiResult<Resp> {
     let (tx, resp) = http::stream(StatusCode::OK, "application/x-tar");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         if let Ok(e) = app2.engine() {
             if let Err(x) = e.export(&rec.id, BodyWriter::new(tx)) {
@@ -120,7 +120,7 @@ pub async fn archive_get(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp>
     let (tx, resp) = http::stream(StatusCode::OK, "application/x-tar");
     let app2 = app.clone();
     let busy = app.busy();
-    tokio::task::spawn_blocking(move || {
+    crate::state::stream_thread(move || {
         let _busy = busy;
         if let Ok(e) = app2.engine() {
             let src = CpPath::parse(&path, true);

@@ -448,12 +448,14 @@ fn stops_with_a_long_grace_hold_no_worker_and_go_on_when_their_clients_leave() {
     }
     assert_eq!(sb.status(&deaf), "exited");
 
-    // A stop whose client leaves at once still ends in SIGKILL after its grace, as Docker's.
+    // A stop whose client leaves during the grace still ends in SIGKILL after it, as Docker's.
     let deaf2 = sb.run_d_sh("", "trap '' TERM; while :; do sleep 0.2; done");
-    drop(open(
+    let leaving = open(
         &svc,
-        format!("POST /v1.45/containers/{deaf2}/stop?t=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-    ));
+        format!("POST /v1.45/containers/{deaf2}/stop?t=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    drop(leaving);
     fixture::wait_until(
         "the stop finished without its client",
         Duration::from_secs(20),
@@ -504,6 +506,50 @@ fn slow_uploads_hold_at_most_their_slots_and_every_other_request_is_served() {
     );
     // The uploaders leave: every worker and descriptor they held comes back.
     drop(slow);
+    let after = fds_settle(&svc, before);
+    assert!(after <= before, "descriptors leaked: {before} -> {after}");
+    ping(&svc);
+    let log = service_log(&sb);
+    assert!(!log.contains("panicked"), "the service panicked:\n{log}");
+    sb.ok(&["rm", "-f", &run]);
+    sb.assert_clean();
+}
+
+#[test]
+fn streams_that_live_as_long_as_their_clients_leave_every_worker_free() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let run = sb.run_d_sh("", "while :; do echo tick; sleep 0.5; done");
+    ping(&svc);
+    let before = svc.footprint().0;
+    // `docker stats` opens one stream per container, `docker logs -f` one each: more of them
+    // than the service has blocking workers (128).
+    let streams: Vec<UnixStream> = (0..140)
+        .map(|i| {
+            let path = if i % 10 != 0 {
+                format!("/v1.45/containers/{run}/stats?stream=1")
+            } else {
+                format!("/v1.45/containers/{run}/logs?follow=1&stdout=1")
+            };
+            let mut s = open(
+                &svc,
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            assert!(head(&mut s).starts_with("HTTP/1.1 200"));
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let (status, body) = svc.request("GET", "/v1.45/containers/json", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = svc.request("GET", &format!("/v1.45/containers/{run}/top"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "requests waited {:?} behind the streams",
+        started.elapsed()
+    );
+    drop(streams);
     let after = fds_settle(&svc, before);
     assert!(after <= before, "descriptors leaked: {before} -> {after}");
     ping(&svc);

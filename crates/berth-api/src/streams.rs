@@ -244,8 +244,23 @@ pub async fn logs(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
         let _busy = busy;
         let Ok(e) = app2.engine() else { return };
         let mut s = e.log_stream(&rec.id, query);
-        // A client that left ends the follow even while the container is silent.
-        let alive = |id: &str| !tx.is_closed() && e.get(id).is_ok_and(|r| active(&r));
+        // A client that left ends the follow even while the container is silent. The record is
+        // read at most twice a second (the log file is polled every 50 ms): a follow ends at
+        // most half a second after its container, and a hundred followers cost little.
+        let checked = std::cell::Cell::new(None::<(std::time::Instant, bool)>);
+        let alive = |id: &str| {
+            if tx.is_closed() {
+                return false;
+            }
+            match checked.get() {
+                Some((at, running)) if at.elapsed() < Duration::from_millis(500) => running,
+                _ => {
+                    let running = e.get(id).is_ok_and(|r| active(&r));
+                    checked.set(Some((std::time::Instant::now(), running)));
+                    running
+                }
+            }
+        };
         while let Some(batch) = s.next_batch(Duration::from_millis(50), alive) {
             for entry in batch {
                 let stream = if entry.stream == "stderr" { 2 } else { 1 };

@@ -146,7 +146,11 @@ fn hostile_requests_get_a_4xx_naming_the_problem_and_leave_nothing_behind() {
     let sb = Sandbox::new();
     let svc = Service::start(&sb);
     // Exits on SIGTERM (a shell as PID 1 ignores it otherwise), so stop and restart are quick.
-    let run = sb.run_d_sh("", "trap 'exit 0' TERM; while :; do sleep 0.2; done");
+    // It says when its trap is set: a SIGTERM before that would be lost (PID 1 ignores it).
+    let run = sb.run_d_sh(
+        "",
+        "trap 'exit 0' TERM; echo trapped; while :; do sleep 0.2; done",
+    );
     let stopped = sb.ok(&["create", IMAGE, "true"]).trim().to_string();
     sb.track(&stopped);
     let secret = sb.dir().join("host-secret");
@@ -272,11 +276,22 @@ fn hostile_requests_get_a_4xx_naming_the_problem_and_leave_nothing_behind() {
     ];
     let mut failures = run_cases(&svc, &cases);
     // Timeouts past any clock: the stop waits for the container's exit, never panics.
-    for path in [
+    let trapped = || sb.ok(&["logs", &run]).matches("trapped").count();
+    fixture::wait_until("the trap is set", Duration::from_secs(10), || {
+        trapped() == 1
+    });
+    for (n, path) in [
         c(&format!("restart?t={}", i64::MAX)),
         c(&format!("stop?t={}", i64::MAX)),
-    ] {
-        let (status, body) = svc.request("POST", &path, None);
+    ]
+    .iter()
+    .enumerate()
+    {
+        // The restarted shell sets its trap again before it is stopped.
+        fixture::wait_until("the trap is set", Duration::from_secs(10), || {
+            trapped() == n + 1
+        });
+        let (status, body) = svc.request("POST", path, None);
         if status != 204 {
             failures.push(format!("{path}: {status} {body}"));
         }

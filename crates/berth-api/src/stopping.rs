@@ -6,7 +6,6 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
 use crate::state::App;
-use berth_engine::record::Record;
 use hyper::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 /// `POST /containers/{id}/stop?t=`: 204, or 304 when it was not running.
 pub async fn stop(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
     let t = grace(q)?;
-    let stopped = stop_container(app, id.to_string(), t).await?;
-    Ok(http::empty(if stopped.is_some() {
+    let (_, ran) = stop_container(app, id.to_string(), t).await?;
+    Ok(http::empty(if ran {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_MODIFIED
@@ -26,9 +25,7 @@ pub async fn stop(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
 /// `POST /containers/{id}/restart?t=`: stopped as `stop` stops it (when it runs), then started.
 pub async fn restart(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
     let t = grace(q)?;
-    let what = id.to_string();
-    let full = app.blocking(move |e| Ok(e.get(&what)?.id)).await?;
-    stop_container(app, full.clone(), t).await?;
+    let (full, _) = stop_container(app, id.to_string(), t).await?;
     let rec = app.blocking(move |e| Ok(e.start_again(&full)?)).await?;
     app.adopt_keeper(rec.state.keeper_pid);
     Ok(http::empty(StatusCode::NO_CONTENT))
@@ -39,8 +36,8 @@ fn grace(q: &Query) -> ApiResult<Option<u64>> {
     Ok(q.number::<i64>("t")?.map(|t| t.max(0) as u64))
 }
 
-/// Stops `what`; the record after the stop, or `None` when it was not running.
-async fn stop_container(app: &Arc<App>, what: String, t: Option<u64>) -> ApiResult<Option<Record>> {
+/// Stops `what`: its full id, and whether it was running.
+async fn stop_container(app: &Arc<App>, what: String, t: Option<u64>) -> ApiResult<(String, bool)> {
     let app = app.clone();
     let task = tokio::spawn(async move {
         // Subscribed before the signal: an exit in between is seen.
@@ -48,24 +45,21 @@ async fn stop_container(app: &Arc<App>, what: String, t: Option<u64>) -> ApiResu
         let began = app
             .blocking(move |e| {
                 let rec = e.get(&what)?;
-                Ok(e.begin_stop(&rec, None, t)?.map(|grace| (rec, grace)))
+                let grace = e.begin_stop(&rec, None, t)?;
+                Ok((rec, grace))
             })
             .await?;
-        let Some((mut rec, grace)) = began else {
-            return Ok(None);
+        let (mut rec, grace) = match began {
+            (rec, Some(grace)) => (rec, grace),
+            (rec, None) => return Ok((rec.id, false)),
         };
         let id = rec.id.clone();
         if !ended_within(&app, &mut feed, &id, Duration::from_secs(grace)).await {
             let id = id.clone();
             app.blocking(move |e| Ok(e.force_stop(&id)?)).await?;
         }
-        let rec = app
-            .blocking(move |e| {
-                e.end_stop(&mut rec)?;
-                Ok(rec)
-            })
-            .await?;
-        Ok(Some(rec))
+        app.blocking(move |e| Ok(e.end_stop(&mut rec)?)).await?;
+        Ok((id, true))
     });
     task.await
         .map_err(|e| ApiError::Internal(format!("stopping the container: {e}")))?
@@ -79,7 +73,7 @@ async fn ended_within(
     id: &str,
     grace: Duration,
 ) -> bool {
-    // A grace past what the clock holds is none to wait for (`-t 9223372036854775807`).
+    // A grace past what the clock holds (`-t 9223372036854775807`) waits for the exit alone.
     let deadline = tokio::time::Instant::now().checked_add(grace);
     let until_deadline = async {
         match deadline {

@@ -262,6 +262,7 @@ impl Engine {
     /// kill), then a wait of at most ten seconds for the watcher to record the end.
     pub fn force_stop(&self, id: &str) -> Result<()> {
         self.note_kill(id, libc::SIGKILL)?;
+        // A kill that fails found the container gone already: the wait below tells either way.
         let _ = berth_runtime::ops::kill(&self.runtime_root, id, libc::SIGKILL, true);
         self.wait_stopped(id, Some(std::time::Duration::from_secs(10)));
         Ok(())

@@ -212,23 +212,20 @@ fn created_of(all: &[Record], what: &str) -> Option<String> {
 }
 
 impl Engine {
-    /// Docker's list entry for `r`; `size` adds the writable layer's size.
-    /// The ports a listed container publishes, its endpoints as the listing read them.
-    pub fn listed_ports(&self, listing: &Listing, r: &Record) -> Vec<berth_net::PortMapping> {
-        match listing.endpoints(r) {
-            Some(eps) if !r.networks.is_empty() => eps.into_iter().flat_map(|e| e.ports).collect(),
-            _ => self.published_ports(r), // rootless (its pasta's), or not known to the listing
-        }
+    /// A listed container's endpoints: as the listing read them, else read now.
+    fn listed_endpoints(&self, listing: &Listing, r: &Record) -> Vec<berth_net::Endpoint> {
+        listing.endpoints(r).unwrap_or_else(|| self.endpoints(r))
     }
 
-    /// A listed container's summary, its endpoints as the listing read them.
+    /// The ports a listed container publishes.
+    pub fn listed_ports(&self, listing: &Listing, r: &Record) -> Vec<berth_net::PortMapping> {
+        self.published_through(r, &self.listed_endpoints(listing, r))
+    }
+
+    /// Docker's list entry for a listed container; `size` adds the writable layer's size.
     pub fn container_summary(&self, listing: &Listing, r: &Record, size: bool) -> ContainerSummary {
-        let endpoints = listing.endpoints(r).unwrap_or_else(|| self.endpoints(r));
-        let published: Vec<berth_net::PortMapping> = if r.networks.is_empty() {
-            self.published_ports(r) // rootless: its pasta's
-        } else {
-            endpoints.iter().flat_map(|e| e.ports.clone()).collect()
-        };
+        let endpoints = self.listed_endpoints(listing, r);
+        let published = self.published_through(r, &endpoints);
         let mut ports: Vec<Port> = Vec::new();
         for p in published.iter() {
             ports.push(Port {

@@ -211,6 +211,7 @@ impl Drop for CodePagesDrop {
     fn drop(&mut self) {
         drop(self.cancel.take());
         if let Some(t) = self.thread.take() {
+            // Its only failure is a panic, which (panic = abort) ended the process already.
             let _ = t.join();
         }
     }

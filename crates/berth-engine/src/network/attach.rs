@@ -116,6 +116,7 @@ impl Engine {
         };
         let attached = match nets.attach(&req) {
             Err(e) if leftovers_may_explain(&e) => {
+                // Whatever the reclaim could not free, the retried attach reports.
                 let _ = nets.reclaim(&berth_net::liveness::endpoint_alive);
                 nets.attach(&req)
             }
@@ -158,12 +159,17 @@ impl Engine {
 
     /// The ports a running container publishes: its endpoints' (root), or its pasta's.
     pub fn published_ports(&self, rec: &Record) -> Vec<PortMapping> {
+        self.published_through(rec, &self.endpoints(rec))
+    }
+
+    /// `published_ports` with the container's endpoints already read (a listing's).
+    pub(crate) fn published_through(
+        &self,
+        rec: &Record,
+        endpoints: &[Endpoint],
+    ) -> Vec<PortMapping> {
         if !rec.networks.is_empty() {
-            return self
-                .endpoints(rec)
-                .into_iter()
-                .flat_map(|e| e.ports)
-                .collect();
+            return endpoints.iter().flat_map(|e| e.ports.clone()).collect();
         }
         if !rec.is_active() {
             return Vec::new();

@@ -12,7 +12,7 @@ mod rootless_user;
 use berth_runtime_tests::user::TestUser;
 use common::image::{Compression, Image, Layer, LayerTar};
 use common::registry::Registry;
-use rootless_user::{alive, berth, ok, user_mounts, wait_until, UserDirs};
+use rootless_user::{alive, berth, busybox_image, ok, pulled, user_mounts, wait_until, UserDirs};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -43,9 +43,7 @@ fn an_ordinary_user_pulls_runs_execs_reads_logs_and_removes() {
     let user = TestUser::create();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    reg.push_image("test/rootless", "latest", &image());
-    let r = reg.reference("test/rootless", "latest");
-    ok(&user, &dirs, &["pull", &r]);
+    let r = pulled(&user, &dirs, &reg, "rootless", &image());
     let store = dirs.base.join("data/berth");
     assert!(
         store.join("layers").is_dir(),
@@ -249,10 +247,7 @@ fn a_user_without_subordinate_ids_gets_a_single_id_map_and_a_note() {
     let user = TestUser::create_without_subids();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    let plain = Image::new(vec![Layer::new(
-        &fixture::busybox_rootfs(),
-        Compression::Gzip,
-    )]);
+    let plain = busybox_image();
     reg.push_image("test/single", "latest", &plain);
     let r = reg.reference("test/single", "latest");
     let pulled = berth(&user, &dirs, &["pull", &r]);
@@ -308,13 +303,8 @@ fn system_migrate_ends_the_pause_process_unless_a_container_runs() {
     let user = TestUser::create();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    let plain = Image::new(vec![Layer::new(
-        &fixture::busybox_rootfs(),
-        Compression::Gzip,
-    )]);
-    reg.push_image("test/migrate", "latest", &plain);
-    let r = reg.reference("test/migrate", "latest");
-    ok(&user, &dirs, &["pull", &r]);
+    let plain = busybox_image();
+    let r = pulled(&user, &dirs, &reg, "migrate", &plain);
     ok(
         &user,
         &dirs,

@@ -13,10 +13,10 @@ mod fixture;
 mod rootless_user;
 
 use berth_runtime_tests::user::TestUser;
-use common::image::{Compression, Image, Layer};
 use common::registry::Registry;
 use rootless_user::{
-    alive, berth, ok, user_mounts_with, user_processes, wait_until, TunAccess, UserDirs,
+    alive, berth, busybox_image, ok, pulled, user_mounts_with, user_processes, wait_until,
+    TunAccess, UserDirs,
 };
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -155,13 +155,6 @@ fn assert_nothing_left(user: &TestUser, dirs: &UserDirs, when: &str) {
     assert!(ns.is_empty(), "{when}: namespace mounts left: {ns:?}");
 }
 
-fn image() -> Image {
-    Image::new(vec![Layer::new(
-        &fixture::busybox_rootfs(),
-        Compression::Gzip,
-    )])
-}
-
 /// What the host's own resolver says of `name` (busybox nslookup), if it answers at all.
 fn host_lookup(name: &str) -> Option<String> {
     let out = Command::new("busybox")
@@ -178,9 +171,7 @@ fn rootless_default_network_reaches_outside_resolves_and_publishes_through_pasta
     let user = TestUser::create();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    reg.push_image("test/rootless-net", "latest", &image());
-    let r = reg.reference("test/rootless-net", "latest");
-    ok(&user, &dirs, &["pull", &r]);
+    let r = pulled(&user, &dirs, &reg, "rootless-net", &busybox_image());
     let outside = Outside::make();
     outside.serve(7777, "hello-from-outside\n");
 
@@ -392,9 +383,7 @@ fn without_tun_access_a_rootless_run_says_why() {
     let user = TestUser::create();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    reg.push_image("test/rootless-notun", "latest", &image());
-    let r = reg.reference("test/rootless-notun", "latest");
-    ok(&user, &dirs, &["pull", &r]);
+    let r = pulled(&user, &dirs, &reg, "rootless-notun", &busybox_image());
     let (refused, none) = TunAccess::denied(|| {
         (
             berth(&user, &dirs, &["run", "--rm", &r, "true"]),

@@ -10,10 +10,11 @@ mod fixture;
 mod rootless_user;
 
 use berth_runtime_tests::user::TestUser;
-use common::image::{Compression, Image, Layer};
 use common::registry::Registry;
 use common::Reaped;
-use rootless_user::{as_user, ok, user_processes, wait_until, TunAccess, UserDirs};
+use rootless_user::{
+    as_user, busybox_image, ok, pulled, user_processes, wait_until, TunAccess, UserDirs,
+};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
@@ -22,22 +23,13 @@ use std::time::Duration;
 /// The docker CLI the tests drive (the real one).
 const DOCKER: &str = "/usr/local/bin/docker";
 
-fn image() -> Image {
-    Image::new(vec![Layer::new(
-        &fixture::busybox_rootfs(),
-        Compression::Gzip,
-    )])
-}
-
 #[test]
 fn rootless_build_runs_its_steps_and_the_image_runs() {
     let tun = TunAccess::grant();
     let user = TestUser::create();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    reg.push_image("test/rootless-build", "latest", &image());
-    let r = reg.reference("test/rootless-build", "latest");
-    ok(&user, &dirs, &["pull", &r]);
+    let r = pulled(&user, &dirs, &reg, "rootless-build", &busybox_image());
     let ctx = dirs.base.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("hello.txt"), "copied\n").unwrap();
@@ -95,9 +87,7 @@ fn rootless_serve_answers_ping_and_the_docker_cli_runs_through_it() {
     let user = TestUser::create();
     let dirs = UserDirs::new(&user);
     let reg = Registry::start();
-    reg.push_image("test/rootless-serve", "latest", &image());
-    let r = reg.reference("test/rootless-serve", "latest");
-    ok(&user, &dirs, &["pull", &r]);
+    let r = pulled(&user, &dirs, &reg, "rootless-serve", &busybox_image());
     let socket = dirs.base.join("run/berth-api.sock");
     let host = format!("unix://{}", socket.display());
     let log = std::fs::File::create(dirs.base.join("serve.log")).unwrap();

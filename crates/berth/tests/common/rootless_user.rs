@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 use crate::common;
+use crate::common::image::{Compression, Image, Layer};
+use crate::common::registry::Registry;
 use berth_runtime_tests::user::TestUser;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -186,4 +188,27 @@ impl Drop for TunAccess {
 
 fn set_mode(path: &str, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// busybox as a one-layer image.
+pub fn busybox_image() -> Image {
+    Image::new(vec![Layer::new(
+        &crate::fixture::busybox_rootfs(),
+        Compression::Gzip,
+    )])
+}
+
+/// `image` pushed to `reg` as `test/NAME:latest` and pulled by the user: its reference.
+pub fn pulled(
+    user: &TestUser,
+    dirs: &UserDirs,
+    reg: &Registry,
+    name: &str,
+    image: &Image,
+) -> String {
+    let repo = format!("test/{name}");
+    reg.push_image(&repo, "latest", image);
+    let r = reg.reference(&repo, "latest");
+    ok(user, dirs, &["pull", &r]);
+    r
 }

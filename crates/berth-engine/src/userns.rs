@@ -140,7 +140,8 @@ pub fn allocate(own: (u32, u32), in_use: &[IdMap]) -> Result<IdMap, UsernsError>
 }
 
 /// Berth's range in /etc/subuid and /etc/subgid (the same in both), added to both when neither
-/// has one: `berth:1073741824:1073741824`, or above the highest range in use.
+/// has one: `berth:1073741824:1073741824`, or else the lowest place above that, aligned to
+/// `AUTO_SIZE`, that no range in use touches (podman's `containers` lines often sit above it).
 pub fn own_range() -> Result<(u32, u32), UsernsError> {
     own_range_in(Path::new("/etc/subuid"), Path::new("/etc/subgid"))
 }
@@ -159,18 +160,15 @@ fn own_range_in(subuid: &Path, subgid: &Path) -> Result<(u32, u32), UsernsError>
         (Some(u), Some(g)) => return Err(UsernsError::Mismatch { uid: u, gid: g }),
         _ => {}
     }
-    let highest = ranges(&uid_text)
+    let in_use: Vec<(u64, u64)> = ranges(&uid_text)
         .chain(ranges(&gid_text))
-        .map(|(_, s, c)| s as u64 + c as u64)
-        .max()
-        .unwrap_or(0);
-    let start = (highest.max(OWN_START as u64)).div_ceil(AUTO_SIZE as u64) * AUTO_SIZE as u64;
-    let start = u32::try_from(start)
-        .ok()
-        .filter(|s| s.checked_add(OWN_COUNT).is_some())
+        .map(|(_, s, c)| (s as u64, s as u64 + c as u64))
+        .collect();
+    let start = first_free(in_use, OWN_START as u64, OWN_COUNT as u64)
+        .and_then(|s| u32::try_from(s).ok())
         .ok_or_else(|| {
             err(subuid)(io::Error::other(
-                "no room above the ranges in use: add a \"berth:START:COUNT\" line",
+                "no room for berth's range among the ranges in use: add a \"berth:START:COUNT\" line",
             ))
         })?;
     let own = (start, OWN_COUNT);
@@ -185,6 +183,23 @@ fn read_or_empty(p: &Path) -> io::Result<String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         r => r,
     }
+}
+
+/// The lowest start `>= from`, aligned to `AUTO_SIZE`, of `count` ids within u32 that overlap
+/// no `[start, end)` of `in_use`; one pass over the ranges sorted by start.
+fn first_free(mut in_use: Vec<(u64, u64)>, from: u64, count: u64) -> Option<u64> {
+    let align = |v: u64| v.div_ceil(AUTO_SIZE as u64) * AUTO_SIZE as u64;
+    in_use.sort_unstable();
+    let mut at = align(from);
+    for (a, b) in in_use {
+        if a >= at + count {
+            break;
+        }
+        if b > at {
+            at = align(b);
+        }
+    }
+    (at + count <= 1 << 32).then_some(at)
 }
 
 /// `(name, start, count)` of each well-formed line.
@@ -327,6 +342,21 @@ mod tests {
             Err(UsernsError::Mismatch { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn own_range_takes_the_lowest_gap_that_fits() {
+        let g = 1u64 << 30;
+        assert_eq!(first_free(vec![], g, g), Some(g));
+        // podman's "containers" line above berth's default leaves the default free.
+        assert_eq!(first_free(vec![(2 * g, 3 * g)], g, g), Some(g));
+        // A range inside the default pushes berth above it, aligned.
+        assert_eq!(
+            first_free(vec![(g + 5, g + 10), (3 * g, 3 * g + 1)], g, g),
+            Some(g + AUTO_SIZE as u64)
+        );
+        // Nothing fits below 2^32.
+        assert_eq!(first_free(vec![(g, 2 * g), (2 * g + 1, 4 * g)], g, g), None);
     }
 
     #[test]

@@ -49,11 +49,14 @@ pub struct NetworkView {
     pub user_mode: Option<UserModeView>,
 }
 
-/// A rootless container's user-mode network: its pasta and the ports pasta forwards.
+/// A rootless container's user-mode network: its pasta, the ports pasta forwards, and the
+/// gateway address pasta maps to the host (only for `--add-host NAME:host-gateway`).
 #[derive(Debug, Clone, Serialize)]
 pub struct UserModeView {
     pub pasta_pid: i32,
     pub ports: Vec<berth_net::PortMapping>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_gateway: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -313,13 +316,17 @@ impl Engine {
             n.dns_servers = dns_servers.clone();
         }
         let pasta = self.pasta(&r.id);
-        let user_mode = pasta
-            .pid()
-            .filter(|_| r.is_active())
-            .map(|pasta_pid| UserModeView {
-                pasta_pid,
-                ports: pasta.published(),
-            });
+        let user_mode = match pasta.pid().filter(|_| r.is_active()) {
+            Some(pasta_pid) => {
+                let connection = pasta.connection()?.unwrap_or_default();
+                Some(UserModeView {
+                    pasta_pid,
+                    ports: connection.ports,
+                    host_gateway: connection.host_gateway,
+                })
+            }
+            None => None,
+        };
         Ok(NetworkView {
             mode: crate::network::NetworkMode::parse(&mode).docker_name(),
             networks,

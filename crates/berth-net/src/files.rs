@@ -89,6 +89,26 @@ pub fn resolv_conf(host_text: &str, network_dns: Option<Ipv4Addr>, s: &DnsSettin
     out
 }
 
+/// The `--add-host` address that stands for the host's side of the container's network.
+pub const HOST_GATEWAY: &str = "host-gateway";
+
+/// `--add-host HOST:IP` split into its host and its address text (brackets of an IPv6 address
+/// dropped). An IPv6 address has colons of its own: the split is at the first colon.
+fn split_add_host(spec: &str) -> Result<(&str, &str), FilesError> {
+    let (host, ip) = spec
+        .split_once(':')
+        .filter(|(h, i)| !h.is_empty() && !i.is_empty())
+        .ok_or_else(|| FilesError::AddHostSyntax(spec.to_string()))?;
+    Ok((host, ip.trim_start_matches('[').trim_end_matches(']')))
+}
+
+/// Whether any `--add-host` names `host-gateway` (a malformed one, refused by `hosts`, does not).
+pub fn asks_host_gateway(add_hosts: &[String]) -> bool {
+    add_hosts
+        .iter()
+        .any(|spec| split_add_host(spec).is_ok_and(|(_, ip)| ip == HOST_GATEWAY))
+}
+
 /// A container's /etc/hosts: the standard entries, each `--add-host HOST:IP` (`host-gateway`
 /// meaning `gateway`), then the container's own address with its hostname (and aliases).
 pub fn hosts(
@@ -101,13 +121,8 @@ pub fn hosts(
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
     for spec in add_hosts {
-        // HOST:IP, where an IPv6 address has colons of its own: split at the first colon.
-        let (host, ip) = spec
-            .split_once(':')
-            .filter(|(h, i)| !h.is_empty() && !i.is_empty())
-            .ok_or_else(|| FilesError::AddHostSyntax(spec.clone()))?;
-        let ip = ip.trim_start_matches('[').trim_end_matches(']');
-        let addr: IpAddr = if ip == "host-gateway" {
+        let (host, ip) = split_add_host(spec)?;
+        let addr: IpAddr = if ip == HOST_GATEWAY {
             IpAddr::V4(gateway.ok_or_else(|| FilesError::NoGateway(spec.clone()))?)
         } else {
             ip.parse()
@@ -187,5 +202,18 @@ mod tests {
             hosts(None, &["x:nope".into()], None),
             Err(FilesError::AddHostAddress(..))
         ));
+    }
+
+    #[test]
+    fn only_a_well_formed_host_gateway_entry_asks_for_the_host() {
+        let asks = |specs: &[&str]| {
+            asks_host_gateway(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert!(asks(&["db:10.0.0.9", "h:host-gateway"]));
+        assert!(asks(&["h:[host-gateway]"]));
+        assert!(!asks(&[]));
+        assert!(!asks(&["db:10.0.0.9", "v6:[fd00::1]"]));
+        assert!(!asks(&[":host-gateway", "host-gateway"]));
+        assert!(!asks(&["h:host-gateway.example"]));
     }
 }

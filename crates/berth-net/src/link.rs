@@ -471,6 +471,18 @@ pub fn overlapping_route(net: &IpNet, routes: &[Route]) -> Option<IpNet> {
         .find(|d| overlaps(net, d))
 }
 
+/// The gateway of the IPv4 default route among `routes` (the first, as the kernel lists them),
+/// if there is one with a gateway (a default route through a device alone has none).
+pub fn default_gateway_v4(routes: &[Route]) -> Option<Ipv4Addr> {
+    routes
+        .iter()
+        .filter(|r| r.destination.prefix_len() == 0)
+        .find_map(|r| match (r.destination, r.gateway) {
+            (IpNet::V4(_), Some(IpAddr::V4(gw))) => Some(gw),
+            _ => None,
+        })
+}
+
 /// Whether two networks share any address.
 pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
@@ -543,5 +555,27 @@ mod tests {
             overlapping_route(&"10.2.3.0/24".parse().unwrap(), &routes),
             Some(c)
         );
+    }
+
+    #[test]
+    fn the_ipv4_default_gateway_is_the_default_route_with_a_gateway() {
+        let route = |dst: &str, gw: Option<&str>| Route {
+            destination: dst.parse().unwrap(),
+            gateway: gw.map(|g| g.parse().unwrap()),
+            oif: Some(2),
+        };
+        let routes = vec![
+            route("192.0.2.0/24", None),
+            route("10.0.0.0/8", Some("192.0.2.9")),
+            route("::/0", Some("fe80::1")),
+            route("0.0.0.0/0", Some("192.0.2.1")),
+        ];
+        assert_eq!(
+            default_gateway_v4(&routes),
+            Some(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        // No default route, or one through a device alone: no gateway.
+        assert_eq!(default_gateway_v4(&routes[..3]), None);
+        assert_eq!(default_gateway_v4(&[route("0.0.0.0/0", None)]), None);
     }
 }

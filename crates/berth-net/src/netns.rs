@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -63,6 +63,17 @@ pub fn netlink_in(ns: &File, path: &Path) -> Result<Netlink, NetnsError> {
         Ok(r) => r,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// The IPv4 default gateway of the namespace bound at `netns`, as its main table holds it
+/// (`None` without one), read over a netlink socket opened inside.
+pub fn ipv4_gateway(netns: &Path) -> Result<Option<Ipv4Addr>, NetnsError> {
+    let mut nl = netlink_in(&open(netns)?, netns)?;
+    let routes = nl.routes(false).map_err(|source| NetnsError::Link {
+        path: netns.to_path_buf(),
+        source,
+    })?;
+    Ok(crate::link::default_gateway_v4(&routes))
 }
 
 /// What the container's side of an endpoint gets.

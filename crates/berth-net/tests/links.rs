@@ -65,6 +65,14 @@ fn containers_on_one_network_reach_each_other_and_not_another_network() {
         (s.ip_address.as_str(), s.gateway.as_str(), s.ip_prefix_len),
         ("10.231.1.2", "10.231.1.1", 24)
     );
+    // The namespace's IPv4 default gateway read back over netlink (as rootless host-gateway
+    // reads pasta's); a namespace without a default route has none.
+    assert_eq!(
+        berth_net::netns::ipv4_gateway(&a).unwrap(),
+        Some(ea.gateway)
+    );
+    let bare = fx.netns("bare");
+    assert_eq!(berth_net::netns::ipv4_gateway(&bare).unwrap(), None);
     fx.finish();
 }
 

@@ -184,6 +184,9 @@ fn print_network(n: &berth_engine::observe::NetworkView) {
         for p in &u.ports {
             println!("    published {p}");
         }
+        if let Some(gw) = u.host_gateway {
+            println!("    host-gateway {gw}: pasta maps it to the host's loopback");
+        }
     } else if n.networks.is_empty() {
         let what = match n.mode.as_str() {
             "host" => "the host's own interfaces and routes",

@@ -4,7 +4,8 @@
 //! publishes ports that answer from the host. A taken host port fails before the start; pasta
 //! ends with its container (rm -f, kill -9, a failed start) and nothing is left: no pasta, no
 //! process, no namespace mount. `--network host` is the user's own namespace; user-defined
-//! networks are refused.
+//! networks are refused. `--add-host NAME:host-gateway` reaches the host's loopback (and only
+//! then), and a published UDP port delivers the host's datagrams.
 
 mod common;
 #[path = "common/container_fixture.rs"]
@@ -407,4 +408,191 @@ fn without_tun_access_a_rootless_run_says_why() {
         "a refused run left a container"
     );
     assert_nothing_left(&user, &dirs, "after a refused run");
+}
+
+/// The host's IPv4 default gateway, which pasta copies into a container's namespace.
+fn host_gateway() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "route", "show", "default"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "via");
+    words
+        .next()
+        .unwrap_or_else(|| panic!("the host has no IPv4 default gateway: {text:?}"))
+        .to_string()
+}
+
+/// An HTTP/1.0 server on the host's 127.0.0.1 that answers `body` to each client and counts
+/// them; its thread ends with the test process.
+struct LoopbackServer {
+    port: u16,
+    clients: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LoopbackServer {
+    fn start(body: &'static str) -> LoopbackServer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let clients = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = clients.clone();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = c.read(&mut buf);
+                let reply = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = c.write_all(reply.as_bytes());
+            }
+        });
+        LoopbackServer { port, clients }
+    }
+
+    fn clients(&self) -> usize {
+        self.clients.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn rootless_host_gateway_reaches_the_hosts_loopback_only_when_asked() {
+    let tun = TunAccess::grant();
+    let user = TestUser::create();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    let r = pulled(&user, &dirs, &reg, "rootless-hostgw", &busybox_image());
+    let gw = host_gateway();
+    let server = LoopbackServer::start("hello-from-the-hosts-loopback\n");
+    let port = server.port;
+
+    // Asked for: `h` is the namespace's gateway, and h:PORT is the host's 127.0.0.1:PORT.
+    // (An HTTP exchange, not `nc </dev/null`: this pasta (2023-03) drops the answer to a
+    // connection the container half-closed before it came. `timeout`, not `wget -T`, which
+    // crashes Debian's busybox-static.)
+    let script = format!("grep -w h /etc/hosts; timeout 5 wget -qO- http://h:{port}/");
+    let out = ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "--rm",
+            "--add-host",
+            "h:host-gateway",
+            &r,
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert_eq!(out, format!("{gw}\th\nhello-from-the-hosts-loopback\n"));
+    assert_eq!(server.clients(), 1);
+
+    // explain names the mapping while the container runs.
+    ok(
+        &user,
+        &dirs,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "gw",
+            "--add-host",
+            "h:host-gateway",
+            &r,
+            "sleep",
+            "1000",
+        ],
+    );
+    let explain = ok(&user, &dirs, &["explain", "gw"]);
+    assert!(
+        explain.contains(&format!(
+            "host-gateway {gw}: pasta maps it to the host's loopback"
+        )),
+        "{explain}"
+    );
+    ok(&user, &dirs, &["rm", "-f", "gw"]);
+
+    // Not asked for: the same gateway address is only the host's own gateway, a remote address;
+    // the host's loopback stays out of reach.
+    let script = format!(
+        "gw=$(ip -4 route | awk '/^default/ {{print $3}}'); echo $gw; timeout 3 wget -qO- http://$gw:{port}/ 2>&1; echo rc=$?"
+    );
+    let out = ok(&user, &dirs, &["run", "--rm", &r, "sh", "-c", &script]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(gw.as_str()), "{out}");
+    assert!(!out.contains("hello-from-the-hosts-loopback"), "{out}");
+    // wget failed to connect (refused) or was ended by `timeout` (143: no answer at all).
+    assert!(
+        out.contains("can't connect") || out.ends_with("rc=143\n"),
+        "{out}"
+    );
+    assert_eq!(
+        server.clients(),
+        1,
+        "a container without host-gateway reached the host's loopback"
+    );
+    assert_eq!(ok(&user, &dirs, &["ps", "-aq"]), "");
+    assert_nothing_left(&user, &dirs, "at the end");
+    drop(tun);
+}
+
+#[test]
+fn rootless_udp_publish_delivers_a_datagram_from_the_host() {
+    let tun = TunAccess::grant();
+    let user = TestUser::create();
+    let dirs = UserDirs::new(&user);
+    let reg = Registry::start();
+    let r = pulled(&user, &dirs, &reg, "rootless-udp", &busybox_image());
+    let host_port = std::net::UdpSocket::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("{host_port}:9999/udp");
+    let id = ok(
+        &user,
+        &dirs,
+        &["run", "-d", "-p", &publish, &r, "sleep", "1000"],
+    );
+    let id = id.trim().to_string();
+    let pid = ok(&user, &dirs, &["inspect", "-f", "{{.State.Pid}}", &id]);
+    let ns = std::fs::File::open(format!("/proc/{}/ns/net", pid.trim())).unwrap();
+
+    // The image's busybox has no UDP listener: a thread of the test binds one in the
+    // container's namespace (setns moves only that thread), and ends with its socket.
+    let (ready, bound) = std::sync::mpsc::channel();
+    let listener = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let s = std::net::UdpSocket::bind("0.0.0.0:9999")?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let _ = ready.send(());
+        let mut buf = [0u8; 512];
+        let (n, _) = s.recv_from(&mut buf)?;
+        Ok(buf[..n].to_vec())
+    });
+    let _ = bound.recv_timeout(Duration::from_secs(10));
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A datagram is not retried: send until one arrives (or the listener gives up).
+    wait_until(Duration::from_secs(10), || {
+        let _ = sender.send_to(b"datagram-from-the-host", ("127.0.0.1", host_port));
+        listener.is_finished()
+    });
+    let got = listener.join().expect("the listener thread");
+    assert_eq!(
+        got.map_err(|e| e.to_string()),
+        Ok(b"datagram-from-the-host".to_vec()),
+        "127.0.0.1:{host_port}/udp -> 9999/udp in the container"
+    );
+
+    ok(&user, &dirs, &["rm", "-f", &id]);
+    assert!(
+        std::net::UdpSocket::bind(("0.0.0.0", host_port)).is_ok(),
+        "{publish} is still held after rm -f"
+    );
+    assert_nothing_left(&user, &dirs, "after rm -f");
+    drop(tun);
 }

@@ -100,7 +100,7 @@ fn run(root: &Path, runroot: &Path, dir: &Path) -> Result<StepReport> {
         }
     }));
     if let Some(p) = &pasta.0 {
-        p.start(&[])?;
+        p.start(&[], crate::network::usermode::Gateway::Remote)?;
     }
     let forwarder = pasta
         .0

@@ -126,14 +126,15 @@ impl Engine {
     }
 
     /// Rootless: makes the starting container's network namespace and connects it through
-    /// pasta, its `-p` ports checked free first (before the container is made). Nothing for
-    /// other modes.
+    /// pasta, its `-p` ports checked free first (before the container is made), its gateway
+    /// mapped to the host only for an `--add-host NAME:host-gateway`. Nothing for other modes.
     pub(crate) fn connect_user_mode(&self, rec: &Record, o: &RunOptions) -> Result<()> {
         if !self.user_mode(o)? {
             return Ok(());
         }
         let ports = usermode::resolve_ports(&rec.publish)?;
-        self.pasta(&rec.id).start(&ports)?;
+        let gateway = usermode::Gateway::for_add_hosts(&o.add_hosts);
+        self.pasta(&rec.id).start(&ports, gateway)?;
         berth_runtime::trace("engine: pasta connected");
         Ok(())
     }
@@ -283,9 +284,14 @@ impl Engine {
             }
             NetworkMode::Host => host_files(o)?,
             NetworkMode::Bridge(_) if self.user_mode(o)? => {
-                bridged_files(rec, o, endpoints, Some(usermode::DNS_FORWARDER))?
+                let pasta = self.pasta(&rec.id).connection()?;
+                let host_gateway = pasta.and_then(|c| c.host_gateway);
+                let forwarder = Some(usermode::DNS_FORWARDER);
+                bridged_files(rec, o, endpoints, forwarder, host_gateway)?
             }
-            NetworkMode::Bridge(_) | NetworkMode::None => bridged_files(rec, o, endpoints, None)?,
+            NetworkMode::Bridge(_) | NetworkMode::None => {
+                bridged_files(rec, o, endpoints, None, None)?
+            }
         };
         for (name, text) in [
             ("hostname", format!("{}\n", rec.hostname)),
@@ -348,13 +354,15 @@ fn host_files(o: &RunOptions) -> Result<(String, String)> {
 }
 
 /// In a namespace of its own: the container's first address (or a loopback one) with its
-/// hostname, `--add-host`s (`host-gateway` is the first network's gateway), and the network's
-/// resolver (or pasta's forwarder, `forwarder`) or the host's reachable ones.
+/// hostname, `--add-host`s (`host-gateway` is the first network's gateway, or the address pasta
+/// maps to the host, `host_gateway`), and the network's resolver (or pasta's forwarder,
+/// `forwarder`) or the host's reachable ones.
 fn bridged_files(
     rec: &Record,
     o: &RunOptions,
     endpoints: &[Endpoint],
     forwarder: Option<Ipv4Addr>,
+    host_gateway: Option<Ipv4Addr>,
 ) -> Result<(String, String)> {
     let first = endpoints.first();
     let own_ip: IpAddr = match first {
@@ -365,7 +373,7 @@ fn bridged_files(
     let hosts = berth_net::hosts(
         Some((own_ip, &names)),
         &o.add_hosts,
-        first.map(|ep| ep.gateway),
+        first.map(|ep| ep.gateway).or(host_gateway),
     );
     // Before the first network is joined there is no gateway yet: `host-gateway` is written
     // once it is known.

@@ -1,8 +1,9 @@
 //! Rootless networking: a container of an ordinary user gets a network namespace of its own,
 //! connected by `pasta` (Debian's passt, podman 5's default) — a tap device in the namespace whose
 //! traffic pasta carries through sockets of the user's own, `-p` ports forwarded by pasta's
-//! `-t/-u`. It owns pasta's command line, the ports checked free before the start, and pasta's
-//! end with the container; it never touches the host's routing, bridges or firewall.
+//! `-t/-u`. It owns pasta's command line, the ports checked free before the start, what the
+//! gateway address reaches, and pasta's end with the container; it never touches the host's
+//! routing, bridges or firewall.
 
 use berth_net::{PortMapping, PortSpec, Proto};
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,9 @@ const PASTA: &str = "pasta";
 pub const DNS_FORWARDER: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 /// The container's pasta: its pid and start time, written once pasta has configured the network.
 const PID_FILE: &str = "pasta.pid";
-/// The ports the container publishes, as resolved at its start (random ones chosen).
-const PORTS_FILE: &str = "pasta-ports.json";
+/// What the container's pasta was started with (`Connection`). The name is older than the
+/// gateway the file now also records; kept, so containers already running keep their ports.
+const CONNECTION_FILE: &str = "pasta-ports.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserModeError {
@@ -50,6 +52,16 @@ pub enum UserModeError {
     NoFreePort(u16, u16),
     #[error("rootless networking: pasta: {0}")]
     Pasta(String),
+    #[error("rootless networking: --add-host NAME:host-gateway: the container's network has no IPv4 default route (pasta copies the host's, and the host has none), so no address in it reaches the host")]
+    NoHostGateway,
+    #[error("rootless networking: reading the container's gateway: {0}")]
+    Gateway(#[source] berth_net::netns::NetnsError),
+    #[error("rootless networking: {what}: {source}")]
+    Record {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("rootless networking: {what}: {source}")]
     Io {
         what: String,
@@ -65,10 +77,36 @@ pub struct Pasta {
     pub netns: PathBuf,
 }
 
-/// The container's published ports, recorded for `port`, `ps` and `inspect`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Published {
-    ports: Vec<PortMapping>,
+/// What the container's IPv4 gateway address reaches through pasta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    /// Only the host's own gateway, a remote address like any other (`--no-map-gw`): the
+    /// host's loopback stays out of the container's reach. The default.
+    Remote,
+    /// The host: pasta maps connections and datagrams to the gateway address onto the host's
+    /// loopback. Asked for by `--add-host NAME:host-gateway`, which names that address.
+    Host,
+}
+
+impl Gateway {
+    /// `Host` only when some `--add-host` names `host-gateway`.
+    pub fn for_add_hosts(add_hosts: &[String]) -> Gateway {
+        if berth_net::files::asks_host_gateway(add_hosts) {
+            Gateway::Host
+        } else {
+            Gateway::Remote
+        }
+    }
+}
+
+/// What a running container's pasta was started with, recorded once it has configured the
+/// namespace: the published ports (for `port`, `ps`, `inspect`) and, when `Gateway::Host` was
+/// asked for, the address that reaches the host (for /etc/hosts and `explain`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Connection {
+    pub ports: Vec<PortMapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_gateway: Option<Ipv4Addr>,
 }
 
 /// Checks what pasta needs before the container is made: the binary and /dev/net/tun.
@@ -147,12 +185,19 @@ fn free_port(ip: Ipv4Addr, proto: Proto) -> Result<u16, UserModeError> {
 /// pasta's command line for the namespace of `pid`: the host's addresses and routes copied in
 /// (`--config-net`), DNS through its forwarder, only the published ports forwarded in (no
 /// `auto`), nothing forwarded from the container to the host's loopback (`-T/-U none`), and
-/// the gateway not mapped to the host (`--no-map-gw`): as podman runs it.
-fn pasta_args(netns: &Path, ports: &[PortMapping], pid_file: &Path) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "--config-net".into(),
-        "--quiet".into(),
-        "--no-map-gw".into(),
+/// the gateway not mapped to the host (`--no-map-gw`) unless `Gateway::Host` asks for it: as
+/// podman runs it.
+fn pasta_args(
+    netns: &Path,
+    ports: &[PortMapping],
+    gateway: Gateway,
+    pid_file: &Path,
+) -> Vec<String> {
+    let mut args: Vec<String> = vec!["--config-net".into(), "--quiet".into()];
+    if gateway == Gateway::Remote {
+        args.push("--no-map-gw".into());
+    }
+    args.extend([
         "--dns-forward".into(),
         DNS_FORWARDER.to_string(),
         "-T".into(),
@@ -161,7 +206,7 @@ fn pasta_args(netns: &Path, ports: &[PortMapping], pid_file: &Path) -> Vec<Strin
         "none".into(),
         "--pid".into(),
         pid_file.display().to_string(),
-    ];
+    ]);
     for proto in [Proto::Tcp, Proto::Udp] {
         let flag = if proto == Proto::Tcp { "-t" } else { "-u" };
         let mine: Vec<&PortMapping> = ports.iter().filter(|p| p.proto == proto).collect();
@@ -190,9 +235,13 @@ impl Pasta {
     /// Makes the container's network namespace, bound at `netns` (the runtime joins it, as
     /// podman's do), and connects it through a pasta of its own. pasta forks into the
     /// background once the network is configured, so the program finds its interface from its
-    /// first instruction. On failure whatever was made is undone.
-    pub fn start(&self, ports: &[PortMapping]) -> Result<(), UserModeError> {
-        let started = self.make_netns().and_then(|()| self.run(ports));
+    /// first instruction. `Gateway::Host` also reads back the gateway pasta gave the namespace
+    /// (none fails the start). On failure whatever was made is undone.
+    pub fn start(&self, ports: &[PortMapping], gateway: Gateway) -> Result<(), UserModeError> {
+        let started = self
+            .make_netns()
+            .and_then(|()| self.run(ports, gateway))
+            .and_then(|()| self.record(ports, gateway));
         if started.is_err() {
             self.stop();
         }
@@ -226,11 +275,11 @@ impl Pasta {
         })
     }
 
-    fn run(&self, ports: &[PortMapping]) -> Result<(), UserModeError> {
+    fn run(&self, ports: &[PortMapping], gateway: Gateway) -> Result<(), UserModeError> {
         let io_err = |what: String| move |source| UserModeError::Io { what, source };
         let raw_pid = self.dir.join("pasta.raw.pid");
         let out = Command::new(PASTA)
-            .args(pasta_args(&self.netns, ports, &raw_pid))
+            .args(pasta_args(&self.netns, ports, gateway, &raw_pid))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -262,12 +311,34 @@ impl Pasta {
                 .to_string();
             return Err(UserModeError::Pasta(last));
         }
-        let file = self.dir.join(PORTS_FILE);
-        let json = serde_json::to_vec(&Published {
+        Ok(())
+    }
+
+    /// Records what the configured namespace got: the ports and, for `Gateway::Host`, its IPv4
+    /// default gateway (which pasta now maps to the host), read back over netlink.
+    fn record(&self, ports: &[PortMapping], gateway: Gateway) -> Result<(), UserModeError> {
+        let host_gateway = match gateway {
+            Gateway::Remote => None,
+            Gateway::Host => Some(
+                berth_net::netns::ipv4_gateway(&self.netns)
+                    .map_err(UserModeError::Gateway)?
+                    .ok_or(UserModeError::NoHostGateway)?,
+            ),
+        };
+        let file = self.dir.join(CONNECTION_FILE);
+        let what = || file.display().to_string();
+        let json = serde_json::to_vec(&Connection {
             ports: ports.to_vec(),
+            host_gateway,
         })
-        .expect("ports serialize");
-        std::fs::write(&file, json).map_err(io_err(file.display().to_string()))
+        .map_err(|source| UserModeError::Record {
+            what: what(),
+            source,
+        })?;
+        std::fs::write(&file, json).map_err(|source| UserModeError::Io {
+            what: what(),
+            source,
+        })
     }
 
     /// Ends the container's pasta (if it still runs), unmounts and removes its namespace's
@@ -286,7 +357,7 @@ impl Pasta {
         crate::launch::unmount(&self.netns);
         let _ = std::fs::remove_file(&self.netns);
         let _ = std::fs::remove_file(&file);
-        let _ = std::fs::remove_file(self.dir.join(PORTS_FILE));
+        let _ = std::fs::remove_file(self.dir.join(CONNECTION_FILE));
     }
 
     /// The running container's pasta, if one is recorded.
@@ -295,12 +366,35 @@ impl Pasta {
         text.split_whitespace().next()?.parse().ok()
     }
 
-    /// The ports the running container publishes (empty without any).
+    /// What the running container's pasta was started with; `None` when nothing is recorded
+    /// (the container does not run on a pasta of its own).
+    pub fn connection(&self) -> Result<Option<Connection>, UserModeError> {
+        let file = self.dir.join(CONNECTION_FILE);
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(UserModeError::Io {
+                    what: file.display().to_string(),
+                    source,
+                })
+            }
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| UserModeError::Record {
+                what: file.display().to_string(),
+                source,
+            })
+    }
+
+    /// The ports the running container publishes (empty without any). For listings: one
+    /// container's unreadable record shows as no ports rather than failing `ps` for all.
     pub fn published(&self) -> Vec<PortMapping> {
-        std::fs::read(self.dir.join(PORTS_FILE))
+        self.connection()
             .ok()
-            .and_then(|b| serde_json::from_slice::<Published>(&b).ok())
-            .map(|p| p.ports)
+            .flatten()
+            .map(|c| c.ports)
             .unwrap_or_default()
     }
 }
@@ -347,18 +441,51 @@ mod tests {
                 proto: Proto::Udp,
             },
         ];
-        let args = pasta_args(Path::new("/r/netns/c"), &ports, Path::new("/r/p"));
+        let args = pasta_args(
+            Path::new("/r/netns/c"),
+            &ports,
+            Gateway::Remote,
+            Path::new("/r/p"),
+        );
         let s = args.join(" ");
         assert!(s.contains("-t 8080:80"), "{s}");
         assert!(s.contains("-u 127.0.0.1/5353:53"), "{s}");
         assert!(s.contains("-T none -U none"), "{s}");
         assert!(s.contains("--no-map-gw"), "{s}");
         assert!(s.ends_with("--netns /r/netns/c"), "{s}");
-        let none = pasta_args(Path::new("/n"), &[], Path::new("/r/p")).join(" ");
+        let none = pasta_args(Path::new("/n"), &[], Gateway::Remote, Path::new("/r/p")).join(" ");
         assert!(
             none.contains("-t none") && none.contains("-u none"),
             "{none}"
         );
+    }
+
+    #[test]
+    fn the_gateway_is_mapped_to_the_host_only_when_host_gateway_is_asked_for() {
+        let args = |add_hosts: &[&str]| {
+            let add: Vec<String> = add_hosts.iter().map(|s| s.to_string()).collect();
+            let gateway = Gateway::for_add_hosts(&add);
+            (
+                gateway,
+                pasta_args(Path::new("/n"), &[], gateway, Path::new("/p")),
+            )
+        };
+        let (gateway, plain) = args(&["db:10.0.0.9"]);
+        assert_eq!(gateway, Gateway::Remote);
+        assert!(plain.iter().any(|a| a == "--no-map-gw"), "{plain:?}");
+        let (gateway, mapped) = args(&["db:10.0.0.9", "h:host-gateway"]);
+        assert_eq!(gateway, Gateway::Host);
+        assert!(!mapped.iter().any(|a| a.contains("map-gw")), "{mapped:?}");
+        // The rest of the command line is the same.
+        let rest: Vec<&String> = plain.iter().filter(|a| *a != "--no-map-gw").collect();
+        assert_eq!(rest, mapped.iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_connection_recorded_before_the_gateway_was_reads_without_one() {
+        let old = br#"{"ports":[{"host_ip":"0.0.0.0","host_port":8080,"container_port":80,"proto":"tcp"}]}"#;
+        let c: Connection = serde_json::from_slice(old).unwrap();
+        assert_eq!((c.ports.len(), c.host_gateway), (1, None));
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl Engine {
 
     /// Removes what crashes left without a record: directories of creates killed before their
     /// first `meta.json` (older than a minute, so a create in progress is never touched) and
-    /// removals killed midway (`.rm-*`).
+    /// removals killed midway (`.rm-*` of containers and of snapshots).
     fn clean_orphans(&self, orphans: Vec<String>) {
         let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
         for id in orphans {
@@ -137,6 +137,9 @@ impl Engine {
                 }
             }
         }
+        // Best effort, as the directories above: a sweep that fails is tried again by the
+        // next listing, and the listing itself must not fail for it.
+        let _ = self.snapshots.reclaim_removed();
     }
 
     /// Every container, reconciled.

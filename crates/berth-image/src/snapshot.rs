@@ -354,7 +354,7 @@ impl Snapshots {
         })?;
         let doomed = self.root.join("snapshots").join(format!(".rm-{key}"));
         match fs::rename(&dir, &doomed) {
-            Ok(()) => fs::remove_dir_all(&doomed).map_err(|source| SnapshotError::Io {
+            Ok(()) => remove_doomed(&doomed).map_err(|source| SnapshotError::Io {
                 key: key.into(),
                 source,
             }),
@@ -364,6 +364,33 @@ impl Snapshots {
                 source,
             }),
         }
+    }
+}
+
+impl Snapshots {
+    /// Finishes removals a crash cut short: `snapshots/.rm-*` (renamed before their contents
+    /// went). Until then one holds its container's id range and keeps its layers live.
+    pub fn reclaim_removed(&self) -> Result<(), SnapshotError> {
+        let io = |source| SnapshotError::Io {
+            key: ".rm-*".into(),
+            source,
+        };
+        for e in fs::read_dir(self.root.join("snapshots")).map_err(io)? {
+            let e = e.map_err(io)?;
+            if e.file_name().to_string_lossy().starts_with(".rm-") {
+                remove_doomed(&e.path()).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes a renamed-away snapshot. Another process finishing the same removal (a listing's
+/// `reclaim_removed` beside an `rm`) may take it first: that is success.
+fn remove_doomed(doomed: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(doomed) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
     }
 }
 
@@ -690,6 +717,21 @@ fn mount_new_api(m: &Mount, target: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removals_a_crash_cut_short_are_finished_and_nothing_else_is_touched() {
+        let t = tempfile::tempdir().unwrap();
+        let layers = LayerStore::open(t.path()).unwrap();
+        let snaps = Snapshots::open(t.path(), layers).unwrap();
+        let dir = t.path().join("snapshots");
+        fs::create_dir_all(dir.join(".rm-a/upper/etc")).unwrap();
+        fs::write(dir.join(".rm-a/snapshot.json"), "{}").unwrap();
+        fs::create_dir_all(dir.join("b/upper")).unwrap();
+        snaps.reclaim_removed().unwrap();
+        assert!(!dir.join(".rm-a").exists());
+        assert!(dir.join("b/upper").exists());
+        assert!(remove_doomed(&dir.join(".rm-gone")).is_ok());
+    }
 
     #[test]
     fn the_mark_of_a_volatile_mount_is_cleared_before_the_next_mount() {

@@ -186,15 +186,17 @@ fn check(sb: &Sandbox, problems: &mut Vec<String>, hangs: &mut usize) {
             problems.push(format!("{d} holds {left:?} after ps"));
         }
     }
-    let staging: Vec<_> = std::fs::read_dir(sb.b.root.join("containers"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".new-") || n.starts_with(".rm-"))
-        .collect();
-    if !staging.is_empty() {
-        problems.push(format!("container staging left: {staging:?}"));
+    for d in ["containers", "snapshots"] {
+        let staging: Vec<_> = std::fs::read_dir(sb.b.root.join(d))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".new-") || n.starts_with(".rm-"))
+            .collect();
+        if !staging.is_empty() {
+            problems.push(format!("{d} staging left: {staging:?}"));
+        }
     }
 }
 

@@ -122,6 +122,8 @@ fn publish(h: &HostConfig) -> Vec<String> {
             out.push(match (ip, hp) {
                 ("", "") => port.clone(),
                 ("", hp) => format!("{hp}:{port}"),
+                // An IPv6 address is bracketed, as on the command line.
+                (ip, hp) if ip.contains(':') => format!("[{ip}]:{hp}:{port}"),
                 (ip, hp) => format!("{ip}:{hp}:{port}"),
             });
         }

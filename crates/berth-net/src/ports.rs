@@ -63,6 +63,10 @@ impl fmt::Display for PortMapping {
 pub enum PortError {
     #[error("port spec {0:?}: invalid")]
     Syntax(String),
+    #[error("port spec {0:?}: IPv6 host addresses are not supported; publish on an IPv4 address, or on every address with HOST_PORT:CONTAINER_PORT")]
+    Ipv6(String),
+    #[error("port spec {0:?}: only tcp and udp ports can be published")]
+    Protocol(String),
     #[error("port spec {0:?}: host and container ranges differ in length")]
     RangeMismatch(String),
     #[error("port {ip}:{port}/{proto}: already published by container {owner}")]
@@ -103,9 +107,13 @@ impl FromStr for PortSpec {
         let (rest, proto) = match spec.rsplit_once('/') {
             Some((r, "tcp")) => (r, Proto::Tcp),
             Some((r, "udp")) => (r, Proto::Udp),
+            Some((_, "sctp")) => return Err(PortError::Protocol(spec.to_string())),
             Some(_) => return Err(bad()),
             None => (spec, Proto::Tcp),
         };
+        if rest.starts_with('[') {
+            return Err(PortError::Ipv6(spec.to_string()));
+        }
         let parts: Vec<&str> = rest.split(':').collect();
         let (ip, host, ctr) = match parts.as_slice() {
             [c] => (None, None, *c),
@@ -360,7 +368,17 @@ mod tests {
         );
         assert_eq!(p("80").host_ports, None);
         assert_eq!(p("0.0.0.0::80").host_ip, None);
-        for bad in ["", "x", "80/sctp", "1:2:3:4", "0", "90-80", "a:80"] {
+        assert!(matches!(
+            "[::1]:8080:80".parse::<PortSpec>(),
+            Err(PortError::Ipv6(_))
+        ));
+        assert!(matches!(
+            "80/sctp".parse::<PortSpec>(),
+            Err(PortError::Protocol(_))
+        ));
+        for bad in [
+            "", "x", "80/sctp", "1:2:3:4", "0", "90-80", "a:80", "[::]:80",
+        ] {
             assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
         }
         assert!(matches!(

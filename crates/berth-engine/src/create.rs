@@ -248,7 +248,27 @@ fn check_sharing(o: &RunOptions) -> Result<Sharing> {
             "conflicting options: hostname and the UTS mode",
         ));
     }
+    uts_name("--hostname", o.hostname.as_deref())?;
+    uts_name("--domainname", o.domainname.as_deref())?;
     Ok(Sharing { uts_host })
+}
+
+/// A `--hostname`/`--domainname` the kernel takes (at most 64 bytes) and that cannot break the
+/// line of /etc/hosts it is written into (no whitespace or control characters). Shown cut short.
+fn uts_name(flag: &str, name: Option<&str>) -> Result<()> {
+    let Some(name) = name else { return Ok(()) };
+    let why = if name.len() > 64 {
+        "longer than 64 bytes"
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "it holds whitespace or control characters"
+    } else {
+        return Ok(());
+    };
+    let shown: String = name.chars().take(64).collect();
+    let cut = if shown.len() < name.len() { "…" } else { "" };
+    Err(EngineError::msg(format!(
+        "invalid {flag} {shown:?}{cut}: {why}"
+    )))
 }
 
 /// The host's own name (`/proc/sys/kernel/hostname`).
@@ -408,4 +428,28 @@ fn host_config(o: &RunOptions) -> serde_json::Value {
         "LogConfig": {"Type": "json-file", "Config": o.log_opts},
         "ShmSize": o.shm_size.unwrap_or(64 << 20),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uts_name;
+
+    #[test]
+    fn uts_names_the_kernel_and_etc_hosts_take_pass_and_others_are_refused_cut_short() {
+        for ok in [
+            None,
+            Some(""),
+            Some("web-1.example"),
+            Some(&"a".repeat(64)[..]),
+        ] {
+            assert!(uts_name("--hostname", ok).is_ok(), "{ok:?}");
+        }
+        let long = "a".repeat(300);
+        let err = uts_name("--hostname", Some(&long)).unwrap_err().to_string();
+        assert!(err.ends_with("…: longer than 64 bytes"), "{err}");
+        assert!(err.len() < 120, "{err}");
+        for bad in ["a b", "a\nb", "a\tb"] {
+            assert!(uts_name("--domainname", Some(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

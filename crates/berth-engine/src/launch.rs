@@ -208,10 +208,7 @@ impl Engine {
         let tmpfs: Vec<(String, String)> = o
             .tmpfs
             .iter()
-            .map(|t| match t.split_once(':') {
-                Some((d, opts)) => (d.to_string(), opts.to_string()),
-                None => (t.clone(), String::new()),
-            })
+            .map(|t| ocispec::split_tmpfs(t))
             .chain(mount_tmpfs(&o.mounts)?)
             .collect();
         let mut spec = ocispec::spec(&SpecInput {

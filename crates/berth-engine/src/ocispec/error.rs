@@ -51,6 +51,20 @@ pub enum SpecError {
         "range of CPUs is from 0.01 to {online:.2}, as there are only {online} CPUs available"
     )]
     CpusOutOfRange { online: f64 },
+    #[error("Invalid value {value} for {what}")]
+    CpusetSyntax { what: &'static str, value: String },
+    #[error("Requested {what} are not available - requested {requested}, available: {available}")]
+    CpusetUnavailable {
+        what: &'static str,
+        requested: String,
+        available: String,
+    },
+    #[error("invalid --tmpfs {destination}: option {option:?}: {why}")]
+    TmpfsOption {
+        destination: String,
+        option: String,
+        why: &'static str,
+    },
     #[error("invalid --blkio-weight {0}: range is 10 to 1000")]
     BlkioWeight(u16),
     #[error("Minimum memory limit should be larger than memory reservation limit, see usage")]

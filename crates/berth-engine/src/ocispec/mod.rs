@@ -18,6 +18,7 @@ mod sysctls;
 pub use blkio::{parse_throttle, parse_weight_device, DeviceValue, Throttle};
 pub use devices::{parse_device, DeviceRequest};
 pub use error::SpecError;
+pub use mounts::split_tmpfs;
 pub use security::{capabilities, masked_paths, readonly_paths, DEFAULT_CAPS};
 
 use crate::options::RunOptions;
@@ -98,6 +99,10 @@ pub fn check_at_create(o: &RunOptions, h: &berth_cgroups::Hierarchy) -> Result<(
     resources::resources(o, Vec::new())?;
     for (k, v) in &o.annotations {
         check_annotation(k, v)?;
+    }
+    for t in &o.tmpfs {
+        let (destination, options) = mounts::split_tmpfs(t);
+        mounts::check_tmpfs(&destination, &options)?;
     }
     cgroup::check_host(o, h)
 }

@@ -134,9 +134,56 @@ fn private_bind() -> impl Iterator<Item = String> {
 /// A `--tmpfs DEST[:OPTIONS]` (or `--mount type=tmpfs`): Docker's defaults, then the user's
 /// comma-separated options.
 fn tmpfs(destination: &str, options: &str) -> Result<Mount, SpecError> {
+    check_tmpfs(destination, options)?;
     let user = options.split(',').filter(|o| !o.is_empty());
     let options = TMPFS_DEFAULTS.into_iter().chain(user).map(String::from);
     mount(destination, "tmpfs", "tmpfs", options)
+}
+
+/// `DEST[:OPTIONS]` of a `--tmpfs` flag.
+pub fn split_tmpfs(flag: &str) -> (String, String) {
+    match flag.split_once(':') {
+        Some((d, opts)) => (d.to_string(), opts.to_string()),
+        None => (flag.to_string(), String::new()),
+    }
+}
+
+/// The values of a tmpfs's numeric options, checked before the kernel sees them (it answers a
+/// bad one with a bare EINVAL at the start): sizes (`size`, `nr_blocks`, `nr_inodes`: a number
+/// with k/m/g, `size` also a percentage), `mode` (octal), `uid`/`gid` (numbers). Other options
+/// pass as given.
+pub fn check_tmpfs(destination: &str, options: &str) -> Result<(), SpecError> {
+    let bad = |option: &str, why| SpecError::TmpfsOption {
+        destination: destination.into(),
+        option: option.into(),
+        why,
+    };
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        let Some((key, value)) = option.split_once('=') else {
+            continue;
+        };
+        let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let sized = |v: &str, percent: bool| {
+            let n = v.strip_suffix(|c: char| "kKmMgG".contains(c) || (percent && c == '%'));
+            digits(n.unwrap_or(v))
+        };
+        let ok = match key {
+            "size" => sized(value, true),
+            "nr_blocks" | "nr_inodes" => sized(value, false),
+            "mode" => !value.is_empty() && value.bytes().all(|b| (b'0'..=b'7').contains(&b)),
+            "uid" | "gid" => digits(value),
+            _ => true,
+        };
+        if !ok {
+            let why = match key {
+                "mode" => "not an octal mode (e.g. 1777)",
+                "uid" | "gid" => "not a number",
+                _ => "not a size (a number, optionally with k, m or g, e.g. 64m)",
+            };
+            return Err(bad(option, why));
+        }
+    }
+    Ok(())
 }
 
 fn mount(
@@ -158,6 +205,32 @@ mod tests {
     use super::*;
     use crate::ocispec::tests::input;
     use crate::options::RunOptions;
+
+    #[test]
+    fn tmpfs_option_values_are_checked_before_the_kernel_sees_them() {
+        for ok in [
+            "",
+            "size=64m",
+            "size=50%,mode=1777",
+            "nr_inodes=1k,uid=0,gid=0",
+            "exec,noatime",
+        ] {
+            assert!(check_tmpfs("/t", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "size=abc",
+            "size=",
+            "mode=999",
+            "uid=x",
+            "nr_inodes=5%",
+            "size=-1",
+        ] {
+            let err = check_tmpfs("/t", bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid --tmpfs /t: option"), "{err}");
+        }
+        assert_eq!(split_tmpfs("/t:size=1m"), ("/t".into(), "size=1m".into()));
+        assert_eq!(split_tmpfs("/t"), ("/t".into(), String::new()));
+    }
 
     /// (destination, type, source, options) of each mount.
     fn summary(mounts: &[Mount]) -> Vec<(String, String, String, String)> {

@@ -117,12 +117,70 @@ pub fn cpu(o: &RunOptions) -> Result<Option<LinuxCpu>, SpecError> {
             return Err(SpecError::RealtimeAbovePeriod { runtime, period });
         }
     }
+    if let Some(cpus) = &o.cpuset_cpus {
+        check_cpuset(
+            cpus,
+            "cpuset cpus",
+            "CPUs",
+            "/sys/devices/system/cpu/online",
+        )?;
+    }
+    if let Some(mems) = &o.cpuset_mems {
+        check_cpuset(
+            mems,
+            "cpuset mems",
+            "memory nodes",
+            "/sys/devices/system/node/online",
+        )?;
+    }
     cpu.set_realtime_period(o.cpu_rt_period)
         .set_realtime_runtime(o.cpu_rt_runtime);
     cpu.set_shares(o.cpu_shares)
         .set_cpus(o.cpuset_cpus.clone())
         .set_mems(o.cpuset_mems.clone());
     Ok((cpu != LinuxCpu::default()).then_some(cpu))
+}
+
+/// A cpuset list (`0-2,5`) as inclusive ranges; None when it is not one. Never expanded: a
+/// range of four billion is two numbers.
+fn cpuset_ranges(list: &str) -> Option<Vec<(u32, u32)>> {
+    list.split(',')
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+            (a <= b).then_some((a, b))
+        })
+        .collect()
+}
+
+/// `--cpuset-cpus`/`--cpuset-mems`: a well-formed list, every entry of which this machine has
+/// online (`online` is the kernel's list of them). Docker's messages. A machine that does not
+/// say (no such file: no NUMA nodes listed) is left to the kernel's own check at the start.
+fn check_cpuset(
+    list: &str,
+    what: &'static str,
+    plural: &'static str,
+    online: &str,
+) -> Result<(), SpecError> {
+    let requested = cpuset_ranges(list).ok_or_else(|| SpecError::CpusetSyntax {
+        what,
+        value: list.into(),
+    })?;
+    let Some(available) = std::fs::read_to_string(online)
+        .ok()
+        .and_then(|t| cpuset_ranges(t.trim()).map(|r| (t.trim().to_string(), r)))
+    else {
+        return Ok(());
+    };
+    let covered = |&(a, b): &(u32, u32)| available.1.iter().any(|&(lo, hi)| lo <= a && b <= hi);
+    if requested.iter().all(covered) {
+        return Ok(());
+    }
+    Err(SpecError::CpusetUnavailable {
+        what: plural,
+        requested: list.into(),
+        available: available.0,
+    })
 }
 
 /// The CFS quota that gives `cpus` CPUs' worth of time per `period`, if this machine has them.
@@ -276,6 +334,38 @@ mod tests {
             let e = cpu(&opts(|o| o.cpus = Some(cpus))).unwrap_err();
             assert_eq!(e.to_string(), want, "{cpus}");
         }
+    }
+
+    #[test]
+    fn cpuset_lists_are_parsed_as_ranges_and_checked_against_what_is_online() {
+        assert_eq!(cpuset_ranges("0-2,5"), Some(vec![(0, 2), (5, 5)]));
+        assert_eq!(cpuset_ranges("0-4294967295"), Some(vec![(0, u32::MAX)]));
+        for bad in ["", "x", "2-1", "1,", "-1", "0-1-2"] {
+            assert_eq!(cpuset_ranges(bad), None, "{bad}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let online = t.path().join("online");
+        std::fs::write(&online, "0-1\n").unwrap();
+        let check = |l: &str| check_cpuset(l, "cpuset cpus", "CPUs", online.to_str().unwrap());
+        assert!(check("0-1").is_ok() && check("1").is_ok());
+        let err = check("99").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "Requested CPUs are not available - requested 99, available: 0-1"
+        );
+        assert!(check("0-4294967295").is_err());
+        assert_eq!(
+            check("a").unwrap_err().to_string(),
+            "Invalid value a for cpuset cpus"
+        );
+        let missing = t.path().join("none");
+        assert!(check_cpuset(
+            "3",
+            "cpuset mems",
+            "memory nodes",
+            missing.to_str().unwrap()
+        )
+        .is_ok());
     }
 
     #[test]

@@ -321,13 +321,10 @@ pub fn apply_change(c: &mut Map<String, Value>, line: &str) -> Result<()> {
             }
         }
         "EXPOSE" => {
-            for p in words(rest) {
-                let p = if p.contains('/') {
-                    p
-                } else {
-                    format!("{p}/tcp")
-                };
-                set_map(c, "ExposedPorts", &p, json!({}));
+            for spec in words(rest) {
+                for p in crate::network::port_key(&spec)? {
+                    set_map(c, "ExposedPorts", &p, json!({}));
+                }
             }
         }
         "VOLUME" => {

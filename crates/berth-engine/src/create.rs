@@ -48,6 +48,7 @@ impl Engine {
         let rc = cfg.config.clone().unwrap_or_default();
         check_process_options(o)?;
         let (path, args) = command(o, &rc)?;
+        check_env(&o.env)?;
         let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
         // Checked here; the watcher applies it.
         crate::options::parse_restart(&o.restart).map_err(EngineError::other)?;
@@ -378,15 +379,27 @@ fn merge_env(image: &[String], user: &[String], tty: bool) -> Vec<String> {
     if tty {
         env.set("TERM=xterm");
     }
-    for e in user {
-        if e.contains('=') {
-            env.set(e);
-        } else if let Ok(v) = std::env::var(e) {
-            // `-e NAME` passes the caller's value through, as Docker does.
-            env.set(&format!("{e}={v}"));
-        }
+    // A bare `NAME` is one the client had no value for (the CLI resolves `-e NAME` from its
+    // own environment): unset, as under Docker. Never looked up here: through the API that would
+    // hand the service's own environment to whoever asks.
+    for e in user.iter().filter(|e| e.contains('=')) {
+        env.set(e);
     }
     env.into_vec()
+}
+
+/// Environment entries a client sent: `NAME=value` or a bare `NAME`, never an empty name
+/// (Docker's "invalid environment variable") nor a NUL, which no process environment can hold.
+pub fn check_env(entries: &[String]) -> Result<()> {
+    match entries
+        .iter()
+        .find(|e| e.is_empty() || e.starts_with('=') || e.contains('\0'))
+    {
+        Some(bad) => Err(EngineError::msg(format!(
+            "invalid environment variable: {bad:?}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn log_opts(opts: &[String]) -> Result<(Option<u64>, Option<u32>)> {
@@ -432,7 +445,28 @@ fn host_config(o: &RunOptions) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::uts_name;
+    use super::{check_env, merge_env, uts_name};
+
+    #[test]
+    fn a_bare_name_stays_unset_and_the_engines_own_environment_is_never_read() {
+        // Set in this process by cargo: through the API the engine is the service, and a
+        // client's bare name must not read the service's environment.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let env = merge_env(
+            &["A=1".into()],
+            &["CARGO_MANIFEST_DIR".into(), "B=2".into()],
+            false,
+        );
+        assert!(
+            env.iter().all(|e| !e.starts_with("CARGO_MANIFEST_DIR")),
+            "{env:?}"
+        );
+        assert!(env.contains(&"A=1".to_string()) && env.contains(&"B=2".to_string()));
+        for bad in ["", "=x", "A\0B=1"] {
+            assert!(check_env(&[bad.into()]).is_err(), "{bad:?}");
+        }
+        assert!(check_env(&["A".into(), "B=".into()]).is_ok());
+    }
 
     #[test]
     fn uts_names_the_kernel_and_etc_hosts_take_pass_and_others_are_refused_cut_short() {

@@ -104,8 +104,11 @@ impl Engine {
         let mut process = st.config.process().clone().unwrap_or_default();
         process.set_args(Some(req.command.clone()));
         process.set_terminal(Some(req.tty));
+        crate::create::check_env(&req.env)?;
         let mut env = EnvList::default();
-        for kv in process.env().iter().flatten().chain(&req.env) {
+        // A bare NAME from the client had no value there: unset (see `merge_env`).
+        let asked = req.env.iter().filter(|e| e.contains('='));
+        for kv in process.env().iter().flatten().chain(asked) {
             env.set(kv);
         }
         process.set_env(Some(env.into_vec()));

@@ -453,6 +453,19 @@ pub(crate) fn read_kv_files(flag: &str, files: &[String]) -> Result<Vec<String>,
     Ok(out)
 }
 
+/// `-e NAME` (and an env file's bare `NAME` line) take this process's value, as the docker CLI
+/// does; a name unset here stays bare, and the engine leaves it unset. The engine checks the
+/// rest.
+pub(crate) fn resolve_env(entries: Vec<String>) -> Vec<String> {
+    entries
+        .into_iter()
+        .map(|e| match std::env::var(&e) {
+            Ok(v) if !e.is_empty() && !e.contains('=') => format!("{e}={v}"),
+            _ => e,
+        })
+        .collect()
+}
+
 /// `-a/--attach` values, lower-cased and checked (`stdin`, `stdout`, `stderr`).
 fn attach_streams(list: &[String]) -> Result<Vec<String>, EngineError> {
     list.iter()
@@ -475,6 +488,7 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
     let (memory, memory_swap) = a.resources.memory_bytes().map_err(EngineError::msg)?;
     let mut env = read_kv_files("--env-file", &a.env_file)?;
     env.extend(a.env.iter().cloned());
+    let env = resolve_env(env);
     // Docker reads the label files first: `--label` overrides them.
     let mut labels = BTreeMap::new();
     for l in read_kv_files("--label-file", &a.label_file)?

@@ -46,7 +46,7 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> CliResult {
     env.extend(a.env);
     let req = ExecRequest {
         command: a.command,
-        env,
+        env: crate::containers::resolve_env(env),
         workdir: a.workdir,
         user: a.user,
         tty: a.tty,

@@ -109,7 +109,7 @@ pub(crate) struct NetworkPlan {
 }
 
 /// An exposed port's key as Docker writes it: `80/tcp`.
-fn port_key(spec: &str) -> Result<Vec<String>> {
+pub(crate) fn port_key(spec: &str) -> Result<Vec<String>> {
     let bad = || {
         EngineError::msg(format!(
             "invalid exposed port {spec:?}: expected PORT[-END][/tcp|udp]"

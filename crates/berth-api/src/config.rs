@@ -43,6 +43,23 @@ fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
     {
         return Err(unsupported("Runtime", v));
     }
+    if nonempty(&h.device_requests) {
+        return Err(ApiError::bad(
+            "HostConfig.DeviceRequests (--gpus) is not supported by berth: pass devices with --device",
+        ));
+    }
+    if let Some(v) = h
+        .volume_driver
+        .as_deref()
+        .filter(|v| !matches!(*v, "" | "local"))
+    {
+        return Err(unsupported("VolumeDriver", v));
+    }
+    if h.storage_opt.as_ref().is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad(
+            "HostConfig.StorageOpt is not supported by berth: overlay snapshots have no per-container size",
+        ));
+    }
     if nonempty(&h.links) {
         return Err(ApiError::bad(
             "HostConfig.Links is not supported by berth: use a user network and its names",
@@ -200,6 +217,7 @@ fn resources(o: &mut RunOptions, r: &Resources) {
     o.device_cgroup_rules = r.device_cgroup_rules.clone().unwrap_or_default();
     o.cpu_shares = r.cpu_shares.filter(|s| *s > 0).map(|s| s as u64);
     o.cpuset_cpus = r.cpuset_cpus.clone().filter(|c| !c.is_empty());
+    o.cpuset_mems = r.cpuset_mems.clone().filter(|c| !c.is_empty());
     o.pids_limit = r.pids_limit.filter(|p| *p != 0);
     o.blkio_weight = r.blkio_weight.filter(|w| *w > 0);
     o.devices = r
@@ -469,6 +487,16 @@ pub fn run_options(
         cgroup_parent: h.cgroup_parent.clone().unwrap_or_default(),
         cgroupns: h.cgroupns_mode.clone().unwrap_or_default(),
         annotations: h.annotations.clone().unwrap_or_default(),
+        // The engine checks the range; one past i32 is out of it too, said with its own value.
+        oom_score_adj: h
+            .oom_score_adj
+            .map(|v| {
+                i32::try_from(v).map_err(|_| {
+                    ApiError::bad(berth_engine::ocispec::SpecError::OomScoreAdj(v).to_string())
+                })
+            })
+            .transpose()?
+            .unwrap_or(0),
         ..RunOptions::default()
     };
     resources(&mut o, &h.resources);

@@ -172,7 +172,7 @@ pub async fn update(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         cpuset_cpus: r.cpuset_cpus.clone(),
         pids_limit: r.pids_limit,
         blkio_weight: r.blkio_weight,
-        cpuset_mems: None,
+        cpuset_mems: r.cpuset_mems.clone(),
         memory_reservation: r.memory_reservation,
         cpu_period: r.cpu_period.map(|p| p.max(0) as u64),
         cpu_quota: r.cpu_quota,

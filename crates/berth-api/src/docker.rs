@@ -103,6 +103,14 @@ pub struct HostConfig {
     #[serde(flatten)]
     pub resources: Resources,
     pub init: Option<bool>,
+    /// Kept wide, so a value out of i32 is refused as out of range rather than as bad JSON.
+    pub oom_score_adj: Option<i64>,
+    /// `--gpus` (refused by name: berth has no device plugins).
+    pub device_requests: Option<Vec<serde_json::Value>>,
+    /// `--volume-driver` (refused unless `local`).
+    pub volume_driver: Option<String>,
+    /// `--storage-opt` (refused: the overlay snapshots have no per-container size).
+    pub storage_opt: Option<BTreeMap<String, String>>,
 }
 
 /// The resource fields of `HostConfig`, also the body of `update`.
@@ -115,6 +123,7 @@ pub struct Resources {
     pub cpu_period: Option<i64>,
     pub cpu_quota: Option<i64>,
     pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
     pub blkio_weight: Option<u16>,
     pub memory_reservation: Option<i64>,
     pub device_cgroup_rules: Option<Vec<String>>,

@@ -85,6 +85,8 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
         EngineError::NotRunning(_) => StatusCode::CONFLICT,
         EngineError::Spec(_) => StatusCode::BAD_REQUEST,
+        // The user the client named: out of range, or not in the image.
+        EngineError::User(_) => StatusCode::BAD_REQUEST,
         // A network's name, subnet or gateway as the client asked for them.
         EngineError::Network(berth_net::NetworkError::Config(_))
         | EngineError::Network(berth_net::NetworkError::Ambiguous(_)) => StatusCode::BAD_REQUEST,

@@ -16,8 +16,12 @@ fn now() -> String {
 }
 
 /// What Docker refuses at create besides the spec's own checks (`ocispec::check_at_create`): a
-/// stop signal it does not know, a working directory that is not absolute.
+/// stop signal it does not know, a working directory that is not absolute, a numeric user or
+/// group out of range (names wait for the image's files at the start).
 fn check_process_options(o: &RunOptions) -> Result<()> {
+    if let Some(u) = o.user.as_deref() {
+        crate::user::check(u)?;
+    }
     if let Some(s) = o.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         if crate::lifecycle::signal_number(s).is_none() {
             return Err(EngineError::msg(format!("Invalid signal: {s}")));

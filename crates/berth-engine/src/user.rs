@@ -100,6 +100,14 @@ fn entries(file: &str, min: usize) -> impl Iterator<Item = Vec<&str>> {
         .filter(move |f| f.len() >= min)
 }
 
+/// What can be told of `spec` without the image's files: a numeric uid or gid in range.
+pub fn check(spec: &str) -> Result<(), UserError> {
+    let (user, group) = spec.split_once(':').unwrap_or((spec, ""));
+    parse_arg("uid", user)?;
+    parse_arg("gid", group)?;
+    Ok(())
+}
+
 /// Resolves `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`) against the root at `rootfs`.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError> {
     let (user, group) = match spec.split_once(':') {
@@ -270,6 +278,13 @@ mod tests {
         // A uid with no entry runs with gid 0 and home /.
         let u = resolve(d.path(), "31337").unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (31337, 0, "/"));
+    }
+
+    #[test]
+    fn ids_out_of_range_are_refused_before_the_image_is_read() {
+        assert!(check("").is_ok() && check("app:staff").is_ok() && check("1000:1000").is_ok());
+        assert!(check("99999999999").is_err());
+        assert!(check("0:4294967296").is_err());
     }
 
     #[test]

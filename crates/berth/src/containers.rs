@@ -498,12 +498,6 @@ fn options(a: &RunArgs) -> Result<RunOptions, EngineError> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    if !(-1000..=1000).contains(&a.oom_score_adj) {
-        return Err(EngineError::msg(format!(
-            "Invalid value {}, range for oom score adj is [-1000, 1000]",
-            a.oom_score_adj
-        )));
-    }
     berth_engine::options::parse_restart(&a.restart).map_err(EngineError::msg)?;
     if a.rm && a.restart != "no" {
         return Err(EngineError::msg(

@@ -119,3 +119,88 @@ fn docker_cli_flags_reach_the_container_through_the_api() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// HostConfig fields the docker CLI sends that berth once dropped without a word (OomScoreAdj,
+/// CpusetMems) reach the container; those it cannot serve are refused by name; and values the
+/// kernel would refuse only at the start are a 400 at create, leaving no container behind.
+#[test]
+fn host_config_fields_are_applied_refused_by_name_or_checked_at_create() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let out = svc.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--oom-score-adj",
+        "300",
+        "--cpuset-mems",
+        "0",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /proc/self/oom_score_adj /sys/fs/cgroup/cpuset/cpuset.mems",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["300", "0"],
+        "{out}"
+    );
+    for (flag, value, said) in [
+        ("--gpus", "all", "DeviceRequests"),
+        ("--storage-opt", "size=1G", "StorageOpt"),
+        ("--volume-driver", "nfs", "VolumeDriver"),
+        (
+            "--oom-score-adj",
+            "5000",
+            "range for oom score adj is [-1000, 1000]",
+        ),
+        ("--cpuset-cpus", "99", "Requested CPUs are not available"),
+    ] {
+        let o = svc.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            flag,
+            value,
+            IMAGE,
+            "true",
+        ]);
+        assert!(!o.status.success(), "{flag} {value}");
+        assert!(o.stderr.contains(said), "{flag} {value}: {}", o.stderr);
+    }
+    let create = |body: &str| svc.request("POST", "/v1.45/containers/create", Some(body));
+    for (host_config, said) in [
+        (r#"{"Tmpfs":{"t":""}}"#, "must be an absolute path"),
+        (r#"{"Tmpfs":{"/t":"size=abc"}}"#, "not a size"),
+        (
+            r#"{"Devices":[{"PathOnHost":"/etc/passwd","PathInContainer":"/dev/x"}]}"#,
+            "not a device node",
+        ),
+        (r#"{"Sysctls":{"kernel.hostname":"x"}}"#, "is not allowed"),
+        (r#"{"ShmSize":-1}"#, "SHM size can not be less than 0"),
+        (r#"{"OomScoreAdj":99999999999}"#, "range for oom score adj"),
+    ] {
+        let body = format!(r#"{{"Image":"{IMAGE}","Cmd":["true"],"HostConfig":{host_config}}}"#);
+        let (code, text) = create(&body);
+        assert_eq!(code, 400, "{host_config}: {text}");
+        assert!(text.contains(said), "{host_config}: {text}");
+    }
+    for (config, said) in [
+        (r#""User":"99999999999""#, "out of range"),
+        (r#""Env":["=x"]"#, "invalid environment variable"),
+        (r#""Hostname":"a\nb""#, "whitespace or control characters"),
+    ] {
+        let body = format!(r#"{{"Image":"{IMAGE}","Cmd":["true"],{config}}}"#);
+        let (code, text) = create(&body);
+        assert_eq!(code, 400, "{config}: {text}");
+        assert!(text.contains(said), "{config}: {text}");
+    }
+    assert_eq!(
+        sb.ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create leaves nothing"
+    );
+    sb.remove_all_and_assert_clean();
+}

@@ -65,6 +65,12 @@ pub enum SpecError {
         option: String,
         why: &'static str,
     },
+    #[error("SHM size can not be less than 0")]
+    ShmSize,
+    #[error("Invalid value {0}, range for oom score adj is [-1000, 1000]")]
+    OomScoreAdj(i64),
+    #[error("invalid --tmpfs {0:?}: the mount point must be an absolute path")]
+    TmpfsDestination(String),
     #[error("invalid --blkio-weight {0}: range is 10 to 1000")]
     BlkioWeight(u16),
     #[error("Minimum memory limit should be larger than memory reservation limit, see usage")]

@@ -92,7 +92,8 @@ pub fn spec(i: &SpecInput) -> Result<Spec, SpecError> {
 
 /// The flags whose errors would otherwise show only at start, checked at create before
 /// anything is made, as Docker checks them: capabilities, ulimits, the resource limits (block
-/// devices resolved), annotations, and the cgroup flags against this host's hierarchy `h`.
+/// devices resolved), annotations, tmpfs mounts, the shm size, the OOM score, devices (the host
+/// nodes looked at), sysctls, and the cgroup flags against this host's hierarchy `h`.
 pub fn check_at_create(o: &RunOptions, h: &berth_cgroups::Hierarchy) -> Result<(), SpecError> {
     security::capabilities(o)?;
     process::rlimits(&o.ulimits)?;
@@ -104,6 +105,27 @@ pub fn check_at_create(o: &RunOptions, h: &berth_cgroups::Hierarchy) -> Result<(
         let (destination, options) = mounts::split_tmpfs(t);
         mounts::check_tmpfs(&destination, &options)?;
     }
+    if o.shm_size.is_some_and(|s| s < 0) {
+        return Err(SpecError::ShmSize);
+    }
+    if !(-1000..=1000).contains(&o.oom_score_adj) {
+        return Err(SpecError::OomScoreAdj(o.oom_score_adj.into()));
+    }
+    devices::host_devices(&o.devices)?;
+    // The namespaces a sysctl may belong to are known from the flags alone.
+    let host = |mode: &str| {
+        if mode == "host" {
+            namespaces::Source::Host
+        } else {
+            namespaces::Source::New
+        }
+    };
+    let ns = namespaces::Namespaces {
+        net: host(&o.network),
+        ipc: host(&o.ipc),
+        ..Default::default()
+    };
+    sysctls::sysctls(&o.sysctls, &ns)?;
     cgroup::check_host(o, h)
 }
 

@@ -148,11 +148,14 @@ pub fn split_tmpfs(flag: &str) -> (String, String) {
     }
 }
 
-/// The values of a tmpfs's numeric options, checked before the kernel sees them (it answers a
+/// An absolute mount point, and the values of a tmpfs's numeric options, checked before the kernel sees them (it answers a
 /// bad one with a bare EINVAL at the start): sizes (`size`, `nr_blocks`, `nr_inodes`: a number
 /// with k/m/g, `size` also a percentage), `mode` (octal), `uid`/`gid` (numbers). Other options
 /// pass as given.
 pub fn check_tmpfs(destination: &str, options: &str) -> Result<(), SpecError> {
+    if !destination.starts_with('/') {
+        return Err(SpecError::TmpfsDestination(destination.into()));
+    }
     let bad = |option: &str, why| SpecError::TmpfsOption {
         destination: destination.into(),
         option: option.into(),
@@ -228,6 +231,10 @@ mod tests {
             let err = check_tmpfs("/t", bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid --tmpfs /t: option"), "{err}");
         }
+        assert!(matches!(
+            check_tmpfs("t", ""),
+            Err(SpecError::TmpfsDestination(_))
+        ));
         assert_eq!(split_tmpfs("/t:size=1m"), ("/t".into(), "size=1m".into()));
         assert_eq!(split_tmpfs("/t"), ("/t".into(), String::new()));
     }

@@ -307,8 +307,21 @@ pub fn run_options(
         }
     };
     let mut volumes: Vec<String> = h.binds.clone().unwrap_or_default();
-    // `Config.Volumes`: anonymous volumes, as `-v /path`.
-    volumes.extend(body.volumes.iter().flatten().map(|(p, _)| p.clone()));
+    // `Config.Volumes`: anonymous volumes, as `-v /path`, unless a bind or a mount already
+    // takes the path (docker-py sends both for `volumes=[...]`; the bind wins, as in Docker).
+    let taken: Vec<String> = volumes
+        .iter()
+        .filter_map(|b| b.split(':').nth(1).map(String::from))
+        .chain(h.mounts.iter().flatten().filter_map(|m| m.target.clone()))
+        .map(|p| p.trim_end_matches('/').to_string())
+        .collect();
+    volumes.extend(
+        body.volumes
+            .iter()
+            .flatten()
+            .map(|(p, _)| p.clone())
+            .filter(|p| !taken.contains(&p.trim_end_matches('/').to_string())),
+    );
     let entrypoint = body.entrypoint.map(Words::into_vec_or_empty);
     let mut cmd: Vec<String> = body.cmd.map(|c| c.into_vec()).unwrap_or_default();
     let entrypoint = match entrypoint {
@@ -375,13 +388,9 @@ pub fn run_options(
         name: name.filter(|n| !n.is_empty()),
         cmd,
         entrypoint,
-        // An entry without `=` would take the service's own value: never passed on.
-        env: body
-            .env
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.contains('='))
-            .collect(),
+        // As given: an entry without `=` stays bare (Docker keeps it so), and the engine never
+        // resolves it against the service's own environment.
+        env: body.env.unwrap_or_default(),
         workdir: body.working_dir.filter(|w| !w.is_empty()),
         user: body.user.filter(|u| !u.is_empty()),
         hostname: body.hostname.filter(|h| !h.is_empty()),

@@ -19,8 +19,8 @@ fn the_clis_create_body_becomes_the_clis_own_options() {
     assert_eq!(o.cmd, ["-c", "echo hi"]);
     assert_eq!(
         o.env,
-        ["A=1"],
-        "an entry without a value never reads the service's env"
+        ["A=1", "LEAK"],
+        "an entry without a value is kept bare, never read from the service's env"
     );
     assert_eq!(o.name.as_deref(), Some("web"));
     assert_eq!(

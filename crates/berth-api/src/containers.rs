@@ -145,16 +145,28 @@ pub async fn kill(app: &Arc<App>, id: &str, q: &Query) -> ApiResult<Resp> {
         .to_string();
     let sig = berth_engine::lifecycle::signal_number(&name)
         .ok_or_else(|| ApiError::bad(format!("Invalid signal: {name}")))?;
-    app.blocking(move |e| {
-        let r = e.get(&what)?;
-        if !active(&r) {
-            return Err(not_running(&r));
-        }
-        Ok(e.kill(&r, sig)?)
-    })
-    .await?;
+    // Subscribed before the signal: the exit it causes is seen.
+    let mut feed = app.events.subscribe();
+    let id = app
+        .blocking(move |e| {
+            let r = e.get(&what)?;
+            if !active(&r) {
+                return Err(not_running(&r));
+            }
+            e.kill(&r, sig)?;
+            Ok(r.id)
+        })
+        .await?;
+    // Docker's kill with SIGKILL answers once the container has ended (clients `rm` next),
+    // waiting on the event feed, holding no worker.
+    if sig == libc::SIGKILL {
+        crate::stopping::ended_within(app, &mut feed, &id, KILL_WAIT).await;
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
+
+/// How long a kill with SIGKILL waits for the container's end.
+const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub async fn update(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
     let body = http::read_body(req.into_body(), http::MAX_JSON_BODY).await?;

@@ -260,6 +260,8 @@ pub struct ExecCreate {
     pub attach_stdin: Option<bool>,
     pub attach_stdout: Option<bool>,
     pub attach_stderr: Option<bool>,
+    /// docker-py spells it `detachKeys` (Go's decoder takes either).
+    #[serde(alias = "detachKeys")]
     pub detach_keys: Option<String>,
     pub tty: Option<bool>,
     pub env: Option<Vec<String>>,

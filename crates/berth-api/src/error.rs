@@ -23,6 +23,10 @@ pub enum ApiError {
     HeadersTooLarge { limit: usize },
     #[error("{0}")]
     NotImplemented(String),
+    /// Docker's 503 for what this node is not (a swarm manager): clients tell it from a
+    /// missing endpoint, and `swarm leave --force` takes it as done.
+    #[error("{0}")]
+    Unavailable(String),
     /// The engine failed; its status comes from what kind of failure it is.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -56,6 +60,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(e) => engine_status(e),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

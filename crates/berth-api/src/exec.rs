@@ -164,9 +164,11 @@ pub async fn start(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
     if detach {
         return Ok(http::empty(StatusCode::OK));
     }
+    // Docker frames the stream by the start's `Tty`, not the create's: a client that starts a
+    // terminal exec with `Tty: false` (docker-py's default) reads multiplexed frames.
     Ok(hijack::session(
         upgrade,
-        x.request.tty,
+        s.tty.unwrap_or(false),
         out_rx,
         x.attach_stdin.then_some(in_tx),
         keys,

@@ -155,11 +155,16 @@ async fn route(app: Arc<App>, req: Req) -> ApiResult<Resp> {
         ["networks", id] if is(&Method::DELETE) => networks::remove(&app, id).await,
         ["networks", id, "connect"] if post => networks::connect(&app, id, req).await,
         ["networks", id, "disconnect"] if post => networks::disconnect(&app, id, req).await,
-        ["swarm"] | ["nodes"] | ["services"] | ["tasks"] | ["secrets"] | ["configs"] => {
-            Err(ApiError::NotImplemented(
+        ["swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs", ..] => {
+            Err(ApiError::Unavailable(
                 "This node is not a swarm manager: berth has no swarm mode".into(),
             ))
         }
+        // No plugins: an empty list, and anything else about them refused by name.
+        ["plugins"] if get => Ok(http::json(hyper::StatusCode::OK, &serde_json::json!([]))),
+        ["plugins", ..] => Err(ApiError::NotImplemented(
+            "plugins are not supported by berth".into(),
+        )),
         ["session"] | ["grpc"] => Err(ApiError::NotImplemented(
             "BuildKit sessions are not supported by berth".into(),
         )),

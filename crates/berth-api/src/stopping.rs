@@ -67,7 +67,7 @@ async fn stop_container(app: &Arc<App>, what: String, t: Option<u64>) -> ApiResu
 
 /// Whether container `id` stopped running within `grace`: woken by its `die` event, and looked
 /// at once a second besides (a watcher killed before its event is caught by reconciling).
-async fn ended_within(
+pub(crate) async fn ended_within(
     app: &Arc<App>,
     feed: &mut tokio::sync::broadcast::Receiver<Arc<berth_engine::events::Event>>,
     id: &str,

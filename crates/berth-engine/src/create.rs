@@ -51,7 +51,8 @@ impl Engine {
             .map_err(|e| EngineError::msg(format!("image {}: config: {e}", o.image)))?;
         let rc = cfg.config.clone().unwrap_or_default();
         check_process_options(o)?;
-        let (path, args) = command(o, &rc)?;
+        let (entrypoint, cmd) = entrypoint_and_cmd(o, &rc);
+        let (path, args) = command(&entrypoint, &cmd)?;
         check_env(&o.env)?;
         let env = merge_env(rc.env.as_deref().unwrap_or(&[]), &o.env, o.tty);
         // Checked here; the watcher applies it.
@@ -130,6 +131,8 @@ impl Engine {
             layers: image.layers.iter().map(|d| d.to_string()).collect(),
             path,
             args,
+            config_entrypoint: Some(entrypoint),
+            config_cmd: Some(cmd),
             env,
             working_dir: o
                 .workdir
@@ -318,23 +321,33 @@ impl Engine {
     }
 }
 
-/// Entrypoint and Cmd, combined as Docker does.
-fn command(o: &RunOptions, rc: &berth_image::manifest::RunConfig) -> Result<(String, Vec<String>)> {
-    let mut full: Vec<String> = match &o.entrypoint {
-        Some(e) if e.is_empty() => o.cmd.clone(),
-        Some(e) => std::iter::once(e.clone())
-            .chain(o.cmd.iter().cloned())
-            .collect(),
-        None => {
-            let mut v = rc.entrypoint.clone().unwrap_or_default();
-            if o.cmd.is_empty() {
-                v.extend(rc.cmd.clone().unwrap_or_default());
-            } else {
-                v.extend(o.cmd.iter().cloned());
-            }
-            v
+/// `Config.Entrypoint` and `Config.Cmd` as Docker sets them: the user's `--entrypoint` replaces
+/// the image's and drops its Cmd (an empty one clears both); the user's command replaces the
+/// image's Cmd.
+fn entrypoint_and_cmd(
+    o: &RunOptions,
+    rc: &berth_image::manifest::RunConfig,
+) -> (Vec<String>, Vec<String>) {
+    let cmd = |fallback: Option<&Vec<String>>| {
+        if o.cmd.is_empty() {
+            fallback.cloned().unwrap_or_default()
+        } else {
+            o.cmd.clone()
         }
     };
+    match &o.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), o.cmd.clone()),
+        Some(e) => (vec![e.clone()], o.cmd.clone()),
+        None => (
+            rc.entrypoint.clone().unwrap_or_default(),
+            cmd(rc.cmd.as_ref()),
+        ),
+    }
+}
+
+/// The process to run: Entrypoint then Cmd, as Docker joins them.
+fn command(entrypoint: &[String], cmd: &[String]) -> Result<(String, Vec<String>)> {
+    let mut full: Vec<String> = entrypoint.iter().chain(cmd).cloned().collect();
     if full.is_empty() {
         return Err(EngineError::msg("no command specified"));
     }

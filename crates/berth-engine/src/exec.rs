@@ -106,9 +106,8 @@ impl Engine {
         process.set_terminal(Some(req.tty));
         crate::create::check_env(&req.env)?;
         let mut env = EnvList::default();
-        // A bare NAME from the client had no value there: unset (see `merge_env`).
-        let asked = req.env.iter().filter(|e| e.contains('='));
-        for kv in process.env().iter().flatten().chain(asked) {
+        // A bare NAME is kept bare, never resolved here (see `merge_env`).
+        for kv in process.env().iter().flatten().chain(&req.env) {
             env.set(kv);
         }
         process.set_env(Some(env.into_vec()));

@@ -167,7 +167,9 @@ impl Engine {
             args: r.args.clone(),
             state: StateInspect {
                 status: s.status.clone(),
-                running: s.status == "running",
+                // Docker: a paused or restarting container is still running (`Running` true
+                // beside `Paused` or `Restarting`).
+                running: matches!(s.status.as_str(), "running" | "paused" | "restarting"),
                 paused: s.status == "paused",
                 restarting: s.status == "restarting",
                 oom_killed: s.oom_killed,
@@ -232,10 +234,13 @@ impl Engine {
                 open_stdin: r.open_stdin,
                 stdin_once: r.open_stdin && !o.detach,
                 env: r.env.clone(),
-                cmd: r.args.clone(),
+                cmd: r.config_cmd.clone().unwrap_or_else(|| r.args.clone()),
                 image: r.image.clone(),
                 working_dir: r.working_dir.clone(),
-                entrypoint: vec![r.path.clone()],
+                entrypoint: r
+                    .config_entrypoint
+                    .clone()
+                    .unwrap_or_else(|| vec![r.path.clone()]),
                 labels: r.labels.clone(),
                 on_build: None,
                 healthcheck: r.health_check.as_ref().map(|h| h.config()),

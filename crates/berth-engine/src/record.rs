@@ -77,6 +77,13 @@ pub struct Record {
     pub layers: Vec<String>,
     pub path: String,
     pub args: Vec<String>,
+    /// `Config.Entrypoint` and `Config.Cmd` as Docker shows them (the user's or the image's,
+    /// each kept apart); `path` and `args` are the two joined. None in records made before
+    /// berth kept them: inspect then shows `path` as the entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_cmd: Option<Vec<String>>,
     pub env: Vec<String>,
     pub working_dir: String,
     pub user: String,

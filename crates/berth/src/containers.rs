@@ -454,7 +454,7 @@ pub(crate) fn read_kv_files(flag: &str, files: &[String]) -> Result<Vec<String>,
 }
 
 /// `-e NAME` (and an env file's bare `NAME` line) take this process's value, as the docker CLI
-/// does; a name unset here stays bare, and the engine leaves it unset. The engine checks the
+/// does; a name unset here stays bare, and the engine keeps it so, as Docker does. The engine checks the
 /// rest.
 pub(crate) fn resolve_env(entries: Vec<String>) -> Vec<String> {
     entries
@@ -773,9 +773,19 @@ pub fn kill(ctx: &Ctx, a: KillArgs) -> CliResult {
     let sig = berth_engine::lifecycle::signal_number(&a.signal)
         .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal), 125))?;
     Ok(each(&a.containers, |c| {
-        e.get(c).and_then(|r| e.kill(&r, sig))
+        let r = e.get(c)?;
+        e.kill(&r, sig)?;
+        // As Docker's: a SIGKILL returns once the container is recorded as ended, so a `rm`
+        // right after it does not find it running.
+        if sig == libc::SIGKILL {
+            e.wait_stopped(&r.id, Some(KILL_WAIT));
+        }
+        Ok(())
     }))
 }
+
+/// How long a `kill` with SIGKILL waits for the container's end to be recorded.
+const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     let e = ctx.engine()?;

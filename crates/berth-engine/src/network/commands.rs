@@ -13,6 +13,9 @@ use std::net::Ipv4Addr;
 
 /// The networks that are modes, not bridges: (name, driver).
 const PREDEFINED: [(&str, &str); 2] = [("host", "host"), ("none", "null")];
+/// When `host` and `none` were made: never, as a time clients can parse (Go's zero time; the
+/// docker CLI refuses an empty one, and `network ls` failed for it).
+const PREDEFINED_CREATED: &str = "0001-01-01T00:00:00Z";
 
 /// A stable id for a predefined network (Docker's are random per daemon; these only need to be
 /// unique and hex).
@@ -115,7 +118,7 @@ fn predefined_row(name: &str, driver: &str) -> NetworkRow {
         ipv6: false,
         internal: false,
         labels: BTreeMap::new(),
-        created_at: String::new(),
+        created_at: PREDEFINED_CREATED.into(),
     }
 }
 
@@ -265,7 +268,7 @@ impl Engine {
         NetworkInspect {
             name: name.into(),
             id: predefined_id(name),
-            created: String::new(),
+            created: PREDEFINED_CREATED.into(),
             scope: "local".into(),
             driver: driver.into(),
             enable_ipv4: true,

@@ -37,12 +37,8 @@ pub async fn create(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
     let attach_stdin = c.attach_stdin.unwrap_or(false);
     let request = ExecRequest {
         command,
-        env: c
-            .env
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.contains('='))
-            .collect(),
+        // As given: a bare name stays bare, never resolved against the service's environment.
+        env: c.env.unwrap_or_default(),
         workdir: c.working_dir.filter(|w| !w.is_empty()),
         user: c.user.filter(|u| !u.is_empty()),
         tty,

@@ -397,9 +397,9 @@ fn merge_env(image: &[String], user: &[String], tty: bool) -> Vec<String> {
         env.set("TERM=xterm");
     }
     // A bare `NAME` is one the client had no value for (the CLI resolves `-e NAME` from its
-    // own environment): unset, as under Docker. Never looked up here: through the API that would
-    // hand the service's own environment to whoever asks.
-    for e in user.iter().filter(|e| e.contains('=')) {
+    // own environment): kept bare, as Docker keeps it. Never looked up here: through the API
+    // that would hand the service's own environment to whoever asks.
+    for e in user {
         env.set(e);
     }
     env.into_vec()
@@ -475,8 +475,12 @@ mod tests {
             false,
         );
         assert!(
-            env.iter().all(|e| !e.starts_with("CARGO_MANIFEST_DIR")),
+            env.iter().all(|e| !e.starts_with("CARGO_MANIFEST_DIR=")),
             "{env:?}"
+        );
+        assert!(
+            env.contains(&"CARGO_MANIFEST_DIR".to_string()),
+            "kept bare: {env:?}"
         );
         assert!(env.contains(&"A=1".to_string()) && env.contains(&"B=2".to_string()));
         for bad in ["", "=x", "A\0B=1"] {

@@ -106,8 +106,10 @@ impl Engine {
         process.set_terminal(Some(req.tty));
         crate::create::check_env(&req.env)?;
         let mut env = EnvList::default();
-        // A bare NAME is kept bare, never resolved here (see `merge_env`).
-        for kv in process.env().iter().flatten().chain(&req.env) {
+        // A bare NAME has no value: never resolved here (see `merge_env`), and not in the
+        // process's environment, which holds KEY=VALUE only.
+        let asked = req.env.iter().filter(|e| e.contains('='));
+        for kv in process.env().iter().flatten().chain(asked) {
             env.set(kv);
         }
         process.set_env(Some(env.into_vec()));

@@ -184,7 +184,14 @@ impl Engine {
             }
         }
         make_workdir(&rootfs, &rec.working_dir, rec.idmap.as_ref())?;
-        let mut env = rec.env.clone();
+        // A bare name (kept in the record as Docker keeps it in Config.Env) has no value: it is
+        // not in the process's environment, which holds KEY=VALUE only.
+        let mut env: Vec<String> = rec
+            .env
+            .iter()
+            .filter(|e| e.contains('='))
+            .cloned()
+            .collect();
         // Docker sets HOSTNAME (after PATH) unless the user did.
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             let at = env

@@ -371,6 +371,14 @@ fn build_sends_the_context_and_streams_the_steps_and_the_cache() {
 fn volumes_system_df_and_prune() {
     let sb = Sandbox::new();
     let svc = Service::start(&sb);
+    // The CLI parses every network's Created: host and none once had an empty one.
+    let nets = svc.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.CreatedAt}}"]);
+    for name in ["bridge", "host", "none"] {
+        assert!(
+            nets.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{nets}"
+        );
+    }
     svc.docker_ok(&["volume", "create", "--label", "k=v", "data"]);
     assert_eq!(svc.docker_ok(&["volume", "ls", "-q"]).trim(), "data");
     assert_eq!(

@@ -99,6 +99,32 @@ out = c.containers.run("pybuilt:1", ["cat", "/b"], remove=True)
 check("run built", out == b"py-built\n", out)
 c.images.remove("pybuilt:1")
 
+# What docker-py's own integration suite found (each once differed from dockerd).
+ctr = c.containers.run(IMAGE, ["sleep", "300"], detach=True, environment=["BARE", "K=v"],
+                       volumes={"/tmp": {"bind": "/mnt", "mode": "ro"}})
+ctr.reload()
+check("Cmd as given, no Entrypoint made up", ctr.attrs["Config"]["Cmd"] == ["sleep", "300"]
+      and not ctr.attrs["Config"]["Entrypoint"], ctr.attrs["Config"])
+check("a bare env name is kept", "BARE" in ctr.attrs["Config"]["Env"], ctr.attrs["Config"]["Env"])
+mounts = [m for m in ctr.attrs["Mounts"] if m["Destination"] == "/mnt"]
+check("Config.Volumes yields to the bind at the same path", len(mounts) == 1
+      and mounts[0]["Type"] == "bind", ctr.attrs["Mounts"])
+ctr.pause()
+ctr.reload()
+check("paused is still Running", ctr.attrs["State"]["Running"] and ctr.attrs["State"]["Paused"])
+ctr.unpause()
+eid = c.api.exec_create(ctr.id, ["echo", "framed"], tty=True, detach_keys="ctrl-x")["Id"]
+framed = c.api.exec_start(eid, tty=False, demux=True)
+check("exec framed by the start's Tty", framed[0] is not None and b"framed" in framed[0], framed)
+ctr.kill()
+ctr.reload()
+check("kill answers once ended", ctr.status == "exited" and ctr.attrs["State"]["ExitCode"] == 137,
+      (ctr.status, ctr.attrs["State"]))
+ctr.remove()
+check("networks.list", {"bridge", "host", "none"} <= {n.name for n in c.networks.list()})
+c.api.leave_swarm(force=True)  # Docker's 503 "not a swarm manager" is taken as done
+check("plugins", c.plugins.list() == [])
+
 since = int(__import__("time").time()) - 60
 evs = list(c.events(since=since, until=int(__import__("time").time()) + 1, decode=True, filters={"type": "container", "event": "destroy"}))
 check("events", any(e["Actor"]["Attributes"].get("name") == "pyctr2" for e in evs), evs)

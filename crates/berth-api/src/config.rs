@@ -297,15 +297,8 @@ pub fn run_options(
     let h = body.host_config.unwrap_or_default();
     refuse_unsupported(&h)?;
     let log = h.log_config.as_ref();
-    let log_driver = match log.and_then(|l| l.kind.as_deref()).unwrap_or("") {
-        "" => String::new(),
-        d @ ("json-file" | "local" | "none") => d.to_string(),
-        other => {
-            return Err(ApiError::bad(format!(
-                "log driver {other:?} is not supported by berth (json-file, local, none)"
-            )))
-        }
-    };
+    // Checked by the engine, as the CLI's `--log-driver` is.
+    let log_driver = log.and_then(|l| l.kind.clone()).unwrap_or_default();
     let mut volumes: Vec<String> = h.binds.clone().unwrap_or_default();
     // `Config.Volumes`: anonymous volumes, as `-v /path`, unless a bind or a mount already
     // takes the path (docker-py sends both for `volumes=[...]`; the bind wins, as in Docker).

@@ -292,7 +292,7 @@ fn log_driver(d: &str) -> Result<String> {
         "" | "json-file" | "local" => Ok(String::new()),
         "none" => Ok("none".into()),
         other => Err(EngineError::msg(format!(
-            "logging driver {other:?} is not supported: berth has json-file, local and none"
+            "logger: no log driver named '{other}' is registered (berth has json-file, local and none)"
         ))),
     }
 }

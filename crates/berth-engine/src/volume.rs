@@ -113,6 +113,7 @@ pub fn create_with_options(
     labels: BTreeMap<String, String>,
     options: BTreeMap<String, String>,
 ) -> Result<Volume> {
+    let name_given = name;
     let name = match name {
         Some(n) if n.len() < 2 || !valid_name(n) => {
             return Err(EngineError::msg(format!(
@@ -133,7 +134,9 @@ pub fn create_with_options(
     let meta = Meta {
         created: berth_sys::time::now_rfc3339(),
         labels,
-        anonymous: false,
+        // A volume created without a name is anonymous, as in Docker (API 1.42 on): `volume
+        // prune` takes it without `--all`.
+        anonymous: name_given.is_none(),
         options,
     };
     write_atomic(

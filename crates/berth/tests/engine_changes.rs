@@ -456,17 +456,20 @@ fn volume_lifecycle_create_ls_inspect_use_rm_and_prune() {
         4,
         "data, generated, implicit and the anonymous one: {before}"
     );
+    // The anonymous one and the one created without a name (anonymous too, as in Docker).
     let pruned = sb.ok(&["volume", "prune", "-f"]);
     assert!(pruned.starts_with("Deleted Volumes:\n"), "{pruned}");
-    assert_eq!(pruned.lines().nth(1).unwrap().len(), 64, "{pruned}");
+    assert!(pruned.contains(generated.trim()), "{pruned}");
+    assert_eq!(
+        pruned.lines().filter(|l| l.len() == 64).count(),
+        2,
+        "{pruned}"
+    );
     assert!(pruned.ends_with("Total reclaimed space: 2B\n"), "{pruned}");
-    assert_eq!(sb.ok(&["volume", "ls", "-q"]).lines().count(), 3);
+    assert_eq!(sb.ok(&["volume", "ls", "-q"]).lines().count(), 2);
     sb.ok(&["volume", "rm", "implicit"]);
     let all = sb.ok(&["volume", "prune", "-f", "-a"]);
-    assert!(
-        all.contains("data\n") && all.contains(generated.trim()),
-        "{all}"
-    );
+    assert!(all.contains("data\n"), "{all}");
     assert_eq!(sb.ok(&["volume", "ls", "-q"]), "");
     let err = sb.b.fails(&["volume", "inspect", "data"]);
     assert!(err.contains("no such volume"), "{err}");

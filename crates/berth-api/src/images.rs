@@ -358,7 +358,13 @@ pub async fn load(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
         }
     }
     let _ = quiet;
-    Ok(http::bytes(StatusCode::OK, "application/json", out))
+    // Streamed (chunked), as Docker's: docker-py reads a load's answer as a JSON stream only
+    // when it comes in chunks, and one body of several lines fails its JSON parse.
+    let (tx, resp) = http::stream(StatusCode::OK, "application/json");
+    tokio::spawn(async move {
+        let _ = tx.send(bytes::Bytes::from(out)).await;
+    });
+    Ok(resp)
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`.

@@ -125,6 +125,19 @@ check("networks.list", {"bridge", "host", "none"} <= {n.name for n in c.networks
 c.api.leave_swarm(force=True)  # Docker's 503 "not a swarm manager" is taken as done
 check("plugins", c.plugins.list() == [])
 
+c.images.get(IMAGE).tag("pyload", "a")
+c.images.get(IMAGE).tag("pyload", "b")
+r = c.api._get(c.api._url("/images/get"), params={"names": ["pyload:a", "pyload:b"]}, stream=True)
+tarball = r.content
+c.images.remove("pyload:a")
+c.images.remove("pyload:b")
+loaded = c.images.load(tarball)
+check("load answers as a stream, one line per tag", len(loaded) == 2 and
+      {t for i in loaded for t in i.tags if t.startswith("pyload")} == {"pyload:a", "pyload:b"},
+      [i.tags for i in loaded])
+c.images.remove("pyload:a")
+c.images.remove("pyload:b")
+
 since = int(__import__("time").time()) - 60
 evs = list(c.events(since=since, until=int(__import__("time").time()) + 1, decode=True, filters={"type": "container", "event": "destroy"}))
 check("events", any(e["Actor"]["Attributes"].get("name") == "pyctr2" for e in evs), evs)

@@ -290,7 +290,8 @@ impl Engine {
                 Some(ep) => ep.settings(),
                 None => self.unattached_settings(&a.network),
             };
-            s.aliases = a.aliases.clone();
+            s.aliases = Some(a.aliases.clone()).filter(|v| !v.is_empty());
+            s.ipam_config = a.ipam_request();
             if a.network == berth_net::DEFAULT_NETWORK && !s.ip_address.is_empty() {
                 ns.endpoint_id = s.endpoint_id.clone();
                 ns.gateway = s.gateway.clone();
@@ -324,8 +325,11 @@ impl Engine {
             global_ipv6_address: String::new(),
             global_ipv6_prefix_len: 0,
             mac_address: String::new(),
-            aliases: Vec::new(),
+            aliases: None,
             dns_names: Vec::new(),
+            ipam_config: None,
+            links: None,
+            driver_opts: None,
         }
     }
 }

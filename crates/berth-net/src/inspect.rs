@@ -34,9 +34,27 @@ pub struct EndpointSettings {
     #[serde(rename = "GlobalIPv6PrefixLen")]
     pub global_ipv6_prefix_len: u8,
     pub mac_address: String,
-    pub aliases: Vec<String>,
+    /// Docker's `null` when there are none.
+    pub aliases: Option<Vec<String>>,
     #[serde(rename = "DNSNames")]
     pub dns_names: Vec<String>,
+    /// The addresses the user asked for (`--ip`, `--ip6`, `--link-local-ip`); `null` if none.
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamRequest>,
+    /// Legacy links and driver options: berth has neither (`null`, as Docker shows them unset).
+    pub links: Option<Vec<String>>,
+    pub driver_opts: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Docker's `EndpointIPAMConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpamRequest {
+    #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
 }
 
 impl Endpoint {
@@ -56,8 +74,12 @@ impl Endpoint {
             global_ipv6_address: self.ipv6.map(|a| a.to_string()).unwrap_or_default(),
             global_ipv6_prefix_len: self.prefix_len6.unwrap_or(0),
             mac_address: self.mac.clone(),
-            aliases: self.names.iter().skip(1).cloned().collect(),
+            aliases: Some(self.names.iter().skip(1).cloned().collect::<Vec<_>>())
+                .filter(|a| !a.is_empty()),
             dns_names: self.names.clone(),
+            ipam_config: None,
+            links: None,
+            driver_opts: None,
         }
     }
 

@@ -30,7 +30,7 @@ pub use config::{CreateRequest, NetworkConfig, DEFAULT_NETWORK};
 pub use dns::DnsCommand;
 pub use endpoint::{AttachRequest, Endpoint, EndpointError};
 pub use files::{hosts, resolv_conf, DnsSettings};
-pub use inspect::{EndpointSettings, Explain};
+pub use inspect::{EndpointSettings, Explain, IpamRequest};
 pub use ports::{PortMapping, PortSpec, Proto};
 pub use reclaim::ReclaimReport;
 pub use store::{DefaultNetwork, NetworkError, Networks, Options};

@@ -459,6 +459,22 @@ fn connect_disconnect_and_container_mode() {
         v["NetworkSettings"]["Networks"]["extra"]["Aliases"],
         serde_json::json!(["www"])
     );
+    // Docker's shape: what was not asked for is null, not missing (docker-py reads the keys).
+    let bridge = &v["NetworkSettings"]["Networks"]["bridge"];
+    for key in ["Aliases", "IPAMConfig", "Links", "DriverOpts"] {
+        assert!(
+            bridge.get(key).is_some_and(|x| x.is_null()),
+            "{key}: {bridge}"
+        );
+    }
+    sb.ok(&["network", "create", "--subnet", "10.88.0.0/24", "pinned"]);
+    sb.ok(&["network", "connect", "--ip", "10.88.0.9", "pinned", "web"]);
+    assert_eq!(
+        sb.inspect("web")["NetworkSettings"]["Networks"]["pinned"]["IPAMConfig"],
+        serde_json::json!({"IPv4Address": "10.88.0.9"})
+    );
+    sb.ok(&["network", "disconnect", "pinned", "web"]);
+    sb.ok(&["network", "rm", "pinned"]);
     let (code, out, _) = sh_in(
         &sb,
         &["--network", "extra"],

@@ -99,6 +99,20 @@ pub struct Attachment {
     pub link_local: Vec<std::net::IpAddr>,
 }
 
+impl Attachment {
+    /// Docker's `IPAMConfig` of this attachment: the addresses asked for, if any.
+    pub fn ipam_request(&self) -> Option<berth_net::IpamRequest> {
+        if self.ip.is_none() && self.ip6.is_none() && self.link_local.is_empty() {
+            return None;
+        }
+        Some(berth_net::IpamRequest {
+            ipv4_address: self.ip.map(|i| i.to_string()),
+            ipv6_address: self.ip6.map(|i| i.to_string()),
+            link_local_ips: self.link_local.iter().map(|i| i.to_string()).collect(),
+        })
+    }
+}
+
 /// The network part of a new container's record, checked.
 pub(crate) struct NetworkPlan {
     /// `container:NAME`'s container (whose hostname the new one takes, as Docker does).

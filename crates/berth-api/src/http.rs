@@ -250,7 +250,7 @@ impl Read for BodyReader {
     }
 }
 
-/// Query parameters (the last value of a repeated key wins, except with `all`).
+/// Query parameters (the first value of a repeated key counts, as in Go, except with `all`).
 #[derive(Debug, Default, Clone)]
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -265,10 +265,11 @@ impl Query {
         }
     }
 
+    /// The first value of `k`, as Go's `FormValue` takes it (docker-py sends `dockerfile`
+    /// twice for a Dockerfile outside the context, the name first).
     pub fn get(&self, k: &str) -> Option<&str> {
         self.pairs
             .iter()
-            .rev()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     }

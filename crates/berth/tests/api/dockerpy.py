@@ -125,6 +125,18 @@ check("networks.list", {"bridge", "host", "none"} <= {n.name for n in c.networks
 c.api.leave_swarm(force=True)  # Docker's 503 "not a swarm manager" is taken as done
 check("plugins", c.plugins.list() == [])
 
+import tempfile, os
+with tempfile.TemporaryDirectory() as ctxdir, tempfile.TemporaryDirectory() as outside:
+    with open(os.path.join(ctxdir, "f"), "w") as fh:
+        fh.write("in-context\n")
+    df_path = os.path.join(outside, "Dockerfile")
+    with open(df_path, "w") as fh:
+        fh.write(f"FROM {IMAGE}\nCOPY f /f\n")
+    img, _ = c.images.build(path=ctxdir, dockerfile=df_path, tag="pyoutside:1", network_mode="none", rm=True)
+    out = c.containers.run("pyoutside:1", ["cat", "/f"], remove=True)
+    check("build with a Dockerfile outside the context", out == b"in-context\n", out)
+    c.images.remove("pyoutside:1")
+
 c.images.get(IMAGE).tag("pyload", "a")
 c.images.get(IMAGE).tag("pyload", "b")
 r = c.api._get(c.api._url("/images/get"), params={"names": ["pyload:a", "pyload:b"]}, stream=True)

@@ -5,8 +5,9 @@
 //! (CVE-2018-15664, CVE-2019-14271). Nothing of the container is ever executed.
 //!
 //! A running container's root is `/proc/PID/root` (its own mounts, volumes included, are seen); a
-//! stopped one's snapshot is mounted for the copy and unmounted after. Volumes of a stopped
-//! container are not seen (the copy lands in, or reads, the directory under the mount point).
+//! stopped one's snapshot is mounted for the copy and unmounted after, and a path under one of
+//! its volumes or binds is resolved in that volume's directory instead (as Docker mounts them
+//! for the copy), never above it.
 
 use crate::error::{EngineError, Result};
 use crate::record::{Lock, Record};
@@ -28,8 +29,25 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 /// fields drop in order, so the hold is released while the lock is still held.
 pub struct ContainerRoot<'a> {
     fd: OwnedFd,
+    /// A stopped container's volumes and binds (directories only): where each is mounted in the
+    /// container, its directory on the host (`O_PATH`), and whether it is writable.
+    volumes: Vec<VolumeRoot>,
     _mounted: Option<crate::holds::Held<'a>>,
     _lock: Option<Lock>,
+}
+
+struct VolumeRoot {
+    destination: PathBuf,
+    fd: OwnedFd,
+    rw: bool,
+}
+
+/// Where a container path is: a root to resolve it in, the path within that root, and whether
+/// that place may be written.
+struct Resolved<'r> {
+    root: std::os::fd::BorrowedFd<'r>,
+    path: PathBuf,
+    writable: bool,
 }
 
 fn running(rec: &Record) -> bool {
@@ -53,6 +71,7 @@ pub fn open_root<'a>(e: &'a Engine, rec: &Record) -> Result<ContainerRoot<'a>> {
         if let (Ok(fd), true) = (fd, st.init_alive()) {
             return Ok(ContainerRoot {
                 fd,
+                volumes: Vec::new(),
                 _mounted: None,
                 _lock: None,
             });
@@ -69,15 +88,73 @@ pub fn open_root<'a>(e: &'a Engine, rec: &Record) -> Result<ContainerRoot<'a>> {
     .map_err(|x| EngineError::msg(format!("container {}: rootfs: {x}", rec.name)))?;
     Ok(ContainerRoot {
         fd,
+        volumes: volume_roots(rec),
         _mounted: mounted,
         _lock: Some(lock),
     })
 }
 
+/// The directories of a stopped container's volumes and binds, deepest mount point first. A
+/// source that is gone or not a directory (a bound file) is left out: its path then reads the
+/// container's own root, as before.
+fn volume_roots(rec: &Record) -> Vec<VolumeRoot> {
+    let mut out: Vec<VolumeRoot> = rec
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            let fd = open(
+                m.source.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            Some(VolumeRoot {
+                destination: Path::new("/").join(&m.destination),
+                fd,
+                rw: m.rw,
+            })
+        })
+        .collect();
+    out.sort_by_key(|v| std::cmp::Reverse(v.destination.components().count()));
+    out
+}
+
 impl ContainerRoot<'_> {
-    /// The root directory (an `O_PATH` handle), for lookups with `berth_sys::root`.
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// Where container path `p` is: in the deepest volume whose mount point holds it, else in
+    /// the root. Within a volume the path is resolved in the volume's directory, so a `..` or a
+    /// symlink there stops at the volume's top, as it would at the root.
+    fn resolve(&self, p: &Path) -> Resolved<'_> {
+        // Cleaned by its words first, as Docker cleans a copy's path: `/vol/../etc` is `/etc`.
+        let mut abs = PathBuf::from("/");
+        for c in p.components() {
+            match c {
+                Component::ParentDir => {
+                    abs.pop();
+                }
+                Component::Normal(n) => abs.push(n),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+        for v in &self.volumes {
+            if let Ok(rest) = abs.strip_prefix(&v.destination) {
+                return Resolved {
+                    root: v.fd.as_fd(),
+                    path: Path::new("/").join(rest),
+                    writable: v.rw,
+                };
+            }
+        }
+        Resolved {
+            root: self.fd.as_fd(),
+            path: abs,
+            writable: true,
+        }
+    }
+
+    /// Opens container path `p` (`berth_sys::root::open` in the root or volume holding it).
+    pub fn open(&self, p: &Path, flags: i32) -> io::Result<OwnedFd> {
+        let r = self.resolve(p);
+        inroot::open(r.root.as_raw_fd(), &r.path, flags)
     }
 }
 
@@ -182,7 +259,7 @@ fn not_found(p: &Path, rec: &Record) -> EngineError {
 }
 
 fn in_container(root: &ContainerRoot<'_>, p: &Path, flags: i32, rec: &Record) -> Result<OwnedFd> {
-    inroot::open(root.fd.as_raw_fd(), p, flags).map_err(|x| match x.raw_os_error() {
+    root.open(p, flags).map_err(|x| match x.raw_os_error() {
         Some(libc::ENOENT) => not_found(p, rec),
         _ => EngineError::msg(format!("{} in container {}: {x}", p.display(), rec.name)),
     })
@@ -401,10 +478,27 @@ fn writable(rec: &Record, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where a copy into container path `base` extracts: refused in a read-only volume or bind, as
+/// Docker refuses it.
+fn writable_place<'r>(
+    root: &'r ContainerRoot<'_>,
+    base: &Path,
+    rec: &Record,
+) -> Result<Resolved<'r>> {
+    let at = root.resolve(base);
+    if !at.writable {
+        return Err(EngineError::msg(format!(
+            "container {}: mounted volume is marked read-only",
+            rec.name
+        )));
+    }
+    Ok(at)
+}
+
 /// Whether a container path is a directory, following symlinks inside the root; `None` if missing
 /// (its parent must exist).
 fn container_dest(root: &ContainerRoot<'_>, dest: &CpPath, rec: &Record) -> Result<Option<bool>> {
-    match inroot::open(root.fd.as_raw_fd(), &dest.path, 0) {
+    match root.open(&dest.path, 0) {
         Ok(h) => {
             let st =
                 fstat(h.as_fd()).map_err(|x| EngineError::msg(format!("{}: {x}", dest.shown)))?;
@@ -437,9 +531,10 @@ pub fn copy_in(
     let s = host_source(src, follow)?;
     let root = open_root(e, rec)?;
     let p = place(&s, src, dest, container_dest(&root, dest, rec)?)?;
+    let at = writable_place(&root, &p.base, rec)?;
     let t = Target {
-        root: root.fd.as_fd(),
-        base: p.base,
+        root: at.root,
+        base: at.path,
         keep_owner,
         owners: rec.idmap.as_ref(),
     };
@@ -467,9 +562,10 @@ pub fn copy_in_stream(
             rec.name, dest.shown
         )));
     }
+    let at = writable_place(&root, &dest.path, rec)?;
     let t = Target {
-        root: root.fd.as_fd(),
-        base: dest.path.clone(),
+        root: at.root,
+        base: at.path,
         keep_owner,
         owners: rec.idmap.as_ref(),
     };

@@ -8,7 +8,7 @@ use crate::error::{EngineError, Result};
 use crate::record::Record;
 use crate::Engine;
 use serde::Serialize;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 /// Docker's `container.PathStat`.
@@ -52,7 +52,7 @@ impl Engine {
     pub fn path_stat(&self, rec: &Record, path: &str) -> Result<Option<PathStat>> {
         let root = open_root(self, rec)?;
         let p = Path::new("/").join(path);
-        let fd = match berth_sys::root::open(root.fd().as_raw_fd(), &p, libc::O_NOFOLLOW) {
+        let fd = match root.open(&p, libc::O_NOFOLLOW) {
             Ok(fd) => fd,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
                 return Ok(None)

@@ -274,6 +274,57 @@ fn cp_copies_in_and_out_of_a_running_container_and_sees_its_volumes() {
     sb.remove_all_and_assert_clean();
 }
 
+#[test]
+fn cp_of_a_stopped_container_reaches_its_volumes_and_binds_and_stays_inside_them() {
+    let sb = Sandbox::new();
+    let bound = sb.dir().join("bound");
+    std::fs::create_dir_all(&bound).unwrap();
+    std::fs::write(bound.join("h"), b"from the host\n").unwrap();
+    let bind = format!("{}:/ro:ro", bound.display());
+    // A symlink in the volume that climbs and one that points at the host's root.
+    let script = "echo vol > /data/v; busybox ln -s ../../../../etc /data/up; \
+                  busybox ln -s / /data/root";
+    run_with(
+        &sb,
+        "stopped",
+        &["-v", "cpvol2:/data", "-v", &bind],
+        IMAGE,
+        script,
+    );
+    assert_eq!(sb.status("stopped"), "exited");
+    let out =
+        sb.b.run(&["cp", "stopped:/data/v", "-"])
+            .success("cp from a volume");
+    assert_eq!(tar_entries(out.stdout.as_bytes())[0].2, b"vol\n");
+    let out =
+        sb.b.run(&["cp", "stopped:/ro/h", "-"])
+            .success("cp from a bind");
+    assert_eq!(tar_entries(out.stdout.as_bytes())[0].2, b"from the host\n");
+    let f = sb.dir().join("in.txt");
+    std::fs::write(&f, b"into\n").unwrap();
+    sb.ok(&["cp", f.to_str().unwrap(), "stopped:/data/"]);
+    let on_disk = sb.b.root.join("volumes/cpvol2/_data/in.txt");
+    assert_eq!(
+        std::fs::read(on_disk).unwrap(),
+        b"into\n",
+        "written into the volume"
+    );
+    let err = sb.b.fails(&["cp", f.to_str().unwrap(), "stopped:/ro/"]);
+    assert!(err.contains("read-only"), "{err}");
+    assert!(!bound.join("in.txt").exists());
+    // The volume's symlinks resolve inside the volume, never on the host.
+    for src in ["/data/up/hostname", "/data/root/etc/hostname"] {
+        let out = sb.b.run(&["cp", &format!("stopped:{src}"), "-"]);
+        assert!(
+            !out.status.success(),
+            "{src} reached the host: {}",
+            out.stdout
+        );
+    }
+    no_mounts_left(&sb);
+    sb.remove_all_and_assert_clean();
+}
+
 /// Symlinks a container can plant to aim `cp` at the host: absolute, relative climbing, to a file.
 const EVIL: &str = "echo container-secret > /etc/shadow; busybox ln -s / /evil; \
                     busybox ln -s ../../../../../.. /up; busybox ln -s /etc/shadow /tmp/lnk";

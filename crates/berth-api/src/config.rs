@@ -69,7 +69,7 @@ fn refuse_unsupported(h: &HostConfig) -> ApiResult<()> {
 }
 
 /// Whether an endpoint asks for a MAC, an IPv6 or a link-local address.
-fn has_more_addresses(e: &EndpointConfig) -> bool {
+pub(crate) fn has_more_addresses(e: &EndpointConfig) -> bool {
     let ipam = e.ipam_config.as_ref();
     e.mac_address.as_deref().is_some_and(|m| !m.is_empty())
         || ipam

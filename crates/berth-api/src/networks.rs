@@ -158,6 +158,12 @@ pub async fn connect(app: &Arc<App>, id: &str, req: Req) -> ApiResult<Resp> {
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad("Container is required"))?;
     let ep = c.endpoint_config.unwrap_or_default();
+    // Refused by name rather than dropped: a connect takes aliases and an IPv4 address.
+    if crate::config::has_more_addresses(&ep) {
+        return Err(ApiError::bad(
+            "EndpointConfig: MacAddress, IPv6Address and LinkLocalIPs are not supported by berth on a connect (give them at create, for the container's first network)",
+        ));
+    }
     let ip = match ep
         .ipam_config
         .and_then(|i| i.ipv4_address)

@@ -38,6 +38,16 @@ fn request(q: &Query) -> ApiResult<BuildRequest> {
             "remote build contexts (URLs, git) are not supported by berth: send the context",
         ));
     }
+    // Not applied by berth's builder: refused by name rather than dropped.
+    for key in ["extrahosts", "squash", "isolation", "securityopt"] {
+        if q.get(key)
+            .is_some_and(|v| !matches!(v, "" | "[]" | "null" | "0" | "false" | "False"))
+        {
+            return Err(ApiError::bad(format!(
+                "build option {key:?} is not supported by berth"
+            )));
+        }
+    }
     if q.get("version") == Some("2") {
         return Err(ApiError::bad(
             "BuildKit sessions are not supported by berth serve: use the legacy builder (DOCKER_BUILDKIT=0)",

@@ -302,11 +302,19 @@ pub struct NetworkCreate {
     pub enable_ipv6: Option<bool>,
     pub options: Option<BTreeMap<String, String>>,
     pub labels: Option<BTreeMap<String, String>>,
+    /// Swarm's (refused when set): an ingress network, a config-only one or one built from it,
+    /// a swarm scope.
+    pub ingress: Option<bool>,
+    pub config_only: Option<bool>,
+    pub config_from: Option<serde_json::Value>,
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ipam {
+    /// Only Docker's `default` IPAM driver is berth's.
+    pub driver: Option<String>,
     pub config: Option<Vec<IpamPool>>,
 }
 

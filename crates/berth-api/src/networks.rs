@@ -63,6 +63,33 @@ pub async fn create(app: &Arc<App>, req: Req) -> ApiResult<Resp> {
             "network driver {d:?} is not supported by berth (bridge)"
         )));
     }
+    // Swarm's and plugins' kinds of network, refused by name rather than made as a bridge.
+    let refused = [
+        ("Ingress", c.ingress == Some(true)),
+        ("ConfigOnly", c.config_only == Some(true)),
+        (
+            "ConfigFrom",
+            c.config_from.as_ref().is_some_and(|v| !v.is_null()),
+        ),
+        (
+            "Scope",
+            c.scope
+                .as_deref()
+                .is_some_and(|s| !matches!(s, "" | "local")),
+        ),
+        (
+            "IPAM.Driver",
+            c.ipam
+                .as_ref()
+                .and_then(|i| i.driver.as_deref())
+                .is_some_and(|d| !matches!(d, "" | "default")),
+        ),
+    ];
+    if let Some((field, _)) = refused.iter().find(|(_, set)| *set) {
+        return Err(ApiError::bad(format!(
+            "network {field} is not supported by berth (local bridge networks only)"
+        )));
+    }
     let pools = c.ipam.and_then(|i| i.config).unwrap_or_default();
     let mut subnet = None;
     let mut subnet6 = None;

@@ -192,7 +192,8 @@ fn hostile_requests_get_a_4xx_naming_the_problem_and_leave_nothing_behind() {
         ("events since past i128 nanoseconds", raw("GET", &format!("/v1.45/events?since={huge}"), "", None), &[400], "since"),
         ("events until not a time", raw("GET", "/v1.45/events?until=%e2%82%ac%e2%82%ac", "", None), &[400], "until"),
         ("list limit not a number", raw("GET", "/v1.45/containers/json?limit=ten", "", None), &[400], "limit"),
-        ("repeated t, the last one bad", raw("POST", &c("stop?t=1&t=x"), "", None), &[400], "t"),
+        // A repeated key counts by its first value, as Go's FormValue takes it.
+        ("repeated t, the first one bad", raw("POST", &c("stop?t=x&t=1"), "", None), &[400], "t"),
         // Filters of the wrong shape.
         ("filters a string", raw("GET", "/v1.45/containers/json?filters=%22status%22", "", None), &[400], "filters"),
         ("filters a list", raw("GET", "/v1.45/containers/json?filters=%5B1%5D", "", None), &[400], "filters"),
@@ -247,6 +248,13 @@ fn hostile_requests_get_a_4xx_naming_the_problem_and_leave_nothing_behind() {
         ("update restart policy unknown", json_req("POST", &c("update"), "{\"RestartPolicy\": {\"Name\": \"sometimes\"}}"), &[400], "sometimes"),
         ("update memory negative", json_req("POST", &c("update"), "{\"Memory\": -5}"), &[400], "cannot be negative"),
         ("network name with ..", json_req("POST", "/v1.45/networks/create", "{\"Name\": \"../../x\"}"), &[400], "invalid"),
+        // What berth cannot do is refused by name, never dropped.
+        ("network of swarm's ingress", json_req("POST", "/v1.45/networks/create", "{\"Name\": \"hostile-in\", \"Ingress\": true}"), &[400], "Ingress"),
+        ("network with another IPAM driver", json_req("POST", "/v1.45/networks/create", "{\"Name\": \"hostile-ipam\", \"IPAM\": {\"Driver\": \"dhcp\"}}"), &[400], "IPAM.Driver"),
+        ("connect with a MAC", json_req("POST", "/v1.45/networks/bridge/connect", &format!("{{\"Container\": \"{run}\", \"EndpointConfig\": {{\"MacAddress\": \"02:42:ac:11:00:02\"}}}}")), &[400], "MacAddress"),
+        ("build with extra hosts", raw("POST", "/v1.45/build?extrahosts=a%3A1.2.3.4", "Content-Type: application/x-tar\r\n", Some(b"")), &[400], "extrahosts"),
+        ("create with --gpus", json_req("POST", "/v1.45/containers/create", &create_body("\"HostConfig\": {\"DeviceRequests\": [{\"Count\": -1}]}")), &[400], "DeviceRequests"),
+        ("swarm init", json_req("POST", "/v1.45/swarm/init", "{}"), &[503], "swarm"),
         ("network gateway outside its subnet", json_req("POST", "/v1.45/networks/create", "{\"Name\": \"hostile-gw\", \"IPAM\": {\"Config\": [{\"Subnet\": \"10.231.0.0/16\", \"Gateway\": \"1.2.3.4\"}]}}"), &[400], "gateway"),
         ("load of no tarball", raw("POST", "/v1.45/images/load", "Content-Type: application/x-tar\r\n", Some(b"garbage, not a tar")), &[400], ""),
         ("commit of an unknown change", raw("POST", &format!("/v1.45/commit?container={run}&changes=BOGUS%20x"), "", Some(b"")), &[400], "BOGUS"),

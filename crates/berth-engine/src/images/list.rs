@@ -32,7 +32,7 @@ fn repo_digest(img: &ImageRecord, repository: &str) -> String {
 }
 
 /// Docker's `reference.FamiliarMatch`: the pattern against `busybox:latest`, then `busybox`.
-fn reference_matches(patterns: &[String], full: &str) -> Result<bool> {
+pub(super) fn reference_matches(patterns: &[String], full: &str) -> Result<bool> {
     let Ok(r) = Reference::parse(full) else {
         return Ok(false);
     };
@@ -47,7 +47,7 @@ fn reference_matches(patterns: &[String], full: &str) -> Result<bool> {
 }
 
 /// What the filters ask, resolved against the store once.
-struct ImageQuery<'f> {
+pub(super) struct ImageQuery<'f> {
     filters: &'f Filters,
     dangling: Option<bool>,
     before: Option<i64>,
@@ -81,7 +81,7 @@ impl Engine {
         Ok(rows)
     }
 
-    fn image_query<'f>(&self, filters: &'f Filters) -> Result<ImageQuery<'f>> {
+    pub(super) fn image_query<'f>(&self, filters: &'f Filters) -> Result<ImageQuery<'f>> {
         let created_of = |name: &String| -> Result<i64> {
             let img = self.image(name)?;
             Ok(img.created.as_deref().and_then(parse_rfc3339).unwrap_or(0))
@@ -112,7 +112,7 @@ impl Engine {
     }
 
     /// Whether the image itself passes the time, label and dangling filters.
-    fn image_passes(&self, q: &ImageQuery, img: &ImageRecord) -> Result<bool> {
+    pub(super) fn image_passes(&self, q: &ImageQuery, img: &ImageRecord) -> Result<bool> {
         let created = img.created.as_deref().and_then(parse_rfc3339);
         if q.before.is_some_and(|b| created.is_none_or(|c| c >= b))
             || q.since.is_some_and(|s| created.is_none_or(|c| c <= s))

@@ -25,11 +25,39 @@ pub struct ImageSummary {
 impl Engine {
     /// Every image, newest first.
     pub fn image_summaries(&self) -> Result<Vec<ImageSummary>> {
+        self.image_summaries_filtered(&crate::filters::Filters::default())
+    }
+
+    /// The images `filters` keep (`images --filter`'s, parsed with `IMAGE_FILTERS`: the same
+    /// rules as the CLI's list; `reference` keeps an image when any of its names matches),
+    /// newest first.
+    pub fn image_summaries_filtered(
+        &self,
+        filters: &crate::filters::Filters,
+    ) -> Result<Vec<ImageSummary>> {
         let index = self.store.index()?;
+        let q = self.image_query(filters)?;
         let records = self.records.list();
         let mut imgs: Vec<_> = index.images.values().collect();
         imgs.sort_by(|x, y| y.created.cmp(&x.created).then(y.added.cmp(&x.added)));
-        Ok(imgs
+        let references = filters.values("reference");
+        let mut kept = Vec::new();
+        for img in imgs {
+            if !self.image_passes(&q, img)? {
+                continue;
+            }
+            if !references.is_empty() {
+                let mut named = false;
+                for t in &img.repo_tags {
+                    named |= super::list::reference_matches(references, t)?;
+                }
+                if !named {
+                    continue;
+                }
+            }
+            kept.push(img);
+        }
+        Ok(kept
             .into_iter()
             .map(|img| {
                 let labels = self

@@ -34,6 +34,7 @@ pub async fn attach(app: &Arc<App>, id: &str, q: &Query, mut req: Req) -> ApiRes
     let (in_tx, in_rx) = mpsc::channel::<Input>(64);
     // Registered before the response: the client starts the container only after it.
     let waiting = (stream && !active(&rec)).then(|| app.wait_for_start(&rec.id));
+    let hijacked = req.headers().contains_key(hyper::header::UPGRADE);
     let resp = match hijack::websocket_key(&req) {
         // `attach/ws`: the same streams over a websocket.
         Some(key) => hijack::websocket(req, &key, out_rx, want_stdin.then_some(in_tx), app.busy()),
@@ -49,6 +50,13 @@ pub async fn attach(app: &Arc<App>, id: &str, q: &Query, mut req: Req) -> ApiRes
     let app = app.clone();
     tokio::spawn(async move {
         if logs {
+            if hijacked {
+                // docker-py reads the 101's headers through a buffered reader and then reads
+                // the raw socket: bytes that came with the headers are lost to it (its
+                // `attach(logs=True, stream=False)` then shows nothing). dockerd's backlog is
+                // never that quick; berth's waits as long.
+                tokio::time::sleep(BACKLOG_AFTER_UPGRADE).await;
+            }
             send_backlog(&app, &rec, want_out, want_err, &out_tx).await;
         }
         if !stream {
@@ -81,6 +89,9 @@ pub async fn attach(app: &Arc<App>, id: &str, q: &Query, mut req: Req) -> ApiRes
     });
     Ok(resp)
 }
+
+/// How long an attach's log backlog waits after the upgrade (see `attach`).
+const BACKLOG_AFTER_UPGRADE: Duration = Duration::from_millis(20);
 
 /// Waits until the service started `id`, or anyone did (checked every 200 ms).
 async fn wait_started(app: &Arc<App>, id: &str, n: &tokio::sync::Notify) {

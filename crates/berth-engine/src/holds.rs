@@ -56,7 +56,18 @@ impl Engine {
             id: id.into(),
             hold,
         };
-        berth_runtime::ops::pause(&self.runtime_root, id)?;
+        if let Err(err) = berth_runtime::ops::pause(&self.runtime_root, id) {
+            // The container ended after its record said running (its watcher has not recorded
+            // the exit yet): nothing is left to freeze, and the operation goes on unfrozen, as
+            // Docker's commit of a container that just stopped does. Dropping `held` removes
+            // the hold; the thaw it would do finds nothing running.
+            let ended = berth_runtime::state::ContainerState::load(&self.runtime_root, id)
+                .map_or(true, |st| !st.init_alive());
+            if ended {
+                return Ok(held);
+            }
+            return Err(err.into());
+        }
         Ok(held)
     }
 

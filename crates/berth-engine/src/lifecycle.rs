@@ -25,12 +25,27 @@ impl Engine {
         st: Option<&ContainerState>,
         code: Option<i32>,
     ) -> i32 {
+        self.finish_watched_then(rec, st, code, |_, _| false).0
+    }
+
+    /// As `finish_watched`, and `restart` (asked with the record and the code) decides whether
+    /// the container is recorded as restarting rather than exited, in the same save that records
+    /// its end: as Docker's, no moment shows it exited (a `rm` there would take a container its
+    /// restart policy keeps). Returns the code and whether it restarts.
+    pub fn finish_watched_then(
+        &self,
+        rec: &mut Record,
+        st: Option<&ContainerState>,
+        code: Option<i32>,
+        restart: impl FnOnce(&Record, i32) -> bool,
+    ) -> (i32, bool) {
         let code = match code {
             Some(c) => c,
             None => self.lost_status(rec),
         };
-        self.finish(rec, st, code);
-        code
+        let restarting = restart(rec, code);
+        self.finish_as(rec, st, code, restarting);
+        (code, restarting)
     }
 
     /// The exit code of a container whose status nobody could reap.
@@ -50,6 +65,18 @@ impl Engine {
     /// Without the runtime's state (a reboot emptied the runroot) there is nothing of the
     /// runtime to tear down; the mount and the record are still put right.
     pub fn finish(&self, rec: &mut Record, st: Option<&ContainerState>, code: i32) {
+        self.finish_as(rec, st, code, false);
+    }
+
+    /// `finish`, recording the container as restarting (one more restart counted) when
+    /// `restarting`, else as exited.
+    fn finish_as(
+        &self,
+        rec: &mut Record,
+        st: Option<&ContainerState>,
+        code: i32,
+        restarting: bool,
+    ) {
         let oom = st
             .and_then(|s| s.cgroup.as_ref())
             .and_then(|c| c.oom_kill_count().ok())
@@ -64,7 +91,12 @@ impl Engine {
         self.unmount_rootfs(&rec.id);
         unmount(&self.records.dir(&rec.id).join("shm"));
         berth_runtime::trace("engine: unmounted");
-        rec.state.status = "exited".into();
+        if restarting {
+            rec.state.status = "restarting".into();
+            rec.state.restart_count += 1;
+        } else {
+            rec.state.status = "exited".into();
+        }
         rec.state.exit_code = code;
         rec.state.oom_killed = oom;
         rec.state.pid = 0;

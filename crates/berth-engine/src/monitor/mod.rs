@@ -585,18 +585,19 @@ fn finish_watch(
         rec.state.error = notes.join("; ");
     }
     // Finishing removes the socket too; the client already connected keeps its connection.
-    let code = engine.finish_watched(&mut rec, st.as_ref(), code);
+    // A restart is recorded in the same save as the exit.
+    let (code, restarting) = engine.finish_watched_then(&mut rec, st.as_ref(), code, |r, c| {
+        !r.auto_remove && should_restart(r, c)
+    });
     crate::attach::send_exit(client, code);
     if rec.auto_remove {
         let _ = engine.remove_files(&rec, true);
         return 0;
     }
-    if !should_restart(&rec, code) {
+    if !restarting {
         return 0;
     }
     drop(lock);
-    rec.state.restart_count += 1;
-    rec.state.status = "restarting".into();
     rec.state.monitor_pid = std::process::id() as i32;
     rec.state.monitor_start = berth_sys::process::start_time(std::process::id() as i32);
     let _ = engine.records.save(&rec);

@@ -137,6 +137,26 @@ with tempfile.TemporaryDirectory() as ctxdir, tempfile.TemporaryDirectory() as o
     check("build with a Dockerfile outside the context", out == b"in-context\n", out)
     c.images.remove("pyoutside:1")
 
+# Races around a container's end that docker-py's suite met.
+for _ in range(5):
+    ct = c.api.create_container(IMAGE, "echo hello", host_config=c.api.create_host_config(network_mode="none"))
+    c.api.start(ct)
+    c.api.wait(ct, condition="not-running")
+    out = c.api.attach(ct, stream=False, logs=True)
+    check("attach with logs after the exit shows them", out == b"hello\n", out)
+    c.api.remove_container(ct)
+for _ in range(3):
+    ct = c.api.create_container(IMAGE, "true", host_config=c.api.create_host_config(
+        network_mode="none", restart_policy={"Name": "always"}))
+    c.api.start(ct)
+    c.api.wait(ct)
+    try:
+        c.api.remove_container(ct)
+        check("a container its restart policy keeps is never shown exited", False)
+    except docker.errors.APIError:
+        check("a container its restart policy keeps is never shown exited", True)
+    c.api.remove_container(ct, force=True)
+
 c.images.get(IMAGE).tag("pyload", "a")
 c.images.get(IMAGE).tag("pyload", "b")
 r = c.api._get(c.api._url("/images/get"), params={"names": ["pyload:a", "pyload:b"]}, stream=True)

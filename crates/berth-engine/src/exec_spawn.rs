@@ -66,7 +66,22 @@ fn openpty() -> Result<(OwnedFd, OwnedFd)> {
         return Err(err("pty slave"));
     }
     // SAFETY: a fresh fd, ours alone.
-    Ok((master, unsafe { OwnedFd::from_raw_fd(s) }))
+    let slave = unsafe { OwnedFd::from_raw_fd(s) };
+    // This pty only relays the exec's own terminal (the container's console, which does the
+    // line discipline), as the user's terminal does under the CLI, which puts it in raw mode:
+    // raw here too, or every newline came out as `\r\r\n`.
+    // SAFETY: termios calls on the slave we own, with a valid out-pointer.
+    let raw = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(s, &mut t) == 0 && {
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(s, libc::TCSANOW, &t) == 0
+        }
+    };
+    if !raw {
+        return Err(err("pty raw mode"));
+    }
+    Ok((master, slave))
 }
 
 fn devnull() -> Result<OwnedFd> {

@@ -116,6 +116,9 @@ ctr.unpause()
 eid = c.api.exec_create(ctr.id, ["echo", "framed"], tty=True, detach_keys="ctrl-x")["Id"]
 framed = c.api.exec_start(eid, tty=False, demux=True)
 check("exec framed by the start's Tty", framed[0] is not None and b"framed" in framed[0], framed)
+eid = c.api.exec_create(ctr.id, ["echo", "on a terminal"], tty=True)["Id"]
+raw = c.api.exec_start(eid, tty=True)
+check("a terminal exec's newline is one \\r\\n", raw == b"on a terminal\r\n", raw)
 ctr.kill()
 ctr.reload()
 check("kill answers once ended", ctr.status == "exited" and ctr.attrs["State"]["ExitCode"] == 137,

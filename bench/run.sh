@@ -21,6 +21,9 @@ MNT=$WORK/mnt
 # Remapped roots (--userns=auto) and the rootless user must walk down to their stores.
 chmod 0755 "$WORK"
 
+# Read before anything can add it: the cleanup removes berth's range only if the host had none.
+HAD_BERTH_RANGE=$(grep -q '^berth:' /etc/subuid /etc/subgid 2>/dev/null && echo 1 || true)
+
 cleanup() {
     set +e
     [ -x "${BERTH:-}" ] && $BERTH $BR rm -f $($BERTH $BR ps -aq 2>/dev/null) >/dev/null 2>&1
@@ -28,6 +31,8 @@ cleanup() {
     [ -n "${DOCKERD_PID:-}" ] && kill "$DOCKERD_PID" && wait "$DOCKERD_PID" 2>/dev/null
     podman $PR system reset -f >/dev/null 2>&1
     [ -n "${ADDED_CONTAINERS:-}" ] && sed -i '/^containers:2147483648:1073741824$/d' /etc/subuid /etc/subgid
+    # berth adds its own range on its first --userns=auto; a host that had none gets none back.
+    [ -z "${HAD_BERTH_RANGE:-}" ] && sed -i '/^berth:/d' /etc/subuid /etc/subgid
     if [ -n "${BUSER:-}" ]; then
         pkill -KILL -u "$BUSER" 2>/dev/null; sleep 0.2
         userdel "$BUSER" 2>/dev/null

@@ -112,8 +112,15 @@ pub struct MountInspect {
     pub name: Option<String>,
     pub source: String,
     pub destination: String,
+    /// Docker's: a volume's driver (`local`), absent for a bind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Docker's mode string (`ro` when read-only, else empty) and propagation (`rprivate` for a
+    /// bind, as berth binds them; empty for a volume).
+    pub mode: String,
     #[serde(rename = "RW")]
     pub rw: bool,
+    pub propagation: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,12 +222,22 @@ impl Engine {
             mounts: r
                 .mounts
                 .iter()
-                .map(|m| MountInspect {
-                    kind: m.kind.clone(),
-                    name: m.name.clone(),
-                    source: m.source.clone(),
-                    destination: m.destination.clone(),
-                    rw: m.rw,
+                .map(|m| {
+                    let bind = m.kind == "bind";
+                    MountInspect {
+                        kind: m.kind.clone(),
+                        name: m.name.clone(),
+                        source: m.source.clone(),
+                        destination: m.destination.clone(),
+                        driver: (m.kind == "volume").then(|| "local".to_string()),
+                        mode: if m.rw { String::new() } else { "ro".into() },
+                        rw: m.rw,
+                        propagation: if bind {
+                            "rprivate".into()
+                        } else {
+                            String::new()
+                        },
+                    }
                 })
                 .collect(),
             config: ConfigInspect {

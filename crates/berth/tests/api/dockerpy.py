@@ -108,7 +108,8 @@ check("Cmd as given, no Entrypoint made up", ctr.attrs["Config"]["Cmd"] == ["sle
 check("a bare env name is kept", "BARE" in ctr.attrs["Config"]["Env"], ctr.attrs["Config"]["Env"])
 mounts = [m for m in ctr.attrs["Mounts"] if m["Destination"] == "/mnt"]
 check("Config.Volumes yields to the bind at the same path", len(mounts) == 1
-      and mounts[0]["Type"] == "bind", ctr.attrs["Mounts"])
+      and mounts[0]["Type"] == "bind" and mounts[0]["Propagation"] == "rprivate"
+      and mounts[0]["Mode"] == "ro" and not mounts[0]["RW"], ctr.attrs["Mounts"])
 ctr.pause()
 ctr.reload()
 check("paused is still Running", ctr.attrs["State"]["Running"] and ctr.attrs["State"]["Paused"])

@@ -207,6 +207,22 @@ impl Engine {
         }
     }
 
+    /// Waits until the run `rec` shows has ended (its exit recorded: the container stopped, or
+    /// its restart policy restarts it), up to `timeout`; true when it ended.
+    pub fn wait_run_ended(&self, rec: &Record, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.get(&rec.id) {
+                Ok(r) if r.is_active() && r.state.finished_at == rec.state.finished_at => {}
+                _ => return true,
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// A `start` or `restart` by the user undoes an earlier `stop` for the restart policy. Saved
     /// (the monitor that starts the container reads the record from disk).
     pub fn user_started(&self, rec: &mut Record) -> Result<()> {

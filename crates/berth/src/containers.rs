@@ -775,10 +775,10 @@ pub fn kill(ctx: &Ctx, a: KillArgs) -> CliResult {
     Ok(each(&a.containers, |c| {
         let r = e.get(c)?;
         e.kill(&r, sig)?;
-        // As Docker's: a SIGKILL returns once the container is recorded as ended, so a `rm`
-        // right after it does not find it running.
+        // As Docker's: a SIGKILL returns once the container's run is recorded as ended (a
+        // restart policy may start it again), so a `rm` right after it does not find it running.
         if sig == libc::SIGKILL {
-            e.wait_stopped(&r.id, Some(KILL_WAIT));
+            e.wait_run_ended(&r, KILL_WAIT);
         }
         Ok(())
     }))

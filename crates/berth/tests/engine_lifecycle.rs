@@ -237,6 +237,23 @@ fn kill_sends_the_named_signal_and_wait_prints_the_code() {
     assert!(err.contains("is not running"), "{err}");
     let (code, _, err) = sb.cli("kill -s NOSUCHSIG k1");
     assert_eq!(code, 125, "{err}");
+    // A SIGKILL answers once the run has ended: a plain `rm` right after it finds it exited,
+    // and a container its restart policy starts again does not keep the kill waiting.
+    sb.run_d_sh("--name k3", "sleep 30");
+    sb.cli_ok("kill k3");
+    assert_eq!(
+        sb.cli_ok("rm k3"),
+        "k3
+"
+    );
+    sb.run_d_sh("--name k4 --restart always", "sleep 30");
+    let start = Instant::now();
+    sb.cli_ok("kill k4");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     sb.remove_all_and_assert_clean();
 }
 

@@ -125,16 +125,7 @@ impl ContainerRoot<'_> {
     /// symlink there stops at the volume's top, as it would at the root.
     fn resolve(&self, p: &Path) -> Resolved<'_> {
         // Cleaned by its words first, as Docker cleans a copy's path: `/vol/../etc` is `/etc`.
-        let mut abs = PathBuf::from("/");
-        for c in p.components() {
-            match c {
-                Component::ParentDir => {
-                    abs.pop();
-                }
-                Component::Normal(n) => abs.push(n),
-                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            }
-        }
+        let abs = crate::mountspec::clean_absolute(p);
         for v in &self.volumes {
             if let Ok(rest) = abs.strip_prefix(&v.destination) {
                 return Resolved {

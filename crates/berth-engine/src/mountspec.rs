@@ -35,8 +35,14 @@ pub fn absolute_source(path: &str) -> Result<String> {
     }
     let cwd = std::env::current_dir()
         .map_err(|x| EngineError::io("the working directory (for a relative source)", x))?;
+    Ok(clean_absolute(&cwd.join(path)).display().to_string())
+}
+
+/// `p` under `/`, cleaned by its words as Go's `filepath.Clean` cleans an absolute path: `.`
+/// dropped, `..` taking the component before it (never above `/`). Nothing is looked up.
+pub(crate) fn clean_absolute(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
-    for c in cwd.join(path).components() {
+    for c in p.components() {
         match c {
             Component::ParentDir => {
                 out.pop();
@@ -45,7 +51,7 @@ pub fn absolute_source(path: &str) -> Result<String> {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    Ok(out.display().to_string())
+    out
 }
 
 /// A `-v` flag as Docker's CLI sends it on: a source starting with `.` made absolute, the rest

@@ -192,31 +192,33 @@ impl Engine {
     /// Waits until the container is no longer running (its watcher records the exit), up to
     /// `timeout`; true when it stopped.
     pub fn wait_stopped(&self, id: &str, timeout: Option<std::time::Duration>) -> bool {
-        // A timeout past what the clock can hold (`stop -t 9223372036854775807`) is none.
-        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
-        loop {
-            match self.get(id) {
-                Ok(r) if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") => {
-                }
-                _ => return true,
-            }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        self.poll_record(id, timeout, |r| !r.is_active())
     }
 
     /// Waits until the run `rec` shows has ended (its exit recorded: the container stopped, or
     /// its restart policy restarts it), up to `timeout`; true when it ended.
     pub fn wait_run_ended(&self, rec: &Record, timeout: std::time::Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
+        self.poll_record(&rec.id, Some(timeout), |r| {
+            !r.is_active() || r.state.finished_at != rec.state.finished_at
+        })
+    }
+
+    /// Reads the container's record every 20 ms until `done` holds for it (or it is gone), up
+    /// to `timeout`; true when it did.
+    fn poll_record(
+        &self,
+        id: &str,
+        timeout: Option<std::time::Duration>,
+        done: impl Fn(&Record) -> bool,
+    ) -> bool {
+        // A timeout past what the clock can hold (`stop -t 9223372036854775807`) is none.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
-            match self.get(&rec.id) {
-                Ok(r) if r.is_active() && r.state.finished_at == rec.state.finished_at => {}
+            match self.get(id) {
+                Ok(r) if !done(&r) => {}
                 _ => return true,
             }
-            if std::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return false;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

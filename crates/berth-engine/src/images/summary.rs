@@ -46,14 +46,8 @@ impl Engine {
             if !self.image_passes(&q, img)? {
                 continue;
             }
-            if !references.is_empty() {
-                let mut named = false;
-                for t in &img.repo_tags {
-                    named |= super::list::reference_matches(references, t)?;
-                }
-                if !named {
-                    continue;
-                }
+            if !references.is_empty() && !any_name_matches(references, &img.repo_tags)? {
+                continue;
             }
             kept.push(img);
         }
@@ -89,4 +83,14 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// Whether any of an image's names matches a `reference` pattern (the first that does ends it).
+fn any_name_matches(patterns: &[String], names: &[String]) -> Result<bool> {
+    for n in names {
+        if super::list::reference_matches(patterns, n)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -170,32 +170,37 @@ fn host_config_fields_are_applied_refused_by_name_or_checked_at_create() {
         assert!(!o.status.success(), "{flag} {value}");
         assert!(o.stderr.contains(said), "{flag} {value}: {}", o.stderr);
     }
-    let create = |body: &str| svc.request("POST", "/v1.45/containers/create", Some(body));
-    for (host_config, said) in [
-        (r#"{"Tmpfs":{"t":""}}"#, "must be an absolute path"),
-        (r#"{"Tmpfs":{"/t":"size=abc"}}"#, "not a size"),
+    // Each a field of the create body beside Image and Cmd.
+    for (field, said) in [
         (
-            r#"{"Devices":[{"PathOnHost":"/etc/passwd","PathInContainer":"/dev/x"}]}"#,
+            r#""HostConfig":{"Tmpfs":{"t":""}}"#,
+            "must be an absolute path",
+        ),
+        (r#""HostConfig":{"Tmpfs":{"/t":"size=abc"}}"#, "not a size"),
+        (
+            r#""HostConfig":{"Devices":[{"PathOnHost":"/etc/passwd","PathInContainer":"/dev/x"}]}"#,
             "not a device node",
         ),
-        (r#"{"Sysctls":{"kernel.hostname":"x"}}"#, "is not allowed"),
-        (r#"{"ShmSize":-1}"#, "SHM size can not be less than 0"),
-        (r#"{"OomScoreAdj":99999999999}"#, "range for oom score adj"),
-    ] {
-        let body = format!(r#"{{"Image":"{IMAGE}","Cmd":["true"],"HostConfig":{host_config}}}"#);
-        let (code, text) = create(&body);
-        assert_eq!(code, 400, "{host_config}: {text}");
-        assert!(text.contains(said), "{host_config}: {text}");
-    }
-    for (config, said) in [
+        (
+            r#""HostConfig":{"Sysctls":{"kernel.hostname":"x"}}"#,
+            "is not allowed",
+        ),
+        (
+            r#""HostConfig":{"ShmSize":-1}"#,
+            "SHM size can not be less than 0",
+        ),
+        (
+            r#""HostConfig":{"OomScoreAdj":99999999999}"#,
+            "range for oom score adj",
+        ),
         (r#""User":"99999999999""#, "out of range"),
         (r#""Env":["=x"]"#, "invalid environment variable"),
         (r#""Hostname":"a\nb""#, "whitespace or control characters"),
     ] {
-        let body = format!(r#"{{"Image":"{IMAGE}","Cmd":["true"],{config}}}"#);
-        let (code, text) = create(&body);
-        assert_eq!(code, 400, "{config}: {text}");
-        assert!(text.contains(said), "{config}: {text}");
+        let body = format!(r#"{{"Image":"{IMAGE}","Cmd":["true"],{field}}}"#);
+        let (code, text) = svc.request("POST", "/v1.45/containers/create", Some(&body));
+        assert_eq!(code, 400, "{field}: {text}");
+        assert!(text.contains(said), "{field}: {text}");
     }
     assert_eq!(
         sb.ok(&["ps", "-aq"]).trim(),

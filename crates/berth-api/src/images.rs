@@ -317,6 +317,7 @@ pub async fn load(app: &Arc<App>, q: &Query, req: Req) -> ApiResult<Resp> {
     // when it comes in chunks, and one body of several lines fails its JSON parse.
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     tokio::spawn(async move {
+        // A client gone before the answer loses only the answer: the images are loaded.
         let _ = tx.send(bytes::Bytes::from(out)).await;
     });
     Ok(resp)

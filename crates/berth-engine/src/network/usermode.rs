@@ -355,6 +355,9 @@ impl Pasta {
             }
         }
         crate::launch::unmount(&self.netns);
+        // Each may be missing (a start that failed early, a second stop). One left behind does
+        // no harm: the next start writes the pid and connection files afresh and binds the
+        // namespace again, and `rm` takes the two files with the container's directory.
         let _ = std::fs::remove_file(&self.netns);
         let _ = std::fs::remove_file(&file);
         let _ = std::fs::remove_file(self.dir.join(CONNECTION_FILE));

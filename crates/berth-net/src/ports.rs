@@ -392,19 +392,22 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = PortClaims::new(d.path());
         let mut rnd = || 0u16;
-        // A port bound by someone else on loopback, below the ephemeral range: once it is
-        // dropped, no outgoing connection of a parallel test can take it as its own.
-        let l = (20_000..30_000)
-            .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
-            .unwrap();
-        let busy = l.local_addr().unwrap().port();
-        let e = c
-            .claim(&[p(&format!("127.0.0.1:{busy}:80"))], "c1", &mut rnd)
-            .unwrap_err();
-        assert!(e.to_string().contains("already in use on the host"), "{e}");
-        drop(l);
-        let m = c
-            .claim(&[p(&format!("127.0.0.1:{busy}:80"))], "c1", &mut rnd)
+        // A port bound by someone else on loopback is refused; once dropped, it is claimed. The
+        // moment between the drop and the claim is a race with the rest of the machine (another
+        // process may bind the port just freed), so a port lost in it is skipped for the next.
+        let (busy, m) = (20_000..30_000)
+            .filter_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+            .find_map(|l| {
+                let busy = l.local_addr().unwrap().port();
+                let spec = [p(&format!("127.0.0.1:{busy}:80"))];
+                let e = c.claim(&spec, "c1", &mut rnd).unwrap_err();
+                assert!(e.to_string().contains("already in use on the host"), "{e}");
+                drop(l);
+                match c.claim(&spec, "c1", &mut rnd) {
+                    Err(PortError::InUse { .. }) => None,
+                    r => Some((busy, r.unwrap())),
+                }
+            })
             .unwrap();
         assert_eq!(m.len(), 1);
         // 0.0.0.0 on the same port clashes with berth's claim on 127.0.0.1.
@@ -415,11 +418,10 @@ mod tests {
             e.to_string(),
             format!("port 0.0.0.0:{busy}/tcp: already published by container c1")
         );
-        // UDP on the same number is another port.
-        assert!(c
-            .claim(&[p(&format!("127.0.0.1:{busy}:80/udp"))], "c2", &mut rnd)
-            .is_ok());
+        // UDP on the same number is another port (not berth's claim; the host may hold it).
+        let udp = c.claim(&[p(&format!("127.0.0.1:{busy}:80/udp"))], "c2", &mut rnd);
+        assert!(!matches!(udp, Err(PortError::TakenByBerth { .. })), "{udp:?}");
         c.release(&m);
-        assert_eq!(c.all().unwrap().len(), 1);
+        assert_eq!(c.all().unwrap().len(), udp.map_or(0, |u| u.len()));
     }
 }

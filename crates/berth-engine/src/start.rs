@@ -25,8 +25,20 @@ impl Engine {
             return Ok((Started::AlreadyRunning, rec));
         }
         self.user_started(&mut rec)?;
-        crate::monitor::start_detached_with(self, &mut rec, attach_first)?;
+        if let Err(e) = crate::monitor::start_detached_with(self, &mut rec, attach_first) {
+            self.remove_after_failed_start(&rec);
+            return Err(e);
+        }
         Ok((Started::Started, rec))
+    }
+
+    /// A `--rm` container whose start failed is removed, as Docker's daemon removes it (a
+    /// client waiting for its removal, as `docker run --rm` does, is answered). The start's
+    /// failure is what to report: a container `rm` cannot take stays listed for `rm`.
+    pub fn remove_after_failed_start(&self, rec: &Record) {
+        if rec.auto_remove {
+            let _ = self.remove(&rec.id, true, true);
+        }
     }
 
     /// Stops container `what` (after `timeout` seconds, its stop signal's grace) and starts it.

@@ -634,11 +634,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CliResult {
     berth_runtime::trace("run: container created");
     if a.detach {
         if let Err(x) = berth_engine::monitor::start_detached(&e, &mut rec) {
-            if o.auto_remove {
-                // The start's failure is what to report; a container rm cannot take stays
-                // listed for `rm`.
-                let _ = e.remove(&rec.id, true, true);
-            }
+            e.remove_after_failed_start(&rec);
             return Err(x.into());
         }
         println!("{}", rec.id);
@@ -970,11 +966,7 @@ fn attach_tty(e: &Engine, rec: &mut Record, o: &RunOptions, stdin: bool) -> CliR
     let started = berth_engine::monitor::start_detached(e, rec);
     std::env::remove_var(berth_engine::attach::ATTACH_FIRST);
     if let Err(x) = started {
-        if o.auto_remove {
-            // The start's failure is what to report; a container rm cannot take stays listed
-            // for `rm`.
-            let _ = e.remove(&rec.id, true, true);
-        }
+        e.remove_after_failed_start(rec);
         return Err(x.into());
     }
     session(e, &rec.id, stdin, o.detach_keys.as_deref())

@@ -106,6 +106,20 @@ fn run_gives_the_containers_output_and_status_and_logs_follow_to_its_end() {
         b"through stdin\n",
     );
     assert_eq!(piped.stdout, "through stdin\n");
+    // A start that fails: Docker's status for a command not found, and a `--rm` container is
+    // removed (the CLI waits for that removal before it exits).
+    let missing = svc.docker(&["run", "--rm", "--network", "none", IMAGE, "no-such-command"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("executable file not found"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(
+        svc.docker_ok(&["ps", "-aq"]),
+        "",
+        "the --rm container is gone"
+    );
     let id = svc.docker_ok(&[
         "run",
         "-d",

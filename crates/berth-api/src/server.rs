@@ -68,7 +68,7 @@ enum Bound {
 pub fn serve(o: ServeOptions) -> Result<(), ServeError> {
     // The store first, as any command opens it: it is checked, made and marked berth's before
     // the event journal's directory is made in it, and a refused one leaves no socket behind.
-    berth_engine::Engine::open(&o.root, &o.runroot)?;
+    let engine = berth_engine::Engine::open(&o.root, &o.runroot)?;
     let listeners = bind_all(&o)?;
     // Set before any thread exists: the monitors this service forks must not take the sockets.
     for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
@@ -79,6 +79,12 @@ pub fn serve(o: ServeOptions) -> Result<(), ServeError> {
     // the default back from the runtime.
     // SAFETY: changing a signal's disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // The keepers of the containers this service starts are forked from a spawner made now,
+    // before any thread (without it each start execs its keeper: slower, nothing else lost).
+    if let Err(e) = berth_engine::monitor::start_spawner(&engine) {
+        eprintln!("berth serve: {e} (each start execs its keeper)");
+    }
+    drop(engine);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(128)

@@ -420,7 +420,10 @@ mod tests {
         );
         // UDP on the same number is another port (not berth's claim; the host may hold it).
         let udp = c.claim(&[p(&format!("127.0.0.1:{busy}:80/udp"))], "c2", &mut rnd);
-        assert!(!matches!(udp, Err(PortError::TakenByBerth { .. })), "{udp:?}");
+        assert!(
+            !matches!(udp, Err(PortError::TakenByBerth { .. })),
+            "{udp:?}"
+        );
         c.release(&m);
         assert_eq!(c.all().unwrap().len(), udp.map_or(0, |u| u.len()));
     }

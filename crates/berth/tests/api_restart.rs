@@ -22,7 +22,13 @@ fn containers_outlive_a_killed_service_and_a_new_one_sees_them() {
         .to_string();
     sb.track(&id);
     let pid_before = sb.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    assert_eq!(spawners_of(&sb).len(), 1, "the service's keeper spawner");
     svc.kill9();
+    fixture::wait_until(
+        "the spawner ends with its service",
+        Duration::from_secs(5),
+        || spawners_of(&sb).is_empty(),
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         sb.status(&id),
@@ -41,6 +47,54 @@ fn containers_outlive_a_killed_service_and_a_new_one_sees_them() {
     svc.docker_ok(&["stop", "-t", "1", "survivor"]);
     assert_eq!(sb.exit_state(&id).0, "exited");
     svc.docker_ok(&["rm", "survivor"]);
+    sb.assert_clean();
+}
+
+/// The keeper spawners serving this sandbox's store (`berth … __spawner FD`, named
+/// berth-spawner): the service's child, and the parent of the keepers it starts.
+fn spawners_of(sb: &Sandbox) -> Vec<i32> {
+    let store = sb.b.root.display().to_string();
+    fixture::processes_named("berth-spawner")
+        .into_iter()
+        .filter(|&pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&store)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_spawner_is_replaced_and_starts_go_on() {
+    let sb = Sandbox::new();
+    let svc = Service::start(&sb);
+    let first = spawners_of(&sb);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // SAFETY: a signal to a process of this test's service.
+    unsafe { libc::kill(first[0], libc::SIGKILL) };
+    let out = svc.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", out.stderr);
+    let now = spawners_of(&sb);
+    assert_eq!(now.len(), 1, "one new spawner: {now:?}");
+    assert_ne!(now, first);
+    assert!(
+        !fixture::pid_alive(first[0] as i64),
+        "the dead one is reaped"
+    );
+    let id = svc
+        .docker_ok(&["run", "-d", IMAGE, "sleep", "60"])
+        .trim()
+        .to_string();
+    sb.track(&id);
+    svc.docker_ok(&["rm", "-f", &id]);
     sb.assert_clean();
 }
 

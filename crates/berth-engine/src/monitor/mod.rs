@@ -6,8 +6,11 @@
 //! when either clones the container. The hidden command lines of both are built and decoded here.
 
 mod keeper;
+mod spawner;
 mod streams;
 
+/// `berth serve` starts one, so its detached starts skip the keeper's exec.
+pub use spawner::start_spawner;
 /// Also what an idle `berth serve` sheds (its start-up and request code stays in the page cache).
 pub use streams::drop_code_pages;
 
@@ -140,6 +143,10 @@ pub fn start_detached(engine: &Engine, rec: &mut Record) -> Result<()> {
 /// this process's own (the API service has threads).
 pub fn start_detached_with(engine: &Engine, rec: &mut Record, attach_first: bool) -> Result<()> {
     let (ready_r, ready_w) = pipe()?;
+    if spawner::spawn(engine, &rec.id, attach_first, &ready_w) {
+        drop(ready_w);
+        return await_ready(engine, rec, ready_r, None);
+    }
     let argv = self_argv(
         engine,
         MONITOR_COMMAND,
@@ -173,11 +180,24 @@ pub fn start_detached_with(engine: &Engine, rec: &mut Record, attach_first: bool
         }
     }
     drop(ready_w);
+    await_ready(engine, rec, ready_r, Some(pid))
+}
+
+/// Reads the monitor's answer on the ready pipe (to its end: every copy of the write end is
+/// closed once the monitor answered or died) and reloads the record it saved.
+fn await_ready(
+    engine: &Engine,
+    rec: &mut Record,
+    ready_r: OwnedFd,
+    keeper: Option<i32>,
+) -> Result<()> {
     let mut msg = Vec::new();
     let read = std::fs::File::from(ready_r).read_to_end(&mut msg);
     // The keeper double-forks nothing: reap it if it already ended, else leave it to init.
-    // SAFETY: non-blocking reap of our own child.
-    unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+    if let Some(pid) = keeper {
+        // SAFETY: non-blocking reap of our own child.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+    }
     match serde_json::from_slice::<Ready>(&msg) {
         Ok(Ready::Started) => {
             *rec = engine.records.load(&rec.id)?;
@@ -217,7 +237,7 @@ const WATCH_COMMAND: &str = "__watch";
 /// check's command run in the container; its status is the probe's).
 pub(crate) const PROBE_COMMAND: &str = "__probe";
 
-/// Runs the keeper or the watcher when `argv` is one of their hidden command lines (`main` asks
+/// Runs the keeper, the spawner or the watcher when `argv` is one of their hidden command lines (`main` asks
 /// before any parsing); None for any other command line.
 pub fn entry(argv: &[String]) -> Option<i32> {
     let (root, runroot) = (Path::new(argv.get(2)?), Path::new(argv.get(4)?));
@@ -228,6 +248,7 @@ pub fn entry(argv: &[String]) -> Option<i32> {
     };
     match (argv.len(), argv.get(5).map(String::as_str)) {
         (8, Some(MONITOR_COMMAND)) => Some(keeper::main(root, runroot, &argv[6], n(7))),
+        (7, Some(spawner::SPAWNER_COMMAND)) => Some(spawner::main(root, runroot, n(6))),
         (14, Some(WATCH_COMMAND)) => {
             let fds = [n(8), n(9), n(10), n(11), n(12)];
             Some(watch_entry(root, runroot, &argv[6], n(7), fds, n(13)))

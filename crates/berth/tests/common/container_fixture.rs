@@ -456,6 +456,21 @@ pub fn processes_of(id: &str) -> Vec<(i32, String)> {
 }
 
 /// Live processes whose `comm` is `berth-monitor` and whose command line names `id`.
+/// Live processes whose name (`comm`) is `name`.
+pub fn processes_named(name: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim() == name && pid_alive(pid.into()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 pub fn monitors_of(id: &str) -> Vec<i32> {
     processes_of(id)
         .into_iter()

@@ -176,6 +176,8 @@ pub(super) fn main(root: &Path, runroot: &Path, fd: i32) -> i32 {
     super::set_cloexec(fd, true);
     // SAFETY: the fd number was handed to us by our parent, open and ours alone.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Its own start-up pages stay in the page cache, shared, for the keepers to fault back in.
+    super::streams::drop_clean_file_pages(false);
     loop {
         match receive(&sock) {
             Ok(Some(req)) => fork_keeper(root, runroot, &sock, req),

@@ -222,6 +222,13 @@ impl Drop for CodePagesDrop {
 /// (MADV_RANDOM turns off fault-around). Only file-backed mappings that were never written are
 /// dropped — the next access faults the same bytes back; relocated (dirty) pages are left alone.
 pub fn drop_code_pages() {
+    drop_clean_file_pages(true)
+}
+
+/// Unmaps the clean, read-only file-backed pages this process faulted in; `random` also turns
+/// off fault-around for them (a process that forks, as the keeper spawner does, keeps it: its
+/// children fault back what they run sixteen pages at a time).
+pub(crate) fn drop_clean_file_pages(random: bool) {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
@@ -232,7 +239,9 @@ pub fn drop_code_pages() {
                 // SAFETY: advice on a private, clean, read-only file mapping of our own; it
                 // changes residency only, never content.
                 unsafe {
-                    libc::madvise(a as *mut libc::c_void, len, libc::MADV_RANDOM);
+                    if random {
+                        libc::madvise(a as *mut libc::c_void, len, libc::MADV_RANDOM);
+                    }
                     libc::madvise(a as *mut libc::c_void, len, libc::MADV_DONTNEED);
                 }
             }

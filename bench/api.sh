@@ -104,6 +104,10 @@ for ((i = 0; i < ${#SOCKS[@]}; i += 2)); do
     sleep 6   # idle worker threads end after 5 s
     printf "   %-8s %6s KiB\n" "$name" "$(rss_kib "$(cat "$WORK/$name.pid")")"
 done
+# berth serve's keeper spawner is a process of its own (its child): counted apart, RSS and PSS.
+spawner=$(pgrep -P "$(cat "$WORK/berth.pid")" -x berth-spawner || true)
+[ -n "$spawner" ] && printf "   %-8s %6s KiB (PSS %s KiB)\n" "+spawner" "$(rss_kib "$spawner")" \
+    "$(awk '/^Pss:/ {print $2}' "/proc/$spawner/smaps_rollup")"
 
 echo "== docker run --rm --network none busybox true"
 cmds=()

@@ -33,10 +33,11 @@ impl Engine {
     }
 
     /// A `--rm` container whose start failed is removed, as Docker's daemon removes it (a
-    /// client waiting for its removal, as `docker run --rm` does, is answered). The start's
-    /// failure is what to report: a container `rm` cannot take stays listed for `rm`.
+    /// client waiting for its removal, as `docker run --rm` does, is answered).
     pub fn remove_after_failed_start(&self, rec: &Record) {
         if rec.auto_remove {
+            // Dropped: the caller reports the start's failure, and a container this removal
+            // cannot take stays listed for a later `rm`.
             let _ = self.remove(&rec.id, true, true);
         }
     }

@@ -153,10 +153,22 @@ pub fn start_detached_with(engine: &Engine, rec: &mut Record, attach_first: bool
         &[rec.id.clone(), ready_w.as_raw_fd().to_string()],
     )?;
     let envp = attach_first.then(monitor_env).transpose()?;
-    // The monitor must not hold the caller's stdout/stderr open (a pipe reader would never see EOF).
+    let pid = spawn_self(&argv, envp.as_ref(), ready_w.as_raw_fd())?;
+    drop(ready_w);
+    await_ready(engine, rec, ready_r, Some(pid))
+}
+
+/// Forks and execs this binary with `argv` (and `envp`, else this process's environment) in a
+/// session of its own, its stdio on /dev/null (it must not hold the caller's stdout/stderr open:
+/// a pipe reader would never see EOF) and `pass` left open across the exec. Its pid.
+fn spawn_self(
+    argv: &berth_runtime::process::CStrings,
+    envp: Option<&berth_runtime::process::CStrings>,
+    pass: RawFd,
+) -> Result<i32> {
     let null = devnull()?;
-    // SAFETY: the child only calls async-signal-safe functions (fcntl, setsid, execv, _exit) on
-    // memory prepared before the fork.
+    // SAFETY: the child only calls async-signal-safe functions (fcntl, dup2, setsid, execv(e),
+    // _exit) on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(EngineError::msg(format!(
@@ -167,20 +179,19 @@ pub fn start_detached_with(engine: &Engine, rec: &mut Record, attach_first: bool
     if pid == 0 {
         // SAFETY: see above.
         unsafe {
-            libc::fcntl(ready_w.as_raw_fd(), libc::F_SETFD, 0);
+            libc::fcntl(pass, libc::F_SETFD, 0);
             for fd in 0..3 {
                 libc::dup2(null.as_raw_fd(), fd);
             }
             libc::setsid();
-            match &envp {
+            match envp {
                 Some(env) => libc::execve(c"/proc/self/exe".as_ptr(), argv.as_ptr(), env.as_ptr()),
                 None => libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr()),
             };
             libc::_exit(127);
         }
     }
-    drop(ready_w);
-    await_ready(engine, rec, ready_r, Some(pid))
+    Ok(pid)
 }
 
 /// Reads the monitor's answer on the ready pipe (to its end: every copy of the write end is
@@ -237,8 +248,8 @@ const WATCH_COMMAND: &str = "__watch";
 /// check's command run in the container; its status is the probe's).
 pub(crate) const PROBE_COMMAND: &str = "__probe";
 
-/// Runs the keeper, the spawner or the watcher when `argv` is one of their hidden command lines (`main` asks
-/// before any parsing); None for any other command line.
+/// Runs the keeper, the spawner or the watcher when `argv` is one of their hidden command lines
+/// (`main` asks before any parsing); None for any other command line.
 pub fn entry(argv: &[String]) -> Option<i32> {
     let (root, runroot) = (Path::new(argv.get(2)?), Path::new(argv.get(4)?));
     let n = |i: usize| {

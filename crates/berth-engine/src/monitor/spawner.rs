@@ -11,7 +11,7 @@
 //! keeper answers on the ready pipe, as an exec'd one does. The spawner ends when the service's
 //! end of the socket closes (the service ended, however it ended).
 
-use super::{keeper, self_argv, streams::devnull};
+use super::{keeper, self_argv, spawn_self};
 use crate::container::Engine;
 use crate::error::{EngineError, Result};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
@@ -75,28 +75,7 @@ impl Spawner {
     fn start(engine: &Engine) -> Result<Spawner> {
         let (ours, theirs) = seqpacket_pair()?;
         let argv = self_argv(engine, SPAWNER_COMMAND, &[theirs.as_raw_fd().to_string()])?;
-        let null = devnull()?;
-        // SAFETY: the child only calls async-signal-safe functions (fcntl, dup2, setsid, execv,
-        // _exit) on memory prepared before the fork.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(EngineError::msg(format!(
-                "fork: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        if pid == 0 {
-            // SAFETY: see above.
-            unsafe {
-                libc::fcntl(theirs.as_raw_fd(), libc::F_SETFD, 0);
-                for fd in 0..3 {
-                    libc::dup2(null.as_raw_fd(), fd);
-                }
-                libc::setsid();
-                libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr());
-                libc::_exit(127);
-            }
-        }
+        let pid = spawn_self(&argv, None, theirs.as_raw_fd())?;
         Ok(Spawner {
             sock: ours,
             pid,
@@ -132,24 +111,14 @@ impl Drop for Spawner {
 }
 
 fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two fds into the array on success.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r < 0 {
-        return Err(EngineError::msg(format!(
-            "the keeper spawner's socket: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| EngineError::msg(format!("the keeper spawner's socket: {e}")))
 }
 
 /// One start handed over: whether the watcher waits for its first attach client, the id, and
